@@ -1,0 +1,23 @@
+# Sourced by stage scripts: common helpers.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SHARED="$(cd "$ROOT/../shared" 2>/dev/null && pwd || true)"
+PY="$ROOT/.venv/bin/python"
+ARTIFACTS="${ARTIFACTS:-$ROOT/artifacts}"
+mkdir -p "$ARTIFACTS"
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# start_conformance_server LOGNAME: starts tests/conformance/server.py on a free port in the
+# background, waits until it accepts, sets SERVER_PORT and SERVER_PID; stopped on exit.
+start_conformance_server() {
+  SERVER_PORT=$(free_port)
+  "$PY" "$ROOT/tests/conformance/server.py" --port "$SERVER_PORT" >"$ARTIFACTS/$1-server.log" 2>&1 &
+  SERVER_PID=$!
+  trap 'kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null' EXIT
+  for _ in $(seq 100); do
+    "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1', $SERVER_PORT), 0.5).close()" 2>/dev/null && return 0
+    kill -0 $SERVER_PID 2>/dev/null || { cat "$ARTIFACTS/$1-server.log"; return 1; }
+    sleep 0.1
+  done
+  echo "conformance server did not start"; return 1
+}

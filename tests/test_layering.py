@@ -1,0 +1,43 @@
+"""The three layers import in one direction only: socketio -> engine -> ws.
+
+A layer may use the layer below only through its package (``rtio.ws``, ``rtio.engine``),
+never through a private module of it, and never import anything above it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+RTIO = Path(__file__).resolve().parent.parent / "rtio"
+BELOW = {"ws": set(), "engine": {"ws"}, "socketio": {"engine"}}
+LAYERS = tuple(BELOW)
+
+
+def imported_modules(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+    return names
+
+
+def test_layers_import_downwards_only() -> None:
+    problems = []
+    for layer in LAYERS:
+        for path in (RTIO / layer).rglob("*.py"):
+            for name in imported_modules(path):
+                parts = name.split(".")
+                if parts[0] != "rtio" or len(parts) < 2 or parts[1] == layer:
+                    continue
+                other = parts[1]
+                if other not in LAYERS:
+                    continue
+                if other not in BELOW[layer]:
+                    problems.append(f"{path.relative_to(RTIO)} imports {name} (not below it)")
+                elif len(parts) > 2:
+                    problems.append(f"{path.relative_to(RTIO)} imports {name} (private module)")
+    assert problems == []
