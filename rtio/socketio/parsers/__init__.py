@@ -1,0 +1,12 @@
+"""Socket.IO parsers: how packets become Engine.IO messages and back.
+
+A parser is chosen per server (and, with several configured, per connection). The JSON
+parser (Socket.IO's default) and the msgpack parser (npm ``socket.io-msgpack-parser``) are
+two implementations of :class:`Parser`; a user may plug in a third.
+"""
+
+from __future__ import annotations
+
+from .base import Decoder, ParseError, Parser
+
+__all__ = ["Decoder", "ParseError", "Parser"]
