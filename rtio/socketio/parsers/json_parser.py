@@ -1,0 +1,262 @@
+"""Socket.IO's default wire format (npm ``socket.io-parser`` 4.2): JSON text packets with
+binary attachments sent as separate binary messages.
+
+Owns the text codec, the binary placeholders and the decoder's validation and limits;
+knows nothing of Engine.IO framing or of sockets.
+
+    <type>[<attachments>-][<nsp>,][<ack id>][<json>]
+
+    2["chat","hi"]                          EVENT "chat" on "/"
+    2/admin,13["chat","hi"]                 EVENT on "/admin" asking for ack 13
+    51-["up",{"_placeholder":true,"num":0}] BINARY_EVENT with one attachment, then
+    <binary message>                        the attachment's raw bytes
+
+The namespace is written only when it is not ``/``; the JSON is compact. Each ``bytes``
+(or ``bytearray``/``memoryview``) anywhere in ``data`` becomes
+``{"_placeholder":true,"num":N}`` and is sent as the N-th following binary message.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..packet import Packet, PacketType
+from .base import ParseError
+
+__all__ = ["JsonDecoder", "JsonParser"]
+
+#: Event names the JS client reserves for itself: an EVENT carrying one is invalid.
+RESERVED_EVENTS = frozenset(
+    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+)
+
+_TYPE_BY_CHAR = {str(t.value): t for t in PacketType}
+_BINARY_TYPES = (PacketType.BINARY_EVENT, PacketType.BINARY_ACK)
+_DIGITS = frozenset("0123456789")
+_MAX_ID_DIGITS = 16  # ack ids are counters; 2**53 has 16 digits
+_MAX_ATTACHMENT_DIGITS = 10
+
+_dumps_plain = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False
+).encode
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_loads = json.JSONDecoder(parse_constant=_no_constant).decode
+
+
+class _Binary:
+    """Collects the attachments of one packet while the JSON encoder walks its data."""
+
+    __slots__ = ("attachments",)
+
+    def __init__(self) -> None:
+        self.attachments: list[bytes] = []
+
+    def default(self, obj: Any) -> Any:
+        if isinstance(obj, (bytes, bytearray, memoryview)):
+            self.attachments.append(bytes(obj))
+            return {"_placeholder": True, "num": len(self.attachments) - 1}
+        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+class JsonParser:
+    """The JSON parser. Immutable; one instance serves every connection.
+
+    :param max_attachments: most binary attachments one incoming packet may announce
+        (npm socket.io-parser refuses more than 10).
+    :param max_packet_size: most bytes (text plus attachments) one incoming packet may
+        total; ``None`` for no limit beyond Engine.IO's per-message ``max_payload``.
+    """
+
+    name = "json"
+
+    def __init__(self, *, max_attachments: int = 10, max_packet_size: int | None = None) -> None:
+        self.max_attachments = max_attachments
+        self.max_packet_size = max_packet_size
+
+    def encode(self, packet: Packet) -> list[str | bytes]:
+        data = packet.data
+        if data is None:
+            body = ""
+            attachments: list[bytes] = []
+        else:
+            try:
+                # Fast path: the C encoder, no hook; bytes anywhere make it raise.
+                body = _dumps_plain(data)
+                attachments = []
+            except TypeError:
+                binary = _Binary()
+                body = json.dumps(
+                    data,
+                    separators=(",", ":"),
+                    ensure_ascii=False,
+                    allow_nan=False,
+                    check_circular=False,
+                    default=binary.default,
+                )
+                attachments = binary.attachments
+        ptype = packet.type
+        if attachments:
+            if ptype is PacketType.EVENT:
+                ptype = PacketType.BINARY_EVENT
+            elif ptype is PacketType.ACK:
+                ptype = PacketType.BINARY_ACK
+            head = f"{ptype.value}{len(attachments)}-"
+        elif ptype in _BINARY_TYPES:
+            # Asked for a binary type with no bytes in the data: say 0 attachments.
+            head = f"{ptype.value}0-"
+        else:
+            head = str(ptype.value)
+        if packet.nsp != "/":
+            head += packet.nsp + ","
+        if packet.id is not None:
+            head += str(packet.id)
+        out: list[str | bytes] = [head + body]
+        out.extend(attachments)
+        return out
+
+    def new_decoder(self) -> JsonDecoder:
+        return JsonDecoder(self.max_attachments, self.max_packet_size)
+
+
+def decode_text(message: str, max_attachments: int = 10) -> tuple[Packet, int]:
+    """Parse one text message: the packet (placeholders not yet replaced) and the number of
+    attachments that follow it. Raises ParseError."""
+    if not message:
+        raise ParseError("empty packet")
+    ptype = _TYPE_BY_CHAR.get(message[0])
+    if ptype is None:
+        raise ParseError("unknown packet type")
+    i = 1
+    n = len(message)
+    attachments = 0
+    if ptype in _BINARY_TYPES:
+        dash = message.find("-", 1, 1 + _MAX_ATTACHMENT_DIGITS + 1)
+        count = message[1:dash] if dash > 0 else ""
+        if not count or not all(c in _DIGITS for c in count):
+            raise ParseError("illegal attachments")
+        attachments = int(count)
+        if attachments > max_attachments:
+            raise ParseError("too many attachments")
+        i = dash + 1
+    nsp = "/"
+    if i < n and message[i] == "/":
+        comma = message.find(",", i)
+        if comma < 0:
+            nsp = message[i:]
+            i = n
+        else:
+            nsp = message[i:comma]
+            i = comma + 1
+    ack_id: int | None = None
+    start = i
+    while i < n and message[i] in _DIGITS:
+        i += 1
+    if i > start:
+        if i - start > _MAX_ID_DIGITS:
+            raise ParseError("ack id too long")
+        ack_id = int(message[start:i])
+    data: Any = None
+    if i < n:
+        try:
+            data = _loads(message[i:] if i else message)
+        except ValueError as exc:
+            raise ParseError("invalid payload") from exc
+        if not _payload_valid(ptype, data):
+            raise ParseError("invalid payload")
+    elif ptype in (
+        PacketType.EVENT,
+        PacketType.ACK,
+        PacketType.BINARY_EVENT,
+        PacketType.BINARY_ACK,
+        PacketType.CONNECT_ERROR,
+    ):
+        raise ParseError("missing payload")
+    return Packet(ptype, nsp, data, ack_id), attachments
+
+
+def _payload_valid(ptype: PacketType, data: Any) -> bool:
+    if ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT:
+        if not isinstance(data, list) or not data:
+            return False
+        name = data[0]
+        if isinstance(name, str):
+            return name not in RESERVED_EVENTS
+        return isinstance(name, (int, float)) and not isinstance(name, bool)
+    if ptype is PacketType.ACK or ptype is PacketType.BINARY_ACK:
+        return isinstance(data, list)
+    if ptype is PacketType.CONNECT:
+        return isinstance(data, dict)
+    if ptype is PacketType.CONNECT_ERROR:
+        return isinstance(data, (dict, str))
+    return False  # DISCONNECT carries no payload
+
+
+def _reconstruct(data: Any, buffers: list[bytes]) -> Any:
+    """Replace every placeholder in ``data`` with its attachment (in place where possible)."""
+    if isinstance(data, list):
+        for k, item in enumerate(data):
+            if isinstance(item, (list, dict)):
+                data[k] = _reconstruct(item, buffers)
+        return data
+    if isinstance(data, dict):
+        if data.get("_placeholder") is True:
+            num = data.get("num")
+            if type(num) is not int or not 0 <= num < len(buffers):
+                raise ParseError("illegal attachments")
+            return buffers[num]
+        for key, value in data.items():
+            if isinstance(value, (list, dict)):
+                data[key] = _reconstruct(value, buffers)
+        return data
+    return data
+
+
+class JsonDecoder:
+    """Per-connection state: a binary packet waits here for its attachments."""
+
+    __slots__ = ("_buffers", "_expected", "_max_attachments", "_max_size", "_pending", "_size")
+
+    def __init__(self, max_attachments: int = 10, max_packet_size: int | None = None) -> None:
+        self._max_attachments = max_attachments
+        self._max_size = max_packet_size
+        self._pending: Packet | None = None
+        self._buffers: list[bytes] = []
+        self._expected = 0
+        self._size = 0
+
+    def feed(self, message: str | bytes) -> Packet | None:
+        if isinstance(message, str):
+            if self._pending is not None:
+                raise ParseError("got plaintext data when reconstructing a packet")
+            if self._max_size is not None and len(message) > self._max_size:
+                raise ParseError("packet too large")
+            packet, attachments = decode_text(message, self._max_attachments)
+            if packet.type not in _BINARY_TYPES:
+                return packet
+            if attachments == 0:
+                packet.data = _reconstruct(packet.data, [])
+                return packet
+            self._pending = packet
+            self._expected = attachments
+            self._buffers = []
+            self._size = len(message)
+            return None
+        if self._pending is None:
+            raise ParseError("got binary data when not reconstructing a packet")
+        self._size += len(message)
+        if self._max_size is not None and self._size > self._max_size:
+            raise ParseError("packet too large")
+        self._buffers.append(bytes(message))
+        if len(self._buffers) < self._expected:
+            return None
+        packet = self._pending
+        self._pending = None
+        buffers, self._buffers = self._buffers, []
+        packet.data = _reconstruct(packet.data, buffers)
+        return packet
