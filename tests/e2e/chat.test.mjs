@@ -1,0 +1,308 @@
+// End to end: the chat demo (`rtio demo`) in real headless Chromium pages.
+//
+//   node --test chat.test.mjs        (run by tests/stages/70-e2e-browser.sh)
+//
+// Environment: CHROMIUM (default /usr/bin/chromium; never downloaded), ARTIFACTS (screenshots
+// and server logs go to $ARTIFACTS/e2e/), RTIO_CMD (the command that runs the demo; default
+// the repository's .venv/bin/rtio demo).
+//
+// The tests run in order and share the pages: alice and bob (default transports: polling, then
+// upgraded to WebSocket) chat, carol joins on long-polling only, alice shares an image, then
+// the server is restarted under them.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const OUT = path.join(process.env.ARTIFACTS || path.join(ROOT, "artifacts"), "e2e");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const RTIO_CMD = (process.env.RTIO_CMD || `${ROOT}/.venv/bin/rtio demo`).split(" ");
+const TIMEOUT = 15_000;
+mkdirSync(OUT, { recursive: true });
+
+// ------------------------------------------------------------------ the server process
+
+async function freePort() {
+  const server = net.createServer().listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+let serverRuns = 0;
+async function startServer(port) {
+  serverRuns += 1;
+  const log = createWriteStream(path.join(OUT, `server-${serverRuns}.log`));
+  const args = [...RTIO_CMD.slice(1), "--host", "127.0.0.1", "--port", String(port)];
+  const child = spawn(RTIO_CMD[0], args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.exited = exited;
+  const deadline = Date.now() + 60_000; // the first run may build the bundle
+  while (Date.now() < deadline) {
+    const up = await new Promise((resolve) => {
+      const sock = net.connect(port, "127.0.0.1", () => { sock.end(); resolve(true); });
+      sock.on("error", () => resolve(false));
+    });
+    if (up) return child;
+    if (child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  child.kill("SIGKILL");
+  throw new Error(`the demo server did not start; see ${OUT}/server-${serverRuns}.log`);
+}
+
+async function stopServer(child) {
+  if (child.exitCode !== null) return;
+  child.kill("SIGTERM");
+  const killed = setTimeout(() => child.kill("SIGKILL"), 5000);
+  await child.exited;
+  clearTimeout(killed);
+}
+
+// ------------------------------------------------------------------ page helpers
+
+let browser;
+let port;
+let server;
+const pages = {};
+const consoleLog = createWriteStream(path.join(OUT, "browser-console.log"));
+
+async function openPage(name, query = "") {
+  const context = await browser.newContext({ viewport: { width: 1180, height: 720 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  page.on("console", (msg) => consoleLog.write(`[${name}] ${msg.type()}: ${msg.text()}\n`));
+  page.on("pageerror", (err) => consoleLog.write(`[${name}] pageerror: ${err.message}\n`));
+  await page.goto(`http://127.0.0.1:${port}/?name=${name}${query}`);
+  pages[name] = page;
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(OUT, `${name}.png`) });
+}
+
+const connection = (page, state) =>
+  page.locator(`#conn[data-state="${state}"]`).waitFor({ timeout: 30_000 });
+
+function message(page, text) {
+  return page.locator("#messages .msg", { hasText: text });
+}
+
+async function say(page, text) {
+  await page.fill("#message-input", text);
+  await page.press("#message-input", "Enter");
+  // The ack from the server turns ◷ into ✓.
+  await message(page, text).locator('.tick[data-status="sent"]').waitFor();
+}
+
+async function membersOf(page) {
+  return page.locator("#members li span:not(.avatar)").allTextContents();
+}
+
+async function waitMembers(page, names) {
+  const want = [...names].sort().join(",");
+  await page.waitForFunction((w) => {
+    const got = [...document.querySelectorAll("#members li span:not(.avatar)")]
+      .map((n) => n.textContent).sort().join(",");
+    return got === w;
+  }, want, { timeout: TIMEOUT }).catch(async () => {
+    assert.fail(`members: wanted ${want}, got ${(await membersOf(page)).sort().join(",")}`);
+  });
+}
+
+async function roomCount(page, room) {
+  return page.locator(`#rooms li[data-room="${room}"] .count`).textContent();
+}
+
+async function waitRoomCount(page, room, count) {
+  await page.waitForFunction(([r, c]) =>
+    document.querySelector(`#rooms li[data-room="${r}"] .count`)?.textContent === c,
+  [room, String(count)], { timeout: TIMEOUT }).catch(async () => {
+    assert.fail(`#${room} count: wanted ${count}, got ${await roomCount(page, room)}`);
+  });
+}
+
+async function transportOf(page) {
+  return page.evaluate(() => window.chatSocket.io.engine.transport.name);
+}
+
+// ------------------------------------------------------------------ the scenarios
+
+describe("chat demo in headless Chromium", { timeout: 240_000 }, () => {
+  before(async () => {
+    port = await freePort();
+    server = await startServer(port);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage"],
+    });
+  });
+
+  after(async () => {
+    for (const [name, page] of Object.entries(pages)) {
+      await shot(page, `final-${name}`).catch(() => {});
+    }
+    await browser?.close();
+    if (server) await stopServer(server);
+    consoleLog.end();
+  });
+
+  test("two pages chat in a room: messages, presence, typing", async () => {
+    const alice = await openPage("alice");
+    const bob = await openPage("bob");
+    await connection(alice, "connected");
+    await connection(bob, "connected");
+    await waitMembers(alice, ["alice", "bob"]);
+    await waitMembers(bob, ["alice", "bob"]);
+    await waitRoomCount(alice, "lobby", 2);
+    await waitRoomCount(bob, "lobby", 2);
+    assert.equal(await alice.locator("#room-title").textContent(), "#lobby");
+
+    // Typing: bob sees alice typing, and it goes away once she sends.
+    await alice.locator("#message-input").pressSequentially("hello b", { delay: 20 });
+    await bob.locator("#typing", { hasText: "alice is typing" }).waitFor();
+    await shot(bob, "01-bob-sees-alice-typing");
+    await alice.locator("#message-input").pressSequentially("ob", { delay: 20 });
+    await alice.press("#message-input", "Enter");
+    await message(alice, "hello bob").locator('.tick[data-status="sent"]').waitFor();
+    await message(bob, "hello bob").locator(".from", { hasText: "alice" }).waitFor();
+    await bob.waitForFunction(() => document.querySelector("#typing").textContent === "");
+
+    await say(bob, "hi alice, bob here");
+    await message(alice, "hi alice, bob here").locator(".from", { hasText: "bob" }).waitFor();
+    // The time of each message is shown as HH:MM.
+    assert.match(await message(alice, "hi alice").locator(".time").textContent(), /\d\d:\d\d/);
+    await shot(alice, "02-alice-chat");
+    await shot(bob, "02-bob-chat");
+  });
+
+  test("rooms: create, join and leave keep every page's counts right", async () => {
+    const { alice, bob } = pages;
+    await alice.fill("#new-room-name", "design");
+    await alice.press("#new-room-name", "Enter");
+    await alice.locator("#room-title", { hasText: "#design" }).waitFor();
+    await waitRoomCount(bob, "design", 1);
+    await waitRoomCount(alice, "lobby", 2); // alice is in both rooms
+    await bob.click('#rooms li[data-room="design"]');
+    await bob.locator("#room-title", { hasText: "#design" }).waitFor();
+    await waitMembers(alice, ["alice", "bob"]);
+    await waitRoomCount(alice, "design", 2);
+    await say(bob, "design talk");
+    await message(alice, "design talk").waitFor();
+    await shot(alice, "03-alice-room-design");
+    await bob.click("#leave-room");
+    await bob.locator("#room-title", { hasText: "#lobby" }).waitFor();
+    await waitMembers(alice, ["alice"]);
+    await waitRoomCount(alice, "design", 1);
+    await waitRoomCount(bob, "design", 1);
+    await waitRoomCount(bob, "lobby", 2);
+    await alice.click('#rooms li[data-room="lobby"]');
+    await alice.locator("#room-title", { hasText: "#lobby" }).waitFor();
+  });
+
+  test("a third page on long-polling only chats with them", async () => {
+    const { alice, bob } = pages;
+    const carol = await openPage("carol", "&transports=polling");
+    await connection(carol, "connected");
+    assert.equal(await transportOf(carol), "polling");
+    await carol.locator("#conn", { hasText: "polling" }).waitFor();
+    // The last messages of the room are shown on joining.
+    await message(carol, "hello bob").waitFor();
+    await message(carol, "hi alice, bob here").waitFor();
+    for (const page of [alice, bob, carol]) {
+      await waitMembers(page, ["alice", "bob", "carol"]);
+      await waitRoomCount(page, "lobby", 3);
+    }
+    await say(carol, "carol on long-polling says hi");
+    await message(alice, "carol on long-polling says hi").waitFor();
+    await message(bob, "carol on long-polling says hi").waitFor();
+    await say(alice, "welcome carol");
+    await message(carol, "welcome carol").waitFor();
+    await bob.locator("#message-input").pressSequentially("typing for carol", { delay: 15 });
+    await carol.locator("#typing", { hasText: "bob is typing" }).waitFor();
+    await bob.press("#message-input", "Enter");
+    await message(carol, "typing for carol").waitFor();
+    // The others were upgraded to WebSocket; carol stayed on polling.
+    assert.equal(await transportOf(alice), "websocket");
+    assert.equal(await transportOf(carol), "polling");
+    await shot(carol, "04-carol-polling");
+  });
+
+  test("an image shared by one page appears in the others", async () => {
+    const { alice, bob, carol } = pages;
+    // A 96x64 PNG drawn by the browser itself.
+    const png = Buffer.from(await alice.evaluate(async () => {
+      const canvas = Object.assign(document.createElement("canvas"), { width: 96, height: 64 });
+      const g = canvas.getContext("2d");
+      const grad = g.createLinearGradient(0, 0, 96, 64);
+      grad.addColorStop(0, "#5b5bd6");
+      grad.addColorStop(1, "#ff6b6b");
+      g.fillStyle = grad;
+      g.fillRect(0, 0, 96, 64);
+      g.fillStyle = "#fff";
+      g.font = "bold 22px sans-serif";
+      g.fillText("rtio", 26, 40);
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      return btoa(String.fromCharCode(...bytes));
+    }), "base64");
+    await alice.setInputFiles("#image-input", { name: "rtio.png", mimeType: "image/png", buffer: png });
+    await alice.locator('#messages .msg.mine img.shared-image').waitFor();
+    await alice.locator('#messages .msg.mine:has(img) .tick[data-status="sent"]').waitFor();
+    for (const page of [bob, carol]) {
+      const img = page.locator("#messages .msg img.shared-image").last();
+      await img.waitFor();
+      // Decoded to the right size: the bytes came through intact.
+      await page.waitForFunction(() => {
+        const imgs = document.querySelectorAll("#messages img.shared-image");
+        const last = imgs[imgs.length - 1];
+        return last?.complete && last.naturalWidth === 96 && last.naturalHeight === 64;
+      });
+    }
+    await shot(bob, "05-bob-sees-image");
+    await shot(carol, "05-carol-sees-image-over-polling");
+  });
+
+  test("the server restarts: pages show reconnecting, then connected, and chat again", async () => {
+    const { alice, bob, carol } = pages;
+    await stopServer(server);
+    for (const page of [alice, bob, carol]) await connection(page, "reconnecting");
+    await shot(alice, "06-alice-reconnecting");
+    server = await startServer(port);
+    for (const page of [alice, bob, carol]) await connection(page, "connected");
+    await shot(alice, "07-alice-back");
+    // The new server knows nobody: each page joins its rooms again.
+    for (const page of [alice, bob, carol]) await waitMembers(page, ["alice", "bob", "carol"]);
+    await say(alice, "still here after the restart");
+    await message(bob, "still here after the restart").waitFor();
+    await message(carol, "still here after the restart").waitFor();
+    await say(carol, "me too, on polling");
+    await message(alice, "me too, on polling").waitFor();
+    await message(bob, "me too, on polling").waitFor();
+    await shot(bob, "08-bob-chat-after-restart");
+  });
+
+  test("leaving: presence and counts drop when a page goes away", async () => {
+    const { alice, carol } = pages;
+    await pages.bob.context().close();
+    delete pages.bob;
+    for (const page of [alice, carol]) {
+      await waitMembers(page, ["alice", "carol"]);
+      await waitRoomCount(page, "lobby", 2);
+    }
+    await alice.locator("#messages .notice", { hasText: "bob left" }).waitFor();
+    await shot(alice, "09-alice-after-bob-left");
+  });
+});
