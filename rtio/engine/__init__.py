@@ -3,3 +3,39 @@
 Sees a WebSocket only as a message transport (rtio.ws); knows nothing of Socket.IO.
 See docs/ARCHITECTURE.md for the contract the layer above relies on.
 """
+
+from .cors import CorsOptions
+from .errors import (
+    CloseReason,
+    EngineError,
+    ErrorCode,
+    PacketDecodeError,
+    PayloadTooLarge,
+    RequestRefused,
+)
+from .options import CookieOptions, EngineOptions, HttpCompression
+from .packet import Packet, PacketType
+from .request import HandshakeRequest
+from .server import EngineHandler, EngineServer, EngineSession
+from .websocket import PreparedPacket, prepare_packet
+
+__all__ = [
+    "CloseReason",
+    "CookieOptions",
+    "CorsOptions",
+    "EngineError",
+    "EngineHandler",
+    "EngineOptions",
+    "EngineServer",
+    "EngineSession",
+    "ErrorCode",
+    "HandshakeRequest",
+    "HttpCompression",
+    "Packet",
+    "PacketDecodeError",
+    "PacketType",
+    "PayloadTooLarge",
+    "PreparedPacket",
+    "RequestRefused",
+    "prepare_packet",
+]

@@ -1,0 +1,113 @@
+"""EngineOptions: the Engine.IO server's settings, named after Node's engine.io options
+(pingInterval -> ping_interval, maxHttpBufferSize -> max_payload, ...).
+
+Durations are in seconds (floats); the open packet carries them as exact integer
+milliseconds (0.3 s -> 300). Knows nothing of the glue that applies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .cors import CorsOptions
+from .request import HandshakeRequest
+
+__all__ = [
+    "TRANSPORTS",
+    "CookieOptions",
+    "EngineOptions",
+    "HttpCompression",
+    "ms",
+]
+
+TRANSPORTS = ("polling", "websocket")
+
+
+def ms(seconds: float) -> int:
+    """Seconds as the integer milliseconds of the open packet (exact for 0.3 -> 300)."""
+    return round(seconds * 1000)
+
+
+@dataclass(frozen=True)
+class CookieOptions:
+    """The session cookie set on the handshake response (Node's ``cookie`` option)."""
+
+    name: str = "io"
+    path: str | None = "/"
+    httponly: bool = True
+    samesite: str | None = "Lax"
+    secure: bool = False
+    max_age: int | None = None
+    domain: str | None = None
+
+    def header(self, sid: str) -> str:
+        parts = [f"{self.name}={sid}"]
+        if self.path:
+            parts.append(f"Path={self.path}")
+        if self.domain:
+            parts.append(f"Domain={self.domain}")
+        if self.max_age is not None:
+            parts.append(f"Max-Age={self.max_age}")
+        if self.httponly:
+            parts.append("HttpOnly")
+        if self.secure:
+            parts.append("Secure")
+        if self.samesite:
+            parts.append(f"SameSite={self.samesite}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class HttpCompression:
+    """gzip/deflate of polling responses at least ``threshold`` bytes long (Node: on, 1024)."""
+
+    threshold: int = 1024
+    level: int = 6
+
+
+#: ``allow_request(request)``: return True/None to accept, False to refuse with 403
+#: Forbidden, or raise ``RequestRefused(ErrorCode.FORBIDDEN, "message", status=...)``.
+AllowRequest = Callable[[HandshakeRequest], Awaitable[bool | None]]
+HeadersHook = Callable[[HandshakeRequest], Mapping[str, str]]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    path: str = "/engine.io/"
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    upgrade_timeout: float = 10.0
+    #: Node's maxHttpBufferSize: the largest POST body or WebSocket message accepted, and
+    #: the most a polling response carries (at least one packet).
+    max_payload: int = 1_000_000
+    transports: Sequence[str] = TRANSPORTS
+    allow_upgrades: bool = True
+    cors: CorsOptions | None = None
+    cookie: CookieOptions | None = None
+    allow_request: AllowRequest | None = None
+    #: extra headers for the handshake response (Node's "initial_headers" event)
+    initial_headers: HeadersHook | None = None
+    #: extra headers for every response (Node's "headers" event)
+    headers: HeadersHook | None = None
+    #: session id generator (Node's generateId); default: 20 url-safe characters
+    generate_id: Callable[[HandshakeRequest], str] | None = None
+    http_compression: HttpCompression | None = field(default_factory=HttpCompression)
+    #: permessage-deflate on the WebSocket transport (off by default, as in Node)
+    per_message_deflate: bool = False
+    #: bytes queued for one session before it is closed as too slow ("send queue full");
+    #: ``EngineSession.drain()`` waits until the queue is below a quarter of it
+    max_buffered_bytes: int = 16 * 1024 * 1024
+    #: the most packets accepted in one polling payload
+    max_payload_packets: int = 10_000
+
+    def __post_init__(self) -> None:
+        for name in self.transports:
+            if name not in TRANSPORTS:
+                raise ValueError(f"unknown transport {name!r}")
+        if not self.transports:
+            raise ValueError("at least one transport is needed")
+        if self.ping_interval <= 0 or self.ping_timeout <= 0:
+            raise ValueError("ping_interval and ping_timeout must be positive")
+        if self.max_payload <= 0:
+            raise ValueError("max_payload must be positive")

@@ -1,0 +1,121 @@
+"""The HTTP long-polling transport: reading POST bodies within maxPayload, JSONP framing,
+and building the GET/POST responses (Content-Type, gzip/deflate over a threshold).
+
+Owns HTTP details of polling only; the session logic (what a GET waits for, what a POST
+delivers) lives in server.py, the payload codec in packet.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Mapping
+from urllib.parse import parse_qs
+
+from aiohttp import web
+
+from .errors import PacketDecodeError, PayloadTooLarge
+from .options import HttpCompression
+
+__all__ = [
+    "decode_post_body",
+    "jsonp_index",
+    "poll_response",
+    "post_response",
+    "read_body",
+]
+
+TEXT_PLAIN = "text/plain; charset=UTF-8"
+TEXT_JS = "text/javascript; charset=UTF-8"
+_NON_DIGITS = re.compile(r"[^0-9]")
+_JSONP_NEWLINES = re.compile(r"(\\)?\\n")
+
+
+def jsonp_index(query: Mapping[str, str]) -> str | None:
+    """The JSONP callback index of ``j=`` (digits only, as Node), or None if not JSONP."""
+    j = query.get("j")
+    if j is None:
+        return None
+    return _NON_DIGITS.sub("", j)
+
+
+async def read_body(request: web.BaseRequest, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes before buffering them."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLarge(length, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(size, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_post_body(body: bytes, content_type: str, jsonp: bool) -> str:
+    """The polling payload text of a POST body. Raises PacketDecodeError."""
+    if content_type == "application/octet-stream":
+        # v4 clients always send text payloads (binary is base64 inside them); Node
+        # refuses this content type for v4 ("invalid content").
+        raise PacketDecodeError("binary content is not a v4 polling payload")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PacketDecodeError("polling payload is not UTF-8") from exc
+    if not jsonp:
+        return text
+    values = parse_qs(text, keep_blank_values=True).get("d")
+    if not values:
+        raise PacketDecodeError("JSONP POST without a 'd' field")
+    # The client escapes newlines as \\n and literal "\n" as \\\\n (Node's polling-jsonp).
+    data = _JSONP_NEWLINES.sub(lambda m: m.group(0) if m.group(1) else "\n", values[0])
+    return data.replace("\\\\n", "\\n")
+
+
+def _compress(body: bytes, accept_encoding: str) -> tuple[bytes, str] | None:
+    encodings = {part.split(";")[0].strip().lower() for part in accept_encoding.split(",")}
+    if "gzip" in encodings:
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        return compressor.compress(body) + compressor.flush(), "gzip"
+    if "deflate" in encodings:
+        return zlib.compress(body, 6), "deflate"
+    return None
+
+
+def poll_response(
+    payload: str,
+    *,
+    jsonp: str | None,
+    headers: dict[str, str],
+    accept_encoding: str | None,
+    compression: HttpCompression | None,
+) -> web.Response:
+    """The answer to a GET: the payload as text/plain, or wrapped as a JSONP call."""
+    if jsonp is not None:
+        # Valid JavaScript, not just JSON: escape U+2028/U+2029 (as Node does).
+        js = json.dumps(payload).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        body = f"___eio[{jsonp}]({js});".encode()
+        headers["Content-Type"] = TEXT_JS
+    else:
+        body = payload.encode()
+        headers["Content-Type"] = TEXT_PLAIN
+    if compression is not None and accept_encoding and len(body) >= compression.threshold:
+        compressed = _compress(body, accept_encoding)
+        if compressed is not None:
+            body, coding = compressed
+            headers["Content-Encoding"] = coding
+            headers["Vary"] = (
+                "Accept-Encoding"
+                if "Vary" not in headers
+                else (headers["Vary"] + ", Accept-Encoding")
+            )
+    return web.Response(body=body, headers=headers)
+
+
+def post_response(headers: dict[str, str]) -> web.Response:
+    """The answer to a POST: "ok" (Node sends it as text/html)."""
+    headers["Content-Type"] = "text/html"
+    return web.Response(body=b"ok", headers=headers)

@@ -1,0 +1,738 @@
+"""EngineServer: the aiohttp glue of the Engine.IO v4 server.
+
+Owns the I/O: routes requests, verifies them (Node's error codes), runs the handshake,
+holds the sessions, arms one timer per session at the deadline its sans-I/O core
+(session.py) asks for, answers polls, runs WebSocket read loops and the upgrade, and
+reports connect / message / disconnect to the layer above (EngineHandler).
+Knows nothing of Socket.IO; sees a WebSocket only through rtio.ws's public API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+from collections.abc import Mapping
+from typing import Protocol
+
+from aiohttp import web
+
+from .cors import CorsPolicy
+from .errors import (
+    CloseReason,
+    ErrorCode,
+    PacketDecodeError,
+    PayloadTooLarge,
+    RequestRefused,
+)
+from .options import EngineOptions, ms
+from .packet import PacketType, decode_packet, decode_payload, encode_payload
+from .polling import (
+    decode_post_body,
+    jsonp_index,
+    poll_response,
+    post_response,
+    read_body,
+)
+from .request import HandshakeRequest
+from .session import OutboundQueue, Received, Session, SessionState, TimerEvent
+from .websocket import (
+    PreparedPacket,
+    TransportClosed,
+    WebSocketTransport,
+    accept_websocket,
+    is_websocket_request,
+)
+
+__all__ = ["EngineHandler", "EngineServer", "EngineSession"]
+
+logger = logging.getLogger("rtio.engine")
+
+#: Node's closeTimeout: how long a server close waits for the client to fetch the close
+#: packet over polling.
+CLOSE_TIMEOUT = 30.0
+
+
+class EngineHandler(Protocol):
+    """The layer above. Called synchronously from the engine's glue."""
+
+    def on_connect(self, session: EngineSession) -> None: ...
+
+    def on_message(self, session: EngineSession, data: str | bytes) -> None: ...
+
+    def on_disconnect(
+        self, session: EngineSession, reason: CloseReason, description: str
+    ) -> None: ...
+
+
+def _default_sid() -> str:
+    # 15 random bytes -> 20 url-safe characters, like Node's base64id.
+    return base64.urlsafe_b64encode(os.urandom(15)).decode("ascii")
+
+
+def _snapshot(request: web.BaseRequest) -> HandshakeRequest:
+    return HandshakeRequest(
+        method=request.method,
+        url=str(request.url),
+        path=request.path,
+        headers=request.headers,
+        query=request.query,
+        remote=request.remote,
+        cookies=request.cookies,
+    )
+
+
+class EngineSession:
+    """One Engine.IO session, whatever its transport. The layer above uses ``sid``,
+    ``request``, ``transport``, ``send``, ``close`` and ``drain``."""
+
+    __slots__ = (
+        "__weakref__",
+        "_close_reason",
+        "_core",
+        "_drain_waiters",
+        "_handler",
+        "_loop",
+        "_poll_waiter",
+        "_posting",
+        "_probe",
+        "_probed",
+        "_queue",
+        "_server",
+        "_timer",
+        "_timer_when",
+        "_ws",
+        "request",
+        "sid",
+        "state",
+    )
+
+    def __init__(
+        self, server: EngineServer, sid: str, request: HandshakeRequest, transport: str
+    ) -> None:
+        self.sid = sid
+        self.request = request
+        #: free slot for the layer above (e.g. its socket object)
+        self.state: object = None
+        self._server = server
+        self._handler = server.handler
+        self._loop = asyncio.get_running_loop()
+        opts = server.options
+        self._core = Session(
+            sid,
+            transport=transport,
+            now=self._loop.time(),
+            ping_interval=opts.ping_interval,
+            ping_timeout=opts.ping_timeout,
+            upgrade_timeout=opts.upgrade_timeout,
+        )
+        self._queue = OutboundQueue(opts.max_buffered_bytes)
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_when: float | None = None
+        self._poll_waiter: asyncio.Future[str] | None = None
+        self._posting = False
+        self._ws: WebSocketTransport | None = None
+        self._probe: WebSocketTransport | None = None
+        self._probed = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._close_reason = (CloseReason.FORCED_CLOSE, "closed by the server")
+
+    def __repr__(self) -> str:
+        return f"<EngineSession {self.sid} {self._core.transport} {self._core.state.value}>"
+
+    # -- the API of the layer above -------------------------------------------------------
+
+    @property
+    def transport(self) -> str:
+        """ "polling" or "websocket" (after an upgrade, "websocket")."""
+        return self._core.transport
+
+    @property
+    def closed(self) -> bool:
+        return self._core.state is SessionState.CLOSED
+
+    @property
+    def connected(self) -> bool:
+        """Open (or upgrading): ``send`` delivers."""
+        return self._core.is_open
+
+    def send(self, data: str | bytes | PreparedPacket) -> None:
+        """Queue a message; never blocks. Dropped once the session is closing or closed.
+        A session whose queue passes ``max_buffered_bytes`` is closed ("send queue full")."""
+        if isinstance(data, str):
+            item: str | bytes | PreparedPacket = "4" + data
+        elif isinstance(data, PreparedPacket):
+            item = data
+        else:
+            item = bytes(data)
+        if not self._core.is_open:
+            return
+        ws = self._ws
+        if ws is not None and not self._queue:
+            if not ws.write(item):
+                self._close(CloseReason.TRANSPORT_ERROR, "send queue full")
+            return
+        self._enqueue(item)
+
+    def close(self) -> None:
+        """Server-initiated close: the queue is flushed, then a close packet, then the
+        transport closes; the layer above gets on_disconnect(FORCED_CLOSE)."""
+        self._begin_close(CloseReason.FORCED_CLOSE, "closed by the server")
+
+    async def drain(self) -> None:
+        """Wait until the session's outbound queue is short (or the session is closed)."""
+        while not self.closed and self._pending_bytes() > self._queue.limit // 4:
+            fut: asyncio.Future[None] = self._loop.create_future()
+            self._drain_waiters.append(fut)
+            await fut
+
+    # -- queue and flush ------------------------------------------------------------------
+
+    def _pending_bytes(self) -> int:
+        ws = self._ws
+        return self._queue.size + (ws.buffered if ws is not None else 0)
+
+    def _enqueue(self, item: str | bytes | PreparedPacket) -> None:
+        raw = item.item if isinstance(item, PreparedPacket) else item
+        if not self._queue.push(raw):
+            logger.warning("engine session %s: send queue full, closing", self.sid)
+            self._close(CloseReason.TRANSPORT_ERROR, "send queue full")
+            return
+        self._flush()
+
+    def _flush(self) -> None:
+        queue = self._queue
+        if not queue:
+            return
+        ws = self._ws
+        if ws is not None:
+            for item in queue.pop_all():
+                if not ws.write(item):
+                    self._close(CloseReason.TRANSPORT_ERROR, "send queue full")
+                    return
+            self._after_flush()
+            return
+        waiter = self._poll_waiter
+        if waiter is not None:
+            self._poll_waiter = None
+            waiter.set_result(encode_payload(queue.pop_batch(self._server.options.max_payload)))
+            self._after_flush()
+
+    def _after_flush(self) -> None:
+        if self._core.state is SessionState.CLOSING and not self._queue:
+            # the close packet went out with the last batch
+            self._close(*self._close_reason)
+        elif self._drain_waiters and self._pending_bytes() <= self._queue.limit // 4:
+            self._wake_drain_waiters()
+
+    def _wake_drain_waiters(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def _send_control(self, packet: str) -> None:
+        """Queue a control packet (ping, close) behind the messages already queued."""
+        ws = self._ws
+        if ws is not None and not self._queue:
+            ws.write(packet)
+            return
+        self._queue.push(packet)  # control packets are tiny: never refused
+        self._flush()
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def _arm_timer(self) -> None:
+        when = self._core.deadline()
+        if when is None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = self._timer_when = None
+            return
+        current = self._timer_when
+        if self._timer is not None and current is not None and current <= when:
+            return  # it fires first and re-arms at the later deadline then
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(when, self._on_timer)
+        self._timer_when = when
+
+    def _on_timer(self) -> None:
+        self._timer = self._timer_when = None
+        core = self._core
+        now = self._loop.time()
+        while (event := core.on_timer(now)) is not None:
+            if event is TimerEvent.SEND_PING:
+                self._send_control("2")
+            elif event is TimerEvent.PING_TIMEOUT:
+                self._close(CloseReason.PING_TIMEOUT, "no pong within pingTimeout")
+                return
+            elif event is TimerEvent.UPGRADE_TIMEOUT:
+                self._abort_upgrade("upgrade timeout")
+            elif event is TimerEvent.CLOSE_TIMEOUT:
+                self._close(*self._close_reason)
+                return
+        self._arm_timer()
+
+    # -- closing --------------------------------------------------------------------------
+
+    def _begin_close(self, reason: CloseReason, description: str) -> None:
+        core = self._core
+        if not core.start_closing(self._loop.time(), CLOSE_TIMEOUT):
+            return
+        if self._probe is not None:
+            self._abort_upgrade("session closing")
+        self._close_reason = (reason, description)
+        self._queue.push("1")
+        if self._ws is not None:
+            self._flush()
+            self._close(reason, description)
+            return
+        self._arm_timer()
+        self._flush()
+
+    def _close(
+        self, reason: CloseReason, description: str, *, poll_reply: str = "1", ws_code: int = 1000
+    ) -> None:
+        """The session is over: release the transports, report once to the layer above."""
+        if not self._core.close():
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._timer_when = None
+        waiter = self._poll_waiter
+        if waiter is not None:
+            self._poll_waiter = None
+            if not waiter.done():
+                waiter.set_result(poll_reply)
+        self._queue.clear()
+        self._wake_drain_waiters()
+        if self._ws is not None:
+            self._ws.close(ws_code)
+        if self._probe is not None:
+            self._probe.close(1000)
+            self._probe = None
+        self._server._forget(self)
+        if reason is not CloseReason.TRANSPORT_CLOSE:
+            logger.info("engine session %s closed: %s (%s)", self.sid, reason.value, description)
+        try:
+            self._handler.on_disconnect(self, reason, description)
+        except Exception:
+            logger.exception("engine handler on_disconnect failed")
+
+    # -- received packets -----------------------------------------------------------------
+
+    def _receive_control(self, text: str) -> None:
+        """A text packet other than a message. Raises PacketDecodeError."""
+        packet = decode_packet(text)
+        if packet.type is PacketType.MESSAGE:
+            self._dispatch(packet.data)
+            return
+        received = self._core.receive_packet(packet, self._loop.time())
+        if received is Received.CLIENT_CLOSE:
+            # Node answers a pending poll with a noop, then closes ("transport close").
+            self._close(CloseReason.TRANSPORT_CLOSE, "client sent a close packet", poll_reply="6")
+        elif packet.type is PacketType.PONG:
+            self._arm_timer()
+
+    def _dispatch(self, data: str | bytes) -> None:
+        try:
+            self._handler.on_message(self, data)
+        except Exception:
+            logger.exception("engine handler on_message failed")
+
+    # -- polling --------------------------------------------------------------------------
+
+    async def _handle_get(self, request: web.Request, headers: dict[str, str]) -> web.Response:
+        if self._poll_waiter is not None:
+            # Node: "overlap from client" -> transport error; the first poll gets "1".
+            self._close(CloseReason.TRANSPORT_ERROR, "overlapping poll requests")
+            raise RequestRefused(ErrorCode.BAD_REQUEST, "Overlapping poll requests")
+        core = self._core
+        options = self._server.options
+        if self._queue:
+            payload = encode_payload(self._queue.pop_batch(options.max_payload))
+            self._after_flush()
+        elif core.state is SessionState.UPGRADING and self._probed:
+            payload = "6"
+        else:
+            waiter: asyncio.Future[str] = self._loop.create_future()
+            self._poll_waiter = waiter
+            try:
+                payload = await waiter
+            except asyncio.CancelledError:
+                if self._poll_waiter is waiter:
+                    self._poll_waiter = None
+                    self._close(CloseReason.TRANSPORT_ERROR, "poll connection closed prematurely")
+                raise
+        return poll_response(
+            payload,
+            jsonp=jsonp_index(request.query),
+            headers=headers,
+            accept_encoding=request.headers.get("Accept-Encoding"),
+            compression=options.http_compression,
+        )
+
+    async def _handle_post(self, request: web.Request, headers: dict[str, str]) -> web.Response:
+        if self._posting:
+            self._close(CloseReason.TRANSPORT_ERROR, "overlapping data requests")
+            raise RequestRefused(ErrorCode.BAD_REQUEST, "Overlapping data requests")
+        options = self._server.options
+        self._posting = True
+        try:
+            try:
+                body = await read_body(request, options.max_payload)
+            except PayloadTooLarge as exc:
+                logger.warning("engine session %s: %s", self.sid, exc)
+                self._close(CloseReason.TRANSPORT_ERROR, "payload too large")
+                return web.Response(
+                    status=413,
+                    text=json.dumps({"code": 3, "message": "Payload too large"}),
+                    content_type="application/json",
+                    headers=headers,
+                )
+        finally:
+            self._posting = False
+        if self.closed:
+            raise RequestRefused(ErrorCode.UNKNOWN_SID)
+        jsonp = jsonp_index(request.query) is not None
+        try:
+            text = decode_post_body(body, request.content_type, jsonp)
+            packets = decode_payload(text, max_packets=options.max_payload_packets)
+            for packet in packets:
+                if self.closed:
+                    break
+                if packet.type is PacketType.MESSAGE:
+                    self._dispatch(packet.data)
+                    continue
+                received = self._core.receive_packet(packet, self._loop.time())
+                if received is Received.CLIENT_CLOSE:
+                    self._close(
+                        CloseReason.TRANSPORT_CLOSE, "client sent a close packet", poll_reply="6"
+                    )
+                    break
+                if packet.type is PacketType.PONG:
+                    self._arm_timer()
+        except PacketDecodeError as exc:
+            self._close(CloseReason.PARSE_ERROR, str(exc))
+            raise RequestRefused(ErrorCode.BAD_REQUEST) from exc
+        return post_response(headers)
+
+    # -- WebSocket ------------------------------------------------------------------------
+
+    async def _run_websocket(self, ws: WebSocketTransport) -> None:
+        """Read loop of the session's WebSocket (after the handshake or the upgrade)."""
+        handler = self._handler
+        recv = ws.ws.recv
+        max_payload = ws.max_payload
+        try:
+            while True:
+                message = await recv()
+                if len(message) > max_payload:
+                    raise PayloadTooLarge(len(message), max_payload)
+                if type(message) is str:
+                    if message[:1] == "4":
+                        try:
+                            handler.on_message(self, message[1:])
+                        except Exception:
+                            logger.exception("engine handler on_message failed")
+                    else:
+                        self._receive_control(message)
+                else:
+                    self._dispatch(message)
+                if self.closed:
+                    break
+        except TransportClosed:
+            pass
+        except PacketDecodeError as exc:
+            self._close(CloseReason.PARSE_ERROR, str(exc), ws_code=1002)
+        except PayloadTooLarge as exc:
+            logger.warning("engine session %s: %s", self.sid, exc)
+            self._close(CloseReason.TRANSPORT_ERROR, "payload too large", ws_code=1009)
+        self._on_websocket_closed(ws)
+
+    def _on_websocket_closed(self, ws: WebSocketTransport) -> None:
+        if ws is not self._ws:
+            return
+        code = ws.close_code
+        if code == 1009:
+            logger.warning("engine session %s: payload too large", self.sid)
+            self._close(CloseReason.TRANSPORT_ERROR, "payload too large")
+        elif code in (1000, 1001, 1005):
+            self._close(CloseReason.TRANSPORT_CLOSE, f"websocket closed ({code})")
+        else:
+            self._close(CloseReason.TRANSPORT_ERROR, f"websocket closed ({code})")
+
+    def _abort_upgrade(self, why: str) -> None:
+        probe = self._probe
+        self._probe = None
+        self._probed = False
+        self._core.abort_upgrade()
+        if probe is not None:
+            logger.info("engine session %s: upgrade aborted (%s)", self.sid, why)
+            probe.close(1000)
+        self._arm_timer()
+
+    async def _run_upgrade(self, ws: WebSocketTransport) -> None:
+        """Probe a WebSocket for this polling session; on "5" it becomes the transport."""
+        core = self._core
+        core.start_upgrade(self._loop.time())
+        self._probe = ws
+        self._arm_timer()
+        upgraded = False
+        recv = ws.ws.recv
+        try:
+            while True:
+                message = await recv()
+                if len(message) > ws.max_payload:
+                    raise PayloadTooLarge(len(message), ws.max_payload)
+                if self._probe is not ws:
+                    break
+                if message == "2probe":
+                    ws.write("3probe")
+                    self._probed = True
+                    waiter = self._poll_waiter
+                    if waiter is not None and not self._queue:
+                        # release the pending poll so the client can pause polling
+                        self._poll_waiter = None
+                        waiter.set_result("6")
+                elif message == "5":
+                    upgraded = True
+                    break
+                else:
+                    self._abort_upgrade("unexpected packet during upgrade")
+                    break
+        except (TransportClosed, PayloadTooLarge):
+            pass
+        if not upgraded or self._probe is not ws or core.state is not SessionState.UPGRADING:
+            if self._probe is ws:
+                self._abort_upgrade("probe WebSocket closed")
+            ws.close(1000)
+            return
+        self._probe = None
+        self._probed = False
+        core.finish_upgrade()
+        self._arm_timer()
+        waiter = self._poll_waiter
+        if waiter is not None:
+            self._poll_waiter = None
+            waiter.set_result("6")
+        self._ws = ws
+        self._flush()
+        await self._run_websocket(ws)
+
+
+class EngineServer:
+    """The Engine.IO server: mount with :meth:`attach`, stop with :meth:`shutdown`."""
+
+    def __init__(self, handler: EngineHandler, options: EngineOptions | None = None) -> None:
+        self.handler = handler
+        self.options = options or EngineOptions()
+        self._cors = CorsPolicy(self.options.cors) if self.options.cors is not None else None
+        self._sessions: dict[str, EngineSession] = {}
+        self._websockets: set[WebSocketTransport] = set()
+        self._closing = False
+
+    @property
+    def sessions(self) -> Mapping[str, EngineSession]:
+        return self._sessions
+
+    def attach(self, app: web.Application, path: str | None = None) -> None:
+        """Route ``path`` (default ``options.path``) of ``app`` to this server and shut it
+        down with the app."""
+        path = path or self.options.path
+        route = path.rstrip("/")
+        app.router.add_route("*", route + "/", self.handle_request)
+        if route:
+            app.router.add_route("*", route, self.handle_request)
+
+        async def on_shutdown(_app: web.Application) -> None:
+            await self.shutdown()
+
+        app.on_shutdown.append(on_shutdown)
+
+    def _forget(self, session: EngineSession) -> None:
+        if self._sessions.get(session.sid) is session:
+            del self._sessions[session.sid]
+
+    async def shutdown(self) -> None:
+        """Close every session with a close packet ("server shutting down")."""
+        self._closing = True
+        for session in list(self._sessions.values()):
+            session._begin_close(CloseReason.SERVER_SHUTTING_DOWN, "server shutting down")
+            # do not wait for polling clients to fetch it: report now
+            session._close(CloseReason.SERVER_SHUTTING_DOWN, "server shutting down")
+        for ws in list(self._websockets):
+            await ws.wait_closed(timeout=1.0)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _common_headers(self, request: web.BaseRequest, hreq: HandshakeRequest) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if self._cors is not None:
+            headers.update(self._cors.response_headers(request.headers.get("Origin")))
+        if self.options.headers is not None:
+            headers.update(self.options.headers(hreq))
+        return headers
+
+    async def handle_request(self, request: web.Request) -> web.StreamResponse:
+        """The aiohttp handler of every Engine.IO request (GET/POST/OPTIONS, WebSocket)."""
+        options = self.options
+        origin = request.headers.get("Origin")
+        if request.method == "OPTIONS" and self._cors is not None:
+            headers = self._cors.preflight_headers(
+                origin, request.headers.get("Access-Control-Request-Headers")
+            )
+            return web.Response(status=204, headers=headers)
+        hreq = _snapshot(request)
+        headers = self._common_headers(request, hreq)
+        try:
+            query = request.query
+            transport = query.get("transport")
+            if transport is None or transport not in options.transports:
+                raise RequestRefused(ErrorCode.UNKNOWN_TRANSPORT)
+            if self._cors is not None and not self._cors.is_allowed(origin):
+                raise RequestRefused(ErrorCode.FORBIDDEN, "Not an accepted origin")
+            eio = query.get("EIO")
+            if eio != "4":
+                logger.info("refused Engine.IO protocol version %r (only 4)", eio)
+                raise RequestRefused(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
+            upgrade = is_websocket_request(request)
+            if transport == "websocket" and not upgrade:
+                raise RequestRefused(ErrorCode.BAD_REQUEST)
+            sid = query.get("sid")
+            if sid is not None:
+                session = self._sessions.get(sid)
+                if session is None:
+                    raise RequestRefused(ErrorCode.UNKNOWN_SID)
+                if transport == "websocket":
+                    return await self._upgrade(request, session)
+                if session.transport != "polling":
+                    raise RequestRefused(ErrorCode.BAD_REQUEST)
+                if request.method == "GET":
+                    return await session._handle_get(request, headers)
+                if request.method == "POST":
+                    return await session._handle_post(request, headers)
+                raise RequestRefused(ErrorCode.BAD_REQUEST)
+            if request.method != "GET":
+                raise RequestRefused(ErrorCode.BAD_HANDSHAKE_METHOD)
+            if self._closing:
+                raise RequestRefused(ErrorCode.BAD_REQUEST, "Server shutting down", status=503)
+            if options.allow_request is not None:
+                allowed = await options.allow_request(hreq)
+                if allowed is False:
+                    raise RequestRefused(ErrorCode.FORBIDDEN)
+            if transport == "websocket":
+                return await self._websocket_handshake(request, hreq)
+            return await self._polling_handshake(request, hreq, headers)
+        except RequestRefused as exc:
+            headers["Content-Type"] = "application/json"
+            return web.Response(status=exc.status, text=exc.body(), headers=headers)
+
+    def _new_session(self, hreq: HandshakeRequest, transport: str) -> EngineSession:
+        generate = self.options.generate_id
+        sid = generate(hreq) if generate is not None else _default_sid()
+        if sid in self._sessions:
+            raise RequestRefused(ErrorCode.BAD_REQUEST, "Duplicate session id", status=500)
+        session = EngineSession(self, sid, hreq, transport)
+        self._sessions[sid] = session
+        return session
+
+    def _open_packet(self, session: EngineSession, upgrades: list[str]) -> str:
+        opts = self.options
+        return "0" + json.dumps(
+            {
+                "sid": session.sid,
+                "upgrades": upgrades,
+                "pingInterval": ms(opts.ping_interval),
+                "pingTimeout": ms(opts.ping_timeout),
+                "maxPayload": opts.max_payload,
+            },
+            separators=(",", ":"),
+        )
+
+    def _handshake_headers(self, hreq: HandshakeRequest, sid: str) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if self.options.cookie is not None:
+            headers["Set-Cookie"] = self.options.cookie.header(sid)
+        if self.options.initial_headers is not None:
+            headers.update(self.options.initial_headers(hreq))
+        return headers
+
+    def _connect(self, session: EngineSession) -> None:
+        session._arm_timer()
+        try:
+            self.handler.on_connect(session)
+        except Exception:
+            logger.exception("engine handler on_connect failed")
+            session._close(CloseReason.TRANSPORT_ERROR, "connect handler failed")
+
+    async def _polling_handshake(
+        self, request: web.Request, hreq: HandshakeRequest, headers: dict[str, str]
+    ) -> web.Response:
+        session = self._new_session(hreq, "polling")
+        upgrades = ["websocket"] if self._can_upgrade() else []
+        headers.update(self._handshake_headers(hreq, session.sid))
+        self._connect(session)
+        items: list[str | bytes] = [self._open_packet(session, upgrades)]
+        if session._queue:
+            items.extend(session._queue.pop_batch(self.options.max_payload))
+            session._after_flush()
+        return poll_response(
+            encode_payload(items),
+            jsonp=jsonp_index(request.query),
+            headers=headers,
+            accept_encoding=request.headers.get("Accept-Encoding"),
+            compression=self.options.http_compression,
+        )
+
+    def _can_upgrade(self) -> bool:
+        return self.options.allow_upgrades and "websocket" in self.options.transports
+
+    def _origin_check(self, origin: str | None) -> bool:
+        return self._cors is None or self._cors.is_allowed(origin)
+
+    async def _websocket_handshake(
+        self, request: web.Request, hreq: HandshakeRequest
+    ) -> web.StreamResponse:
+        sid_holder: list[str] = []
+
+        def extra_headers() -> dict[str, str]:
+            sid = self.options.generate_id(hreq) if self.options.generate_id else _default_sid()
+            sid_holder.append(sid)
+            return self._handshake_headers(hreq, sid)
+
+        ws, response = await accept_websocket(request, self.options, extra_headers)
+        self._websockets.add(ws)
+        try:
+            sid = sid_holder[0] if sid_holder else _default_sid()
+            if sid in self._sessions:
+                ws.close(1011)
+                return response
+            session = EngineSession(self, sid, hreq, "websocket")
+            self._sessions[sid] = session
+            session._ws = ws
+            ws.write(self._open_packet(session, []))
+            self._connect(session)
+            await session._run_websocket(ws)
+            await ws.wait_closed()
+        finally:
+            self._websockets.discard(ws)
+        return response
+
+    async def _upgrade(self, request: web.Request, session: EngineSession) -> web.StreamResponse:
+        # Node accepts the WebSocket, then closes it if the session is not upgradable
+        # (already upgrading, already upgraded, closing).
+        ws, response = await accept_websocket(request, self.options, None)
+        self._websockets.add(ws)
+        try:
+            if not self._can_upgrade() or not session._core.can_upgrade():
+                ws.close(1000)
+            else:
+                await session._run_upgrade(ws)
+            await ws.wait_closed()
+        finally:
+            self._websockets.discard(ws)
+        return response

@@ -1,0 +1,271 @@
+"""The Engine.IO session state machine (sans-I/O): lifecycle, heartbeat and upgrade
+deadlines as functions of ``now``, and the bounded outbound queue.
+
+Owns decisions, not I/O: the glue (server.py) feeds it the clock and received control
+packets, arms ONE timer at :meth:`Session.deadline`, and acts on what
+:meth:`Session.on_timer` returns. Knows nothing of asyncio, aiohttp or WebSockets.
+
+Lifecycle::
+
+    OPEN ──probe──> UPGRADING ──"5"──> OPEN (transport = websocket)
+     │                 │  └──timeout / bad probe──> OPEN (still polling)
+     ├──close()────────┴──> CLOSING ──queue flushed──> CLOSED
+     └──error / timeout / client close────────────────> CLOSED
+
+Heartbeat (v4: the server pings): a ping is due ``ping_interval`` after the session opened
+or after the last pong; once sent, a pong must arrive within ``ping_timeout``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Iterator
+
+from .errors import PacketDecodeError
+from .packet import Packet, PacketType
+
+__all__ = [
+    "InvalidTransition",
+    "OutboundQueue",
+    "Received",
+    "Session",
+    "SessionState",
+    "TimerEvent",
+]
+
+
+class SessionState(enum.Enum):
+    OPEN = "open"
+    UPGRADING = "upgrading"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+_ALLOWED = {
+    SessionState.OPEN: {SessionState.UPGRADING, SessionState.CLOSING, SessionState.CLOSED},
+    SessionState.UPGRADING: {SessionState.OPEN, SessionState.CLOSING, SessionState.CLOSED},
+    SessionState.CLOSING: {SessionState.CLOSED},
+    SessionState.CLOSED: set(),
+}
+
+
+class InvalidTransition(RuntimeError):
+    """Local misuse: a transition the lifecycle does not allow."""
+
+
+class TimerEvent(enum.Enum):
+    SEND_PING = "send ping"
+    PING_TIMEOUT = "ping timeout"
+    UPGRADE_TIMEOUT = "upgrade timeout"
+    CLOSE_TIMEOUT = "close timeout"
+
+
+class Received(enum.Enum):
+    """What a received control packet asks of the glue."""
+
+    NOTHING = "nothing"
+    CLIENT_CLOSE = "client close"
+
+
+class Session:
+    """Lifecycle and timers of one Engine.IO session."""
+
+    __slots__ = (
+        "_close_deadline",
+        "_next_ping",
+        "_pong_deadline",
+        "_upgrade_deadline",
+        "ping_interval",
+        "ping_timeout",
+        "sid",
+        "state",
+        "transport",
+        "upgrade_timeout",
+        "upgraded",
+    )
+
+    def __init__(
+        self,
+        sid: str,
+        *,
+        transport: str,
+        now: float,
+        ping_interval: float,
+        ping_timeout: float,
+        upgrade_timeout: float,
+    ) -> None:
+        self.sid = sid
+        self.transport = transport
+        self.state = SessionState.OPEN
+        self.upgraded = False
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.upgrade_timeout = upgrade_timeout
+        self._next_ping = now + ping_interval
+        self._pong_deadline: float | None = None
+        self._upgrade_deadline: float | None = None
+        self._close_deadline: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def _goto(self, state: SessionState) -> None:
+        if state not in _ALLOWED[self.state]:
+            raise InvalidTransition(f"{self.state.value} -> {state.value}")
+        self.state = state
+
+    @property
+    def is_open(self) -> bool:
+        """OPEN or UPGRADING: the application may still send."""
+        return self.state is SessionState.OPEN or self.state is SessionState.UPGRADING
+
+    def can_upgrade(self) -> bool:
+        return self.state is SessionState.OPEN and self.transport == "polling"
+
+    def start_upgrade(self, now: float) -> None:
+        """A WebSocket for this session was accepted: the probe may start."""
+        if not self.can_upgrade():
+            raise InvalidTransition(f"cannot upgrade a {self.state.value} {self.transport} session")
+        self._goto(SessionState.UPGRADING)
+        self._upgrade_deadline = now + self.upgrade_timeout
+
+    def finish_upgrade(self) -> None:
+        """The client sent "5" on the probed WebSocket: it becomes the transport."""
+        self._goto(SessionState.OPEN)
+        self.transport = "websocket"
+        self.upgraded = True
+        self._upgrade_deadline = None
+
+    def abort_upgrade(self) -> None:
+        """The probe failed (timeout, bad packet, WebSocket lost): stay on polling."""
+        if self.state is SessionState.UPGRADING:
+            self._goto(SessionState.OPEN)
+        self._upgrade_deadline = None
+
+    def start_closing(self, now: float, timeout: float) -> bool:
+        """Server-initiated close: stop accepting sends and flush the queue (with its close
+        packet) within ``timeout``. False if the session is already closing or closed."""
+        if not self.is_open:
+            return False
+        self._goto(SessionState.CLOSING)
+        self._upgrade_deadline = None
+        self._pong_deadline = None
+        self._close_deadline = now + timeout
+        return True
+
+    def close(self) -> bool:
+        """The session is over. False if it already was (report the reason only once)."""
+        if self.state is SessionState.CLOSED:
+            return False
+        self._goto(SessionState.CLOSED)
+        self._pong_deadline = self._upgrade_deadline = self._close_deadline = None
+        return True
+
+    # -- received control packets --------------------------------------------------------
+
+    def receive_packet(self, packet: Packet, now: float) -> Received:
+        """Handle a packet other than MESSAGE received on the session's transport."""
+        ptype = packet.type
+        if ptype is PacketType.PONG:
+            self.receive_pong(now)
+        elif ptype is PacketType.CLOSE:
+            return Received.CLIENT_CLOSE
+        elif ptype is PacketType.PING:
+            # v4: the server pings and the client answers; Node treats the reverse as an
+            # error ("invalid heartbeat direction").
+            raise PacketDecodeError("invalid heartbeat direction")
+        elif ptype is PacketType.OPEN:
+            raise PacketDecodeError("a client may not send an open packet")
+        # NOOP and a stray UPGRADE are ignored, as in Node.
+        return Received.NOTHING
+
+    def receive_pong(self, now: float) -> None:
+        self._pong_deadline = None
+        self._next_ping = now + self.ping_interval
+
+    # -- timers ------------------------------------------------------------------------
+
+    def deadline(self) -> float | None:
+        """When the glue's timer must next call :meth:`on_timer` (None: no timer)."""
+        if self.state is SessionState.CLOSED:
+            return None
+        if self.state is SessionState.CLOSING:
+            return self._close_deadline
+        beat = self._pong_deadline if self._pong_deadline is not None else self._next_ping
+        upgrade = self._upgrade_deadline
+        return beat if upgrade is None or beat < upgrade else upgrade
+
+    def on_timer(self, now: float) -> TimerEvent | None:
+        """The next due event, or None. Call again until None: several may be due."""
+        if self.state is SessionState.CLOSED:
+            return None
+        if self.state is SessionState.CLOSING:
+            if self._close_deadline is not None and now >= self._close_deadline:
+                self._close_deadline = None
+                return TimerEvent.CLOSE_TIMEOUT
+            return None
+        if self._upgrade_deadline is not None and now >= self._upgrade_deadline:
+            self._upgrade_deadline = None
+            return TimerEvent.UPGRADE_TIMEOUT
+        if self._pong_deadline is not None:
+            if now >= self._pong_deadline:
+                self._pong_deadline = None
+                return TimerEvent.PING_TIMEOUT
+        elif now >= self._next_ping:
+            self._pong_deadline = now + self.ping_timeout
+            return TimerEvent.SEND_PING
+        return None
+
+
+class OutboundQueue:
+    """Packets waiting for a transport: encoded text packets (str) and binary messages
+    (bytes), with their byte count bounded by ``limit``."""
+
+    __slots__ = ("_items", "limit", "size")
+
+    def __init__(self, limit: int) -> None:
+        self._items: deque[str | bytes] = deque()
+        self.size = 0
+        self.limit = limit
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[str | bytes]:
+        return iter(self._items)
+
+    def push(self, item: str | bytes) -> bool:
+        """Queue ``item``; False (and nothing queued) if that would pass the limit."""
+        size = len(item)
+        if self.size + size > self.limit and self._items:
+            return False
+        self._items.append(item)
+        self.size += size
+        return True
+
+    def pop_all(self) -> list[str | bytes]:
+        items = list(self._items)
+        self._items.clear()
+        self.size = 0
+        return items
+
+    def pop_batch(self, max_bytes: int) -> list[str | bytes]:
+        """Items from the front up to about ``max_bytes`` of polling payload (at least one).
+
+        Binary items count at their base64 size plus the "b" prefix."""
+        items = self._items
+        batch: list[str | bytes] = []
+        total = 0
+        while items:
+            item = items[0]
+            size = len(item) if isinstance(item, str) else 1 + (len(item) + 2) // 3 * 4
+            if batch and total + size + 1 > max_bytes:
+                break
+            batch.append(items.popleft())
+            self.size -= len(item)
+            total += size + 1
+        return batch
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.size = 0

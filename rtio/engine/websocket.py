@@ -1,0 +1,208 @@
+"""The WebSocket transport: one Engine.IO packet per message over an rtio.ws WebSocket
+(text packets as text frames, binary messages as raw binary frames), and the packets
+prepared once for broadcasts.
+
+Owns the write path: ``write`` is synchronous. It starts ``WebSocket.send`` and, in the
+usual case where the socket is not paused, that coroutine finishes at once without a task;
+only when the socket applies backpressure does one task finish that send and the backlog
+queued behind it. Knows nothing of sessions (server.py) or of the wire format (packet.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiohttp import web
+
+from .options import EngineOptions
+
+# rtio.ws is written in parallel: bind its public names at run time until it lands.
+_ws: Any = importlib.import_module("rtio.ws")
+
+
+class _NotYet(Exception):
+    pass
+
+
+ConnectionClosed: type[Exception] = getattr(_ws, "ConnectionClosed", _NotYet)
+PreparedMessage = Any
+WebSocket = Any
+
+#: raised by ``WebSocketTransport.ws.recv()`` once the WebSocket is closed
+TransportClosed = ConnectionClosed
+
+__all__ = [
+    "PreparedPacket",
+    "TransportClosed",
+    "WebSocketTransport",
+    "accept_websocket",
+    "is_websocket_request",
+    "prepare_packet",
+]
+
+logger = logging.getLogger("rtio.engine")
+
+
+class PreparedPacket:
+    """An Engine.IO message packet encoded once (and its WebSocket frame, on first use),
+    to send the same bytes to many sessions."""
+
+    __slots__ = ("_frame", "item")
+
+    def __init__(self, item: str | bytes) -> None:
+        #: the encoded text packet ("4...") or the bytes of a binary message
+        self.item = item
+        self._frame: PreparedMessage | None = None
+
+    def frame(self) -> PreparedMessage:
+        frame = self._frame
+        if frame is None:
+            frame = self._frame = _ws.prepare_message(self.item)
+        return frame
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+
+def prepare_packet(data: str | bytes) -> PreparedPacket:
+    """The message packet of ``data`` encoded once, for :meth:`EngineSession.send`."""
+    return PreparedPacket("4" + data if isinstance(data, str) else bytes(data))
+
+
+def is_websocket_request(request: web.BaseRequest) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def _server_options(options: EngineOptions) -> Any:
+    return _ws.ServerOptions(
+        compression=options.per_message_deflate,
+        max_message_size=options.max_payload,
+    )
+
+
+async def accept_websocket(
+    request: web.Request,
+    options: EngineOptions,
+    extra_headers: Callable[[], dict[str, str]] | None,
+) -> tuple[WebSocketTransport, web.StreamResponse]:
+    """Complete the WebSocket handshake (the caller has verified the request)."""
+    if extra_headers is not None:
+        extra_headers()
+    ws, response = await _ws.accept(request, options=_server_options(options))
+    return WebSocketTransport(ws, options.max_payload, options.max_buffered_bytes), response
+
+
+async def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+    # As asyncio.Task does: wait for what the coroutine yielded, then step it again.
+    while True:
+        try:
+            if yielded is None:
+                await asyncio.sleep(0)
+            else:
+                await yielded
+        except asyncio.CancelledError:
+            coro.close()
+            raise
+        except Exception:
+            pass  # the coroutine sees the outcome when it reads the future's result
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return
+
+
+class WebSocketTransport:
+    """One WebSocket carrying one session (or probing for an upgrade)."""
+
+    __slots__ = ("_backlog", "_closing", "_limit", "_max_payload", "_writer", "buffered", "ws")
+
+    def __init__(self, ws: WebSocket, max_payload: int, limit: int) -> None:
+        self.ws = ws
+        self._max_payload = max_payload
+        self._limit = limit
+        self._backlog: deque[str | bytes | PreparedPacket] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
+        #: bytes waiting in the backlog (the socket is paused)
+        self.buffered = 0
+
+    @property
+    def close_code(self) -> int | None:
+        code: int | None = self.ws.close_code
+        return code
+
+    @property
+    def max_payload(self) -> int:
+        return self._max_payload
+
+    def _send(self, item: str | bytes | PreparedPacket) -> Coroutine[Any, Any, None]:
+        coro: Coroutine[Any, Any, None]
+        if isinstance(item, PreparedPacket):
+            coro = self.ws.send_prepared(item.frame())
+        else:
+            coro = self.ws.send(item)
+        return coro
+
+    def write(self, item: str | bytes | PreparedPacket) -> bool:
+        """Send ``item`` now, or queue it behind a paused socket. False if the backlog
+        passes the limit (the caller closes the session)."""
+        if self._closing is not None:
+            return True
+        backlog = self._backlog
+        if backlog is not None:
+            backlog.append(item)
+            self.buffered += len(item)
+            return self.buffered <= self._limit
+        coro = self._send(item)
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return True
+        except ConnectionClosed:
+            return True
+        except Exception:
+            logger.exception("WebSocket send failed")
+            return True
+        # The socket is paused: finish this send, then the backlog, in one task.
+        self._backlog = deque()
+        self._writer = asyncio.get_running_loop().create_task(self._drain(coro, yielded))
+        return True
+
+    async def _drain(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+        try:
+            await _resume(coro, yielded)
+            backlog = self._backlog
+            assert backlog is not None
+            while backlog:
+                item = backlog.popleft()
+                self.buffered -= len(item)
+                await self._send(item)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._backlog = None
+            self.buffered = 0
+            self._writer = None
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake once the backlog is written."""
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        writer = self._writer
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(writer), 5.0)
+        with contextlib.suppress(Exception):
+            await self.ws.close(code, reason)
+
+    async def wait_closed(self, timeout: float | None = None) -> None:
+        with contextlib.suppress(asyncio.TimeoutError, Exception):
+            await asyncio.wait_for(self.ws.wait_closed(), timeout)

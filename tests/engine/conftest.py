@@ -1,0 +1,105 @@
+"""Fixtures: an EngineServer on a real aiohttp test server, with a recording handler."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from rtio.engine import CloseReason, EngineOptions, EngineServer, EngineSession
+
+
+@dataclass
+class Recorder:
+    """Echoes every message (like the suite's app) and records what the engine reports."""
+
+    echo: bool = True
+    connected: list[EngineSession] = field(default_factory=list)
+    messages: list[tuple[str, str | bytes]] = field(default_factory=list)
+    disconnected: list[tuple[str, CloseReason, str]] = field(default_factory=list)
+    on_connect_hook: Callable[[EngineSession], None] | None = None
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def on_connect(self, session: EngineSession) -> None:
+        self.connected.append(session)
+        if self.on_connect_hook is not None:
+            self.on_connect_hook(session)
+
+    def on_message(self, session: EngineSession, data: str | bytes) -> None:
+        self.messages.append((session.sid, data))
+        if self.echo:
+            session.send(data)
+        self.event.set()
+
+    def on_disconnect(self, session: EngineSession, reason: CloseReason, description: str) -> None:
+        self.disconnected.append((session.sid, reason, description))
+        self.event.set()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+        async def loop() -> None:
+            while not predicate():
+                self.event.clear()
+                await self.event.wait()
+
+        await asyncio.wait_for(loop(), timeout)
+
+
+@dataclass
+class Engine:
+    server: EngineServer
+    handler: Recorder
+    client: TestClient[web.Request, web.Application]
+
+    async def handshake(self, **params: str) -> tuple[str, dict[str, Any]]:
+        resp = await self.client.get(
+            "/engine.io/", params={"EIO": "4", "transport": "polling", **params}
+        )
+        assert resp.status == 200, await resp.text()
+        text = await resp.text()
+        assert text[0] == "0"
+        opened = json.loads(text[1:].split("\x1e")[0])
+        return opened["sid"], opened
+
+    async def poll(self, sid: str, **params: str) -> tuple[int, str]:
+        resp = await self.client.get(
+            "/engine.io/", params={"EIO": "4", "transport": "polling", "sid": sid, **params}
+        )
+        return resp.status, await resp.text()
+
+    async def post(self, sid: str, body: str | bytes, **params: str) -> tuple[int, str]:
+        resp = await self.client.post(
+            "/engine.io/",
+            params={"EIO": "4", "transport": "polling", "sid": sid, **params},
+            data=body,
+        )
+        return resp.status, await resp.text()
+
+
+MakeEngine = Callable[..., Awaitable[Engine]]
+
+
+@pytest.fixture
+async def make_engine() -> AsyncIterator[MakeEngine]:
+    clients: list[TestClient[web.Request, web.Application]] = []
+
+    async def make(handler: Recorder | None = None, **options: Any) -> Engine:
+        handler = handler or Recorder()
+        options.setdefault("ping_interval", 5.0)
+        options.setdefault("ping_timeout", 5.0)
+        server = EngineServer(handler, EngineOptions(**options))
+        app = web.Application()
+        server.attach(app)
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        clients.append(client)
+        return Engine(server, handler, client)
+
+    yield make
+    for client in clients:
+        await client.close()

@@ -1,0 +1,52 @@
+"""The CORS policy: origins "*", list, or callable; credentials; preflight headers."""
+
+from __future__ import annotations
+
+from rtio.engine import CorsOptions
+from rtio.engine.cors import CorsPolicy
+
+
+def test_any_origin() -> None:
+    policy = CorsPolicy(CorsOptions())
+    assert policy.is_allowed("http://a.example")
+    assert policy.response_headers("http://a.example") == {"Access-Control-Allow-Origin": "*"}
+
+
+def test_any_origin_with_credentials_reflects() -> None:
+    policy = CorsPolicy(CorsOptions(credentials=True))
+    assert policy.response_headers("http://a.example") == {
+        "Access-Control-Allow-Origin": "http://a.example",
+        "Vary": "Origin",
+        "Access-Control-Allow-Credentials": "true",
+    }
+
+
+def test_list_of_origins() -> None:
+    policy = CorsPolicy(CorsOptions(origins=["http://a.example"]))
+    assert policy.is_allowed("http://a.example")
+    assert policy.is_allowed(None)
+    assert not policy.is_allowed("http://evil.example")
+    assert policy.response_headers("http://evil.example") == {}
+    assert policy.preflight_headers("http://evil.example", "x-a") == {}
+
+
+def test_single_origin_string_and_callable() -> None:
+    assert CorsPolicy(CorsOptions(origins="http://a.example")).is_allowed("http://a.example")
+    assert not CorsPolicy(CorsOptions(origins="http://a.example")).is_allowed("http://b.example")
+    policy = CorsPolicy(CorsOptions(origins=lambda o: o.endswith(".example")))
+    assert policy.is_allowed("http://b.example")
+    assert not policy.is_allowed("http://b.test")
+
+
+def test_preflight() -> None:
+    policy = CorsPolicy(CorsOptions(max_age=600, exposed_headers=["x-id"]))
+    assert policy.preflight_headers("http://a.example", "content-type") == {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "GET,POST",
+        "Access-Control-Allow-Headers": "content-type",
+        "Vary": "Access-Control-Request-Headers",
+        "Access-Control-Max-Age": "600",
+    }
+    fixed = CorsPolicy(CorsOptions(allowed_headers=["x-a", "x-b"]))
+    assert fixed.preflight_headers("http://a", None)["Access-Control-Allow-Headers"] == "x-a,x-b"
+    assert policy.response_headers("http://a")["Access-Control-Expose-Headers"] == "x-id"

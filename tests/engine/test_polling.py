@@ -1,0 +1,371 @@
+"""The polling transport end to end over real HTTP: handshake, errors, messages, close,
+maxPayload, JSONP, compression, cookie, CORS, allow_request, many sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import zlib
+
+from rtio.engine import (
+    CloseReason,
+    CookieOptions,
+    CorsOptions,
+    ErrorCode,
+    HandshakeRequest,
+    HttpCompression,
+    RequestRefused,
+    prepare_packet,
+)
+
+from .conftest import Engine, MakeEngine, Recorder
+
+
+async def test_open_packet_has_exactly_the_v4_keys(make_engine: MakeEngine) -> None:
+    engine = await make_engine(ping_interval=0.3, ping_timeout=0.2, max_payload=1000)
+    sid, opened = await engine.handshake()
+    assert opened == {
+        "sid": sid,
+        "upgrades": ["websocket"],
+        "pingInterval": 300,
+        "pingTimeout": 200,
+        "maxPayload": 1000,
+    }
+    assert len(sid) == 20
+    assert engine.handler.connected[0].sid == sid
+    assert engine.handler.connected[0].transport == "polling"
+    assert engine.handler.connected[0].request.query["EIO"] == "4"
+
+
+async def test_no_upgrades_when_polling_only(make_engine: MakeEngine) -> None:
+    engine = await make_engine(transports=["polling"])
+    _, opened = await engine.handshake()
+    assert opened["upgrades"] == []
+
+
+async def _error(engine: Engine, method: str, query: str) -> tuple[int, dict[str, object]]:
+    resp = await engine.client.request(method, "/engine.io/" + query)
+    return resp.status, json.loads(await resp.text())
+
+
+async def test_error_codes(make_engine: MakeEngine) -> None:
+    engine = await make_engine(transports=["polling"])
+    assert await _error(engine, "GET", "?EIO=4") == (
+        400,
+        {"code": 0, "message": "Transport unknown"},
+    )
+    assert await _error(engine, "GET", "?EIO=4&transport=websocket") == (
+        400,
+        {"code": 0, "message": "Transport unknown"},
+    )
+    assert await _error(engine, "GET", "?EIO=4&transport=polling&sid=nope") == (
+        400,
+        {"code": 1, "message": "Session ID unknown"},
+    )
+    assert await _error(engine, "POST", "?EIO=4&transport=polling") == (
+        400,
+        {"code": 2, "message": "Bad handshake method"},
+    )
+    assert await _error(engine, "GET", "?EIO=3&transport=polling") == (
+        400,
+        {"code": 5, "message": "Unsupported protocol version"},
+    )
+    sid, _ = await engine.handshake()
+    status, body = await _error(engine, "PUT", f"?EIO=4&transport=polling&sid={sid}")
+    assert (status, body["code"]) == (400, 3)
+
+
+async def test_websocket_transport_without_upgrade_header(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+    assert await _error(engine, "GET", "?EIO=4&transport=websocket") == (
+        400,
+        {"code": 3, "message": "Bad request"},
+    )
+
+
+async def test_messages_both_ways_text_and_binary(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    assert await engine.post(sid, "4hello\x1ebAQIDBA==") == (200, "ok")
+    assert engine.handler.messages == [(sid, "hello"), (sid, b"\x01\x02\x03\x04")]
+    assert await engine.poll(sid) == (200, "4hello\x1ebAQIDBA==")
+
+
+async def test_pending_poll_is_answered_by_a_send(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    poll = asyncio.ensure_future(engine.poll(sid))
+    await asyncio.sleep(0.05)
+    assert not poll.done()
+    session = engine.server.sessions[sid]
+    session.send("a")
+    session.send(prepare_packet(b"\xff"))
+    assert await poll == (200, "4a")
+    assert await engine.poll(sid) == (200, "b/w==")
+
+
+async def test_messages_sent_on_connect_follow_the_open_packet(make_engine: MakeEngine) -> None:
+    handler = Recorder(on_connect_hook=lambda s: s.send("welcome"))
+    engine = await make_engine(handler)
+    resp = await engine.client.get("/engine.io/?EIO=4&transport=polling")
+    text = await resp.text()
+    assert text.split("\x1e")[1] == "4welcome"
+
+
+async def test_batches_are_capped_at_max_payload(make_engine: MakeEngine) -> None:
+    engine = await make_engine(max_payload=100)
+    sid, _ = await engine.handshake()
+    session = engine.server.sessions[sid]
+    for _ in range(5):
+        session.send("x" * 40)
+    lengths = []
+    while sum(lengths) < 5:
+        status, body = await engine.poll(sid)
+        assert status == 200
+        assert len(body) <= 100
+        lengths.append(len(body.split("\x1e")))
+    assert lengths == [2, 2, 1]
+
+
+async def test_heartbeat_over_polling(make_engine: MakeEngine) -> None:
+    engine = await make_engine(ping_interval=0.05, ping_timeout=0.05)
+    sid, _ = await engine.handshake()
+    for _ in range(3):
+        assert await engine.poll(sid) == (200, "2")
+        assert await engine.post(sid, "3") == (200, "ok")
+    await engine.handler.wait_for(lambda: bool(engine.handler.disconnected))
+    assert engine.handler.disconnected[0][1] is CloseReason.PING_TIMEOUT
+    assert (await engine.poll(sid))[0] == 400
+
+
+async def test_ping_timeout_releases_pending_poll_with_close(make_engine: MakeEngine) -> None:
+    engine = await make_engine(ping_interval=0.05, ping_timeout=0.05)
+    sid, _ = await engine.handshake()
+    assert await engine.poll(sid) == (200, "2")
+    assert await engine.poll(sid) == (200, "1")
+
+
+async def test_client_close_releases_pending_poll_with_noop(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    poll = asyncio.ensure_future(engine.poll(sid))
+    await asyncio.sleep(0.02)
+    assert await engine.post(sid, "1") == (200, "ok")
+    assert await poll == (200, "6")
+    assert engine.handler.disconnected == [
+        (sid, CloseReason.TRANSPORT_CLOSE, "client sent a close packet")
+    ]
+
+
+async def test_invalid_payload_is_a_parse_error(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    status, _ = await engine.post(sid, "abc")
+    assert status == 400
+    assert engine.handler.disconnected[0][1] is CloseReason.PARSE_ERROR
+    assert (await engine.poll(sid))[0] == 400
+
+
+async def test_duplicate_poll_closes_the_session(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    first = asyncio.ensure_future(engine.poll(sid))
+    await asyncio.sleep(0.02)
+    assert (await engine.poll(sid))[0] == 400
+    assert await first == (200, "1")
+    assert engine.handler.disconnected[0][1] is CloseReason.TRANSPORT_ERROR
+
+
+async def test_server_close_sends_a_close_packet(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    session = engine.server.sessions[sid]
+    session.send("last")
+    session.close()
+    session.send("dropped")
+    assert engine.handler.disconnected == []  # waits for the client to fetch the close
+    assert await engine.poll(sid) == (200, "4last\x1e1")
+    assert engine.handler.disconnected == [(sid, CloseReason.FORCED_CLOSE, "closed by the server")]
+    assert (await engine.poll(sid))[0] == 400
+
+
+async def test_server_close_answers_a_pending_poll(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    poll = asyncio.ensure_future(engine.poll(sid))
+    await asyncio.sleep(0.02)
+    engine.server.sessions[sid].close()
+    assert await poll == (200, "1")
+    assert engine.handler.disconnected[0][1] is CloseReason.FORCED_CLOSE
+
+
+async def test_shutdown_closes_every_session(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+    sid1, _ = await engine.handshake()
+    sid2, _ = await engine.handshake()
+    poll = asyncio.ensure_future(engine.poll(sid1))
+    await asyncio.sleep(0.02)
+    await engine.server.shutdown()
+    assert await poll == (200, "1")
+    reasons = {sid: reason for sid, reason, _ in engine.handler.disconnected}
+    assert reasons == {
+        sid1: CloseReason.SERVER_SHUTTING_DOWN,
+        sid2: CloseReason.SERVER_SHUTTING_DOWN,
+    }
+    assert not engine.server.sessions
+
+
+async def test_oversized_post_is_413_and_closes(make_engine: MakeEngine) -> None:
+    engine = await make_engine(max_payload=50)
+    sid, _ = await engine.handshake()
+    assert await engine.post(sid, "4" + "x" * 49) == (200, "ok")
+    status, _ = await engine.post(sid, "4" + "x" * 50)
+    assert status == 413
+    assert engine.handler.disconnected == [(sid, CloseReason.TRANSPORT_ERROR, "payload too large")]
+
+
+async def test_send_queue_is_bounded(make_engine: MakeEngine) -> None:
+    engine = await make_engine(max_buffered_bytes=1000)
+    sid, _ = await engine.handshake()
+    session = engine.server.sessions[sid]
+    for _ in range(30):
+        session.send("x" * 99)
+    assert session.closed
+    assert engine.handler.disconnected == [(sid, CloseReason.TRANSPORT_ERROR, "send queue full")]
+
+
+async def test_drain_waits_for_the_queue(make_engine: MakeEngine) -> None:
+    engine = await make_engine(max_buffered_bytes=1000)
+    sid, _ = await engine.handshake()
+    session = engine.server.sessions[sid]
+    for _ in range(6):
+        session.send("x" * 99)
+    drained = asyncio.ensure_future(session.drain())
+    await asyncio.sleep(0.01)
+    assert not drained.done()
+    await engine.poll(sid)
+    await asyncio.wait_for(drained, 1)
+
+
+async def test_jsonp(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+    resp = await engine.client.get("/engine.io/?EIO=4&transport=polling&j=3")
+    assert resp.headers["Content-Type"] == "text/javascript; charset=UTF-8"
+    text = await resp.text()
+    assert text.startswith('___eio[3]("0{') and text.endswith('");')
+    sid = json.loads(json.loads(text[len("___eio[3](") : -2])[1:])["sid"]
+    body = "d=" + "4line1\\nline2\u2028".replace("%", "%25").replace("&", "%26")
+    resp = await engine.client.post(
+        f"/engine.io/?EIO=4&transport=polling&sid={sid}&j=3",
+        data=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert await resp.text() == "ok"
+    assert engine.handler.messages == [(sid, "line1\nline2\u2028")]
+    resp = await engine.client.get(f"/engine.io/?EIO=4&transport=polling&sid={sid}&j=3")
+    assert await resp.text() == '___eio[3]("4line1\\nline2\\u2028");'
+
+
+async def test_http_compression(make_engine: MakeEngine) -> None:
+    engine = await make_engine(http_compression=HttpCompression(threshold=100))
+    sid, _ = await engine.handshake()
+    session = engine.server.sessions[sid]
+    url = f"/engine.io/?EIO=4&transport=polling&sid={sid}"
+    session.send("x" * 500)
+    resp = await engine.client.get(url, headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
+    assert resp.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(await resp.read()) == b"4" + b"x" * 500
+    session.send("y" * 500)
+    resp = await engine.client.get(
+        url, headers={"Accept-Encoding": "deflate"}, auto_decompress=False
+    )
+    assert resp.headers["Content-Encoding"] == "deflate"
+    assert zlib.decompress(await resp.read()) == b"4" + b"y" * 500
+    session.send("short")
+    resp = await engine.client.get(url, headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
+    assert "Content-Encoding" not in resp.headers
+    assert await resp.read() == b"4short"
+
+
+async def test_cookie(make_engine: MakeEngine) -> None:
+    engine = await make_engine(cookie=CookieOptions(name="io", samesite="Strict", secure=True))
+    resp = await engine.client.get("/engine.io/?EIO=4&transport=polling")
+    sid = json.loads((await resp.text())[1:])["sid"]
+    assert resp.headers["Set-Cookie"] == f"io={sid}; Path=/; HttpOnly; Secure; SameSite=Strict"
+    plain = await make_engine()
+    resp = await plain.client.get("/engine.io/?EIO=4&transport=polling")
+    assert "Set-Cookie" not in resp.headers
+
+
+async def test_cors_headers_and_preflight(make_engine: MakeEngine) -> None:
+    engine = await make_engine(cors=CorsOptions(origins=["http://a.example"], credentials=True))
+    resp = await engine.client.options(
+        "/engine.io/?EIO=4&transport=polling",
+        headers={"Origin": "http://a.example", "Access-Control-Request-Headers": "content-type"},
+    )
+    assert resp.status == 204
+    assert resp.headers["Access-Control-Allow-Origin"] == "http://a.example"
+    assert resp.headers["Access-Control-Allow-Credentials"] == "true"
+    assert resp.headers["Access-Control-Allow-Methods"] == "GET,POST"
+    assert resp.headers["Access-Control-Allow-Headers"] == "content-type"
+    resp = await engine.client.get(
+        "/engine.io/?EIO=4&transport=polling", headers={"Origin": "http://a.example"}
+    )
+    assert resp.status == 200
+    assert resp.headers["Access-Control-Allow-Origin"] == "http://a.example"
+    resp = await engine.client.get(
+        "/engine.io/?EIO=4&transport=polling", headers={"Origin": "http://evil.example"}
+    )
+    assert resp.status == 403
+    assert json.loads(await resp.text())["code"] == ErrorCode.FORBIDDEN
+    assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_allow_request_refusal(make_engine: MakeEngine) -> None:
+    async def allow(request: HandshakeRequest) -> bool:
+        token = request.query.get("token")
+        if token == "bad":
+            raise RequestRefused(ErrorCode.FORBIDDEN, "bad token", status=401)
+        return token == "ok"
+
+    engine = await make_engine(allow_request=allow)
+    await engine.handshake(token="ok")
+    assert await _error(engine, "GET", "?EIO=4&transport=polling") == (
+        403,
+        {"code": 4, "message": "Forbidden"},
+    )
+    assert await _error(engine, "GET", "?EIO=4&transport=polling&token=bad") == (
+        401,
+        {"code": 4, "message": "bad token"},
+    )
+    assert len(engine.handler.connected) == 1
+
+
+async def test_header_hooks_and_custom_ids(make_engine: MakeEngine) -> None:
+    counter = iter(range(100))
+    engine = await make_engine(
+        generate_id=lambda request: f"custom-{next(counter)}",
+        initial_headers=lambda request: {"X-Initial": "1"},
+        headers=lambda request: {"X-Every": "1"},
+    )
+    resp = await engine.client.get("/engine.io/?EIO=4&transport=polling")
+    assert json.loads((await resp.text())[1:])["sid"] == "custom-0"
+    assert resp.headers["X-Initial"] == "1" and resp.headers["X-Every"] == "1"
+    resp = await engine.client.post("/engine.io/?EIO=4&transport=polling&sid=custom-0", data="3")
+    assert "X-Initial" not in resp.headers and resp.headers["X-Every"] == "1"
+
+
+async def test_many_concurrent_sessions(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+
+    async def one(i: int) -> None:
+        sid, _ = await engine.handshake()
+        assert await engine.post(sid, f"4m{i}") == (200, "ok")
+        assert await engine.poll(sid) == (200, f"4m{i}")
+        assert await engine.post(sid, "1") == (200, "ok")
+
+    await asyncio.gather(*(one(i) for i in range(200)))
+    assert len(engine.handler.connected) == 200
+    assert len(engine.handler.disconnected) == 200
+    assert not engine.server.sessions

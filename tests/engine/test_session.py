@@ -1,0 +1,121 @@
+"""The sans-I/O session: lifecycle transitions, heartbeat and upgrade deadlines as f(now)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rtio.engine import PacketDecodeError
+from rtio.engine.packet import Packet, PacketType
+from rtio.engine.session import (
+    InvalidTransition,
+    OutboundQueue,
+    Received,
+    Session,
+    SessionState,
+    TimerEvent,
+)
+
+
+def make(now: float = 100.0, transport: str = "polling") -> Session:
+    return Session(
+        "sid",
+        transport=transport,
+        now=now,
+        ping_interval=0.3,
+        ping_timeout=0.2,
+        upgrade_timeout=1.0,
+    )
+
+
+def test_heartbeat_pings_then_times_out() -> None:
+    s = make()
+    assert s.deadline() == pytest.approx(100.3)
+    assert s.on_timer(100.299) is None
+    assert s.on_timer(100.3) is TimerEvent.SEND_PING
+    assert s.deadline() == pytest.approx(100.5)
+    assert s.on_timer(100.4) is None
+    assert s.on_timer(100.5) is TimerEvent.PING_TIMEOUT
+
+
+def test_pong_rearms_the_next_ping_from_its_arrival() -> None:
+    s = make()
+    assert s.on_timer(100.3) is TimerEvent.SEND_PING
+    assert s.receive_packet(Packet(PacketType.PONG), 100.35) is Received.NOTHING
+    assert s.deadline() == pytest.approx(100.65)
+    assert s.on_timer(100.5) is None
+    assert s.on_timer(100.65) is TimerEvent.SEND_PING
+
+
+def test_client_ping_is_the_wrong_direction() -> None:
+    with pytest.raises(PacketDecodeError):
+        make().receive_packet(Packet(PacketType.PING), 100.0)
+    with pytest.raises(PacketDecodeError):
+        make().receive_packet(Packet(PacketType.OPEN), 100.0)
+
+
+def test_close_noop_and_upgrade_packets() -> None:
+    s = make()
+    assert s.receive_packet(Packet(PacketType.CLOSE), 100.0) is Received.CLIENT_CLOSE
+    assert s.receive_packet(Packet(PacketType.NOOP), 100.0) is Received.NOTHING
+    assert s.receive_packet(Packet(PacketType.UPGRADE), 100.0) is Received.NOTHING
+
+
+def test_upgrade_success() -> None:
+    s = make()
+    assert s.can_upgrade()
+    s.start_upgrade(100.1)
+    assert s.state is SessionState.UPGRADING
+    assert s.is_open
+    assert s.deadline() == pytest.approx(100.3)  # the ping comes first
+    s.finish_upgrade()
+    assert (s.state, s.transport, s.upgraded) == (SessionState.OPEN, "websocket", True)
+    assert not s.can_upgrade()
+    with pytest.raises(InvalidTransition):
+        s.start_upgrade(100.2)
+
+
+def test_upgrade_timeout() -> None:
+    s = make()
+    s.start_upgrade(100.0)
+    s.receive_pong(100.0)  # keep the heartbeat out of the way
+    s.receive_pong(100.9)
+    assert s.deadline() == pytest.approx(101.0)
+    assert s.on_timer(101.0) is TimerEvent.UPGRADE_TIMEOUT
+    s.abort_upgrade()
+    assert s.state is SessionState.OPEN
+    assert s.transport == "polling"
+    assert s.deadline() == pytest.approx(101.2)
+
+
+def test_closing_then_closed() -> None:
+    s = make()
+    assert s.start_closing(100.0, 5.0)
+    assert not s.is_open
+    assert not s.start_closing(100.0, 5.0)
+    assert s.deadline() == 105.0
+    assert s.on_timer(104.0) is None
+    assert s.on_timer(105.0) is TimerEvent.CLOSE_TIMEOUT
+    assert s.close()
+    assert not s.close()
+    assert s.deadline() is None
+    assert s.on_timer(1e9) is None
+    with pytest.raises(InvalidTransition):
+        s.finish_upgrade()
+
+
+def test_websocket_session_cannot_upgrade() -> None:
+    assert not make(transport="websocket").can_upgrade()
+
+
+def test_queue_bounds_and_batches() -> None:
+    q = OutboundQueue(limit=10)
+    assert q.push("4hello")
+    assert not q.push("4world")  # 12 > 10
+    assert q.push(b"abc")
+    assert len(q) == 2 and q.size == 9
+    assert q.pop_batch(max_bytes=7) == ["4hello"]
+    assert q.pop_batch(max_bytes=7) == [b"abc"]
+    assert q.size == 0
+    big = OutboundQueue(limit=1)
+    assert big.push("4" * 50)  # one item always fits an empty queue
+    assert big.pop_all() == ["4" * 50]
