@@ -3,3 +3,42 @@
 Knows nothing of Engine.IO or Socket.IO. See docs/ARCHITECTURE.md for the contract the
 layer above relies on.
 """
+
+from .aiohttp_adapter import accept, close_all_on_shutdown
+from .connection import ConnectionOptions, ServerOptions, WebSocket
+from .deflate import DeflateOptions
+from .errors import (
+    ConnectionClosed,
+    HandshakeError,
+    HandshakeRefused,
+    InvalidHandshakeResponse,
+    InvalidState,
+    InvalidUTF8,
+    PayloadTooBig,
+    ProtocolError,
+    WebSocketError,
+)
+from .frames import CloseCode, Opcode
+from .protocol import PreparedMessage, prepare_message
+
+__all__ = [
+    "CloseCode",
+    "ConnectionClosed",
+    "ConnectionOptions",
+    "DeflateOptions",
+    "HandshakeError",
+    "HandshakeRefused",
+    "InvalidHandshakeResponse",
+    "InvalidState",
+    "InvalidUTF8",
+    "Opcode",
+    "PayloadTooBig",
+    "PreparedMessage",
+    "ProtocolError",
+    "ServerOptions",
+    "WebSocket",
+    "WebSocketError",
+    "accept",
+    "close_all_on_shutdown",
+    "prepare_message",
+]

@@ -1,0 +1,167 @@
+"""The one place that touches aiohttp internals: answer an aiohttp request with our 101 and
+take the connection over, as aiohttp's own web_ws.py does.
+
+After the 101, ``request.protocol.set_parser(parser)`` makes aiohttp's RequestHandler feed
+every later byte (starting with any bytes pipelined right behind the upgrade request) to
+``parser.feed_data`` and call ``parser.feed_eof`` when the connection is lost;
+``keep_alive(False)`` keeps aiohttp from reading another HTTP request afterwards. Write
+backpressure comes from the same RequestHandler (``writing_paused`` / ``_drain_helper``),
+read backpressure from its ``pause_reading`` / ``resume_reading``. tests/ws/test_aiohttp_adapter.py
+checks each of these contracts, so an aiohttp upgrade that breaks one breaks one test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from .connection import Link, ServerOptions, WebSocket
+from .deflate import PerMessageDeflate
+from .errors import HandshakeRefused
+from .frames import CloseCode
+from .handshake import server_handshake
+from .protocol import Side, WebSocketProtocol
+
+__all__ = ["accept", "close_all_on_shutdown"]
+
+_open_sockets: weakref.WeakKeyDictionary[web.Application, weakref.WeakSet[WebSocket]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class _RequestHandlerLink(Link):
+    """Flow control through aiohttp's RequestHandler (the transport's protocol)."""
+
+    def __init__(self, handler: Any, transport: asyncio.Transport) -> None:
+        super().__init__(transport)
+        self._handler = handler
+
+    @property
+    def writing_paused(self) -> bool:
+        return bool(self._handler.writing_paused)
+
+    async def drain(self) -> None:
+        await self._handler._drain_helper()
+
+    def pause_reading(self) -> None:
+        self._handler.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._handler.resume_reading()
+
+    def connection_lost(self) -> None:
+        pass  # aiohttp wakes its own drain waiter
+
+
+class _Feed:
+    """Duck-types aiohttp's WebSocketReader for RequestHandler.set_parser."""
+
+    __slots__ = ("_ws",)
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self._ws.receive_data(data)
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self._ws.receive_eof()
+
+
+class _UpgradedResponse(web.StreamResponse):
+    """The 101 response; aiohttp calls write_eof() when the handler returns it, which is
+    where a WebSocket the handler left open gets its close handshake."""
+
+    _ws: WebSocket | None = None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        if self._eof_sent:
+            return
+        self._eof_sent = True
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            await ws.close(CloseCode.NORMAL_CLOSURE)
+
+
+async def accept(
+    request: web.Request,
+    *,
+    options: ServerOptions | None = None,
+    origin_check: Callable[[str | None], bool] | None = None,
+) -> tuple[WebSocket, web.StreamResponse]:
+    """Validate the opening handshake of ``request``, answer 101 and return the WebSocket
+    with the response the handler must return once done with it. Raises HandshakeRefused
+    (``.response()`` is the aiohttp answer to return instead)."""
+    options = options or ServerOptions()
+    version = request.version
+    accepted = server_handshake(
+        request.method,
+        (version.major, version.minor),
+        request.headers.items(),
+        subprotocols=options.subprotocols,
+        compression=options.compression,
+        origin_check=origin_check,
+    )
+    if not request._message.upgrade:
+        # aiohttp's HTTP parser must agree that this is an upgrade, or it would go on
+        # parsing the following bytes as HTTP.
+        raise HandshakeRefused(400, "not an upgrade request")
+    handler = request.protocol
+    transport = request.transport
+    if handler is None or transport is None:
+        raise ConnectionResetError("the connection was lost before the handshake completed")
+
+    response = _UpgradedResponse(status=101, headers=accepted.headers)
+    response.force_close()
+    await response.prepare(request)
+
+    deflate = None
+    if accepted.deflate is not None:
+        compression = options.compression
+        assert compression is not None
+        deflate = PerMessageDeflate(
+            accepted.deflate,
+            is_server=True,
+            threshold=compression.threshold,
+            level=compression.level,
+            mem_level=compression.mem_level,
+        )
+    protocol = WebSocketProtocol(
+        Side.SERVER,
+        deflate=deflate,
+        max_frame_size=options.max_frame_size,
+        max_message_size=options.max_message_size,
+    )
+    ws = WebSocket(
+        protocol,
+        _RequestHandlerLink(handler, transport),
+        subprotocol=accepted.subprotocol,
+        options=options,
+    )
+    response._ws = ws
+    _open_sockets.setdefault(request.app, weakref.WeakSet()).add(ws)
+    # From here on aiohttp hands every byte to us, starting with the pipelined tail.
+    handler.set_parser(_Feed(ws))  # type: ignore[arg-type]
+    handler.keep_alive(False)
+    return ws, response
+
+
+def close_all_on_shutdown(
+    app: web.Application,
+    code: int = CloseCode.GOING_AWAY,
+    reason: str = "server shutting down",
+) -> None:
+    """Register (before the app starts) an on_shutdown hook that runs the close handshake
+    of every WebSocket this app accepted and still has open."""
+
+    async def _close_all(app: web.Application) -> None:
+        sockets = [ws for ws in _open_sockets.get(app, ()) if not ws.closed]
+        if sockets:
+            await asyncio.gather(*(ws.close(code, reason) for ws in sockets))
+
+    app.on_shutdown.append(_close_all)

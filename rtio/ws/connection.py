@@ -1,0 +1,406 @@
+"""asyncio glue: the application's WebSocket object over a WebSocketProtocol.
+
+Owns the transport writes, the incoming message queue, the timers (keepalive ping, close
+timeout) and flow control in both directions. Knows nothing of HTTP: the aiohttp adapter
+(server) and client.py (client) do the opening handshake, then feed bytes in through
+``receive_data`` / ``receive_eof`` and give a ``Link`` for what only they can do (reading
+pause/resume, write drain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import struct
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
+
+from .deflate import DeflateOptions
+from .errors import ConnectionClosed, InvalidState
+from .frames import CloseCode
+from .protocol import Pong, PreparedMessage, State, WebSocketProtocol
+
+__all__ = ["ConnectionOptions", "Link", "ServerOptions", "WebSocket"]
+
+_NORMAL_CODES = frozenset(
+    {CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD}
+)
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """Limits and timers of one connection (None disables a limit or a timer).
+
+    - max_message_size: bytes of one message after decompression (close 1009 beyond).
+    - max_frame_size: bytes of one frame's payload (close 1009 beyond).
+    - ping_interval / ping_timeout: keepalive pings; no pong within the timeout closes the
+      connection with 1011.
+    - close_timeout: how long the close handshake (and the wait for the TCP close after
+      it) may take before the connection is dropped.
+    - max_queue: received messages held before reading from the socket pauses.
+    - write_limit: the transport's write buffer high-water mark; ``send`` waits above it.
+    """
+
+    max_message_size: int | None = 1 << 20
+    max_frame_size: int | None = None
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    close_timeout: float = 10.0
+    max_queue: int = 32
+    write_limit: int = 1 << 16
+
+
+@dataclass(frozen=True)
+class ServerOptions(ConnectionOptions):
+    """Server side: ConnectionOptions plus the subprotocols the server speaks (in order of
+    preference) and permessage-deflate (None: not offered; off by default, as in Node's ws
+    and Engine.IO)."""
+
+    subprotocols: tuple[str, ...] = ()
+    compression: DeflateOptions | None = None
+
+
+class Link:
+    """What a WebSocket needs from the connection below it beyond ``transport.write``.
+    The adapters subclass it; this base works on a plain asyncio transport whose protocol
+    forwards ``pause_writing``/``resume_writing`` here."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self._paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def writing_paused(self) -> bool:
+        return self._paused
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def drain(self) -> None:
+        if not self._paused:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    def connection_lost(self) -> None:
+        self.resume_writing()
+
+    def pause_reading(self) -> None:
+        self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.transport.resume_reading()
+
+
+class WebSocket:
+    """One WebSocket connection, for the application."""
+
+    def __init__(
+        self,
+        protocol: WebSocketProtocol,
+        link: Link,
+        *,
+        subprotocol: str | None = None,
+        options: ConnectionOptions | None = None,
+    ) -> None:
+        options = options or ConnectionOptions()
+        self._proto = protocol
+        self._link = link
+        self._transport = link.transport
+        self._loop = asyncio.get_running_loop()
+        self.subprotocol = subprotocol
+        self.options = options
+        self._messages: collections.deque[str | bytes] = collections.deque()
+        self._recv_waiter: asyncio.Future[None] | None = None
+        self._max_queue = max(options.max_queue, 1)
+        self._reading_paused = False
+        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        self._ping_counter = 0
+        self._keepalive_handle: asyncio.TimerHandle | None = None
+        self._keepalive_payload: bytes | None = None
+        self._close_handle: asyncio.TimerHandle | None = None
+        self._lost = False
+        self._closed_waiter: asyncio.Future[None] = self._loop.create_future()
+        self._closing_transport = False
+        with contextlib.suppress(AttributeError, NotImplementedError):
+            self._transport.set_write_buffer_limits(high=options.write_limit)
+        self._schedule_keepalive()
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once no more messages can be sent or received (the close handshake is done
+        or the connection failed or dropped)."""
+        return self._proto.state is State.CLOSED or self._lost
+
+    @property
+    def close_code(self) -> int | None:
+        if not self.closed:
+            return None
+        code = self._proto.close_code
+        return CloseCode.ABNORMAL_CLOSURE if code is None else code
+
+    @property
+    def close_reason(self) -> str:
+        return self._proto.close_reason
+
+    @property
+    def transport(self) -> asyncio.Transport:
+        return self._transport
+
+    def _closed_error(self) -> ConnectionClosed:
+        return ConnectionClosed(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason)
+
+    # -- receiving ---------------------------------------------------------------------
+
+    async def recv(self) -> str | bytes:
+        """The next message (str for text, bytes for binary); raises ConnectionClosed once
+        the connection is closed and every received message was returned."""
+        while True:
+            messages = self._messages
+            if messages:
+                message = messages.popleft()
+                if self._reading_paused and len(messages) <= self._max_queue >> 1:
+                    self._reading_paused = False
+                    if not self._lost:
+                        self._link.resume_reading()
+                return message
+            if self.closed:
+                raise self._closed_error()
+            if self._recv_waiter is not None:
+                raise InvalidState("recv() is already being awaited")
+            waiter = self._recv_waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._recv_waiter = None
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str | bytes]:
+        while True:
+            try:
+                message = await self.recv()
+            except ConnectionClosed as exc:
+                if exc.code in _NORMAL_CODES:
+                    return
+                raise
+            yield message
+
+    def receive_data(self, data: bytes) -> None:
+        """Bytes from the network (called by the adapter)."""
+        proto = self._proto
+        events = proto.receive_data(data)
+        out = proto.data_to_send()
+        if out:
+            self._transport.write(out)
+        if events:
+            messages = self._messages
+            for event in events:
+                kind = type(event)
+                if kind is str or kind is bytes:
+                    messages.append(event)  # type: ignore[arg-type]
+                elif kind is Pong:
+                    self._receive_pong(event.payload)  # type: ignore[union-attr]
+            waiter = self._recv_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            if len(messages) >= self._max_queue and not self._reading_paused:
+                self._reading_paused = True
+                self._link.pause_reading()
+        if proto.state is State.CLOSED:
+            self._protocol_closed()
+
+    def receive_eof(self) -> None:
+        """The TCP connection is gone (called by the adapter)."""
+        if self._lost:
+            return
+        self._lost = True
+        self._proto.receive_eof()
+        for handle in (self._keepalive_handle, self._close_handle):
+            if handle is not None:
+                handle.cancel()
+        self._keepalive_handle = self._close_handle = None
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        error = self._closed_error()
+        for future, _ in self._pings.values():
+            if not future.done():
+                future.set_exception(error)
+                future.exception()  # retrieved: nobody has to await an unanswered ping
+        self._pings.clear()
+        self._link.connection_lost()
+        if not self._closed_waiter.done():
+            self._closed_waiter.set_result(None)
+
+    def _protocol_closed(self) -> None:
+        """The protocol reached CLOSED: wake the reader and end the TCP connection."""
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self._keepalive_handle is not None:
+            self._keepalive_handle.cancel()
+            self._keepalive_handle = None
+        if self._closing_transport or self._lost:
+            return
+        proto = self._proto
+        if proto.is_client and proto.close_received and proto.failure is None:
+            # 7.1.1: the server closes the TCP connection first; the client waits for it,
+            # then gives up after close_timeout.
+            self._arm_close_timer()
+        else:
+            self._close_transport()
+
+    def _close_transport(self) -> None:
+        self._closing_transport = True
+        self._transport.close()  # flushes what is buffered first
+        # a peer that does not read would hold the flush forever
+        self._arm_close_timer()
+
+    def _arm_close_timer(self) -> None:
+        if self._close_handle is None and not self._lost:
+            self._close_handle = self._loop.call_later(
+                self.options.close_timeout, self._close_timed_out
+            )
+
+    def _close_timed_out(self) -> None:
+        self._close_handle = None
+        if not self._lost:
+            self._transport.abort()
+
+    # -- sending -----------------------------------------------------------------------
+
+    async def send(self, message: str | bytes) -> None:
+        """Send one message (str: text, bytes: binary). Writes at once; waits only while the
+        transport's write buffer is above its limit."""
+        proto = self._proto
+        if proto.state is not State.OPEN or self._lost:
+            raise self._closed_or_closing()
+        proto.send_message(message)
+        self._transport.write(proto.data_to_send())
+        if self._link.writing_paused:
+            await self._drain()
+
+    async def send_prepared(self, prepared: PreparedMessage) -> None:
+        """Send a message encoded once by ``prepare_message`` (the same bytes for many
+        connections)."""
+        proto = self._proto
+        if proto.state is not State.OPEN or self._lost:
+            raise self._closed_or_closing()
+        proto.send_prepared(prepared)
+        self._transport.write(proto.data_to_send())
+        if self._link.writing_paused:
+            await self._drain()
+
+    def _closed_or_closing(self) -> ConnectionClosed:
+        if self.closed:
+            return self._closed_error()
+        return ConnectionClosed(CloseCode.NO_STATUS_RCVD, "the close handshake is in progress")
+
+    async def _drain(self) -> None:
+        try:
+            await self._link.drain()
+        except ConnectionError as exc:
+            raise self._closed_error() from exc
+        if self._lost:
+            raise self._closed_error()
+
+    async def ping(self, data: bytes = b"") -> Awaitable[float]:
+        """Send a ping; the returned awaitable gives the round-trip time in seconds when its
+        pong arrives (5.5.3: a pong answers the ping with the same payload; one pong may
+        answer several pings, so earlier ones are resolved too)."""
+        proto = self._proto
+        if proto.state is not State.OPEN or self._lost:
+            raise self._closed_or_closing()
+        if not data:
+            self._ping_counter += 1
+            data = struct.pack("!I", self._ping_counter & 0xFFFFFFFF)
+        if data in self._pings:
+            raise InvalidState("a ping with this payload is already waiting for its pong")
+        proto.send_ping(data)
+        future: asyncio.Future[float] = self._loop.create_future()
+        self._pings[data] = (future, self._loop.time())
+        self._transport.write(proto.data_to_send())
+        if self._link.writing_paused:
+            await self._drain()
+        return future
+
+    def _receive_pong(self, payload: bytes) -> None:
+        if payload not in self._pings:
+            return  # 5.5.3: "A response to an unsolicited Pong frame is not expected."
+        now = self._loop.time()
+        while self._pings:
+            key = next(iter(self._pings))
+            future, sent = self._pings.pop(key)
+            if not future.done():
+                future.set_result(now - sent)
+            if key == payload:
+                break
+        if payload == self._keepalive_payload:
+            self._keepalive_payload = None
+            if self._keepalive_handle is not None:
+                self._keepalive_handle.cancel()
+            self._schedule_keepalive()
+
+    def _schedule_keepalive(self) -> None:
+        interval = self.options.ping_interval
+        if interval is not None and interval > 0 and not self.closed:
+            self._keepalive_handle = self._loop.call_later(interval, self._keepalive_ping)
+        else:
+            self._keepalive_handle = None
+
+    def _keepalive_ping(self) -> None:
+        self._keepalive_handle = None
+        proto = self._proto
+        if proto.state is not State.OPEN or self._lost:
+            return
+        self._ping_counter += 1
+        payload = struct.pack("!I", self._ping_counter & 0xFFFFFFFF)
+        proto.send_ping(payload)
+        future: asyncio.Future[float] = self._loop.create_future()
+        self._pings[payload] = (future, self._loop.time())
+        self._keepalive_payload = payload
+        self._transport.write(proto.data_to_send())
+        timeout = self.options.ping_timeout
+        if timeout is not None and timeout > 0:
+            self._keepalive_handle = self._loop.call_later(timeout, self._keepalive_timed_out)
+        else:
+            self._schedule_keepalive()
+
+    def _keepalive_timed_out(self) -> None:
+        self._keepalive_handle = None
+        proto = self._proto
+        if proto.state is State.OPEN and not self._lost:
+            proto.send_close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+            self._transport.write(proto.data_to_send())
+            proto.receive_eof()  # we stop here: the peer is not answering
+            proto.close_code = CloseCode.ABNORMAL_CLOSURE
+            proto.close_reason = "keepalive ping timeout"
+            self._protocol_closed()
+
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Run the close handshake (7.1.2) and wait until the TCP connection is closed,
+        at most about ``close_timeout``."""
+        proto = self._proto
+        if proto.state is State.OPEN and not self._lost:
+            proto.send_close(code, reason)
+            self._transport.write(proto.data_to_send())
+            self._arm_close_timer()
+        await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        """Wait until the TCP connection is closed."""
+        await asyncio.shield(self._closed_waiter)
