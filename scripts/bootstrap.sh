@@ -31,8 +31,12 @@ if [[ ! -x .venv/bin/python || ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; t
 fi
 
 if [[ -f tests/node/package-lock.json ]]; then
-  if ! cmp -s tests/node/package-lock.json tests/node/node_modules/.package-lock.json 2>/dev/null; then
+  # npm's own node_modules/.package-lock.json is not a copy of package-lock.json, so compare
+  # a stamp of the lock's sha256 written after a successful install.
+  node_want="$(sha256sum <tests/node/package-lock.json | cut -c1-64)"
+  if [[ "$(cat tests/node/node_modules/.rtio-lock-sha256 2>/dev/null)" != "$node_want" ]]; then
     log "npm ci in tests/node"
     (cd tests/node && npm ci --no-audit --no-fund --loglevel=error >&2)
+    echo "$node_want" >tests/node/node_modules/.rtio-lock-sha256
   fi
 fi
