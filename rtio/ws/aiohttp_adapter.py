@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -93,10 +93,12 @@ async def accept(
     *,
     options: ServerOptions | None = None,
     origin_check: Callable[[str | None], bool] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[WebSocket, web.StreamResponse]:
-    """Validate the opening handshake of ``request``, answer 101 and return the WebSocket
-    with the response the handler must return once done with it. Raises HandshakeRefused
-    (``.response()`` is the aiohttp answer to return instead)."""
+    """Validate the opening handshake of ``request``, answer 101 (plus any extra
+    ``headers``, e.g. a Set-Cookie) and return the WebSocket with the response the handler
+    must return once done with it. Raises HandshakeRefused (``.response()`` is the aiohttp
+    answer to return instead)."""
     options = options or ServerOptions()
     version = request.version
     accepted = server_handshake(
@@ -116,7 +118,10 @@ async def accept(
     if handler is None or transport is None:
         raise ConnectionResetError("the connection was lost before the handshake completed")
 
-    response = _UpgradedResponse(status=101, headers=accepted.headers)
+    response_headers = list(accepted.headers)
+    if headers:
+        response_headers.extend(headers.items())
+    response = _UpgradedResponse(status=101, headers=response_headers)
     response.force_close()
     await response.prepare(request)
 
