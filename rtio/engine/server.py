@@ -44,6 +44,7 @@ from .websocket import (
     WebSocketTransport,
     accept_websocket,
     is_websocket_request,
+    server_options,
 )
 
 __all__ = ["EngineHandler", "EngineServer", "EngineSession"]
@@ -531,6 +532,7 @@ class EngineServer:
         self.handler = handler
         self.options = options or EngineOptions()
         self._cors = CorsPolicy(self.options.cors) if self.options.cors is not None else None
+        self._ws_options = server_options(self.options)
         self._sessions: dict[str, EngineSession] = {}
         self._websockets: set[WebSocketTransport] = set()
         self._closing = False
@@ -631,11 +633,19 @@ class EngineServer:
             headers["Content-Type"] = "application/json"
             return web.Response(status=exc.status, text=exc.body(), headers=headers)
 
-    def _new_session(self, hreq: HandshakeRequest, transport: str) -> EngineSession:
+    def _generate_sid(self, hreq: HandshakeRequest) -> str:
         generate = self.options.generate_id
         sid = generate(hreq) if generate is not None else _default_sid()
+        if not isinstance(sid, str) or not sid:
+            logger.error("engine generate_id returned %r, not a non-empty str", sid)
+            raise RequestRefused(ErrorCode.BAD_REQUEST, "Invalid session id", status=500)
         if sid in self._sessions:
+            logger.error("engine generate_id returned the id of a live session")
             raise RequestRefused(ErrorCode.BAD_REQUEST, "Duplicate session id", status=500)
+        return sid
+
+    def _new_session(self, hreq: HandshakeRequest, transport: str) -> EngineSession:
+        sid = self._generate_sid(hreq)
         session = EngineSession(self, sid, hreq, transport)
         self._sessions[sid] = session
         return session
@@ -691,44 +701,42 @@ class EngineServer:
     def _can_upgrade(self) -> bool:
         return self.options.allow_upgrades and "websocket" in self.options.transports
 
-    def _origin_check(self, origin: str | None) -> bool:
-        return self._cors is None or self._cors.is_allowed(origin)
-
     async def _websocket_handshake(
         self, request: web.Request, hreq: HandshakeRequest
     ) -> web.StreamResponse:
-        sid_holder: list[str] = []
-
-        def extra_headers() -> dict[str, str]:
-            sid = self.options.generate_id(hreq) if self.options.generate_id else _default_sid()
-            sid_holder.append(sid)
-            return self._handshake_headers(hreq, sid)
-
-        ws, response = await accept_websocket(request, self.options, extra_headers)
+        """A session opened directly on a WebSocket (no polling first)."""
+        sid = self._generate_sid(hreq)
+        headers = self._handshake_headers(hreq, sid)
+        if self.options.headers is not None:
+            headers.update(self.options.headers(hreq))
+        ws, response = await accept_websocket(request, self.options, self._ws_options, headers)
         self._websockets.add(ws)
         try:
-            sid = sid_holder[0] if sid_holder else _default_sid()
-            if sid in self._sessions:
-                ws.close(1011)
-                return response
-            session = EngineSession(self, sid, hreq, "websocket")
-            self._sessions[sid] = session
-            session._ws = ws
-            ws.write(self._open_packet(session, []))
-            self._connect(session)
-            await session._run_websocket(ws)
+            if sid in self._sessions or self._closing:
+                # the same id was handed out while the handshake completed, or the server
+                # began shutting down: nothing was opened yet
+                ws.close(1011 if not self._closing else 1001)
+            else:
+                session = EngineSession(self, sid, hreq, "websocket")
+                self._sessions[sid] = session
+                session._ws = ws
+                ws.write(self._open_packet(session, []))
+                self._connect(session)
+                await session._run_websocket(ws)
             await ws.wait_closed()
         finally:
             self._websockets.discard(ws)
         return response
 
     async def _upgrade(self, request: web.Request, session: EngineSession) -> web.StreamResponse:
-        # Node accepts the WebSocket, then closes it if the session is not upgradable
-        # (already upgrading, already upgraded, closing).
-        ws, response = await accept_websocket(request, self.options, None)
+        """A WebSocket for a polling session: probe it, then switch on "5"."""
+        ws, response = await accept_websocket(request, self.options, self._ws_options)
         self._websockets.add(ws)
         try:
             if not self._can_upgrade() or not session._core.can_upgrade():
+                # Node accepts the WebSocket, then closes it when the session cannot
+                # upgrade (already upgrading, already upgraded, closing); the official
+                # suite checks that it is accepted, not refused with an HTTP error.
                 ws.close(1000)
             else:
                 await session._run_upgrade(ws)

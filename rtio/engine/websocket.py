@@ -12,27 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import web
 
+from rtio.ws import (
+    ConnectionClosed,
+    DeflateOptions,
+    HandshakeRefused,
+    PreparedMessage,
+    ServerOptions,
+    WebSocket,
+    accept,
+    prepare_message,
+)
+
+from .errors import ErrorCode, RequestRefused
 from .options import EngineOptions
-
-# rtio.ws is written in parallel: bind its public names at run time until it lands.
-_ws: Any = importlib.import_module("rtio.ws")
-
-
-class _NotYet(Exception):
-    pass
-
-
-ConnectionClosed: type[Exception] = getattr(_ws, "ConnectionClosed", _NotYet)
-PreparedMessage = Any
-WebSocket = Any
 
 #: raised by ``WebSocketTransport.ws.recv()`` once the WebSocket is closed
 TransportClosed = ConnectionClosed
@@ -44,6 +43,7 @@ __all__ = [
     "accept_websocket",
     "is_websocket_request",
     "prepare_packet",
+    "server_options",
 ]
 
 logger = logging.getLogger("rtio.engine")
@@ -63,7 +63,7 @@ class PreparedPacket:
     def frame(self) -> PreparedMessage:
         frame = self._frame
         if frame is None:
-            frame = self._frame = _ws.prepare_message(self.item)
+            frame = self._frame = prepare_message(self.item)
         return frame
 
     def __len__(self) -> int:
@@ -79,22 +79,30 @@ def is_websocket_request(request: web.BaseRequest) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
-def _server_options(options: EngineOptions) -> Any:
-    return _ws.ServerOptions(
-        compression=options.per_message_deflate,
+def server_options(options: EngineOptions) -> ServerOptions:
+    """The rtio.ws settings of the WebSocket transport: the engine's own heartbeat replaces
+    WebSocket keepalive pings; a message over maxPayload closes with 1009 in rtio.ws."""
+    return ServerOptions(
+        compression=DeflateOptions() if options.per_message_deflate else None,
         max_message_size=options.max_payload,
+        ping_interval=None,
+        ping_timeout=None,
     )
 
 
 async def accept_websocket(
     request: web.Request,
     options: EngineOptions,
-    extra_headers: Callable[[], dict[str, str]] | None,
+    ws_options: ServerOptions,
+    headers: dict[str, str] | None = None,
 ) -> tuple[WebSocketTransport, web.StreamResponse]:
-    """Complete the WebSocket handshake (the caller has verified the request)."""
-    if extra_headers is not None:
-        extra_headers()
-    ws, response = await _ws.accept(request, options=_server_options(options))
+    """Complete the WebSocket handshake (the caller has verified the Engine.IO request).
+    ``headers`` go on the 101 response. Raises RequestRefused when the WebSocket handshake
+    itself is invalid (status and reason of rtio.ws)."""
+    try:
+        ws, response = await accept(request, options=ws_options, headers=headers)
+    except HandshakeRefused as exc:
+        raise RequestRefused(ErrorCode.BAD_REQUEST, exc.reason, status=exc.status) from exc
     return WebSocketTransport(ws, options.max_payload, options.max_buffered_bytes), response
 
 
