@@ -4,7 +4,39 @@
 - ``rtio.engine``: Engine.IO v4 (long-polling and WebSocket transports, upgrades, heartbeats).
 - ``rtio.socketio``: Socket.IO v5 (namespaces, rooms, events, acks, binary) and the public API.
 
-Each layer only knows the one below it; see docs/ARCHITECTURE.md.
+Each layer only knows the one below it; see docs/ARCHITECTURE.md. The public API is
+re-exported here: ``rtio.Server``, ``rtio.ConnectionRefused``, ... (docs/API.md).
 """
 
+from .socketio import (
+    AckResults,
+    AckTimeout,
+    BroadcastOperator,
+    ConnectionRefused,
+    DisconnectReason,
+    Handshake,
+    Namespace,
+    ParentNamespace,
+    Server,
+    Socket,
+    SocketDisconnected,
+    SocketIOError,
+)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "AckResults",
+    "AckTimeout",
+    "BroadcastOperator",
+    "ConnectionRefused",
+    "DisconnectReason",
+    "Handshake",
+    "Namespace",
+    "ParentNamespace",
+    "Server",
+    "Socket",
+    "SocketDisconnected",
+    "SocketIOError",
+    "__version__",
+]

@@ -1,0 +1,128 @@
+"""Run one socket's handlers one after another, in arrival order, without a task per message.
+
+A handler coroutine runs inline (in the caller's stack) until it first suspends; only then
+is a task created to finish it, and coroutines submitted meanwhile wait in a queue that the
+same task drains. A handler that never awaits anything costs no task at all.
+
+Knows nothing of Socket.IO; jobs are expected to catch their own exceptions (anything that
+escapes is logged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Coroutine, Generator
+from typing import Any
+
+__all__ = ["SerialRunner", "run_inline"]
+
+log = logging.getLogger("rtio.socketio")
+
+Job = Coroutine[Any, Any, Any]
+
+
+class _Resume:
+    """Awaitable that continues a coroutine which already yielded ``first`` to its caller:
+    ``yield from`` picked up in the middle."""
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Job, first: Any) -> None:
+        self._coro = coro
+        self._first = first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro = self._coro
+        value = self._first
+        self._first = None
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+_tasks: set[asyncio.Task[Any]] = set()  # strong references until done
+
+
+def run_inline(coro: Job) -> None:
+    """Run ``coro`` now, until it first suspends; a task finishes it if it does."""
+    try:
+        yielded = coro.send(None)
+    except StopIteration:
+        return
+    except Exception:
+        log.exception("error in a handler")
+        return
+    task = asyncio.get_running_loop().create_task(_finish(coro, yielded))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+async def _finish(coro: Job, yielded: Any) -> None:
+    try:
+        await _Resume(coro, yielded)
+    except Exception:
+        log.exception("error in a handler")
+
+
+class SerialRunner:
+    """A queue of coroutines run one at a time, in submission order."""
+
+    __slots__ = ("_busy", "_queue", "_task")
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._queue: deque[Job] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def idle(self) -> bool:
+        return not self._busy
+
+    def submit(self, coro: Job) -> None:
+        if self._busy:  # also while a job runs inline: a job may submit another
+            self._queue.append(coro)
+            return
+        self._busy = True
+        while True:
+            try:
+                yielded = coro.send(None)
+            except StopIteration:
+                pass
+            except Exception:
+                log.exception("error in a handler")
+            else:
+                self._task = asyncio.get_running_loop().create_task(self._finish(coro, yielded))
+                return
+            if not self._queue:
+                self._busy = False
+                return
+            coro = self._queue.popleft()
+
+    async def _finish(self, coro: Job, yielded: Any) -> None:
+        try:
+            await _Resume(coro, yielded)
+        except Exception:
+            log.exception("error in a handler")
+        queue = self._queue
+        while queue:
+            try:
+                await queue.popleft()
+            except Exception:
+                log.exception("error in a handler")
+        self._busy = False
+        self._task = None

@@ -1,0 +1,202 @@
+"""The adapter: who is in which room, and delivering a broadcast to those sockets.
+
+One adapter per namespace. :class:`InMemoryAdapter` serves a single process; an adapter for
+several processes (Redis, later) subclasses :class:`Adapter` and forwards broadcasts and
+server-wide operations to the other servers, with the same method names as Node's
+``socket.io-adapter``. Knows sockets only through the small interface the namespace gives
+it; knows nothing of Engine.IO.
+
+A broadcast is encoded once (parser and Engine.IO framing) and the same prepared messages
+are written to every member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .client import Encoded
+from .packet import Packet
+
+if TYPE_CHECKING:
+    from .namespace import Namespace
+    from .socket import Socket
+
+__all__ = ["Adapter", "BroadcastOptions", "InMemoryAdapter"]
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastOptions:
+    """Which sockets a broadcast reaches, and how it is sent."""
+
+    #: the union of these rooms; empty means every socket of the namespace
+    rooms: frozenset[str] = frozenset()
+    #: sockets in any of these rooms are left out (a socket id is a room of its own)
+    except_rooms: frozenset[str] = frozenset()
+    #: drop the packet for a socket whose transport is not ready to write
+    volatile: bool = False
+    #: let the transport compress the packet
+    compress: bool = True
+    #: this server only (meaningful for multi-server adapters)
+    local: bool = False
+    #: seconds to wait for acknowledgements (broadcasts with acks)
+    timeout: float | None = None
+
+
+class Adapter:
+    """The adapter interface, and the in-memory room bookkeeping every adapter needs.
+
+    Methods that a multi-server adapter must make asynchronous may return an awaitable;
+    callers await whatever is not ``None``.
+    """
+
+    def __init__(self, nsp: Namespace) -> None:
+        self.nsp = nsp
+        #: room -> socket ids
+        self.rooms: dict[str, set[str]] = {}
+        #: socket id -> rooms
+        self.sids: dict[str, set[str]] = {}
+
+    # -- membership -------------------------------------------------------------------
+
+    def add_all(self, sid: str, rooms: Iterable[str]) -> Awaitable[None] | None:
+        """Add a socket to rooms."""
+        mine = self.sids.get(sid)
+        if mine is None:
+            mine = self.sids[sid] = set()
+        for room in rooms:
+            mine.add(room)
+            members = self.rooms.get(room)
+            if members is None:
+                self.rooms[room] = {sid}
+            else:
+                members.add(sid)
+        return None
+
+    def delete(self, sid: str, room: str) -> Awaitable[None] | None:
+        """Remove a socket from one room."""
+        mine = self.sids.get(sid)
+        if mine is not None:
+            mine.discard(room)
+        self._leave(sid, room)
+        return None
+
+    def delete_all(self, sid: str) -> None:
+        """Remove a socket from every room (it disconnected)."""
+        mine = self.sids.pop(sid, None)
+        if mine:
+            for room in mine:
+                self._leave(sid, room)
+
+    def _leave(self, sid: str, room: str) -> None:
+        members = self.rooms.get(room)
+        if members is not None:
+            members.discard(sid)
+            if not members:
+                del self.rooms[room]
+
+    def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
+        """The ids of the sockets in any of ``rooms`` (every socket if none given)."""
+        return {s.id for s in self._apply(BroadcastOptions(rooms=frozenset(rooms)))}
+
+    def socket_rooms(self, sid: str) -> set[str] | None:
+        """The rooms of one socket, or None if unknown."""
+        return self.sids.get(sid)
+
+    # -- delivery ---------------------------------------------------------------------
+
+    def _apply(self, opts: BroadcastOptions) -> Iterator[Socket]:
+        """The connected sockets that ``opts`` selects, each once."""
+        sockets = self.nsp.sockets
+        exclude: set[str] = set()
+        for room in opts.except_rooms:
+            members = self.rooms.get(room)
+            if members:
+                exclude.update(members)
+        if opts.rooms:
+            seen: set[str] = set()
+            for room in opts.rooms:
+                for sid in tuple(self.rooms.get(room, ())):
+                    if sid in seen or sid in exclude:
+                        continue
+                    seen.add(sid)
+                    socket = sockets.get(sid)
+                    if socket is not None:
+                        yield socket
+        else:
+            for sid, socket in tuple(sockets.items()):
+                if sid not in exclude:
+                    yield socket
+
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        """Send one packet to the selected sockets, encoded once."""
+        targets = list(self._apply(opts))
+        if not targets:
+            return
+        encoded = Encoded(packet)
+        for socket in targets:
+            socket._write_encoded(encoded, opts.volatile, opts.compress)
+
+    def broadcast_with_ack(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        on_client_count: Callable[[int], None],
+        on_ack: Callable[[str, list[Any] | None], None],
+    ) -> None:
+        """Send one packet asking for an ack (its ``id`` is set) to the selected sockets.
+
+        ``on_client_count(n)`` is called once with the number of sockets reached;
+        ``on_ack(sid, args)`` once per socket that answers (``args`` None: it disconnected).
+        """
+        targets = list(self._apply(opts))
+        on_client_count(len(targets))
+        if not targets:
+            return
+        ack_id = packet.id
+        assert ack_id is not None
+        encoded = Encoded(packet)
+        for socket in targets:
+            sid = socket.id
+            socket._acks[ack_id] = lambda args, sid=sid: on_ack(sid, args)  # type: ignore[misc]
+            socket._write_encoded(encoded, opts.volatile, opts.compress)
+
+    # -- server-wide operations (this process only, in memory) ---------------------------
+
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Socket]:
+        """The sockets selected by ``opts`` (remote ones too, in a multi-server adapter)."""
+        return list(self._apply(opts))
+
+    def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """Make the selected sockets join ``rooms``."""
+        rooms = tuple(rooms)
+        for socket in list(self._apply(opts)):
+            socket.join(rooms)
+
+    def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """Make the selected sockets leave ``rooms``."""
+        rooms = tuple(rooms)
+        for socket in list(self._apply(opts)):
+            for room in rooms:
+                socket.leave(room)
+
+    def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        """Disconnect the selected sockets (``close``: close their connections too)."""
+        for socket in list(self._apply(opts)):
+            socket.disconnect(close)
+
+    def server_side_emit(self, args: list[Any]) -> None:
+        """Send an event to the other servers of the cluster: none in memory."""
+
+    async def server_side_emit_with_ack(self, args: list[Any], timeout: float) -> list[Any]:
+        """Send an event to the other servers and gather their answers: none in memory."""
+        return []
+
+    def server_count(self) -> int:
+        """How many servers share this namespace."""
+        return 1
+
+
+class InMemoryAdapter(Adapter):
+    """The default adapter: one process, rooms in dicts."""

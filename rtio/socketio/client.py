@@ -1,0 +1,233 @@
+"""Client: one Engine.IO session seen from Socket.IO, shared by the namespaces it joined.
+
+Owns the session's decoder (its parser is chosen per connection), routing decoded packets
+to the namespace sockets, the connect timeout, writing encoded packets to the session
+(volatile ones only when it can take them), and turning the session's end into each
+socket's disconnect reason. Knows Engine.IO only through ``rtio.engine``'s public
+``EngineSession`` (send / close) and ``prepare_packet``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from rtio.engine import CloseReason, EngineSession, PreparedPacket, prepare_packet
+
+from ._serial import run_inline
+from .errors import DisconnectReason
+from .packet import Packet, PacketType
+from .parsers.base import ParseError, Parser
+from .socket import Handshake
+
+if TYPE_CHECKING:
+    from .server import Server
+    from .socket import Socket
+
+__all__ = ["Client", "Encoded"]
+
+log = logging.getLogger("rtio.socketio")
+
+_REASONS = {reason.value: DisconnectReason(reason.value) for reason in CloseReason}
+
+
+class Encoded:
+    """One packet encoded once per parser, its Engine.IO messages prepared once: what a
+    broadcast writes to every member (a WebSocket frame is built once, on first use)."""
+
+    __slots__ = ("_by_parser", "packet")
+
+    def __init__(self, packet: Packet) -> None:
+        self.packet = packet
+        self._by_parser: dict[int, list[PreparedPacket]] = {}
+
+    def messages(self, parser: Parser) -> list[PreparedPacket]:
+        key = id(parser)
+        out = self._by_parser.get(key)
+        if out is None:
+            out = self._by_parser[key] = [prepare_packet(m) for m in parser.encode(self.packet)]
+        return out
+
+
+class Client:
+    """The Socket.IO side of one Engine.IO session."""
+
+    __slots__ = (
+        "_close_reason",
+        "_connect_timer",
+        "_decoder",
+        "connected",
+        "parser",
+        "server",
+        "session",
+        "sockets",
+    )
+
+    def __init__(self, server: Server, session: EngineSession, parser: Parser) -> None:
+        self.server = server
+        self.session = session
+        #: the wire format of this connection
+        self.parser = parser
+        self._decoder = parser.new_decoder()
+        #: the socket of each namespace joined, by namespace name
+        self.sockets: dict[str, Socket] = {}
+        #: False once the session is gone
+        self.connected = True
+        self._close_reason: DisconnectReason | None = None
+        self._connect_timer: asyncio.TimerHandle | None = None
+        timeout = server.connect_timeout
+        if timeout is not None:
+            loop = asyncio.get_running_loop()
+            self._connect_timer = loop.call_later(timeout, self._on_connect_timeout)
+
+    def __repr__(self) -> str:
+        return f"<rtio.Client {self.session.sid} namespaces={list(self.sockets)}>"
+
+    def make_handshake(self, auth: dict[str, Any]) -> Handshake:
+        request = self.session.request
+        now = datetime.now(timezone.utc)
+        headers = request.headers
+        return Handshake(
+            headers=headers,
+            query=request.query,
+            address=request.remote,
+            auth=auth,
+            url=request.url,
+            time=now.isoformat(),
+            issued=now.timestamp(),
+            secure=request.url.startswith(("https:", "wss:")),
+            xdomain="Origin" in headers,
+            cookies=request.cookies,
+        )
+
+    # -- incoming -------------------------------------------------------------------------
+
+    def receive_message(self, data: str | bytes) -> None:
+        """One Engine.IO message from the client."""
+        if not self.connected:
+            return
+        try:
+            packet = self._decoder.feed(data)
+        except ParseError as exc:
+            log.info("client %s sent an invalid packet (%s): closing", self.session.sid, exc)
+            self.close(DisconnectReason.PARSE_ERROR)
+            return
+        if packet is not None:
+            self._route(packet)
+
+    def _route(self, packet: Packet) -> None:
+        socket = self.sockets.get(packet.nsp)
+        ptype = packet.type
+        if ptype is PacketType.CONNECT:
+            if socket is not None:
+                # Node: "invalid state": a second CONNECT for a joined namespace
+                log.info("client %s: duplicate CONNECT for %s", self.session.sid, packet.nsp)
+                self.close(DisconnectReason.FORCED_SERVER_CLOSE)
+                return
+            auth = packet.data if packet.data is not None else {}
+            run_inline(self.server._connect(self, packet.nsp, auth))
+        elif socket is not None and ptype is not PacketType.CONNECT_ERROR:
+            socket._on_packet(packet)
+        else:
+            # Node: a packet for a namespace not joined, or a CONNECT_ERROR from a client
+            log.info(
+                "client %s: %s for %s in an invalid state: closing",
+                self.session.sid,
+                ptype.name,
+                packet.nsp,
+            )
+            self.close(DisconnectReason.FORCED_SERVER_CLOSE)
+
+    # -- outgoing -------------------------------------------------------------------------
+
+    def writable(self) -> bool:
+        """Whether the session takes a packet now (volatile packets are dropped if not).
+
+        The engine reports ``connected``; a finer ``writable`` (a poll pending, no backlog)
+        is used when the engine's session offers one.
+        """
+        session = self.session
+        if not self.connected or not session.connected:
+            return False
+        writable = getattr(session, "writable", None)
+        return True if writable is None else bool(writable)
+
+    def write(self, messages: list[str | bytes], volatile: bool, compress: bool) -> None:
+        """Send one packet's messages (the packet, then its attachments)."""
+        if volatile and not self.writable():
+            return
+        if not self.connected:
+            return
+        send = self.session.send
+        for message in messages:
+            send(message)
+
+    def write_encoded(self, encoded: Encoded, volatile: bool, compress: bool) -> None:
+        """Send a packet a broadcast encoded once."""
+        if volatile and not self.writable():
+            return
+        if not self.connected:
+            return
+        send = self.session.send
+        for message in encoded.messages(self.parser):
+            send(message)
+
+    def send_packet(self, packet: Packet) -> None:
+        self.write(self.parser.encode(packet), False, True)
+
+    def _connect_error(self, nsp: str, payload: dict[str, Any]) -> None:
+        self.send_packet(Packet(PacketType.CONNECT_ERROR, nsp, payload))
+
+    # -- namespaces joined and left -------------------------------------------------------
+
+    def _joined(self, socket: Socket) -> None:
+        self.sockets[socket.nsp.name] = socket
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+
+    def remove(self, socket: Socket) -> None:
+        if self.sockets.get(socket.nsp.name) is socket:
+            del self.sockets[socket.nsp.name]
+
+    def _on_connect_timeout(self) -> None:
+        self._connect_timer = None
+        if not self.sockets and self.connected:
+            log.info("client %s joined no namespace in time: closing", self.session.sid)
+            self.close(DisconnectReason.FORCED_SERVER_CLOSE)
+
+    # -- closing --------------------------------------------------------------------------
+
+    def disconnect_all(self) -> None:
+        """``socket.disconnect(close=True)``: leave every namespace (each client socket
+        gets a DISCONNECT), then close the connection (Node's ``client._disconnect``)."""
+        for socket in list(self.sockets.values()):
+            socket.disconnect()
+        self.close(DisconnectReason.FORCED_SERVER_CLOSE)
+
+    def close(self, reason: DisconnectReason) -> None:
+        """Close the Engine.IO session; the sockets still joined get ``reason``."""
+        if not self.connected:
+            return
+        self._close_reason = reason
+        self.session.close()
+        # The engine reports on_disconnect synchronously or later; either way the
+        # sockets go now, with our reason.
+        self._closed(reason)
+
+    def on_session_closed(self, reason: CloseReason) -> None:
+        """The engine says the session ended."""
+        self._closed(self._close_reason or _REASONS[reason.value])
+
+    def _closed(self, reason: DisconnectReason) -> None:
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+        if not self.connected:
+            return
+        self.connected = False
+        for socket in list(self.sockets.values()):
+            socket._on_close(reason)
+        self.sockets.clear()

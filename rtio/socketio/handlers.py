@@ -1,0 +1,116 @@
+"""Calling application handlers: sync or async functions, with forgiving arity.
+
+A handler registered for an event is inspected once; calling it then costs no
+introspection. Arguments the client sent beyond what the handler accepts are dropped, and
+missing ones are passed as ``None`` (JavaScript's leniency, which socket.io users expect).
+A handler with a keyword parameter named ``ack`` receives the acknowledgement callable and
+answers the ack itself; otherwise its return value answers it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Generator
+from typing import Any
+
+__all__ = ["SENT", "Handler", "HandlerFunc", "Sent", "ack_args", "ack_value"]
+
+HandlerFunc = Callable[..., Any]
+
+
+class Handler:
+    """One registered function and what it accepts."""
+
+    __slots__ = ("fn", "is_async", "max_args", "min_args", "takes_ack")
+
+    def __init__(self, fn: HandlerFunc, leading: int) -> None:
+        """``leading``: positional parameters filled by rtio before the client's arguments
+        (1 for the socket in namespace handlers, 0 in per-socket listeners)."""
+        self.fn = fn
+        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
+        )
+        self.takes_ack = False
+        self.max_args: int | None = 0
+        self.min_args = 0
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):  # builtins without a signature: pass everything
+            self.max_args = None
+            return
+        positional = 0
+        required = 0
+        for p in params:
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                if p.name == "ack" and p.kind is p.POSITIONAL_OR_KEYWORD and positional >= leading:
+                    self.takes_ack = True
+                    continue
+                positional += 1
+                if p.default is p.empty:
+                    required += 1
+            elif p.kind is p.VAR_POSITIONAL:
+                self.max_args = None
+            elif p.kind is p.KEYWORD_ONLY and p.name == "ack":
+                self.takes_ack = True
+        if self.max_args is not None:
+            self.max_args = max(positional - leading, 0)
+        self.min_args = max(required - leading, 0)
+
+    def fit(self, args: list[Any]) -> list[Any]:
+        """The client's arguments trimmed or padded to what the function accepts."""
+        n = len(args)
+        if self.max_args is not None and n > self.max_args:
+            return args[: self.max_args]
+        if n < self.min_args:
+            return args + [None] * (self.min_args - n)
+        return args
+
+    async def call(self, *args: Any, ack: Callable[..., None] | None = None) -> Any:
+        """Call with exactly these positional arguments (already fitted)."""
+        result = self.fn(*args, ack=ack) if self.takes_ack else self.fn(*args)
+        if self.is_async or inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+def ack_args(result: Any) -> list[Any]:
+    """A handler's return value as the ack's arguments: None -> none, a tuple -> several."""
+    if result is None:
+        return []
+    if isinstance(result, tuple):
+        return list(result)
+    return [result]
+
+
+def ack_value(args: list[Any]) -> Any:
+    """The ack's arguments as one value: none -> None, one -> it, several -> a tuple."""
+    n = len(args)
+    if n == 1:
+        return args[0]
+    if n == 0:
+        return None
+    return tuple(args)
+
+
+class Sent:
+    """What ``emit`` returns: the packet is queued already, nothing to wait for.
+
+    Awaiting it is allowed and finishes at once, so code written for python-socketio
+    (``await sio.emit(...)``) keeps working.
+    """
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # a generator that finishes at once
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "<rtio.SENT>"
+
+
+#: The one :class:`Sent` instance.
+SENT = Sent()

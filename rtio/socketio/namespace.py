@@ -1,0 +1,298 @@
+"""Namespaces: a static one per name, and parent namespaces that create children on demand.
+
+Owns the namespace's handlers (``on``), its connect middlewares (``use``), the sockets
+connected to it, its adapter (rooms) and the connect flow of a socket (middlewares, then
+the CONNECT reply, then the ``connect`` handler). A :class:`ParentNamespace` (Node's
+parent namespaces) matches names by a regular expression or a function; each match
+becomes a child :class:`Namespace` that shares the parent's handlers and middlewares.
+Knows nothing of Engine.IO: a socket's connection is its :class:`~.client.Client`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from .adapter import Adapter
+from .broadcast import AckResults, BroadcastOperator
+from .errors import ConnectionRefused
+from .handlers import SENT, Handler, Sent
+from .packet import Packet, PacketType
+from .socket import Socket
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .server import Server
+
+__all__ = ["BaseNamespace", "Namespace", "NamespaceMatcher", "ParentNamespace"]
+
+log = logging.getLogger("rtio.socketio")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: ``matcher(name, auth)`` -> truthy to create the namespace ``name`` (sync or async)
+NamespaceMatcher = Callable[[str, dict[str, Any]], "bool | Awaitable[bool]"]
+
+#: ack ids stay below JavaScript's largest safe integer
+_ACK_ID_WRAP = 2**53
+
+
+class BaseNamespace:
+    """What static and parent namespaces share: handlers, middlewares and emitting."""
+
+    def __init__(self, server: Server, name: str) -> None:
+        self.server = server
+        #: "/" for the main namespace; a parent namespace's name is its pattern
+        self.name = name
+        self._handlers: dict[str, Handler] = {}
+        self._middlewares: list[Handler] = []
+
+    # -- registration -------------------------------------------------------------------
+
+    @overload
+    def on(self, event: str) -> Callable[[F], F]: ...
+    @overload
+    def on(self, event: str, handler: F) -> F: ...
+
+    def on(self, event: str, handler: F | None = None) -> F | Callable[[F], F]:
+        """Register the handler of an event (sync or async), as a decorator or directly.
+
+        ``handler(socket, *args)``: its return value (a tuple for several values) answers
+        the client's ack, unless it takes an ``ack`` keyword parameter and calls it itself.
+        Special events: ``"connect"`` ``(socket, auth)``, ``"disconnecting"`` and
+        ``"disconnect"`` ``(socket, reason)``.
+        """
+
+        def register(fn: F) -> F:
+            self._handlers[event] = Handler(fn, 1)
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def event(self, fn: F) -> F:
+        """``@nsp.event`` registers ``fn`` for the event named like the function."""
+        return self.on(fn.__name__, fn)
+
+    def off(self, event: str) -> None:
+        """Remove the handler of ``event``."""
+        self._handlers.pop(event, None)
+
+    def use(self, middleware: F) -> F:
+        """Add a connect middleware (Node's ``io.use``): ``middleware(socket, auth)``, sync
+        or async, runs before the socket connects, in the order added. Raising
+        :class:`~.errors.ConnectionRefused` (or any exception, whose ``str`` becomes the
+        message) refuses the connection with CONNECT_ERROR ``{message, data}``; returning
+        ``False`` refuses it with "Connection refused"."""
+        self._middlewares.append(Handler(middleware, 1))
+        return middleware
+
+    # -- emitting (through a BroadcastOperator over every socket) -------------------------
+
+    def _operator(self) -> BroadcastOperator:
+        return BroadcastOperator(self)  # type: ignore[arg-type]
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Target a room (or rooms; chain for more): the union of all rooms given."""
+        return self._operator().to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Leave out a room (or rooms); a socket id is a room of its own."""
+        return self._operator().except_(room)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """The next emit may be dropped for clients not ready to receive it."""
+        return self._operator().volatile
+
+    def compress(self, compress: bool = True) -> BroadcastOperator:
+        return self._operator().compress(compress)
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """This server only (with a multi-server adapter)."""
+        return self._operator().local
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """How long ``emit_with_ack`` waits for the clients' acks."""
+        return self._operator().timeout(seconds)
+
+    def emit(self, event: str, *args: Any) -> Sent:
+        """Send an event to every socket of the namespace, encoded once. Returns at once;
+        awaiting the result is allowed."""
+        return self._operator().emit(event, *args)
+
+    def send(self, *args: Any) -> Sent:
+        """Emit a ``"message"`` event."""
+        return self._operator().emit("message", *args)
+
+    async def emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> AckResults:
+        """Emit to every socket and gather each one's ack: see
+        :meth:`BroadcastOperator.emit_with_ack`."""
+        return await self._operator().emit_with_ack(event, *args, timeout=timeout)
+
+    async def fetch_sockets(self) -> list[Socket]:
+        """Every connected socket of the namespace."""
+        return await self._operator().fetch_sockets()
+
+    def sockets_join(self, rooms: str | Iterable[str]) -> Sent:
+        """Make every socket join a room (or rooms)."""
+        return self._operator().sockets_join(rooms)
+
+    def sockets_leave(self, rooms: str | Iterable[str]) -> Sent:
+        """Make every socket leave a room (or rooms)."""
+        return self._operator().sockets_leave(rooms)
+
+    def disconnect_sockets(self, close: bool = False) -> Sent:
+        """Disconnect every socket; ``close`` also closes their connections."""
+        return self._operator().disconnect_sockets(close)
+
+    def _targets(self) -> list[Namespace]:
+        raise NotImplementedError
+
+
+class Namespace(BaseNamespace):
+    """One namespace: its sockets, its rooms (``adapter``), its handlers and middlewares."""
+
+    def __init__(self, server: Server, name: str, parent: ParentNamespace | None = None) -> None:
+        super().__init__(server, name)
+        #: the parent namespace that created this one, if any
+        self.parent = parent
+        if parent is not None:  # children share the parent's handlers and middlewares
+            self._handlers = parent._handlers
+            self._middlewares = parent._middlewares
+        #: connected sockets by id
+        self.sockets: dict[str, Socket] = {}
+        #: rooms and broadcast delivery
+        self.adapter: Adapter = server._adapter_factory(self)
+        self._ack_id = 0
+
+    def __repr__(self) -> str:
+        return f"<rtio.Namespace {self.name!r} sockets={len(self.sockets)}>"
+
+    def _targets(self) -> list[Namespace]:
+        return [self]
+
+    def _next_ack_id(self) -> int:
+        ack_id = self._ack_id
+        self._ack_id = (ack_id + 1) % _ACK_ID_WRAP
+        return ack_id
+
+    # -- room queries ---------------------------------------------------------------------
+
+    def rooms(self) -> set[str]:
+        """Every room that has a member (socket ids included: each is a room)."""
+        return set(self.adapter.rooms)
+
+    def room_members(self, room: str) -> set[str]:
+        """The ids of the sockets in ``room`` (empty if nobody is)."""
+        return set(self.adapter.rooms.get(room, ()))
+
+    def server_side_emit(self, event: str, *args: Any) -> Sent:
+        """Send an event to the other servers of a cluster (Node's ``serverSideEmit``).
+        The in-memory adapter has no other servers: nothing is sent, and this server's own
+        handlers are not called, as in Node."""
+        self.adapter.server_side_emit([event, *args])
+        return SENT
+
+    # -- sockets coming and going -----------------------------------------------------------
+
+    async def _add(self, client: Client, auth: dict[str, Any]) -> None:
+        """The connect flow of one client: middlewares, then CONNECT, then ``connect``."""
+        socket = Socket(self, client, auth)
+        for middleware in tuple(self._middlewares):
+            try:
+                result = await middleware.call(socket, auth)
+            except ConnectionRefused as exc:
+                client._connect_error(self.name, exc.payload())
+                return
+            except Exception as exc:
+                log.exception("connect middleware of %s failed", self.name)
+                client._connect_error(self.name, {"message": str(exc) or type(exc).__name__})
+                return
+            if result is False:
+                client._connect_error(self.name, ConnectionRefused().payload())
+                return
+        if not client.connected:  # the connection closed while the middlewares ran
+            return
+        self.sockets[socket.id] = socket
+        added = self.adapter.add_all(socket.id, (socket.id,))
+        if added is not None:
+            await added
+        if not client.connected or self.sockets.get(socket.id) is not socket:
+            self.sockets.pop(socket.id, None)
+            self.adapter.delete_all(socket.id)
+            return
+        socket.connected = True
+        client._joined(socket)
+        socket._send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
+        handler = self._handlers.get("connect")
+        if handler is not None:
+            socket._start(_run_connect(socket, handler, auth))
+
+    def _remove(self, socket: Socket) -> None:
+        if self.sockets.get(socket.id) is socket:
+            del self.sockets[socket.id]
+        parent = self.parent
+        if parent is not None and not self.sockets and parent.cleanup_empty_children:
+            parent._drop_child(self)
+
+
+async def _run_connect(socket: Socket, handler: Handler, auth: dict[str, Any]) -> None:
+    try:
+        await handler.call(socket, *handler.fit([auth]))
+    except Exception:
+        log.exception("error in the 'connect' handler of socket %s", socket.id)
+
+
+class ParentNamespace(BaseNamespace):
+    """Namespaces created on demand (Node's parent namespaces): every name the matcher
+    accepts becomes a child :class:`Namespace` sharing these handlers and middlewares.
+    Emitting on the parent emits on every child."""
+
+    def __init__(
+        self,
+        server: Server,
+        matcher: re.Pattern[str] | NamespaceMatcher,
+        *,
+        cleanup_empty_children: bool = False,
+    ) -> None:
+        name = matcher.pattern if isinstance(matcher, re.Pattern) else repr(matcher)
+        super().__init__(server, name)
+        self.matcher = matcher
+        #: drop a child namespace when its last socket leaves (Node's
+        #: cleanupEmptyChildNamespaces)
+        self.cleanup_empty_children = cleanup_empty_children
+        #: the children created so far, by name
+        self.children: dict[str, Namespace] = {}
+
+    def __repr__(self) -> str:
+        return f"<rtio.ParentNamespace {self.name} children={len(self.children)}>"
+
+    def _targets(self) -> list[Namespace]:
+        return list(self.children.values())
+
+    async def _matches(self, name: str, auth: dict[str, Any]) -> bool:
+        matcher = self.matcher
+        if isinstance(matcher, re.Pattern):
+            return matcher.fullmatch(name) is not None
+        result = matcher(name, auth)
+        if inspect.isawaitable(result):
+            result = await result
+        return bool(result)
+
+    def _create_child(self, name: str) -> Namespace:
+        child = Namespace(self.server, name, parent=self)
+        self.children[name] = child
+        return child
+
+    def _drop_child(self, child: Namespace) -> None:
+        if self.children.get(child.name) is child:
+            del self.children[child.name]
+            self.server._forget_namespace(child)

@@ -1,0 +1,342 @@
+"""rtio.Server: the public API, and the glue between the engine and the Socket.IO layer.
+
+Owns the server's options (its own and the engine's), the namespaces (static ones by
+name, parent namespaces by pattern), the choice of a parser per connection, mounting in
+an aiohttp application (``attach``) or running standalone (``run``), and the
+:class:`EngineHandler` that turns Engine.IO sessions into :class:`~.client.Client` objects.
+Everything about one namespace is in namespace.py; about one socket, in socket.py.
+
+    sio = rtio.Server(cors_allowed_origins="*")
+
+    @sio.on("chat")
+    async def chat(socket, text):
+        await sio.emit("chat", text)
+        return "got it"          # answers the client's ack
+
+    sio.run("127.0.0.1", 8000)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar, overload
+
+from aiohttp import web
+
+from rtio.engine import (
+    CloseReason,
+    CookieOptions,
+    CorsOptions,
+    EngineOptions,
+    EngineServer,
+    EngineSession,
+    HandshakeRequest,
+)
+from rtio.engine.options import AllowRequest
+
+from .adapter import Adapter, InMemoryAdapter
+from .broadcast import AckResults, BroadcastOperator
+from .client import Client
+from .handlers import Sent
+from .namespace import Namespace, NamespaceMatcher, ParentNamespace
+from .parsers.base import Parser
+from .parsers.json_parser import JsonParser
+from .socket import Socket
+
+__all__ = ["Server"]
+
+log = logging.getLogger("rtio.socketio")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: ``parser_for(request)``: the parser of one connection, from its handshake request
+ParserChooser = Callable[[HandshakeRequest], Parser]
+
+
+class Server:
+    """A Socket.IO v5 server. Mount it with :meth:`attach` or run it with :meth:`run`.
+
+    :param cors_allowed_origins: ``"*"``, a list of origins, or a callable
+        ``(origin) -> bool``; None (default): no CORS headers, browsers allow same origin
+        only.
+    :param ping_interval: [pingInterval] seconds between the server's pings.
+    :param ping_timeout: [pingTimeout] seconds to wait for the pong.
+    :param max_payload: [maxHttpBufferSize] largest message or POST body, in bytes.
+    :param transports: [transports] ``("polling", "websocket")`` or a subset.
+    :param allow_upgrades: [allowUpgrades] polling may upgrade to WebSocket.
+    :param per_message_deflate: [perMessageDeflate] WebSocket compression.
+    :param upgrade_timeout: [upgradeTimeout] seconds an upgrade may take.
+    :param cookie: [cookie] the session cookie, None for none.
+    :param allow_request: [allowRequest] ``async (request) -> bool | None`` on handshakes.
+    :param connect_timeout: [connectTimeout] seconds a client has to join a namespace
+        before its connection is closed; None: no limit.
+    :param parser: the wire format of every connection (default: the JSON parser).
+    :param parser_for: choose the parser per connection from the handshake request
+        (overrides ``parser``).
+    :param adapter: ``adapter(namespace)`` builds each namespace's adapter.
+    :param max_attachments: binary attachments one incoming packet may carry (JSON
+        parser; ignored when ``parser`` is given).
+    :param engine_options: full control of the engine; when given, the engine options
+        above are ignored.
+    :param path: where :meth:`attach` and :meth:`run` mount the server.
+    """
+
+    def __init__(
+        self,
+        *,
+        cors_allowed_origins: str | Sequence[str] | Callable[[str], bool] | None = None,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        max_payload: int = 1_000_000,
+        transports: Sequence[str] = ("polling", "websocket"),
+        allow_upgrades: bool = True,
+        per_message_deflate: bool = False,
+        upgrade_timeout: float = 10.0,
+        cookie: CookieOptions | None = None,
+        allow_request: AllowRequest | None = None,
+        connect_timeout: float | None = 45.0,
+        parser: Parser | None = None,
+        parser_for: ParserChooser | None = None,
+        adapter: Callable[[Namespace], Adapter] = InMemoryAdapter,
+        max_attachments: int = 10,
+        engine_options: EngineOptions | None = None,
+        path: str = "/socket.io/",
+    ) -> None:
+        if engine_options is None:
+            cors = None
+            if cors_allowed_origins is not None:
+                cors = CorsOptions(origins=cors_allowed_origins)
+            engine_options = EngineOptions(
+                path=path,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                max_payload=max_payload,
+                transports=tuple(transports),
+                allow_upgrades=allow_upgrades,
+                per_message_deflate=per_message_deflate,
+                upgrade_timeout=upgrade_timeout,
+                cookie=cookie,
+                allow_request=allow_request,
+                cors=cors,
+            )
+        if connect_timeout is not None and connect_timeout <= 0:
+            raise ValueError("connect_timeout must be positive (or None)")
+        self.engine_options = engine_options
+        self.path = path
+        #: seconds a client has to join a namespace (None: no limit)
+        self.connect_timeout = connect_timeout
+        self.parser: Parser = parser if parser is not None else JsonParser(
+            max_attachments=max_attachments, max_packet_size=max_payload
+        )
+        self._parser_for = parser_for
+        self._adapter_factory = adapter
+        self._nsps: dict[str, Namespace] = {}
+        self._parents: list[ParentNamespace] = []
+        self._engine = EngineServer(_EngineHandler(self), engine_options)
+        #: the main namespace, "/"
+        self.main = self.of("/")
+
+    def __repr__(self) -> str:
+        return f"<rtio.Server namespaces={list(self._nsps)}>"
+
+    # -- namespaces -----------------------------------------------------------------------
+
+    @overload
+    def of(self, name: str) -> Namespace: ...
+    @overload
+    def of(self, name: re.Pattern[str] | NamespaceMatcher) -> ParentNamespace: ...
+
+    def of(self, name: str | re.Pattern[str] | NamespaceMatcher) -> Namespace | ParentNamespace:
+        """The namespace ``name`` (created on first use), or a parent namespace for a
+        compiled regular expression (matched in full) or a function
+        ``matcher(name, auth) -> bool`` (sync or async): every name it accepts becomes a
+        child namespace sharing the parent's handlers and middlewares."""
+        if isinstance(name, str):
+            if not name.startswith("/"):
+                name = "/" + name
+            nsp = self._nsps.get(name)
+            if nsp is None:
+                nsp = self._nsps[name] = Namespace(self, name)
+            return nsp
+        parent = ParentNamespace(self, name)
+        self._parents.append(parent)
+        return parent
+
+    @property
+    def namespaces(self) -> dict[str, Namespace]:
+        """Every namespace that exists now (static and children), by name."""
+        return dict(self._nsps)
+
+    @property
+    def sockets(self) -> dict[str, Socket]:
+        """The sockets connected to the main namespace, by id."""
+        return self.main.sockets
+
+    def _forget_namespace(self, nsp: Namespace) -> None:
+        if self._nsps.get(nsp.name) is nsp:
+            del self._nsps[nsp.name]
+
+    async def _connect(self, client: Client, name: str, auth: dict[str, Any]) -> None:
+        """A CONNECT from ``client`` for namespace ``name``."""
+        nsp = self._nsps.get(name)
+        if nsp is None:
+            for parent in tuple(self._parents):
+                try:
+                    matched = await parent._matches(name, auth)
+                except Exception:
+                    log.exception("namespace matcher %r failed", parent.matcher)
+                    matched = False
+                if matched:
+                    nsp = self._nsps.get(name)  # created meanwhile by another client
+                    if nsp is None:
+                        nsp = self._nsps[name] = parent._create_child(name)
+                    break
+        if nsp is None:
+            client._connect_error(name, {"message": "Invalid namespace"})
+            return
+        if client.connected:
+            await nsp._add(client, auth)
+
+    # -- the main namespace's API ---------------------------------------------------------
+
+    @overload
+    def on(self, event: str, *, namespace: str = "/") -> Callable[[F], F]: ...
+    @overload
+    def on(self, event: str, handler: F, *, namespace: str = "/") -> F: ...
+
+    def on(
+        self, event: str, handler: F | None = None, *, namespace: str = "/"
+    ) -> F | Callable[[F], F]:
+        """Register an event handler of the main namespace (or of ``namespace``); see
+        :meth:`Namespace.on`."""
+        nsp = self.of(namespace)
+        return nsp.on(event) if handler is None else nsp.on(event, handler)
+
+    def event(self, fn: F) -> F:
+        """``@sio.event`` registers ``fn`` for the event named like the function."""
+        return self.main.on(fn.__name__, fn)
+
+    def use(self, middleware: F) -> F:
+        """Add a connect middleware to the main namespace; see :meth:`Namespace.use`."""
+        return self.main.use(middleware)
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Emit to a room (or rooms) of the main namespace."""
+        return self.main.to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Emit to every socket of the main namespace but those in these rooms."""
+        return self.main.except_(room)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        return self.main.volatile
+
+    def compress(self, compress: bool = True) -> BroadcastOperator:
+        return self.main.compress(compress)
+
+    @property
+    def local(self) -> BroadcastOperator:
+        return self.main.local
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        return self.main.timeout(seconds)
+
+    def emit(
+        self,
+        event: str,
+        *args: Any,
+        to: str | Iterable[str] | None = None,
+        namespace: str = "/",
+    ) -> Sent:
+        """Send an event to every socket of the main namespace (or of ``namespace``), or
+        only those in ``to`` (a room, a socket id, or several)."""
+        nsp = self.of(namespace)
+        if to is not None:
+            return nsp.to(to).emit(event, *args)
+        return nsp.emit(event, *args)
+
+    def send(self, *args: Any) -> Sent:
+        return self.main.send(*args)
+
+    async def emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> AckResults:
+        """Emit to every socket of the main namespace and gather their acks."""
+        return await self.main.emit_with_ack(event, *args, timeout=timeout)
+
+    async def fetch_sockets(self) -> list[Socket]:
+        """The sockets connected to the main namespace."""
+        return await self.main.fetch_sockets()
+
+    def sockets_join(self, rooms: str | Iterable[str]) -> Sent:
+        return self.main.sockets_join(rooms)
+
+    def sockets_leave(self, rooms: str | Iterable[str]) -> Sent:
+        return self.main.sockets_leave(rooms)
+
+    def disconnect_sockets(self, close: bool = False) -> Sent:
+        return self.main.disconnect_sockets(close)
+
+    def server_side_emit(self, event: str, *args: Any) -> Sent:
+        return self.main.server_side_emit(event, *args)
+
+    # -- serving --------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> EngineServer:
+        """The Engine.IO server underneath."""
+        return self._engine
+
+    def attach(self, app: web.Application, path: str | None = None) -> None:
+        """Serve Socket.IO at ``path`` (default ``/socket.io/``) of an aiohttp app; the
+        server shuts down with the app."""
+        self._engine.attach(app, path or self.path)
+
+    def make_app(self) -> web.Application:
+        """A new aiohttp application serving only this server."""
+        app = web.Application()
+        self.attach(app)
+        return app
+
+    def run(self, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:
+        """Serve standalone until interrupted (``aiohttp.web.run_app``; extra keyword
+        arguments go to it)."""
+        web.run_app(self.make_app(), host=host, port=port, **kwargs)
+
+    async def shutdown(self) -> None:
+        """Disconnect every client ("server shutting down")."""
+        await self._engine.shutdown()
+
+    # -- parser per connection ------------------------------------------------------------
+
+    def _choose_parser(self, request: HandshakeRequest) -> Parser:
+        if self._parser_for is not None:
+            return self._parser_for(request)
+        return self.parser
+
+
+class _EngineHandler:
+    """What the engine calls: one Client per session."""
+
+    __slots__ = ("_server",)
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+
+    def on_connect(self, session: EngineSession) -> None:
+        session.state = Client(self._server, session, self._server._choose_parser(session.request))
+
+    def on_message(self, session: EngineSession, data: str | bytes) -> None:
+        client = session.state
+        if isinstance(client, Client):
+            client.receive_message(data)
+
+    def on_disconnect(self, session: EngineSession, reason: CloseReason, description: str) -> None:
+        client = session.state
+        if isinstance(client, Client):
+            client.on_session_closed(reason)

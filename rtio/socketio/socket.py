@@ -1,0 +1,560 @@
+"""Socket: one client connected to one namespace.
+
+Owns the per-socket state (id, data, handshake, acks, listeners, packet middlewares), the
+handling of incoming EVENT/ACK/DISCONNECT packets in arrival order, and emitting to this
+one client. Rooms live in the namespace's adapter; the connection (Engine.IO session,
+decoder) lives in the :class:`~rtio.socketio.client.Client` shared by the namespaces a
+client joined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from ._serial import SerialRunner, run_inline
+from .errors import AckTimeout, DisconnectReason, SocketDisconnected
+from .handlers import SENT, Handler, Sent, ack_args, ack_value
+from .packet import Packet, PacketType
+from .parsers.json_parser import RESERVED_EVENTS
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .broadcast import BroadcastOperator
+    from .client import Client, Encoded
+    from .namespace import Namespace
+    from .server import Server
+
+__all__ = ["Handshake", "Socket", "SocketEmitter"]
+
+log = logging.getLogger("rtio.socketio")
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: internal ack callback: the client's ack arguments, or None if the socket went away
+AckCallback = Callable[[list[Any] | None], None]
+
+_EVENT = PacketType.EVENT
+_BINARY_EVENT = PacketType.BINARY_EVENT
+_ACK = PacketType.ACK
+_BINARY_ACK = PacketType.BINARY_ACK
+_DISCONNECT = PacketType.DISCONNECT
+
+
+def new_socket_id() -> str:
+    """20 url-safe characters, as Node's (the Redis adapter tells ids from rooms by it)."""
+    return secrets.token_urlsafe(15)
+
+
+@dataclass
+class Handshake:
+    """What the client sent when it connected to the namespace."""
+
+    #: HTTP headers of the request that opened the connection (case-insensitive)
+    headers: Mapping[str, str]
+    #: query string parameters of that request
+    query: Mapping[str, str]
+    #: the client's IP address (None if unknown)
+    address: str | None
+    #: the CONNECT packet's payload (``auth`` in socket.io-client), ``{}`` when none
+    auth: dict[str, Any]
+    #: the URL of that request
+    url: str
+    #: when the socket connected, ISO 8601 (Node: a date string)
+    time: str = ""
+    #: when the socket connected, seconds since the epoch
+    issued: float = 0.0
+    #: whether the request came over TLS
+    secure: bool = False
+    #: whether the request had an Origin header (a cross-site request)
+    xdomain: bool = False
+    cookies: Mapping[str, str] = field(default_factory=dict)
+
+
+def _check_event(event: str) -> None:
+    if event in RESERVED_EVENTS:
+        raise ValueError(f'"{event}" is a reserved event name')
+
+
+class Socket:
+    """A client connected to a namespace. Handlers receive it as their first argument.
+
+    ``socket.data`` is yours: a dict kept for the socket's lifetime (and returned by
+    ``fetch_sockets``).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_acks",
+        "_any_in",
+        "_any_out",
+        "_handlers",
+        "_middlewares",
+        "_runner",
+        "client",
+        "connected",
+        "data",
+        "handshake",
+        "id",
+        "nsp",
+        "server",
+    )
+
+    def __init__(self, nsp: Namespace, client: Client, auth: dict[str, Any]) -> None:
+        #: 20 characters, unique, also the name of the socket's own room
+        self.id = new_socket_id()
+        #: the namespace this socket is connected to
+        self.nsp = nsp
+        self.server: Server = nsp.server
+        self.client = client
+        #: application data, yours to fill
+        self.data: dict[str, Any] = {}
+        self.handshake = client.make_handshake(auth)
+        #: True from the CONNECT reply until the socket disconnects
+        self.connected = False
+        self._acks: dict[int, AckCallback] = {}
+        self._handlers: dict[str, Handler] = {}
+        self._any_in: list[Callable[..., Any]] = []
+        self._any_out: list[Callable[..., Any]] = []
+        self._middlewares: list[Callable[[list[Any]], Any]] = []
+        self._runner = SerialRunner()
+
+    def __repr__(self) -> str:
+        return f"<rtio.Socket {self.id} {self.nsp.name} connected={self.connected}>"
+
+    # -- state ------------------------------------------------------------------------
+
+    @property
+    def disconnected(self) -> bool:
+        return not self.connected
+
+    @property
+    def rooms(self) -> set[str]:
+        """The rooms this socket is in (a copy); its own id is one of them."""
+        return set(self.nsp.adapter.socket_rooms(self.id) or ())
+
+    @property
+    def transport(self) -> str:
+        """The current Engine.IO transport: "polling" or "websocket"."""
+        return self.client.session.transport
+
+    def join(self, rooms: str | Iterable[str]) -> Sent:
+        """Join a room or several. Returns at once (awaiting the result is allowed)."""
+        self.nsp.adapter.add_all(self.id, (rooms,) if isinstance(rooms, str) else rooms)
+        return SENT
+
+    def leave(self, room: str) -> Sent:
+        """Leave a room. Returns at once (awaiting the result is allowed)."""
+        self.nsp.adapter.delete(self.id, room)
+        return SENT
+
+    # -- listeners --------------------------------------------------------------------
+
+    @overload
+    def on(self, event: str) -> Callable[[F], F]: ...
+    @overload
+    def on(self, event: str, handler: F) -> F: ...
+
+    def on(self, event: str, handler: F | None = None) -> F | Callable[[F], F]:
+        """Register a listener for one event on this socket only (as Node's ``socket.on``).
+
+        The listener receives the client's arguments (not the socket: it is a closure).
+        It takes precedence over the namespace's handler for that event. Special events:
+        ``"disconnecting"`` and ``"disconnect"`` (with the reason), ``"error"`` (with the
+        exception a packet middleware raised).
+        """
+
+        def register(fn: F) -> F:
+            self._handlers[event] = Handler(fn, 0)
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def off(self, event: str) -> None:
+        """Remove this socket's listener for ``event``."""
+        self._handlers.pop(event, None)
+
+    def on_any(self, listener: F) -> F:
+        """Call ``listener(event, *args)`` for every incoming event, before its handler."""
+        self._any_in.append(listener)
+        return listener
+
+    def off_any(self, listener: Callable[..., Any] | None = None) -> None:
+        """Remove one catch-all listener, or all of them."""
+        _remove(self._any_in, listener)
+
+    def on_any_outgoing(self, listener: F) -> F:
+        """Call ``listener(event, *args)`` for every event sent to this socket (broadcasts
+        included)."""
+        self._any_out.append(listener)
+        return listener
+
+    def off_any_outgoing(self, listener: Callable[..., Any] | None = None) -> None:
+        _remove(self._any_out, listener)
+
+    def use(self, middleware: F) -> F:
+        """Add a packet middleware (Node's ``socket.use``): ``middleware(packet)`` gets the
+        incoming event as a list ``[event, *args]`` that it may modify, before the handler.
+        Raising refuses the packet: the exception goes to the socket's ``"error"`` listener
+        (or is logged). Sync or async."""
+        self._middlewares.append(middleware)
+        return middleware
+
+    # -- emitting to this client ---------------------------------------------------------
+
+    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> Sent:
+        """Send an event to this client. Returns at once.
+
+        ``callback(*ack_args)`` is called when the client acknowledges; see also
+        :meth:`emit_with_ack` and :meth:`timeout`. ``bytes`` anywhere in ``args`` are sent
+        as binary.
+        """
+        self._emit(event, args, _user_callback(callback) if callback else None)
+        return SENT
+
+    def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> Sent:
+        """Emit a ``"message"`` event."""
+        return self.emit("message", *args, callback=callback)
+
+    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+        """Send an event and wait for the client's acknowledgement; return its value (one
+        argument: it; none: None; several: a tuple). Raises :class:`AckTimeout` after
+        ``timeout`` seconds, :class:`SocketDisconnected` if the socket goes away first."""
+        return await self._emit_with_ack(event, args, timeout, True)
+
+    async def _emit_with_ack(
+        self, event: str, args: tuple[Any, ...], timeout: float | None, compress: bool
+    ) -> Any:
+        if not self.connected:
+            raise SocketDisconnected(f"socket {self.id} is disconnected")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+
+        def on_ack(ack: list[Any] | None) -> None:
+            if fut.done():
+                return
+            if ack is None:
+                fut.set_exception(SocketDisconnected(f"socket {self.id} disconnected"))
+            else:
+                fut.set_result(ack_value(ack))
+
+        ack_id = self._emit(event, args, on_ack, compress=compress)
+        if timeout is None:
+            return await fut
+        handle = loop.call_later(timeout, self._expire, ack_id, fut, timeout)
+        try:
+            return await fut
+        finally:
+            handle.cancel()
+
+    def _expire(self, ack_id: int, fut: asyncio.Future[Any], timeout: float) -> None:
+        self._acks.pop(ack_id, None)
+        if not fut.done():
+            fut.set_exception(AckTimeout(f"no ack from socket {self.id} within {timeout} s"))
+
+    def timeout(self, seconds: float) -> SocketEmitter:
+        """Emit with an ack timeout: ``socket.timeout(5).emit("ev", callback=cb)`` calls
+        ``cb(err, *args)``, err None or :class:`AckTimeout` (Node's style)."""
+        return SocketEmitter(self, timeout=seconds)
+
+    @property
+    def volatile(self) -> SocketEmitter:
+        """Emit that may be dropped if the client is not ready to receive it."""
+        return SocketEmitter(self, volatile=True)
+
+    def compress(self, compress: bool) -> SocketEmitter:
+        """Emit with per-message compression on or off."""
+        return SocketEmitter(self, compress=compress)
+
+    def _emit(
+        self,
+        event: str,
+        args: tuple[Any, ...] | list[Any],
+        on_ack: AckCallback | None,
+        volatile: bool = False,
+        compress: bool = True,
+    ) -> int:
+        _check_event(event)
+        if not self.connected:
+            return -1
+        packet = Packet(_EVENT, self.nsp.name, [event, *args])
+        ack_id = -1
+        if on_ack is not None:
+            ack_id = packet.id = self.nsp._next_ack_id()
+            self._acks[ack_id] = on_ack
+        if self._any_out:
+            self._notify_outgoing(packet.data)
+        self.client.write(self.client.parser.encode(packet), volatile, compress)
+        return ack_id
+
+    def _send_packet(self, packet: Packet) -> None:
+        self.client.send_packet(packet)
+
+    def _write_encoded(self, encoded: Encoded, volatile: bool, compress: bool) -> None:
+        """Write a broadcast's packet, encoded once for every member."""
+        if self._any_out:
+            self._notify_outgoing(encoded.packet.data)
+        self.client.write_encoded(encoded, volatile, compress)
+
+    def _notify_outgoing(self, data: list[Any]) -> None:
+        for listener in tuple(self._any_out):
+            _call_listener(listener, data)
+
+    # -- broadcasting from this socket -----------------------------------------------------
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Broadcast to a room (or rooms), excluding this socket."""
+        return self.broadcast.to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Broadcast to everyone but these rooms, excluding this socket."""
+        return self.broadcast.except_(room)
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        """Every socket of the namespace but this one."""
+        from .broadcast import BroadcastOperator
+
+        return BroadcastOperator(self.nsp, except_rooms=frozenset((self.id,)))
+
+    # -- disconnecting -----------------------------------------------------------------------
+
+    def disconnect(self, close: bool = False) -> Socket:
+        """Disconnect from the namespace (the client sees ``io server disconnect``); with
+        ``close`` also close the connection, and with it the client's other namespaces."""
+        if not self.connected:
+            return self
+        if close:
+            self.client.disconnect_all()
+        else:
+            self._send_packet(Packet(_DISCONNECT, self.nsp.name))
+            self._on_close(DisconnectReason.SERVER_NAMESPACE_DISCONNECT)
+        return self
+
+    def _on_close(self, reason: DisconnectReason) -> None:
+        """The socket is gone: run ``disconnecting`` then ``disconnect`` after the handlers
+        already queued, then leave every room."""
+        if not self.connected:
+            return
+        self.connected = False
+        self.client.remove(self)
+        self.nsp._remove(self)
+        acks = self._acks
+        self._acks = {}
+        for on_ack in acks.values():
+            try:
+                on_ack(None)
+            except Exception:
+                log.exception("error in an ack callback")
+        self._runner.submit(self._run_close(reason))
+
+    async def _run_close(self, reason: DisconnectReason) -> None:
+        await self._call_special("disconnecting", reason)
+        self.nsp.adapter.delete_all(self.id)
+        await self._call_special("disconnect", reason)
+
+    async def _call_special(self, event: str, *args: Any) -> None:
+        try:
+            own = self._handlers.get(event)
+            if own is not None:
+                await own.call(*own.fit(list(args)))
+            handler = self.nsp._handlers.get(event)
+            if handler is not None:
+                await handler.call(self, *handler.fit(list(args)))
+        except Exception:
+            log.exception("error in the %r handler of socket %s", event, self.id)
+
+    # -- incoming packets ------------------------------------------------------------------------
+
+    def _on_packet(self, packet: Packet) -> None:
+        ptype = packet.type
+        if ptype is _EVENT or ptype is _BINARY_EVENT:
+            data = packet.data
+            if self._any_in:
+                for listener in tuple(self._any_in):
+                    _call_listener(listener, data)
+            self._runner.submit(self._run_event(data, packet.id))
+        elif ptype is _ACK or ptype is _BINARY_ACK:
+            if packet.id is not None:
+                on_ack = self._acks.pop(packet.id, None)
+                if on_ack is not None:
+                    try:
+                        on_ack(packet.data)
+                    except Exception:
+                        log.exception("error in an ack callback of socket %s", self.id)
+        elif ptype is _DISCONNECT:
+            self._on_close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
+        # CONNECT is the client's business; CONNECT_ERROR from a client means nothing
+
+    async def _run_event(self, data: list[Any], ack_id: int | None) -> None:
+        if self._middlewares:
+            try:
+                for middleware in tuple(self._middlewares):
+                    result = middleware(data)
+                    if result is not None and asyncio.iscoroutine(result):
+                        await result
+            except Exception as exc:
+                await self._on_middleware_error(exc)
+                return
+        event = data[0]
+        own = self._handlers.get(event) if self._handlers else None
+        if own is None:
+            handler = self.nsp._handlers.get(event)
+            if handler is None:
+                return
+        else:
+            handler = own
+        ack = None if ack_id is None else self._make_ack(ack_id)
+        args = handler.fit(data[1:])
+        try:
+            if own is None:
+                result = await handler.call(self, *args, ack=ack)
+            else:
+                result = await handler.call(*args, ack=ack)
+        except Exception:
+            log.exception("error in the %r handler of socket %s", event, self.id)
+            return
+        if ack is not None and not handler.takes_ack:
+            ack(*ack_args(result))
+
+    async def _on_middleware_error(self, exc: Exception) -> None:
+        listener = self._handlers.get("error")
+        if listener is None:
+            log.warning("packet refused by a middleware of socket %s: %r", self.id, exc)
+            return
+        try:
+            await listener.call(*listener.fit([exc]))
+        except Exception:
+            log.exception("error in the 'error' listener of socket %s", self.id)
+
+    def _make_ack(self, ack_id: int) -> Callable[..., None]:
+        sent = False
+
+        def ack(*args: Any) -> None:
+            nonlocal sent
+            if sent or not self.connected:
+                return
+            sent = True
+            self._send_packet(Packet(_ACK, self.nsp.name, list(args), ack_id))
+
+        return ack
+
+    def _start(self, job: Any) -> None:
+        self._runner.submit(job)
+
+
+class SocketEmitter:
+    """``socket.timeout(s)``, ``socket.volatile``, ``socket.compress(b)``: emit with flags."""
+
+    __slots__ = ("_compress", "_socket", "_timeout", "_volatile")
+
+    def __init__(
+        self,
+        socket: Socket,
+        *,
+        timeout: float | None = None,
+        volatile: bool = False,
+        compress: bool = True,
+    ) -> None:
+        self._socket = socket
+        self._timeout = timeout
+        self._volatile = volatile
+        self._compress = compress
+
+    def timeout(self, seconds: float) -> SocketEmitter:
+        return SocketEmitter(
+            self._socket, timeout=seconds, volatile=self._volatile, compress=self._compress
+        )
+
+    @property
+    def volatile(self) -> SocketEmitter:
+        return SocketEmitter(
+            self._socket, timeout=self._timeout, volatile=True, compress=self._compress
+        )
+
+    def compress(self, compress: bool) -> SocketEmitter:
+        return SocketEmitter(
+            self._socket, timeout=self._timeout, volatile=self._volatile, compress=compress
+        )
+
+    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> Sent:
+        """As :meth:`Socket.emit`; with a timeout the callback is ``cb(err, *args)``."""
+        socket = self._socket
+        on_ack: AckCallback | None = None
+        if callback is not None:
+            if self._timeout is None:
+                on_ack = _user_callback(callback)
+            else:
+                on_ack = self._timed_callback(callback)
+        ack_id = socket._emit(event, args, on_ack, self._volatile, self._compress)
+        if callback is not None and self._timeout is not None:
+            assert on_ack is not None
+            loop = asyncio.get_running_loop()
+            loop.call_later(self._timeout, self._on_timeout, ack_id, on_ack)
+        return SENT
+
+    def _timed_callback(self, callback: Callable[..., Any]) -> AckCallback:
+        done = False
+
+        def on_ack(args: list[Any] | None) -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            if args is None:
+                _call_listener(callback, [SocketDisconnected("socket disconnected")])
+            elif args and isinstance(args[0], AckTimeout):
+                _call_listener(callback, args)
+            else:
+                _call_listener(callback, [None, *args])
+
+        return on_ack
+
+    def _on_timeout(self, ack_id: int, on_ack: AckCallback) -> None:
+        if self._socket._acks.pop(ack_id, None) is not None:
+            on_ack([AckTimeout(f"no ack from socket {self._socket.id} within {self._timeout} s")])
+
+    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+        """As :meth:`Socket.emit_with_ack`, with this emitter's timeout by default."""
+        return await self._socket._emit_with_ack(
+            event, args, self._timeout if timeout is None else timeout, self._compress
+        )
+
+
+def _user_callback(callback: Callable[..., Any]) -> AckCallback:
+    def on_ack(args: list[Any] | None) -> None:
+        if args is not None:
+            _call_listener(callback, args)
+
+    return on_ack
+
+
+def _call_listener(listener: Callable[..., Any], args: list[Any]) -> None:
+    """Call a listener; a coroutine it returns runs inline until it suspends."""
+    try:
+        result = listener(*args)
+    except Exception:
+        log.exception("error in listener %r", listener)
+        return
+    if asyncio.iscoroutine(result):
+        run_inline(result)
+
+
+def _remove(listeners: list[Callable[..., Any]], listener: Callable[..., Any] | None) -> None:
+    if listener is None:
+        listeners.clear()
+    elif listener in listeners:
+        listeners.remove(listener)
+
+
+def _now() -> tuple[str, float]:
+    now = time.time()
+    return datetime.fromtimestamp(now, timezone.utc).isoformat(), now
