@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar, overload
 
 from aiohttp import web
@@ -34,7 +34,6 @@ from rtio.engine import (
     EngineSession,
     HandshakeRequest,
 )
-from rtio.engine.options import AllowRequest
 
 from .adapter import Adapter, InMemoryAdapter
 from .broadcast import AckResults, BroadcastOperator
@@ -50,6 +49,9 @@ __all__ = ["Server"]
 log = logging.getLogger("rtio.socketio")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: ``allow_request(request)``: True/None accepts a handshake, False refuses it (403)
+AllowRequest = Callable[[HandshakeRequest], Awaitable["bool | None"]]
 
 #: ``parser_for(request)``: the parser of one connection, from its handshake request
 ParserChooser = Callable[[HandshakeRequest], Parser]
