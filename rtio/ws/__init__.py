@@ -5,6 +5,7 @@ layer above relies on.
 """
 
 from .aiohttp_adapter import accept, close_all_on_shutdown
+from .client import connect
 from .connection import ConnectionOptions, ServerOptions, WebSocket
 from .deflate import DeflateOptions
 from .errors import (
@@ -40,5 +41,6 @@ __all__ = [
     "WebSocketError",
     "accept",
     "close_all_on_shutdown",
+    "connect",
     "prepare_message",
 ]

@@ -2,8 +2,10 @@
 build the 101 answer; build a client's request and check the server's answer.
 
 Sans-I/O: headers go in as (name, value) pairs, decisions come out; a refusal is a
-HandshakeRefused carrying the HTTP status, a short reason and extra headers. Knows nothing
-of aiohttp or sockets; the 16 random bytes of a client key are the caller's.
+HandshakeRefused carrying the HTTP status, a short reason and extra headers. For the client
+it also writes the request bytes and parses the response head (the server side leaves HTTP
+parsing to aiohttp). Knows nothing of aiohttp or sockets; the 16 random bytes of a client
+key are the caller's.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
@@ -27,11 +30,14 @@ from .errors import HandshakeRefused, InvalidHandshakeResponse
 
 __all__ = [
     "GUID",
+    "HandshakeResponse",
     "ServerAccept",
     "accept_key",
     "check_response",
     "client_request_headers",
     "generate_key",
+    "parse_response",
+    "serialize_request",
     "server_handshake",
 ]
 
@@ -253,3 +259,53 @@ def check_response(
 
 def _tokens_raw(values: list[str]) -> list[str]:
     return [t.strip() for v in values for t in v.split(",") if t.strip()]
+
+
+class HandshakeResponse(NamedTuple):
+    """The head of the server's answer to a client's opening handshake."""
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+
+
+_HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3})(?: ([^\r\n]*))?")
+
+
+def serialize_request(target: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    """The bytes of a client's opening handshake: ``GET target HTTP/1.1`` and the headers
+    (4.1: "The method of the request MUST be GET, and the HTTP version MUST be at least 1.1";
+    "The "Request-URI" part of the request MUST match the /resource name/")."""
+    lines = [f"GET {target} HTTP/1.1"]
+    for name, value in headers:
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise ValueError(f"header {name!r} contains a line break")
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def parse_response(
+    data: bytes | bytearray, max_size: int = 16384
+) -> tuple[HandshakeResponse, int] | None:
+    """Parse the response head at the start of ``data``: (response, bytes consumed), or None
+    while it is incomplete. Whatever follows the head already belongs to the WebSocket.
+    Raises InvalidHandshakeResponse when the head is malformed or longer than ``max_size``."""
+    end = data.find(b"\r\n\r\n", 0, max_size + 4)
+    if end < 0:
+        if len(data) >= max_size + 4:
+            raise InvalidHandshakeResponse(f"response head longer than {max_size} bytes")
+        return None
+    lines = bytes(data[:end]).split(b"\r\n")
+    m = _STATUS_LINE.fullmatch(lines[0])
+    if m is None:
+        raise InvalidHandshakeResponse(f"bad status line {lines[0][:80]!r}")
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        # RFC 9112 5.2: obsolete line folding (a line starting with a space) is refused
+        if not sep or not _HEADER_NAME.fullmatch(name):
+            raise InvalidHandshakeResponse(f"bad header line {line[:80]!r}")
+        headers.append((name.decode("ascii"), value.strip(b" \t").decode("latin-1")))
+    reason = (m.group(2) or b"").decode("latin-1")
+    return HandshakeResponse(int(m.group(1)), reason, headers), end + 4
