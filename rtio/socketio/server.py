@@ -129,8 +129,10 @@ class Server:
         self.path = path
         #: seconds a client has to join a namespace (None: no limit)
         self.connect_timeout = connect_timeout
-        self.parser: Parser = parser if parser is not None else JsonParser(
-            max_attachments=max_attachments, max_packet_size=max_payload
+        self.parser: Parser = (
+            parser
+            if parser is not None
+            else JsonParser(max_attachments=max_attachments, max_packet_size=max_payload)
         )
         self._parser_for = parser_for
         self._adapter_factory = adapter
@@ -148,13 +150,21 @@ class Server:
     @overload
     def of(self, name: str) -> Namespace: ...
     @overload
-    def of(self, name: re.Pattern[str] | NamespaceMatcher) -> ParentNamespace: ...
+    def of(
+        self, name: re.Pattern[str] | NamespaceMatcher, *, cleanup_empty_children: bool = False
+    ) -> ParentNamespace: ...
 
-    def of(self, name: str | re.Pattern[str] | NamespaceMatcher) -> Namespace | ParentNamespace:
+    def of(
+        self,
+        name: str | re.Pattern[str] | NamespaceMatcher,
+        *,
+        cleanup_empty_children: bool = False,
+    ) -> Namespace | ParentNamespace:
         """The namespace ``name`` (created on first use), or a parent namespace for a
         compiled regular expression (matched in full) or a function
         ``matcher(name, auth) -> bool`` (sync or async): every name it accepts becomes a
-        child namespace sharing the parent's handlers and middlewares."""
+        child namespace sharing the parent's handlers and middlewares (with
+        ``cleanup_empty_children``, a child goes when its last socket leaves)."""
         if isinstance(name, str):
             if not name.startswith("/"):
                 name = "/" + name
@@ -162,7 +172,7 @@ class Server:
             if nsp is None:
                 nsp = self._nsps[name] = Namespace(self, name)
             return nsp
-        parent = ParentNamespace(self, name)
+        parent = ParentNamespace(self, name, cleanup_empty_children=cleanup_empty_children)
         self._parents.append(parent)
         return parent
 

@@ -1,0 +1,240 @@
+"""Connecting: the CONNECT reply, auth, connect middlewares, static and dynamic namespaces."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import rtio
+
+from .conftest import Peer, settle
+
+
+async def test_connect_main_namespace_replies_sid(sio: rtio.Server) -> None:
+    peer = Peer(sio)
+    peer.feed("0")
+    await settle()
+    [reply] = peer.take()
+    assert isinstance(reply, str) and reply.startswith('0{"sid":"') and reply.endswith('"}')
+    sid = reply[len('0{"sid":"') : -2]
+    assert len(sid) == 20  # as Node's
+    assert sid in sio.sockets and sio.sockets[sid].rooms == {sid}
+
+
+async def test_connect_handler_gets_auth_and_handshake(sio: rtio.Server) -> None:
+    seen: list[Any] = []
+
+    @sio.on("connect")
+    async def connect(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        seen.append((auth, socket.handshake.query.get("x"), socket.handshake.address))
+        await socket.emit("welcome", auth["token"])
+
+    peer = Peer(sio, query={"x": "1"})
+    await peer.connect(auth='{"token":"abc"}')
+    assert seen == [({"token": "abc"}, "1", "127.0.0.1")]
+    assert peer.take() == ['2["welcome","abc"]']
+
+
+async def test_connect_without_payload_gives_empty_auth(sio: rtio.Server) -> None:
+    seen: list[Any] = []
+    sio.on("connect", lambda socket, auth: seen.append(auth))
+    await Peer(sio).connect()
+    assert seen == [{}]
+
+
+async def test_unknown_namespace_is_refused(sio: rtio.Server) -> None:
+    peer = Peer(sio)
+    peer.feed("0/nope,")
+    await settle()
+    assert peer.take() == ['4/nope,{"message":"Invalid namespace"}']
+    assert not peer.session.closed  # the connection stays; other namespaces may follow
+
+
+async def test_custom_namespace(sio: rtio.Server) -> None:
+    admin = sio.of("/admin")
+    admin.on("ping", lambda socket: "pong")
+    peer = Peer(sio)
+    sid = await peer.connect("/admin")
+    assert sid in admin.sockets and sid not in sio.sockets
+    peer.feed('2/admin,5["ping"]')
+    await settle()
+    assert peer.take() == ['3/admin,5["pong"]']
+
+
+async def test_middleware_refuses_with_message_and_data(sio: rtio.Server) -> None:
+    @sio.use
+    async def check(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        if auth.get("token") != "ok":
+            raise rtio.ConnectionRefused("not authorized", data={"retry": False})
+        socket.data["user"] = "ann"
+
+    peer = Peer(sio)
+    peer.feed('0{"token":"bad"}')
+    await settle()
+    assert peer.take() == ['4{"message":"not authorized","data":{"retry":false}}']
+    assert not sio.sockets
+    sid = await peer.connect(auth='{"token":"ok"}')
+    assert sio.sockets[sid].data == {"user": "ann"}
+
+
+async def test_middleware_refusal_without_data_and_other_errors(sio: rtio.Server) -> None:
+    calls: list[str] = []
+
+    def first(socket: rtio.Socket, auth: dict[str, Any]) -> bool:
+        calls.append("first")
+        return auth.get("pass") is not False
+
+    async def second(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        calls.append("second")
+        await asyncio.sleep(0)
+        if auth.get("boom"):
+            raise RuntimeError("database down")
+
+    sio.use(first)
+    sio.use(second)
+    peer = Peer(sio)
+    peer.feed('0{"pass":false}')
+    await settle()
+    assert peer.take() == ['4{"message":"Connection refused"}']
+    assert calls == ["first"]
+    peer.feed('0{"boom":true}')
+    await settle()
+    assert peer.take() == ['4{"message":"database down"}']
+    assert calls == ["first", "first", "second"]
+
+
+async def test_regex_parent_namespace_creates_children(sio: rtio.Server) -> None:
+    parent = sio.of(re.compile(r"/room-\d+"))
+    joined: list[str] = []
+
+    @parent.on("connect")
+    async def connect(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        joined.append(socket.nsp.name)
+
+    parent.on("where", lambda socket: socket.nsp.name)
+    a, b = Peer(sio), Peer(sio)
+    await a.connect("/room-1")
+    await b.connect("/room-22")
+    assert joined == ["/room-1", "/room-22"]
+    assert set(parent.children) == {"/room-1", "/room-22"}
+    a.feed('2/room-1,0["where"]')
+    await settle()
+    assert a.take() == ['3/room-1,0["/room-1"]']
+    # emitting on the parent reaches every child
+    await parent.emit("hello")
+    assert a.take() == ['2/room-1,["hello"]']
+    assert b.take() == ['2/room-22,["hello"]']
+    c = Peer(sio)
+    c.feed("0/room-x,")
+    await settle()
+    assert c.take() == ['4/room-x,{"message":"Invalid namespace"}']
+
+
+async def test_function_parent_namespace_sees_auth_and_shares_middlewares(
+    sio: rtio.Server,
+) -> None:
+    async def matcher(name: str, auth: dict[str, Any]) -> bool:
+        return name.startswith("/team-") and auth.get("member") is True
+
+    parent = sio.of(matcher)
+
+    @parent.use
+    def only_ann(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        if auth.get("name") != "ann":
+            raise rtio.ConnectionRefused("who are you?")
+
+    peer = Peer(sio)
+    peer.feed('0/team-a,{"member":false}')
+    await settle()
+    assert peer.take() == ['4/team-a,{"message":"Invalid namespace"}']
+    peer.feed('0/team-a,{"member":true,"name":"bob"}')
+    await settle()
+    assert peer.take() == ['4/team-a,{"message":"who are you?"}']
+    await peer.connect("/team-a", '{"member":true,"name":"ann"}')
+    assert "/team-a" in sio.namespaces
+
+
+async def test_cleanup_empty_child_namespaces(sio: rtio.Server) -> None:
+    parent = sio.of(re.compile(r"/tmp-\d"), cleanup_empty_children=True)
+    peer = Peer(sio)
+    await peer.connect("/tmp-1")
+    assert "/tmp-1" in sio.namespaces
+    peer.feed("1/tmp-1,")
+    await settle()
+    assert "/tmp-1" not in sio.namespaces and not parent.children
+
+
+async def test_duplicate_connect_closes_the_connection(sio: rtio.Server) -> None:
+    peer = Peer(sio)
+    await peer.connect()
+    peer.feed("0")
+    await settle()
+    assert peer.session.closed
+
+
+async def test_packet_for_namespace_not_joined_closes_the_connection(sio: rtio.Server) -> None:
+    peer = Peer(sio)
+    await peer.connect()
+    peer.feed('2/other,["x"]')
+    await settle()
+    assert peer.session.closed
+
+
+async def test_connect_timeout_closes_a_silent_client() -> None:
+    sio = rtio.Server(connect_timeout=0.05)
+    silent, prompt = Peer(sio), Peer(sio)
+    await prompt.connect()
+    await asyncio.sleep(0.1)
+    assert silent.session.closed
+    assert not prompt.session.closed
+
+
+async def test_refused_client_is_closed_by_the_connect_timeout() -> None:
+    sio = rtio.Server(connect_timeout=0.05)
+    sio.use(lambda socket, auth: False)
+    peer = Peer(sio)
+    peer.feed("0")
+    await asyncio.sleep(0.1)
+    assert peer.session.closed
+
+
+async def test_client_gone_during_slow_middleware_is_not_connected(sio: rtio.Server) -> None:
+    gate = asyncio.Event()
+
+    @sio.use
+    async def slow(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        await gate.wait()
+
+    peer = Peer(sio)
+    peer.feed("0")
+    await settle()
+    peer.session.close()
+    gate.set()
+    await settle()
+    assert not sio.sockets
+    assert peer.take() == []
+
+
+async def test_parser_chosen_per_connection() -> None:
+    from rtio.socketio.parsers.json_parser import JsonParser
+
+    strict, loose = JsonParser(max_attachments=0), JsonParser(max_attachments=10)
+    chosen: list[str | None] = []
+
+    def parser_for(request: Any) -> JsonParser:
+        chosen.append(request.query.get("strict"))
+        return strict if request.query.get("strict") else loose
+
+    sio = rtio.Server(parser_for=parser_for, connect_timeout=None)
+    a = Peer(sio, query={"strict": "1"})
+    b = Peer(sio)
+    await a.connect()
+    await b.connect()
+    assert chosen == ["1", None]
+    binary = '51-["up",{"_placeholder":true,"num":0}]'
+    a.feed(binary)
+    b.feed(binary)
+    await settle()
+    assert a.session.closed  # too many attachments for this connection's parser
+    assert not b.session.closed

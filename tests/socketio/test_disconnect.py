@@ -1,0 +1,192 @@
+"""Disconnecting: Node's reasons on the server side, the packets the client sees, the
+order of ``disconnecting`` / ``disconnect``, and invalid packets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import rtio
+from rtio.engine import CloseReason
+
+from .conftest import Peer, settle
+
+
+def record(sio: rtio.Server, nsp: str = "/") -> list[tuple[str, Any, Any]]:
+    log: list[tuple[str, Any, Any]] = []
+
+    @sio.on("disconnecting", namespace=nsp)
+    async def disconnecting(socket: rtio.Socket, reason: rtio.DisconnectReason) -> None:
+        log.append(("disconnecting", reason, socket.rooms))
+
+    @sio.on("disconnect", namespace=nsp)
+    async def disconnect(socket: rtio.Socket, reason: rtio.DisconnectReason) -> None:
+        log.append(("disconnect", reason, socket.rooms))
+
+    return log
+
+
+async def test_client_namespace_disconnect(sio: rtio.Server) -> None:
+    log = record(sio)
+    peer = Peer(sio)
+    sid = await peer.connect()
+    await sio.sockets[sid].join("room")
+    peer.feed("1")
+    await settle()
+    assert log == [
+        ("disconnecting", "client namespace disconnect", {sid, "room"}),  # still in rooms
+        ("disconnect", "client namespace disconnect", set()),
+    ]
+    assert log[0][1] is rtio.DisconnectReason.CLIENT_NAMESPACE_DISCONNECT
+    assert not peer.session.closed  # the connection stays for other namespaces
+    assert sio.main.rooms() == set()
+
+
+async def test_server_namespace_disconnect(sio: rtio.Server) -> None:
+    log = record(sio)
+    peer = Peer(sio)
+    sid = await peer.connect()
+    sio.sockets[sid].disconnect()
+    await settle()
+    assert peer.take() == ["1"]
+    assert [entry[:2] for entry in log] == [
+        ("disconnecting", "server namespace disconnect"),
+        ("disconnect", "server namespace disconnect"),
+    ]
+    assert not peer.session.closed
+
+
+async def test_disconnect_with_close_leaves_every_namespace(sio: rtio.Server) -> None:
+    log = record(sio)
+    other_log = record(sio, "/other")
+    peer = Peer(sio)
+    sid = await peer.connect()
+    await peer.connect("/other")
+    sio.sockets[sid].disconnect(close=True)
+    await settle()
+    assert sorted(peer.take()) == ["1", "1/other,"]
+    assert peer.session.closed
+    assert log[-1][:2] == ("disconnect", "server namespace disconnect")
+    assert other_log[-1][:2] == ("disconnect", "server namespace disconnect")
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        CloseReason.TRANSPORT_CLOSE,
+        CloseReason.TRANSPORT_ERROR,
+        CloseReason.PING_TIMEOUT,
+        CloseReason.FORCED_CLOSE,
+        CloseReason.SERVER_SHUTTING_DOWN,
+    ],
+)
+async def test_engine_reasons_reach_every_socket(sio: rtio.Server, reason: CloseReason) -> None:
+    log = record(sio)
+    other_log = record(sio, "/other")
+    peer = Peer(sio)
+    await peer.connect()
+    await peer.connect("/other")
+    peer.session.end(reason)
+    await settle()
+    assert [entry[:2] for entry in log] == [
+        ("disconnecting", reason.value),
+        ("disconnect", reason.value),
+    ]
+    assert other_log[-1][1] == reason.value
+    assert not sio.sockets and not sio.of("/other").sockets
+
+
+async def test_invalid_packet_closes_with_parse_error(sio: rtio.Server) -> None:
+    log = record(sio)
+    peer = Peer(sio)
+    await peer.connect()
+    peer.feed('2["connect"]')  # a reserved event name
+    await settle()
+    assert peer.session.closed
+    assert log[-1][:2] == ("disconnect", "parse error")
+    peer.feed('2["after"]')  # nothing reaches a closed client
+
+
+async def test_binary_data_out_of_sequence_is_a_parse_error(sio: rtio.Server) -> None:
+    log = record(sio)
+    peer = Peer(sio)
+    await peer.connect()
+    peer.feed(b"\x00")
+    await settle()
+    assert log[-1][:2] == ("disconnect", "parse error")
+
+
+async def test_invalid_state_closes_with_forced_server_close(sio: rtio.Server) -> None:
+    log = record(sio)
+    peer = Peer(sio)
+    await peer.connect()
+    peer.feed('4{"message":"clients do not send this"}')
+    await settle()
+    assert peer.session.closed
+    assert log[-1][:2] == ("disconnect", "forced server close")
+
+
+async def test_disconnect_handlers_run_after_queued_events(sio: rtio.Server) -> None:
+    import asyncio
+
+    order: list[str] = []
+
+    @sio.on("slow")
+    async def slow(socket: rtio.Socket) -> None:
+        await asyncio.sleep(0.01)
+        order.append("slow")
+
+    sio.on("disconnect", lambda socket, reason: order.append("disconnect"))
+    peer = Peer(sio)
+    await peer.connect()
+    peer.feed('2["slow"]', "1")
+    await asyncio.sleep(0.03)
+    assert order == ["slow", "disconnect"]
+
+
+async def test_disconnect_handler_that_raises_is_logged(
+    sio: rtio.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    @sio.on("disconnect")
+    async def bad(socket: rtio.Socket, reason: str) -> None:
+        raise RuntimeError("cleanup failed")
+
+    peer = Peer(sio)
+    await peer.connect()
+    peer.feed("1")
+    await settle()
+    assert "cleanup failed" in caplog.text
+
+
+async def test_socket_level_disconnect_listener(sio: rtio.Server) -> None:
+    peer = Peer(sio)
+    sid = await peer.connect()
+    got: list[str] = []
+    sio.sockets[sid].on("disconnect", lambda reason: got.append(reason))
+    peer.session.end(CloseReason.PING_TIMEOUT)
+    await settle()
+    assert got == ["ping timeout"]
+
+
+async def test_shutdown_reaches_sockets() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    sio = rtio.Server(connect_timeout=None)
+    reasons: list[str] = []
+    sio.on("disconnect", lambda socket, reason: reasons.append(reason))
+    client = TestClient(TestServer(sio.make_app()))
+    await client.start_server()
+    try:
+        resp = await client.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
+        text = await resp.text()
+        sid = text[text.index('"sid":"') + 7 :].split('"')[0]
+        q = {"EIO": "4", "transport": "polling", "sid": sid}
+        await client.post("/socket.io/", params=q, data="40")
+        resp = await client.get("/socket.io/", params=q)
+        assert (await resp.text()).startswith('40{"sid":"')
+        await sio.shutdown()
+        await settle()
+        assert reasons == ["server shutting down"]
+    finally:
+        await client.close()
