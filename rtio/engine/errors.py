@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Mapping
 
 __all__ = [
     "CloseReason",
@@ -88,15 +89,22 @@ class RequestRefused(EngineError):
     """An HTTP request refused with Node's ``{"code", "message"}`` body.
 
     ``status`` defaults to the code's (403 for FORBIDDEN, else 400); an ``allow_request``
-    hook may raise it with its own status and message.
+    hook may raise it with its own status and message. ``headers`` go on the reply (e.g.
+    ``Sec-WebSocket-Version`` with a 426 to a bad WebSocket handshake).
     """
 
     def __init__(
-        self, code: ErrorCode, message: str | None = None, *, status: int | None = None
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        *,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.code = code
         self.message = message if message is not None else code.message
         self.status = status if status is not None else code.status
+        self.headers: dict[str, str] = dict(headers or {})
         super().__init__(f"{self.status} {self.message} (code {int(code)})")
 
     def body(self) -> str:

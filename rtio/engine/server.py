@@ -54,6 +54,8 @@ logger = logging.getLogger("rtio.engine")
 #: Node's closeTimeout: how long a server close waits for the client to fetch the close
 #: packet over polling.
 CLOSE_TIMEOUT = 30.0
+#: how long ``EngineServer.shutdown`` waits for WebSocket peers to finish the close handshake
+SHUTDOWN_GRACE = 1.0
 
 
 class EngineHandler(Protocol):
@@ -173,7 +175,7 @@ class EngineSession:
         ws = self._ws
         if ws is not None and not self._queue:
             if not ws.write(item):
-                self._close(CloseReason.TRANSPORT_ERROR, "send queue full")
+                self._queue_full()
             return
         self._enqueue(item)
 
@@ -198,8 +200,7 @@ class EngineSession:
     def _enqueue(self, item: str | bytes | PreparedPacket) -> None:
         raw = item.item if isinstance(item, PreparedPacket) else item
         if not self._queue.push(raw):
-            logger.warning("engine session %s: send queue full, closing", self.sid)
-            self._close(CloseReason.TRANSPORT_ERROR, "send queue full")
+            self._queue_full()
             return
         self._flush()
 
@@ -211,7 +212,7 @@ class EngineSession:
         if ws is not None:
             for item in queue.pop_all():
                 if not ws.write(item):
-                    self._close(CloseReason.TRANSPORT_ERROR, "send queue full")
+                    self._queue_full()
                     return
             self._after_flush()
             return
@@ -227,6 +228,24 @@ class EngineSession:
             self._close(*self._close_reason)
         elif self._drain_waiters and self._pending_bytes() <= self._queue.limit // 4:
             self._wake_drain_waiters()
+
+    def _queue_full(self) -> None:
+        """The peer does not read fast enough: drop what waits for it and close (1008)."""
+        logger.warning(
+            "engine session %s: send queue over %d bytes, closing",
+            self.sid,
+            self._queue.limit,
+        )
+        self._close(CloseReason.TRANSPORT_ERROR, "send queue full", ws_code=1008)
+
+    def _on_ws_drained(self) -> None:
+        if self._drain_waiters and self._pending_bytes() <= self._queue.limit // 4:
+            self._wake_drain_waiters()
+
+    def _use_websocket(self, ws: WebSocketTransport) -> None:
+        """``ws`` becomes the session's transport."""
+        ws.on_drained = self._on_ws_drained
+        self._ws = ws
 
     def _wake_drain_waiters(self) -> None:
         waiters, self._drain_waiters = self._drain_waiters, []
@@ -289,7 +308,9 @@ class EngineSession:
         self._queue.push("1")
         if self._ws is not None:
             self._flush()
-            self._close(reason, description)
+            # 1001 "going away" when the server stops, else a normal closure
+            going_away = reason is CloseReason.SERVER_SHUTTING_DOWN
+            self._close(reason, description, ws_code=1001 if going_away else 1000)
             return
         self._arm_timer()
         self._flush()
@@ -311,7 +332,9 @@ class EngineSession:
         self._queue.clear()
         self._wake_drain_waiters()
         if self._ws is not None:
-            self._ws.close(ws_code)
+            # 1008 (send queue full): what is still queued for a peer that does not read
+            # is dropped at once
+            self._ws.close(ws_code, discard=ws_code == 1008)
         if self._probe is not None:
             self._probe.close(1000)
             self._probe = None
@@ -424,15 +447,15 @@ class EngineSession:
     # -- WebSocket ------------------------------------------------------------------------
 
     async def _run_websocket(self, ws: WebSocketTransport) -> None:
-        """Read loop of the session's WebSocket (after the handshake or the upgrade)."""
+        """Read loop of the session's WebSocket (after the handshake or the upgrade).
+
+        rtio.ws enforces maxPayload (``max_message_size``): a bigger message closes the
+        WebSocket with 1009 and ends this loop with that code."""
         handler = self._handler
         recv = ws.ws.recv
-        max_payload = ws.max_payload
         try:
             while True:
                 message = await recv()
-                if len(message) > max_payload:
-                    raise PayloadTooLarge(len(message), max_payload)
                 if type(message) is str:
                     if message[:1] == "4":
                         try:
@@ -449,20 +472,32 @@ class EngineSession:
             pass
         except PacketDecodeError as exc:
             self._close(CloseReason.PARSE_ERROR, str(exc), ws_code=1002)
-        except PayloadTooLarge as exc:
-            logger.warning("engine session %s: %s", self.sid, exc)
-            self._close(CloseReason.TRANSPORT_ERROR, "payload too large", ws_code=1009)
+        except asyncio.CancelledError:
+            # the request's task is cancelled (aiohttp's handler_cancellation, on a lost
+            # connection): the session cannot outlive its transport
+            self._close(CloseReason.TRANSPORT_ERROR, "websocket connection lost (1006)")
+            raise
         self._on_websocket_closed(ws)
 
     def _on_websocket_closed(self, ws: WebSocketTransport) -> None:
         if ws is not self._ws:
             return
         code = ws.close_code
+        if self.closed:
+            return
         if code == 1009:
-            logger.warning("engine session %s: payload too large", self.sid)
+            # rtio.ws closed it: a message over max_message_size (= maxPayload)
+            logger.warning(
+                "engine session %s: payload too large (a WebSocket message over maxPayload"
+                " %d bytes), closing with 1009",
+                self.sid,
+                ws.max_payload,
+            )
             self._close(CloseReason.TRANSPORT_ERROR, "payload too large")
         elif code in (1000, 1001, 1005):
             self._close(CloseReason.TRANSPORT_CLOSE, f"websocket closed ({code})")
+        elif code == 1006:
+            self._close(CloseReason.TRANSPORT_ERROR, "websocket connection lost (1006)")
         else:
             self._close(CloseReason.TRANSPORT_ERROR, f"websocket closed ({code})")
 
@@ -487,8 +522,6 @@ class EngineSession:
         try:
             while True:
                 message = await recv()
-                if len(message) > ws.max_payload:
-                    raise PayloadTooLarge(len(message), ws.max_payload)
                 if self._probe is not ws:
                     break
                 if message == "2probe":
@@ -499,14 +532,18 @@ class EngineSession:
                         # release the pending poll so the client can pause polling
                         self._poll_waiter = None
                         waiter.set_result("6")
-                elif message == "5":
+                elif message == "5" and self._probed:
                     upgraded = True
                     break
                 else:
                     self._abort_upgrade("unexpected packet during upgrade")
                     break
-        except (TransportClosed, PayloadTooLarge):
+        except TransportClosed:
             pass
+        except asyncio.CancelledError:
+            if self._probe is ws:
+                self._abort_upgrade("probe connection lost")
+            raise
         if not upgraded or self._probe is not ws or core.state is not SessionState.UPGRADING:
             if self._probe is ws:
                 self._abort_upgrade("probe WebSocket closed")
@@ -520,7 +557,7 @@ class EngineSession:
         if waiter is not None:
             self._poll_waiter = None
             waiter.set_result("6")
-        self._ws = ws
+        self._use_websocket(ws)
         self._flush()
         await self._run_websocket(ws)
 
@@ -560,14 +597,18 @@ class EngineServer:
             del self._sessions[session.sid]
 
     async def shutdown(self) -> None:
-        """Close every session with a close packet ("server shutting down")."""
+        """Close every session with a close packet ("server shutting down"), refuse new
+        ones (503), and give WebSocket peers up to SHUTDOWN_GRACE seconds to answer the
+        close handshake."""
         self._closing = True
         for session in list(self._sessions.values()):
             session._begin_close(CloseReason.SERVER_SHUTTING_DOWN, "server shutting down")
             # do not wait for polling clients to fetch it: report now
             session._close(CloseReason.SERVER_SHUTTING_DOWN, "server shutting down")
-        for ws in list(self._websockets):
-            await ws.wait_closed(timeout=1.0)
+        if self._websockets:
+            await asyncio.gather(
+                *(ws.wait_closed(timeout=SHUTDOWN_GRACE) for ws in list(self._websockets))
+            )
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -630,6 +671,7 @@ class EngineServer:
                 return await self._websocket_handshake(request, hreq)
             return await self._polling_handshake(request, hreq, headers)
         except RequestRefused as exc:
+            headers.update(exc.headers)
             headers["Content-Type"] = "application/json"
             return web.Response(status=exc.status, text=exc.body(), headers=headers)
 
@@ -719,7 +761,7 @@ class EngineServer:
             else:
                 session = EngineSession(self, sid, hreq, "websocket")
                 self._sessions[sid] = session
-                session._ws = ws
+                session._use_websocket(ws)
                 ws.write(self._open_packet(session, []))
                 self._connect(session)
                 await session._run_websocket(ws)

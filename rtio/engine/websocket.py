@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from aiohttp import web
@@ -102,33 +102,60 @@ async def accept_websocket(
     try:
         ws, response = await accept(request, options=ws_options, headers=headers)
     except HandshakeRefused as exc:
-        raise RequestRefused(ErrorCode.BAD_REQUEST, exc.reason, status=exc.status) from exc
+        raise RequestRefused(
+            ErrorCode.BAD_REQUEST, exc.reason, status=exc.status, headers=exc.headers
+        ) from exc
     return WebSocketTransport(ws, options.max_payload, options.max_buffered_bytes), response
 
 
-async def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
-    # As asyncio.Task does: wait for what the coroutine yielded, then step it again.
-    while True:
+class _Resumed:
+    """Awaitable that finishes a coroutine already stepped once by hand.
+
+    ``write`` runs the first step of ``WebSocket.send`` itself: that step writes the frame,
+    and only returns a value (the future it waits on) when the socket is paused. Awaiting
+    this object hands that very value to the running Task, which therefore waits on it
+    exactly as if the coroutine had been awaited from the start (including cancellation,
+    thrown into the coroutine)."""
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], first: Any) -> None:
+        self._coro = coro
+        self._first = first
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro = self._coro
+        yielded = self._first
         try:
-            if yielded is None:
-                await asyncio.sleep(0)
-            else:
-                await yielded
-        except asyncio.CancelledError:
-            coro.close()
-            raise
-        except Exception:
-            pass  # the coroutine sees the outcome when it reads the future's result
-        try:
-            yielded = coro.send(None)
+            while True:
+                try:
+                    sent = yield yielded
+                except BaseException as exc:
+                    yielded = coro.throw(exc)
+                else:
+                    yielded = coro.send(sent)
         except StopIteration:
             return
 
 
 class WebSocketTransport:
-    """One WebSocket carrying one session (or probing for an upgrade)."""
+    """One WebSocket carrying one session (or probing for an upgrade).
 
-    __slots__ = ("_backlog", "_closing", "_limit", "_max_payload", "_writer", "buffered", "ws")
+    Writes go out at once while the socket accepts them; once it applies backpressure,
+    later items wait in a backlog written by one task. ``on_drained`` (set by the
+    session) is called when the backlog falls to a quarter of ``limit`` and when it empties.
+    """
+
+    __slots__ = (
+        "_backlog",
+        "_closing",
+        "_limit",
+        "_max_payload",
+        "_writer",
+        "buffered",
+        "on_drained",
+        "ws",
+    )
 
     def __init__(self, ws: WebSocket, max_payload: int, limit: int) -> None:
         self.ws = ws
@@ -139,6 +166,7 @@ class WebSocketTransport:
         self._closing: asyncio.Task[None] | None = None
         #: bytes waiting in the backlog (the socket is paused)
         self.buffered = 0
+        self.on_drained: Callable[[], None] | None = None
 
     @property
     def close_code(self) -> int | None:
@@ -150,12 +178,9 @@ class WebSocketTransport:
         return self._max_payload
 
     def _send(self, item: str | bytes | PreparedPacket) -> Coroutine[Any, Any, None]:
-        coro: Coroutine[Any, Any, None]
         if isinstance(item, PreparedPacket):
-            coro = self.ws.send_prepared(item.frame())
-        else:
-            coro = self.ws.send(item)
-        return coro
+            return self.ws.send_prepared(item.frame())
+        return self.ws.send(item)
 
     def write(self, item: str | bytes | PreparedPacket) -> bool:
         """Send ``item`` now, or queue it behind a paused socket. False if the backlog
@@ -171,25 +196,26 @@ class WebSocketTransport:
         try:
             yielded = coro.send(None)
         except StopIteration:
-            return True
+            return True  # written, the socket is not paused: the usual case
         except ConnectionClosed:
-            return True
-        except Exception:
-            logger.exception("WebSocket send failed")
-            return True
+            return True  # the read loop reports the close
         # The socket is paused: finish this send, then the backlog, in one task.
         self._backlog = deque()
         self._writer = asyncio.get_running_loop().create_task(self._drain(coro, yielded))
         return True
 
     async def _drain(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+        low = self._limit // 4
         try:
-            await _resume(coro, yielded)
+            await _Resumed(coro, yielded)
             backlog = self._backlog
             assert backlog is not None
             while backlog:
                 item = backlog.popleft()
-                self.buffered -= len(item)
+                buffered = self.buffered
+                self.buffered = buffered - len(item)
+                if buffered > low >= self.buffered and self.on_drained is not None:
+                    self.on_drained()
                 await self._send(item)
         except ConnectionClosed:
             pass
@@ -197,11 +223,21 @@ class WebSocketTransport:
             self._backlog = None
             self.buffered = 0
             self._writer = None
+        if self.on_drained is not None:
+            self.on_drained()
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        """Start the closing handshake once the backlog is written."""
-        if self._closing is None:
-            self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
+    def close(self, code: int = 1000, reason: str = "", *, discard: bool = False) -> None:
+        """Start the closing handshake once the backlog is written (``discard``: drop the
+        backlog and close now, for a peer that does not read)."""
+        if self._closing is not None:
+            return
+        if discard:
+            self._backlog = None
+            self.buffered = 0
+            if self._writer is not None:
+                self._writer.cancel()
+                self._writer = None
+        self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
         writer = self._writer

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientWebSocketResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from rtio.engine import CloseReason, EngineOptions, EngineServer, EngineSession
@@ -79,6 +79,33 @@ class Engine:
             data=body,
         )
         return resp.status, await resp.text()
+
+    async def ws(
+        self, sid: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> ClientWebSocketResponse:
+        """A WebSocket on the engine (aiohttp's client: an independent implementation)."""
+        params = {"EIO": "4", "transport": "websocket"}
+        if sid is not None:
+            params["sid"] = sid
+        return await self.client.ws_connect(
+            "/engine.io/", params=params, headers=headers, autoping=False, **kwargs
+        )
+
+    async def ws_open(self) -> tuple[ClientWebSocketResponse, str]:
+        """A WebSocket-only session: the socket and its sid (the open packet is read)."""
+        ws = await self.ws()
+        opened = await ws.receive_str(timeout=3)
+        assert opened[0] == "0"
+        sid: str = json.loads(opened[1:])["sid"]
+        return ws, sid
+
+    async def upgrade(self, sid: str) -> ClientWebSocketResponse:
+        """Probe and complete the upgrade of a polling session."""
+        ws = await self.ws(sid)
+        await ws.send_str("2probe")
+        assert await ws.receive_str(timeout=3) == "3probe"
+        await ws.send_str("5")
+        return ws
 
 
 MakeEngine = Callable[..., Awaitable[Engine]]
