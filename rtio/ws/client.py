@@ -15,6 +15,7 @@ import os
 import ssl as ssl_module
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 from .connection import ConnectionOptions, Link, WebSocket
 from .deflate import DeflateOptions, PerMessageDeflate
@@ -93,9 +94,9 @@ class _ClientConnection(asyncio.Protocol):
         )
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.link = Link(transport)
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
+        self.link = Link(self.transport)
 
     def data_received(self, data: bytes) -> None:
         ws = self.ws
