@@ -308,19 +308,26 @@ class EngineSession:
         self._queue.push("1")
         if self._ws is not None:
             self._flush()
-            # 1001 "going away" when the server stops, else a normal closure
-            going_away = reason is CloseReason.SERVER_SHUTTING_DOWN
-            self._close(reason, description, ws_code=1001 if going_away else 1000)
+            self._close(reason, description)
             return
         self._arm_timer()
         self._flush()
 
     def _close(
-        self, reason: CloseReason, description: str, *, poll_reply: str = "1", ws_code: int = 1000
+        self,
+        reason: CloseReason,
+        description: str,
+        *,
+        poll_reply: str = "1",
+        ws_code: int | None = None,
     ) -> None:
-        """The session is over: release the transports, report once to the layer above."""
+        """The session is over: release the transports, report once to the layer above.
+        The WebSocket closes with ``ws_code``, by default 1001 "going away" when the server
+        stops, else 1000."""
         if not self._core.close():
             return
+        if ws_code is None:
+            ws_code = 1001 if reason is CloseReason.SERVER_SHUTTING_DOWN else 1000
         if self._timer is not None:
             self._timer.cancel()
             self._timer = self._timer_when = None
