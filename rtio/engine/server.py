@@ -14,8 +14,8 @@ import base64
 import json
 import logging
 import os
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Coroutine, Mapping
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -619,38 +619,37 @@ class EngineServer:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def _common_headers(self, request: web.BaseRequest, hreq: HandshakeRequest) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        if self._cors is not None:
-            headers.update(self._cors.response_headers(request.headers.get("Origin")))
-        if self.options.headers is not None:
-            headers.update(self.options.headers(hreq))
-        return headers
-
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
-        """The aiohttp handler of every Engine.IO request (GET/POST/OPTIONS, WebSocket)."""
+        """The aiohttp handler of every Engine.IO request (GET/POST/OPTIONS, WebSocket).
+
+        Every refusal is Node's JSON ``{code, message}`` with its status; an exception in a
+        hook or a bug gives a logged 500 with the same shape, never a crashed server."""
         options = self.options
+        cors = self._cors
         origin = request.headers.get("Origin")
-        if request.method == "OPTIONS" and self._cors is not None:
-            headers = self._cors.preflight_headers(
+        if request.method == "OPTIONS" and cors is not None:
+            headers = cors.preflight_headers(
                 origin, request.headers.get("Access-Control-Request-Headers")
             )
             return web.Response(status=204, headers=headers)
-        hreq = _snapshot(request)
-        headers = self._common_headers(request, hreq)
+        headers = cors.response_headers(origin) if cors is not None else {}
         try:
+            # the snapshot the hooks see; built only when a hook or a handshake needs it
+            hreq = _snapshot(request) if options.headers is not None else None
+            if options.headers is not None and hreq is not None:
+                headers.update(options.headers(hreq))
             query = request.query
             transport = query.get("transport")
             if transport is None or transport not in options.transports:
                 raise RequestRefused(ErrorCode.UNKNOWN_TRANSPORT)
-            if self._cors is not None and not self._cors.is_allowed(origin):
+            if cors is not None and not cors.is_allowed(origin):
+                # the same policy for the Origin of a WebSocket upgrade
                 raise RequestRefused(ErrorCode.FORBIDDEN, "Not an accepted origin")
             eio = query.get("EIO")
             if eio != "4":
-                logger.info("refused Engine.IO protocol version %r (only 4)", eio)
+                logger.info("refused Engine.IO protocol version %r (only 4 is served)", eio)
                 raise RequestRefused(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
-            upgrade = is_websocket_request(request)
-            if transport == "websocket" and not upgrade:
+            if transport == "websocket" and not is_websocket_request(request):
                 raise RequestRefused(ErrorCode.BAD_REQUEST)
             sid = query.get("sid")
             if sid is not None:
@@ -660,6 +659,7 @@ class EngineServer:
                 if transport == "websocket":
                     return await self._upgrade(request, session)
                 if session.transport != "polling":
+                    # polling on an upgraded session (the official suite checks the 400)
                     raise RequestRefused(ErrorCode.BAD_REQUEST)
                 if request.method == "GET":
                     return await session._handle_get(request, headers)
@@ -670,17 +670,27 @@ class EngineServer:
                 raise RequestRefused(ErrorCode.BAD_HANDSHAKE_METHOD)
             if self._closing:
                 raise RequestRefused(ErrorCode.BAD_REQUEST, "Server shutting down", status=503)
+            if hreq is None:
+                hreq = _snapshot(request)
             if options.allow_request is not None:
                 allowed = await options.allow_request(hreq)
                 if allowed is False:
                     raise RequestRefused(ErrorCode.FORBIDDEN)
             if transport == "websocket":
-                return await self._websocket_handshake(request, hreq)
+                return await self._websocket_handshake(request, hreq, headers)
             return await self._polling_handshake(request, hreq, headers)
         except RequestRefused as exc:
             headers.update(exc.headers)
             headers["Content-Type"] = "application/json"
             return web.Response(status=exc.status, text=exc.body(), headers=headers)
+        except ConnectionResetError:
+            # the client went away during a WebSocket handshake: nobody reads an answer
+            return web.Response(status=400)
+        except Exception:
+            logger.exception("engine: %s %s failed", request.method, request.path_qs)
+            headers["Content-Type"] = "application/json"
+            body = json.dumps({"code": int(ErrorCode.BAD_REQUEST), "message": "Server error"})
+            return web.Response(status=500, text=body, headers=headers)
 
     def _generate_sid(self, hreq: HandshakeRequest) -> str:
         generate = self.options.generate_id
@@ -692,12 +702,6 @@ class EngineServer:
             logger.error("engine generate_id returned the id of a live session")
             raise RequestRefused(ErrorCode.BAD_REQUEST, "Duplicate session id", status=500)
         return sid
-
-    def _new_session(self, hreq: HandshakeRequest, transport: str) -> EngineSession:
-        sid = self._generate_sid(hreq)
-        session = EngineSession(self, sid, hreq, transport)
-        self._sessions[sid] = session
-        return session
 
     def _open_packet(self, session: EngineSession, upgrades: list[str]) -> str:
         opts = self.options
@@ -731,9 +735,11 @@ class EngineServer:
     async def _polling_handshake(
         self, request: web.Request, hreq: HandshakeRequest, headers: dict[str, str]
     ) -> web.Response:
-        session = self._new_session(hreq, "polling")
+        sid = self._generate_sid(hreq)
+        headers.update(self._handshake_headers(hreq, sid))  # hooks first: they may fail
+        session = EngineSession(self, sid, hreq, "polling")
+        self._sessions[sid] = session
         upgrades = ["websocket"] if self._can_upgrade() else []
-        headers.update(self._handshake_headers(hreq, session.sid))
         self._connect(session)
         items: list[str | bytes] = [self._open_packet(session, upgrades)]
         if session._queue:
@@ -751,13 +757,12 @@ class EngineServer:
         return self.options.allow_upgrades and "websocket" in self.options.transports
 
     async def _websocket_handshake(
-        self, request: web.Request, hreq: HandshakeRequest
+        self, request: web.Request, hreq: HandshakeRequest, headers: dict[str, str]
     ) -> web.StreamResponse:
-        """A session opened directly on a WebSocket (no polling first)."""
+        """A session opened directly on a WebSocket (no polling first). ``headers`` (the
+        CORS and ``headers`` hook ones) go on the 101 with the handshake's own."""
         sid = self._generate_sid(hreq)
-        headers = self._handshake_headers(hreq, sid)
-        if self.options.headers is not None:
-            headers.update(self.options.headers(hreq))
+        headers.update(self._handshake_headers(hreq, sid))
         ws, response = await accept_websocket(request, self.options, self._ws_options, headers)
         self._websockets.add(ws)
         try:
@@ -771,7 +776,7 @@ class EngineServer:
                 session._use_websocket(ws)
                 ws.write(self._open_packet(session, []))
                 self._connect(session)
-                await session._run_websocket(ws)
+                await self._guarded(session._run_websocket(ws), session, ws)
             await ws.wait_closed()
         finally:
             self._websockets.discard(ws)
@@ -788,8 +793,21 @@ class EngineServer:
                 # suite checks that it is accepted, not refused with an HTTP error.
                 ws.close(1000)
             else:
-                await session._run_upgrade(ws)
+                await self._guarded(session._run_upgrade(ws), session, ws)
             await ws.wait_closed()
         finally:
             self._websockets.discard(ws)
         return response
+
+    @staticmethod
+    async def _guarded(
+        run: Coroutine[Any, Any, None], session: EngineSession, ws: WebSocketTransport
+    ) -> None:
+        """After the 101 no HTTP answer is possible: a bug closes the session and the
+        WebSocket (1011) instead of reaching aiohttp."""
+        try:
+            await run
+        except Exception:
+            logger.exception("engine session %s: WebSocket loop failed", session.sid)
+            session._close(CloseReason.TRANSPORT_ERROR, "internal error", ws_code=1011)
+            ws.close(1011)

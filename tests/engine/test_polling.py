@@ -369,3 +369,37 @@ async def test_many_concurrent_sessions(make_engine: MakeEngine) -> None:
     assert len(engine.handler.connected) == 200
     assert len(engine.handler.disconnected) == 200
     assert not engine.server.sessions
+
+
+async def test_failing_hooks_are_a_json_500_not_a_crash(make_engine: MakeEngine) -> None:
+    def broken_headers(request: HandshakeRequest) -> dict[str, str]:
+        raise RuntimeError("bug in a hook")
+
+    async def broken_allow(request: HandshakeRequest) -> bool:
+        raise RuntimeError("bug in a hook")
+
+    for options in (
+        {"headers": broken_headers},
+        {"initial_headers": broken_headers},
+        {"allow_request": broken_allow},
+        {"generate_id": lambda request: ""},
+    ):
+        engine = await make_engine(**options)
+        assert await _error(engine, "GET", "?EIO=4&transport=polling") == (
+            500,
+            {"code": 3, "message": "Server error"}
+            if "generate_id" not in options
+            else {"code": 3, "message": "Invalid session id"},
+        )
+        assert engine.handler.connected == []
+        assert not engine.server.sessions
+
+
+async def test_duplicate_generated_id_is_refused(make_engine: MakeEngine) -> None:
+    engine = await make_engine(generate_id=lambda request: "same")
+    await engine.handshake()
+    assert await _error(engine, "GET", "?EIO=4&transport=polling") == (
+        500,
+        {"code": 3, "message": "Duplicate session id"},
+    )
+    assert len(engine.handler.connected) == 1
