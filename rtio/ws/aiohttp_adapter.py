@@ -141,6 +141,7 @@ async def accept(
         deflate=deflate,
         max_frame_size=options.max_frame_size,
         max_message_size=options.max_message_size,
+        deliver_before_failing=True,
     )
     ws = WebSocket(
         protocol,

@@ -244,6 +244,7 @@ async def _open(
             deflate=deflate,
             max_frame_size=options.max_frame_size,
             max_message_size=options.max_message_size,
+            deliver_before_failing=True,
             mask_key=MaskKeys(),
         )
         assert conn.link is not None

@@ -129,6 +129,7 @@ class WebSocket:
         self._keepalive_handle: asyncio.TimerHandle | None = None
         self._keepalive_payload: bytes | None = None
         self._close_handle: asyncio.TimerHandle | None = None
+        self._fail_handle: asyncio.TimerHandle | None = None
         self._lost = False
         self._closed_waiter: asyncio.Future[None] = self._loop.create_future()
         self._closing_transport = False
@@ -171,11 +172,19 @@ class WebSocket:
             messages = self._messages
             if messages:
                 message = messages.popleft()
+                if not messages and self._proto.pending_failure is not None:
+                    # The app answers this message first (an echo's send() writes before
+                    # it awaits anything), then the violation behind it fails the
+                    # connection: on the next recv() or, at the latest, on the next turn
+                    # of the loop.
+                    self._loop.call_soon(self._fail_pending)
                 if self._reading_paused and len(messages) <= self._max_queue >> 1:
                     self._reading_paused = False
                     if not self._lost:
                         self._link.resume_reading()
                 return message
+            if self._proto.pending_failure is not None:
+                self._fail_pending()
             if self.closed:
                 raise self._closed_error()
             if self._recv_waiter is not None:
@@ -220,8 +229,32 @@ class WebSocket:
             if len(messages) >= self._max_queue and not self._reading_paused:
                 self._reading_paused = True
                 self._link.pause_reading()
-        if proto.state is State.CLOSED:
+        if proto.pending_failure is not None:
+            if self._messages:
+                # the violation waits for the app to read the messages before it; bounded
+                # by close_timeout for an app that stopped reading
+                if self._fail_handle is None:
+                    self._fail_handle = self._loop.call_later(
+                        self.options.close_timeout, self._fail_pending
+                    )
+            else:
+                self._fail_pending()
+        elif proto.state is State.CLOSED:
             self._protocol_closed()
+
+    def _fail_pending(self) -> None:
+        """Fail the connection with the violation held back by the protocol (if still)."""
+        if self._fail_handle is not None:
+            self._fail_handle.cancel()
+            self._fail_handle = None
+        proto = self._proto
+        if proto.pending_failure is None or self._lost:
+            return
+        proto.fail_pending()
+        out = proto.data_to_send()
+        if out:
+            self._transport.write(out)
+        self._protocol_closed()
 
     def receive_eof(self) -> None:
         """The TCP connection is gone (called by the adapter)."""
@@ -229,10 +262,10 @@ class WebSocket:
             return
         self._lost = True
         self._proto.receive_eof()
-        for handle in (self._keepalive_handle, self._close_handle):
+        for handle in (self._keepalive_handle, self._close_handle, self._fail_handle):
             if handle is not None:
                 handle.cancel()
-        self._keepalive_handle = self._close_handle = None
+        self._keepalive_handle = self._close_handle = self._fail_handle = None
         waiter = self._recv_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -395,6 +428,8 @@ class WebSocket:
         """Run the close handshake (7.1.2) and wait until the TCP connection is closed,
         at most about ``close_timeout``."""
         proto = self._proto
+        if proto.pending_failure is not None:
+            self._fail_pending()  # the peer's violation decides the close code
         if proto.state is State.OPEN and not self._lost:
             proto.send_close(code, reason)
             self._transport.write(proto.data_to_send())

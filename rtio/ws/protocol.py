@@ -13,6 +13,13 @@ States::
     OPEN --close frame received (the reply is queued)-----> CLOSED
     any  --protocol violation (a close frame is queued if none was sent) or EOF--> CLOSED
 
+With ``deliver_before_failing=True`` a violation found after complete messages in the same
+``receive_data`` call does not fail the connection at once: the messages are returned,
+``pending_failure`` holds the violation, reading stops (later bytes are ignored) while
+sending stays possible, and the caller calls ``fail_pending()`` once the application has
+seen those messages (and had its chance to answer them). RFC 6455 lets the messages that
+arrived before the violation count as received; Autobahn calls the other order NON-STRICT.
+
 Once CLOSED the caller closes the TCP connection: the server at once (7.1.1: "the server
 SHOULD close the underlying TCP connection first"), the client after the server did or
 after a timeout.
@@ -121,8 +128,12 @@ class WebSocketProtocol:
         max_frame_size: int | None = None,
         max_message_size: int | None = None,
         mask_key: Callable[[], bytes] | None = None,
+        deliver_before_failing: bool = False,
     ) -> None:
         self.side = side
+        self.deliver_before_failing = deliver_before_failing
+        #: a violation held back until the messages before it are delivered (see above)
+        self.pending_failure: ProtocolError | None = None
         self.state = State.OPEN
         self.deflate = deflate
         self.max_frame_size = max_frame_size
@@ -160,7 +171,7 @@ class WebSocketProtocol:
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the network; return the events they complete."""
         events: list[Event] = []
-        if self.state is State.CLOSED or not data:
+        if self.state is State.CLOSED or not data or self.pending_failure is not None:
             return events
         parser = self._parser
         parser.feed(data)
@@ -221,8 +232,20 @@ class WebSocketProtocol:
                 self._set_limit()
             self._check_pending_text()
         except ProtocolError as exc:
-            self._fail(exc)
+            if self.deliver_before_failing and any(
+                type(event) is str or type(event) is bytes for event in events
+            ):
+                self.pending_failure = exc
+            else:
+                self._fail(exc)
         return events
+
+    def fail_pending(self) -> None:
+        """Fail the connection with the violation held in ``pending_failure`` (if any)."""
+        exc = self.pending_failure
+        if exc is not None:
+            self.pending_failure = None
+            self._fail(exc)
 
     def _room(self) -> int | None:
         if self.max_message_size is None:
@@ -322,6 +345,12 @@ class WebSocketProtocol:
 
     def receive_eof(self) -> None:
         """The TCP connection ended (or the caller gave up on it)."""
+        if self.pending_failure is not None:
+            self.failure = self.pending_failure
+            self.pending_failure = None
+            if self.close_code is None:
+                self.close_code = self.failure.close_code
+                self.close_reason = str(self.failure)
         if self.state is not State.CLOSED:
             self.state = State.CLOSED
         if not self.close_received and self.failure is None:
