@@ -1,11 +1,30 @@
-"""The official Engine.IO v4 suite's echo app on /engine.io/ (settings of
-../shared/protocol-suites/README.md): every message is sent back unchanged."""
+"""Engine.IO apps of the conformance server.
+
+- ``/engine.io/``: the official Engine.IO v4 suite's echo app, with the settings of
+  ../shared/protocol-suites/README.md: every message is sent back unchanged.
+- ``/engine-control/``: the same settings and echo, plus one command for the Node
+  integration tests (tests/node/engine.test.mjs): the text message ``close`` makes the
+  server close the session (a close packet, then the transport closes). Its
+  ``/engine-control/stats`` route answers JSON with the close reasons seen so far, so a
+  test can check what the server reported.
+"""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from aiohttp import web
 
 from rtio.engine import CloseReason, CorsOptions, EngineOptions, EngineServer, EngineSession
+
+
+def suite_options() -> EngineOptions:
+    return EngineOptions(
+        ping_interval=0.3,
+        ping_timeout=0.2,
+        max_payload=1_000_000,
+        cors=CorsOptions(origins="*"),
+    )
 
 
 class Echo:
@@ -19,11 +38,26 @@ class Echo:
         pass
 
 
+class Control(Echo):
+    def __init__(self) -> None:
+        self.reasons: Counter[str] = Counter()
+
+    def on_message(self, session: EngineSession, data: str | bytes) -> None:
+        if data == "close":
+            session.close()
+        else:
+            session.send(data)
+
+    def on_disconnect(self, session: EngineSession, reason: CloseReason, description: str) -> None:
+        self.reasons[reason.value] += 1
+
+
 def setup(app: web.Application) -> None:
-    options = EngineOptions(
-        ping_interval=0.3,
-        ping_timeout=0.2,
-        max_payload=1_000_000,
-        cors=CorsOptions(origins="*"),
-    )
-    EngineServer(Echo(), options).attach(app, "/engine.io/")
+    EngineServer(Echo(), suite_options()).attach(app, "/engine.io/")
+    control = Control()
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response({"reasons": dict(control.reasons)})
+
+    app.router.add_get("/engine-control/stats", stats)
+    EngineServer(control, suite_options()).attach(app, "/engine-control/")
