@@ -1,0 +1,240 @@
+"""The chat demo's server side, on rtio's public API only: the example to read and copy.
+
+Names, rooms with live member counts, presence, typing indicators, delivery acks, the last
+messages of a room on joining, and images sent as binary. Everything lives in memory; a
+restart forgets it, and the browsers join their rooms again on their own.
+
+The events, as the browser app (clients/js-demo/src/main.js) speaks them:
+
+    client -> server, answered through the ack (the return value of the handler)
+      "join"    {room}                          -> {ok, room, members, history}
+      "leave"   {room}                          -> {ok}
+      "message" {room, text}                    -> {ok, id, ts}   (the delivery tick)
+      "image"   {room, name, mime, data: bytes} -> {ok, id, ts}
+      "typing"  {room, typing}                     (no answer)
+      a refusal answers {ok: false, error}
+    server -> client
+      "rooms"    [{name, count}]                   every room, on every change
+      "presence" {room, members: [{id, name}], joined?, left?}
+      "message"  {id, room, from, senderId, ts, text | image: {name, mime, data}}
+      "typing"   {room, id, name, typing}
+
+``create_app()`` is the whole web app (``rtio demo`` serves it); ``create_server()`` is
+the Socket.IO part alone, to mount elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+import rtio
+
+from . import find_bundle
+
+__all__ = ["create_app", "create_server"]
+
+log = logging.getLogger("rtio.demo")
+
+LOBBY = "lobby"  # the room everyone starts in; never forgotten
+ROOM_NAME = re.compile(r"[a-z0-9_-]{1,24}")
+MAX_ROOMS = 100  # rooms remembered; a new one past that pushes out the oldest empty one
+HISTORY = 50  # messages a room remembers for those who join it
+HISTORY_IMAGE_BYTES = 4 * 1024 * 1024  # ... of which this many bytes of images at most
+MAX_NAME = 24
+MAX_TEXT = 2000
+MAX_IMAGE_BYTES = 512 * 1024
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"}
+
+Message = dict[str, Any]
+
+
+def refuse(error: str) -> dict[str, Any]:
+    """The answer to a request the server will not carry out."""
+    return {"ok": False, "error": error}
+
+
+def field(request: Any, key: str) -> Any:
+    """``request[key]`` if the client sent an object with it, else None."""
+    return request.get(key) if isinstance(request, dict) else None
+
+
+def create_server(**options: Any) -> rtio.Server:
+    """The chat's Socket.IO server (``options`` go to :class:`rtio.Server`)."""
+    sio = rtio.Server(**options)
+    # room -> its last messages; the keys are the rooms that exist, oldest first
+    rooms: dict[str, deque[Message]] = {LOBBY: deque(maxlen=HISTORY)}
+
+    def chat_rooms(socket: rtio.Socket) -> set[str]:
+        """The rooms a socket is in (every socket is also in a room named by its id)."""
+        return socket.rooms - {socket.id}
+
+    async def members(room: str, leaving: rtio.Socket | None = None) -> list[dict[str, str]]:
+        sockets = await sio.to(room).fetch_sockets()
+        people = [{"id": s.id, "name": s.data["name"]} for s in sockets if s is not leaving]
+        return sorted(people, key=lambda p: p["name"].lower())
+
+    async def room_list(leaving: rtio.Socket | None = None) -> list[dict[str, Any]]:
+        """Every room (the lobby first) and how many are in it."""
+        counts = dict.fromkeys(rooms, 0)
+        for socket in await sio.fetch_sockets():
+            if socket is not leaving:
+                for room in chat_rooms(socket):
+                    counts[room] = counts.get(room, 0) + 1
+        names = sorted(counts, key=lambda r: (r != LOBBY, r))
+        return [{"name": r, "count": counts[r]} for r in names]
+
+    async def make_room(room: str) -> bool:
+        """Create a room, forgetting the oldest empty one if there are too many."""
+        if len(rooms) >= MAX_ROOMS:
+            occupied = {r for s in await sio.fetch_sockets() for r in chat_rooms(s)}
+            empty = [r for r in rooms if r != LOBBY and r not in occupied]
+            if not empty:
+                return False
+            del rooms[empty[0]]
+        rooms[room] = deque(maxlen=HISTORY)
+        return True
+
+    async def post(socket: rtio.Socket, room: str, **content: Any) -> dict[str, Any]:
+        """Keep a message in the room's history and send it to the others there."""
+        message = {
+            "id": secrets.token_urlsafe(9),  # unique across restarts: clients dedupe by id
+            "room": room,
+            "from": socket.data["name"],
+            "senderId": socket.id,
+            "ts": int(time.time() * 1000),  # JavaScript time: milliseconds
+            **content,
+        }
+        history = rooms[room]
+        history.append(message)
+        while sum(len(m["image"]["data"]) for m in history if "image" in m) > HISTORY_IMAGE_BYTES:
+            history.popleft()
+        await socket.to(room).emit("message", message)  # the sender has it already
+        return {"ok": True, "id": message["id"], "ts": message["ts"]}
+
+    async def announce_leaving(socket: rtio.Socket, room: str) -> None:
+        people = await members(room, leaving=socket)
+        await socket.to(room).emit(
+            "presence", {"room": room, "members": people, "left": socket.data["name"]}
+        )
+
+    # -- connecting: a name is required ----------------------------------------------
+
+    @sio.use
+    async def require_name(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        name = field(auth, "name")
+        if not isinstance(name, str) or not name.strip():
+            raise rtio.ConnectionRefused("Pick a name to come in.")
+        socket.data["name"] = name.strip()[:MAX_NAME]
+
+    @sio.on("connect")
+    async def connect(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        log.info(
+            "%s connected (socket %s from %s)",
+            socket.data["name"], socket.id, socket.handshake.address,
+        )
+        await socket.emit("rooms", await room_list())
+
+    @sio.on("disconnecting")  # still in its rooms here; "disconnect" comes once it left them
+    async def disconnecting(socket: rtio.Socket, reason: str) -> None:
+        log.info("%s disconnected (socket %s): %s", socket.data["name"], socket.id, reason)
+        for room in chat_rooms(socket):
+            await announce_leaving(socket, room)
+        await sio.emit("rooms", await room_list(leaving=socket))
+
+    # -- rooms ---------------------------------------------------------------------------
+
+    @sio.on("join")
+    async def join(socket: rtio.Socket, request: Any) -> dict[str, Any]:
+        room = field(request, "room")
+        room = room.strip().lower() if isinstance(room, str) else ""
+        if not ROOM_NAME.fullmatch(room):
+            return refuse("A room name is 1 to 24 letters, digits, - or _.")
+        if room not in rooms and not await make_room(room):
+            return refuse("Too many rooms: join one that exists.")
+        rooms[room] = rooms.pop(room)  # the most recently used room goes last
+        newcomer = room not in socket.rooms
+        await socket.join(room)
+        people = await members(room)
+        if newcomer:
+            presence = {"room": room, "members": people, "joined": socket.data["name"]}
+            await socket.to(room).emit("presence", presence)
+            await sio.emit("rooms", await room_list())
+        return {"ok": True, "room": room, "members": people, "history": list(rooms[room])}
+
+    @sio.on("leave")
+    async def leave(socket: rtio.Socket, request: Any) -> dict[str, Any]:
+        room = field(request, "room")
+        if room in chat_rooms(socket):
+            await socket.leave(room)
+            await announce_leaving(socket, room)
+            await sio.emit("rooms", await room_list())
+        return {"ok": True}
+
+    # -- messages ------------------------------------------------------------------------
+
+    @sio.on("message")
+    async def message(socket: rtio.Socket, request: Any) -> dict[str, Any]:
+        room, text = field(request, "room"), field(request, "text")
+        if room not in chat_rooms(socket):
+            return refuse("Join the room first.")
+        if not isinstance(text, str) or not text.strip():
+            return refuse("An empty message was not sent.")
+        if len(text) > MAX_TEXT:
+            return refuse(f"A message is {MAX_TEXT} characters at most.")
+        return await post(socket, room, text=text.strip())
+
+    @sio.on("image")
+    async def image(socket: rtio.Socket, request: Any) -> dict[str, Any]:
+        room, data = field(request, "room"), field(request, "data")
+        name, mime = field(request, "name"), field(request, "mime")
+        if room not in chat_rooms(socket):
+            return refuse("Join the room first.")
+        if not isinstance(data, bytes) or mime not in IMAGE_TYPES:  # binary arrives as bytes
+            return refuse("Share a PNG, JPEG, GIF, WebP, AVIF or BMP image.")
+        if len(data) > MAX_IMAGE_BYTES:
+            return refuse(f"An image is {MAX_IMAGE_BYTES // 1024} KB at most.")
+        name = name[:100] if isinstance(name, str) else "image"
+        return await post(socket, room, image={"name": name, "mime": mime, "data": data})
+
+    @sio.on("typing")
+    async def typing(socket: rtio.Socket, request: Any) -> None:
+        room = field(request, "room")
+        if room in chat_rooms(socket):
+            await socket.to(room).emit("typing", {
+                "room": room,
+                "id": socket.id,
+                "name": socket.data["name"],
+                "typing": bool(field(request, "typing")),
+            })
+
+    return sio
+
+
+def create_app(bundle: Path | None = None, **options: Any) -> web.Application:
+    """The demo's web app: the browser app at ``/`` and the chat at ``/socket.io/``.
+
+    ``bundle``: the built browser app (default: :func:`rtio.demo.find_bundle`, which builds
+    it when needed). ``options`` go to :class:`rtio.Server`.
+    """
+    dist = bundle if bundle is not None else find_bundle()
+    app = web.Application()
+    create_server(**options).attach(app, path="/socket.io/")
+
+    async def index(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(dist / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def favicon(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(dist / "favicon.svg")
+
+    app.router.add_get("/", index)
+    app.router.add_get("/favicon.svg", favicon)
+    app.router.add_static("/assets/", dist / "assets")
+    return app
