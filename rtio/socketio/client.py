@@ -30,6 +30,10 @@ __all__ = ["Client", "Encoded"]
 
 log = logging.getLogger("rtio.socketio")
 
+#: seconds a polling client has to close the connection itself after
+#: ``disconnect(close=True)`` before the server closes it
+CLOSE_GRACE = 1.0
+
 _REASONS = {reason.value: DisconnectReason(reason.value) for reason in CloseReason}
 
 
@@ -205,7 +209,19 @@ class Client:
         gets a DISCONNECT), then close the connection (Node's ``client._disconnect``)."""
         for socket in list(self.sockets.values()):
             socket.disconnect()
-        self.close(DisconnectReason.FORCED_SERVER_CLOSE)
+        if self.session.transport == "websocket":
+            self.close(DisconnectReason.FORCED_SERVER_CLOSE)
+            return
+        # Over polling the DISCONNECT packets and the close packet would travel in one
+        # response, and socket.io-client handles the close first (it defers decoded
+        # packets to the next tick), reporting "transport close" instead of "io server
+        # disconnect". Node sends the close packet in a later response (engine.io waits
+        # for "drain"). Here the client, left with no namespace, closes the connection
+        # itself; the server closes it after a grace period if it does not.
+        self._closed(DisconnectReason.FORCED_SERVER_CLOSE)
+        session = self.session
+        loop = asyncio.get_running_loop()
+        loop.call_later(CLOSE_GRACE, lambda: None if session.closed else session.close())
 
     def close(self, reason: DisconnectReason) -> None:
         """Close the Engine.IO session; the sockets still joined get ``reason``."""

@@ -190,3 +190,33 @@ async def test_shutdown_reaches_sockets() -> None:
         assert reasons == ["server shutting down"]
     finally:
         await client.close()
+
+
+async def test_disconnect_with_close_over_polling_lets_the_client_close_first(
+    sio: rtio.Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from rtio.socketio import client as client_module
+
+    monkeypatch.setattr(client_module, "CLOSE_GRACE", 0.02)
+    log = record(sio)
+    peer, quick = Peer(sio), Peer(sio)
+    for p in (peer, quick):
+        p.session.transport = "polling"
+    sid = await peer.connect()
+    await quick.connect()
+    sio.sockets[sid].disconnect(close=True)
+    await settle()
+    # the DISCONNECT goes out alone, so socket.io-client reports "io server disconnect"
+    assert peer.take() == ["1"] and not peer.session.closed
+    assert log[-1][:2] == ("disconnect", "server namespace disconnect")
+    peer.feed('2["ignored"]')  # the client is no longer routed
+    await asyncio.sleep(0.05)
+    assert peer.session.closed  # the client did not close: the server did
+    # a client that closes by itself is not closed twice
+    quick_sid = next(iter(sio.sockets))
+    sio.sockets[quick_sid].disconnect(close=True)
+    quick.session.end(CloseReason.TRANSPORT_CLOSE)
+    await asyncio.sleep(0.05)
+    assert log[-1][:2] == ("disconnect", "server namespace disconnect")

@@ -1,0 +1,356 @@
+// rtio against the real npm socket.io-client v4, over WebSocket, polling only, and across
+// the polling -> WebSocket upgrade. The server is tests/node/socketio_server.py.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import {
+  MODES,
+  ServerProcess,
+  connect,
+  connectIn,
+  manager,
+  once,
+  ready,
+  recorder,
+  until,
+  upgraded,
+} from "./socketio_helpers.mjs";
+
+let server;
+const open = [];
+
+before(async () => {
+  server = await ServerProcess.start();
+});
+
+after(async () => {
+  for (const socket of open) socket.close();
+  await server.stop();
+});
+
+async function client(mode, options = {}, nsp = "/") {
+  const socket = await connectIn(mode, server.url, options, nsp);
+  open.push(socket);
+  return socket;
+}
+
+for (const mode of Object.keys(MODES)) {
+  describe(`over ${mode}`, () => {
+    test("the transport is the one asked for", async () => {
+      const socket = await client(mode);
+      const me = await socket.emitWithAck("whoami");
+      assert.equal(me.transport, mode === "polling" ? "polling" : "websocket");
+      assert.equal(me.id, socket.id);
+      assert.equal(socket.id.length, 20);
+      socket.close();
+    });
+
+    test("namespaces with auth, multiplexed on one connection", async () => {
+      const m = manager(server.url, MODES[mode]);
+      const main = await ready(m.socket("/", { auth: { name: "ann" } }));
+      const admin = await ready(m.socket("/admin", { auth: { role: "admin" } }));
+      const dyn = await ready(m.socket("/dyn-42", { auth: { x: 1 } }));
+      await upgraded(mode, main);
+      const [a, b, c] = await Promise.all([
+        main.emitWithAck("whoami"),
+        admin.emitWithAck("whoami"),
+        dyn.emitWithAck("whoami"),
+      ]);
+      assert.deepEqual([a.nsp, a.name, a.auth], ["/", "ann", { name: "ann" }]);
+      assert.deepEqual([b.nsp, b.auth], ["/admin", { role: "admin" }]);
+      assert.deepEqual([c.nsp, c.auth], ["/dyn-42", { x: 1 }]);
+      assert.deepEqual(b.rooms, [admin.id]);
+      // an unknown namespace is refused, the others stay connected
+      const nope = m.socket("/nope");
+      const [err] = await once(nope, "connect_error");
+      assert.equal(err.message, "Invalid namespace");
+      assert.ok(main.connected && admin.connected && dyn.connected);
+      main.disconnect();
+      admin.disconnect();
+      dyn.disconnect();
+      nope.disconnect();
+    });
+
+    test("a middleware refuses with a message and data", async () => {
+      await assert.rejects(connect(server.url, { ...MODES[mode], auth: { token: "bad" } }), {
+        message: "invalid token",
+        data: { code: 401, hint: "retry" },
+      });
+      await assert.rejects(
+        connect(server.url, { ...MODES[mode], auth: { role: "user" } }, "/admin"),
+        { message: "admins only", data: { role: "user" } },
+      );
+    });
+
+    test("events and acks both ways", async () => {
+      const socket = await client(mode);
+      assert.deepEqual(await socket.emitWithAck("echo", 1, "two", { three: [3] }), 1);
+      const all = await new Promise((resolve) =>
+        socket.emit("echo", 1, "two", null, (...args) => resolve(args)),
+      );
+      assert.deepEqual(all, [1, "two", null]);
+      // the server asks, the client answers its ack
+      socket.on("question", (a, b, cb) => cb(a + b, "ok"));
+      const res = await socket.emitWithAck("ask", { event: "question", args: [1, 2] });
+      assert.deepEqual(res, { answer: [3, "ok"] });
+      // the client does not answer: the server's emit_with_ack times out
+      socket.on("ignored", () => {});
+      const late = await socket.emitWithAck("ask", { event: "ignored", timeout: 0.2 });
+      assert.deepEqual(late, { error: "timeout" });
+      // a server-sent event without ack
+      const got = once(socket, "hello");
+      await socket.emitWithAck("broadcast", { event: "hello", args: ["you"], rooms: [socket.id] });
+      assert.deepEqual(await got, ["you"]);
+      socket.close();
+    });
+
+    test("binary nested in objects, both ways", async () => {
+      const socket = await client(mode);
+      const payload = {
+        file: Buffer.from([0, 1, 2, 255]),
+        nested: { list: [Buffer.from("x"), 5, { deep: Buffer.alloc(1000, 7) }] },
+        text: "t",
+      };
+      const [back, second] = await new Promise((resolve) =>
+        socket.emit("echo", payload, Buffer.from("second"), (...args) => resolve(args)),
+      );
+      assert.deepEqual(back, payload);
+      assert.ok(Buffer.isBuffer(back.nested.list[0]));
+      assert.deepEqual(second, Buffer.from("second"));
+      // server -> client binary, and the client's binary ack back to the server
+      socket.on("blob", (obj, cb) => {
+        assert.ok(Buffer.isBuffer(obj.data));
+        cb({ got: obj.data, len: obj.data.length });
+      });
+      const res = await socket.emitWithAck("ask", {
+        event: "blob",
+        args: [{ data: Buffer.from([9, 8, 7]) }],
+      });
+      assert.deepEqual(res, { answer: [{ got: Buffer.from([9, 8, 7]), len: 3 }] });
+      socket.close();
+    });
+
+    test("rooms and broadcasts with except", async () => {
+      const [a, b, c] = await Promise.all([client(mode), client(mode), client(mode)]);
+      const [ga, gb, gc] = [recorder(a), recorder(b), recorder(c)];
+      assert.deepEqual(await a.emitWithAck("join", "red"), [a.id, "red"].sort());
+      await b.emitWithAck("join", ["red", "blue"]);
+      await c.emitWithAck("join", "blue");
+      // from a socket: to its room, itself excluded
+      await a.emitWithAck("broadcast", { event: "r1", rooms: ["red"], self: false });
+      // several rooms minus a socket id
+      await a.emitWithAck("broadcast", { event: "r2", rooms: ["red", "blue"], except: [b.id] });
+      // everyone minus a room
+      await a.emitWithAck("broadcast", { event: "r3", except: ["blue"] });
+      await b.emitWithAck("leave", "red");
+      await a.emitWithAck("broadcast", { event: "r4", rooms: ["red"] });
+      // a marker to everyone: after it arrives, nothing earlier is still on its way
+      await a.emitWithAck("broadcast", { event: "end", rooms: [a.id, b.id, c.id] });
+      await until(() => [ga, gb, gc].every((g) => g.some(([e]) => e === "end")));
+      const names = (g) => g.map(([e]) => e);
+      assert.deepEqual(names(ga), ["r2", "r3", "r4", "end"]);
+      assert.deepEqual(names(gb), ["r1", "end"]);
+      assert.deepEqual(names(gc), ["r2", "end"]);
+      for (const s of [a, b, c]) s.close();
+    });
+
+    test("volatile events reach clients that are ready", async () => {
+      const [a, b] = await Promise.all([client(mode), client(mode)]);
+      const got = once(b, "v");
+      await a.emitWithAck("broadcast", { event: "v", args: [1], volatile: true, self: false });
+      assert.deepEqual(await got, [1]);
+      a.close();
+      b.close();
+    });
+
+    test("broadcast with acks from many clients, with a timeout", async () => {
+      const room = `vote-${mode}`;
+      const [a, b, c] = await Promise.all([client(mode), client(mode), client(mode)]);
+      for (const s of [a, b, c]) await s.emitWithAck("join", room);
+      a.on("vote", (q, cb) => cb(`yes to ${q}`));
+      b.on("vote", (q, cb) => setTimeout(() => cb("no", 2), 50));
+      c.on("vote", () => {}); // never answers
+      const start = Date.now();
+      const res = await a.emitWithAck("poll", {
+        rooms: [room],
+        event: "vote",
+        args: ["q1"],
+        timeout: 0.4,
+      });
+      assert.ok(Date.now() - start >= 350);
+      assert.deepEqual(res.answers, { [a.id]: "yes to q1", [b.id]: ["no", 2] });
+      assert.deepEqual(res.timedOut, [c.id]);
+      // when everyone answers, the result comes before the timeout
+      c.on("vote2", (cb) => cb("c"));
+      a.on("vote2", (cb) => cb("a"));
+      b.on("vote2", (cb) => cb("b"));
+      const t0 = Date.now();
+      const res2 = await a.emitWithAck("poll", { rooms: [room], event: "vote2", timeout: 5 });
+      assert.ok(Date.now() - t0 < 2000);
+      assert.deepEqual(res2.answers, { [a.id]: "a", [b.id]: "b", [c.id]: "c" });
+      assert.deepEqual(res2.timedOut, []);
+      for (const s of [a, b, c]) s.close();
+    });
+
+    test("handlers of one socket answer in arrival order", async () => {
+      const socket = await client(mode);
+      const order = [];
+      await Promise.all([
+        socket.emitWithAck("sleep", 0.15, "slow").then((t) => order.push(t)),
+        socket.emitWithAck("sleep", 0, "fast").then((t) => order.push(t)),
+      ]);
+      assert.deepEqual(order, ["slow", "fast"]);
+      socket.close();
+    });
+
+    test("server-wide operations", async () => {
+      const room = `team-${mode}`;
+      const [a, b, c] = await Promise.all([client(mode), client(mode), client(mode)]);
+      await a.emitWithAck("join", `${room}-x`);
+      await b.emitWithAck("join", `${room}-x`);
+      await a.emitWithAck("server-wide", { op: "sockets_join", rooms: [`${room}-x`], room });
+      const members = await c.emitWithAck("server-wide", { op: "fetch_sockets", rooms: [room] });
+      assert.deepEqual(members, [a.id, b.id].sort());
+      await c.emitWithAck("server-wide", { op: "sockets_leave", rooms: [a.id], room });
+      const left = await c.emitWithAck("server-wide", { op: "fetch_sockets", rooms: [room] });
+      assert.deepEqual(left, [b.id]);
+      const gone = once(b, "disconnect");
+      await c.emitWithAck("server-wide", { op: "disconnect_sockets", rooms: [room] });
+      assert.deepEqual(await gone, ["io server disconnect", undefined]);
+      assert.ok(a.connected && c.connected);
+      a.close();
+      c.close();
+    });
+
+    describe("disconnect reasons, both sides", () => {
+      test("the client disconnects", async () => {
+        const socket = await client(mode);
+        const sid = socket.id;
+        const closed = once(socket, "disconnect");
+        socket.disconnect();
+        assert.equal((await closed)[0], "io client disconnect");
+        assert.equal(await server.reason(sid, "disconnecting"), "client namespace disconnect");
+        assert.equal(await server.reason(sid), "client namespace disconnect");
+      });
+
+      test("the server disconnects the socket", async () => {
+        const socket = await client(mode);
+        const sid = socket.id;
+        await socket.emitWithAck("join", "kept-until-disconnecting");
+        const closed = once(socket, "disconnect");
+        socket.emit("kick", {});
+        assert.equal((await closed)[0], "io server disconnect");
+        const line = await server.waitFor((l) => l.event === "disconnecting" && l.sid === sid);
+        assert.equal(line.reason, "server namespace disconnect");
+        assert.deepEqual(line.rooms, [sid, "kept-until-disconnecting"].sort());
+        assert.equal(await server.reason(sid), "server namespace disconnect");
+      });
+
+      test("the server disconnects the socket and closes the connection", async () => {
+        const m = manager(server.url, MODES[mode]);
+        const main = await ready(m.socket("/"));
+        const admin = await ready(m.socket("/admin", { auth: { role: "admin" } }));
+        await upgraded(mode, main);
+        const [mainSid, adminSid] = [main.id, admin.id];
+        const closed = [once(main, "disconnect"), once(admin, "disconnect")];
+        main.emit("kick", { close: true });
+        assert.equal((await closed[0])[0], "io server disconnect");
+        assert.equal((await closed[1])[0], "io server disconnect");
+        assert.equal(await server.reason(mainSid), "server namespace disconnect");
+        assert.equal(await server.reason(adminSid), "server namespace disconnect");
+      });
+
+      test("the client closes its transport", async () => {
+        const socket = await client(mode);
+        const sid = socket.id;
+        const closed = once(socket, "disconnect");
+        socket.io.engine.close();
+        assert.equal((await closed)[0], "forced close"); // the client's name for it
+        assert.equal(await server.reason(sid), "transport close");
+      });
+
+      test("the client sends an invalid packet", async () => {
+        const socket = await client(mode);
+        const sid = socket.id;
+        const closed = once(socket, "disconnect");
+        socket.io.engine.write('2["connect"]'); // a reserved event name
+        assert.equal((await closed)[0], "transport close");
+        assert.equal(await server.reason(sid), "parse error");
+      });
+
+      test("the client sends a packet that is invalid in its state", async () => {
+        const socket = await client(mode);
+        const sid = socket.id;
+        const closed = once(socket, "disconnect");
+        socket.io.engine.write('4{"message":"only servers send this"}');
+        assert.equal((await closed)[0], "transport close");
+        assert.equal(await server.reason(sid), "forced server close");
+      });
+
+      test("the client stops answering pings", async () => {
+        const socket = await client(mode);
+        const sid = socket.id;
+        const engine = socket.io.engine;
+        const send = engine._sendPacket.bind(engine);
+        engine._sendPacket = (type, ...rest) => (type === "pong" ? undefined : send(type, ...rest));
+        const closed = once(socket, "disconnect");
+        assert.equal(await server.reason(sid), "ping timeout");
+        assert.equal((await closed)[0], "transport close");
+      });
+
+      test("the client's transport fails", async () => {
+        const socket = await client(mode);
+        const sid = socket.id;
+        const closed = once(socket, "disconnect");
+        const engine = socket.io.engine;
+        if (engine.transport.name === "websocket") {
+          engine.transport.ws._socket.destroy(); // no close frame: an abnormal closure
+        } else {
+          // a second long-poll on the same session while the client's own is pending
+          await fetch(`${server.url}/socket.io/?EIO=4&transport=polling&sid=${engine.id}`);
+        }
+        assert.equal(await server.reason(sid), "transport error");
+        assert.ok(["transport close", "transport error"].includes((await closed)[0]));
+      });
+    });
+  });
+}
+
+describe("restarts", () => {
+  for (const mode of Object.keys(MODES)) {
+    test(`the client reconnects after a server restart (${mode})`, async () => {
+      const first = await ServerProcess.start();
+      const port = first.port;
+      const socket = await connect(first.url, {
+        ...MODES[mode],
+        reconnection: true,
+        reconnectionDelay: 100,
+        reconnectionDelayMax: 200,
+        randomizationFactor: 0,
+        auth: { name: "phoenix" },
+      });
+      try {
+        await upgraded(mode, socket);
+        const firstId = socket.id;
+        const closed = once(socket, "disconnect", 10000);
+        await first.stop("SIGTERM");
+        assert.equal(await first.reason(firstId), "server shutting down");
+        // the close packet, or over polling the end of the long-poll as the server stops
+        assert.ok(["transport close", "transport error"].includes((await closed)[0]));
+        assert.ok(socket.active, "the client keeps trying");
+        const second = await ServerProcess.start(port);
+        try {
+          await once(socket, "connect", 10000);
+          assert.notEqual(socket.id, firstId);
+          const me = await socket.emitWithAck("whoami");
+          assert.equal(me.name, "phoenix");
+        } finally {
+          socket.close();
+          await second.stop();
+        }
+      } finally {
+        socket.close();
+        await first.stop();
+      }
+    });
+  }
+});
