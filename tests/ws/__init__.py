@@ -1,0 +1,1 @@
+"""Unit, loopback and asyncio/aiohttp tests of rtio.ws."""
