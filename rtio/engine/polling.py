@@ -43,8 +43,11 @@ def jsonp_index(query: Mapping[str, str]) -> str | None:
 async def read_body(request: web.BaseRequest, limit: int) -> bytes:
     """The request body, refusing more than ``limit`` bytes before buffering them."""
     length = request.content_length
-    if length is not None and length > limit:
-        raise PayloadTooLarge(length, limit)
+    if length is not None:
+        if length > limit:
+            raise PayloadTooLarge(length, limit)
+        # the usual case (clients send Content-Length): one read, no chunk list
+        return await request.content.readexactly(length)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():

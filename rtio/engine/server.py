@@ -424,6 +424,13 @@ class EngineSession:
                     content_type="application/json",
                     headers=headers,
                 )
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                # Node: "data request connection closed prematurely"
+                self._close(CloseReason.TRANSPORT_ERROR, "data request connection lost")
+                raise RequestRefused(ErrorCode.BAD_REQUEST) from exc
+            except asyncio.CancelledError:
+                self._close(CloseReason.TRANSPORT_ERROR, "data request connection lost")
+                raise
         finally:
             self._posting = False
         if self.closed:

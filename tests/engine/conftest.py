@@ -108,6 +108,12 @@ class Engine:
         return ws
 
 
+class _NoCancelTestServer(TestServer):
+    async def _make_runner(self, **kwargs: Any) -> web.ServerRunner:
+        kwargs["handler_cancellation"] = False
+        return await super()._make_runner(**kwargs)  # type: ignore[no-any-return]
+
+
 MakeEngine = Callable[..., Awaitable[Engine]]
 
 
@@ -115,14 +121,20 @@ MakeEngine = Callable[..., Awaitable[Engine]]
 async def make_engine() -> AsyncIterator[MakeEngine]:
     clients: list[TestClient[web.Request, web.Application]] = []
 
-    async def make(handler: Recorder | None = None, **options: Any) -> Engine:
+    async def make(
+        handler: Recorder | None = None, *, cancel_handlers: bool = True, **options: Any
+    ) -> Engine:
+        """An engine on a test server. ``cancel_handlers``: aiohttp cancels a request's
+        handler when its connection is lost (the test server's default) or, False, lets
+        it run on (aiohttp's production default)."""
         handler = handler or Recorder()
         options.setdefault("ping_interval", 5.0)
         options.setdefault("ping_timeout", 5.0)
         server = EngineServer(handler, EngineOptions(**options))
         app = web.Application()
         server.attach(app)
-        client = TestClient(TestServer(app))
+        test_server = TestServer(app) if cancel_handlers else _NoCancelTestServer(app)
+        client = TestClient(test_server)
         await client.start_server()
         clients.append(client)
         return Engine(server, handler, client)

@@ -8,6 +8,8 @@ import gzip
 import json
 import zlib
 
+import pytest
+
 from rtio.engine import (
     CloseReason,
     CookieOptions,
@@ -403,3 +405,25 @@ async def test_duplicate_generated_id_is_refused(make_engine: MakeEngine) -> Non
         {"code": 3, "message": "Duplicate session id"},
     )
     assert len(engine.handler.connected) == 1
+
+
+@pytest.mark.parametrize("cancel_handlers", [True, False])
+async def test_post_cut_short_closes_the_session(
+    make_engine: MakeEngine, cancel_handlers: bool
+) -> None:
+    engine = await make_engine(cancel_handlers=cancel_handlers)
+    sid, _ = await engine.handshake()
+    server = engine.client.server
+    _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        f"POST /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n4abc".encode()
+    )
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.transport.abort()
+    await engine.handler.wait_for(lambda: bool(engine.handler.disconnected))
+    assert engine.handler.disconnected == [
+        (sid, CloseReason.TRANSPORT_ERROR, "data request connection lost")
+    ]
+    assert engine.handler.messages == []

@@ -150,8 +150,9 @@ async def test_server_close_flushes_then_sends_a_close_packet(make_engine: MakeE
     assert session.closed and not session.connected
 
 
-async def test_client_drops_the_connection(make_engine: MakeEngine) -> None:
-    engine = await make_engine()
+@pytest.mark.parametrize("cancel_handlers", [True, False])
+async def test_client_drops_the_connection(make_engine: MakeEngine, cancel_handlers: bool) -> None:
+    engine = await make_engine(cancel_handlers=cancel_handlers)
     ws, sid = await engine.ws_open()
     await ws.close(code=1001)
     await engine.handler.wait_for(lambda: bool(engine.handler.disconnected))
