@@ -1,0 +1,357 @@
+"""The msgpack parser on byte literals: the packet map, notepack 2.2's extension types, the
+decoder's checks and limits, the exact reader against msgpack's own, and fuzz runs.
+
+The vectors the real npm parser produces are in test_msgpack_node.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import msgpack  # type: ignore[import-untyped]
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rtio.socketio.packet import Packet, PacketType
+from rtio.socketio.parsers import MsgpackParser, ParseError
+from rtio.socketio.parsers.msgpack_parser import JsDate, MsgpackDecoder, _ExactReader
+
+P = MsgpackParser()
+T = PacketType
+UTC = dt.timezone.utc
+
+TYPE = b"\xa4type"
+NSP = b"\xa3nsp"
+DATA = b"\xa4data"
+ID = b"\xa2id"
+ROOT = b"\xa1/"
+UNDEFINED = b"\xd4\x00\x00"
+
+
+def decode(message: bytes, parser: MsgpackParser = P) -> Packet:
+    packet = parser.new_decoder().feed(message)
+    assert packet is not None  # one message is one packet
+    return packet
+
+
+def event(*items: bytes) -> bytes:
+    """EVENT on "/" whose data is the array of the given encoded items."""
+    return (
+        b"\x83" + TYPE + b"\x02" + NSP + ROOT + DATA + bytes([0x90 | len(items)]) + b"".join(items)
+    )
+
+
+# -- encoding ---------------------------------------------------------------------------------
+
+ENCODED: list[tuple[Packet, bytes]] = [
+    (Packet(T.CONNECT), b"\x82" + TYPE + b"\x00" + NSP + ROOT),
+    (
+        Packet(T.CONNECT, "/admin", {"token": "123"}),
+        b"\x83" + TYPE + b"\x00" + NSP + b"\xa6/admin" + DATA + b"\x81\xa5token\xa3123",
+    ),
+    (Packet(T.DISCONNECT, "/admin"), b"\x82" + TYPE + b"\x01" + NSP + b"\xa6/admin"),
+    (
+        Packet(T.EVENT, "/", ["hello", 1], 12),
+        b"\x84" + TYPE + b"\x02" + NSP + ROOT + DATA + b"\x92\xa5hello\x01" + ID + b"\x0c",
+    ),
+    (
+        Packet(T.ACK, "/", [], 2**32),
+        b"\x84" + TYPE + b"\x03" + NSP + ROOT + DATA + b"\x90" + ID + b"\xcf\x00\x00\x00\x01"
+        b"\x00\x00\x00\x00",
+    ),
+    (Packet(T.CONNECT_ERROR, "/", "no"), b"\x83" + TYPE + b"\x04" + NSP + ROOT + DATA + b"\xa2no"),
+    # Binary rides inside the map as bin: a BINARY_* packet goes out as EVENT/ACK.
+    (Packet(T.BINARY_EVENT, "/", ["up", b"\x01\x02"]), event(b"\xa2up", b"\xc4\x02\x01\x02")),
+    (
+        Packet(T.BINARY_ACK, "/", [bytearray(b"\x03")], 15),
+        b"\x84" + TYPE + b"\x03" + NSP + ROOT + DATA + b"\x91\xc4\x01\x03" + ID + b"\x0f",
+    ),
+    # Dates are notepack's: fixext 8, type 0, int64 ms; naive means UTC; µs are truncated.
+    (
+        Packet(T.EVENT, "/", ["d", dt.datetime(1970, 1, 1, 0, 0, 1, 2999, tzinfo=UTC)]),
+        event(b"\xa1d", b"\xd7\x00" + (1002).to_bytes(8, "big")),
+    ),
+    (
+        Packet(T.EVENT, "/", ["d", dt.datetime(1969, 12, 31, 23, 59, 59, 999999)]),
+        event(b"\xa1d", b"\xd7\x00" + b"\xff" * 8),
+    ),
+    (
+        Packet(T.EVENT, "/", ["d", JsDate(-(2**40))]),
+        event(b"\xa1d", b"\xd7\x00\xff\xff\xff\x00" + bytes(4)),
+    ),
+    # Integers beyond 64 bits become the nearest double, as a JSON client would read them.
+    (Packet(T.EVENT, "/", ["i", 2**64]), event(b"\xa1i", b"\xcb\x43\xf0" + bytes(6))),
+    (Packet(T.EVENT, "/", ["i", -(10**400)]), event(b"\xa1i", b"\xcb\xff\xf0" + bytes(6))),
+    (Packet(T.EVENT, "/", ["n", math.nan]), event(b"\xa1n", b"\xcb\x7f\xf8" + bytes(6))),
+    # A dict's int keys stay ints on the wire (JS reads them as strings).
+    (Packet(T.EVENT, "/", ["k", {1: "a"}]), event(b"\xa1k", b"\x81\x01\xa1a")),
+]
+
+
+@pytest.mark.parametrize(("packet", "wire"), ENCODED)
+def test_encode(packet: Packet, wire: bytes) -> None:
+    assert P.encode(packet) == [wire]
+
+
+def test_encode_refuses_unknown_types_and_recovers() -> None:
+    with pytest.raises(TypeError, match="not msgpack serializable"):
+        P.encode(Packet(T.EVENT, "/", ["x", object()]))
+    # The failed packet left nothing behind in the (per-thread, reused) packer.
+    assert P.encode(Packet(T.CONNECT)) == [b"\x82" + TYPE + b"\x00" + NSP + ROOT]
+
+
+# -- decoding ---------------------------------------------------------------------------------
+
+
+def test_decode_what_socket_io_client_sends() -> None:
+    # Socket.emit hands the encoder {type, data, options, id, nsp}: order and extra keys
+    # do not matter.
+    wire = (
+        b"\x85" + TYPE + b"\x02" + DATA + b"\x92\xa4chat\xa2hi" + b"\xa7options\x81\xa8compress"
+        b"\xc3" + ID + b"\x03" + NSP + ROOT
+    )
+    assert decode(wire) == Packet(T.EVENT, "/", ["chat", "hi"], 3)
+
+
+@pytest.mark.parametrize(
+    ("item", "value"),
+    [
+        (UNDEFINED, None),  # notepack's undefined
+        (b"\xd4\x00\x07", None),  # its data byte is not read
+        (b"\xc7\x01\x00\x07", b"\x07"),  # a 1-byte ArrayBuffer, not undefined
+        (b"\xc7\x00\x00", b""),
+        (
+            b"\xd7\x00" + (1700000000123).to_bytes(8, "big"),
+            dt.datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC),
+        ),
+        (b"\xc7\x08\x00" + (1).to_bytes(8, "big"), (1).to_bytes(8, "big")),  # ArrayBuffer
+        (b"\xc9\x00\x00\x00\x08\x00" + bytes(8), bytes(8)),
+        (b"\xc8\x00\x03\x00abc", b"abc"),
+        (b"\xd5\x00ab", [0, b"ab"]),  # fixext 2 type 0: notepack gives [0, Buffer]
+        (b"\xd6\x00abcd", [0, b"abcd"]),
+        (b"\xd8\x00" + bytes(16), [0, bytes(16)]),
+        (b"\xd4\x05\x01", [5, b"\x01"]),  # an unknown ext type
+        (b"\xd6\xff\x00\x00\x00\x01", [-1, b"\x00\x00\x00\x01"]),  # msgpack's Timestamp
+        (b"\xc7\x03\xff\x00\x00\x00", [-1, b"\x00\x00\x00"]),  # ... or not even one
+        # Dates Python cannot hold
+        (b"\xd7\x00" + (253402300800000).to_bytes(8, "big"), JsDate(253402300800000)),
+        (b"\xd7\x00" + (-62135596800001).to_bytes(8, "big", signed=True), JsDate(-62135596800001)),
+        (b"\xa3\xd4\x00\x00", "\ufffd\x00\x00"),  # undefined's bytes in a string are text
+        (b"\xa2\xff\xfe", "\ufffd\ufffd"),  # invalid UTF-8 reads as JS reads it
+        (b"\xcb\x7f\xf0" + bytes(6), math.inf),
+        (b"\xca\x3f\xc0\x00\x00", 1.5),
+        (b"\x81\x01\xa1a", {1: "a"}),  # int keys stay ints
+        (b"\x81\x92\x01\x02\x01", {"1,2": 1}),  # an array key: JS's string of it
+        (b"\x81\x81\xa1a\x01\x02", {"[object Object]": 2}),
+        (b"\x81" + UNDEFINED + b"\x01", {None: 1}),  # JS has "undefined": not reproduced
+        (b"\x81\xd5\x07ab\x01", {"7,ab": 1}),  # an unknown ext as a key
+    ],
+)
+def test_decode_values(item: bytes, value: Any) -> None:
+    assert decode(event(b"\xa1x", item)).data == ["x", value]
+
+
+def test_undefined_data_or_id_is_absent_and_nil_is_not() -> None:
+    connect = b"\x83" + TYPE + b"\x00" + NSP + ROOT + DATA
+    assert decode(connect + UNDEFINED) == Packet(T.CONNECT)
+    assert decode(connect + b"\x80") == Packet(T.CONNECT, "/", {})
+    with pytest.raises(ParseError, match="invalid payload"):
+        decode(connect + b"\xc0")
+    disconnect = b"\x83" + TYPE + b"\x01" + NSP + ROOT + DATA
+    assert decode(disconnect + UNDEFINED) == Packet(T.DISCONNECT)
+    # python-socketio's msgpack disconnect ({"data": None}) is invalid to the JS decoder.
+    with pytest.raises(ParseError, match="invalid payload"):
+        decode(disconnect + b"\xc0")
+    ev = b"\x84" + TYPE + b"\x02" + NSP + ROOT + DATA + b"\x91\xa1e" + ID
+    assert decode(ev + UNDEFINED) == Packet(T.EVENT, "/", ["e"])
+    assert decode(ev + b"\xcb\x40\x08" + bytes(6)).id == 3  # 3.0 is an integer to JS
+    with pytest.raises(ParseError, match="invalid packet id"):
+        decode(ev + b"\xc0")
+    # undefined elsewhere in the packet is None
+    assert decode(
+        event(b"\xa1u", UNDEFINED, b"\x91" + UNDEFINED, b"\x81\xa1a" + UNDEFINED)
+    ).data == ["u", None, [None], {"a": None}]
+
+
+def test_keys_are_read_as_js_reads_them() -> None:
+    # bin and array keys are strings to JS: b"type" and ["type"] are "type".
+    assert decode(b"\x82\xc4\x04type\x00" + NSP + ROOT) == Packet(T.CONNECT)
+    assert decode(b"\x82\x91\xa4type\x00" + NSP + ROOT) == Packet(T.CONNECT)
+    # The last of two equal keys wins.
+    assert decode(b"\x83" + TYPE + b"\x01" + NSP + ROOT + TYPE + b"\x00") == Packet(T.CONNECT)
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        (b"", "invalid msgpack"),
+        (b"\xc1", "invalid msgpack"),
+        (b"\x82" + TYPE + b"\x00" + NSP + ROOT + b"\x00", "invalid msgpack"),  # trailing
+        (b"\x82" + TYPE + b"\x00" + NSP + b"\xa2/", "invalid msgpack"),  # truncated
+        (b"\x92\x00\xa1/", "invalid packet type"),  # not a map
+        (b"\x81" + NSP + ROOT, "invalid packet type"),
+        (b"\x82" + TYPE + b"\x05" + NSP + ROOT, "invalid packet type"),  # no BINARY_EVENT
+        (b"\x82" + TYPE + b"\xff" + NSP + ROOT, "invalid packet type"),
+        (b"\x82" + TYPE + b"\xcb\x3f\xe0" + bytes(6) + NSP + ROOT, "invalid packet type"),  # 0.5
+        (b"\x82" + TYPE + b"\xc3" + NSP + ROOT, "invalid packet type"),  # true
+        (b"\x82" + TYPE + b"\xa10" + NSP + ROOT, "invalid packet type"),
+        (b"\x81" + TYPE + b"\x00", "invalid namespace"),
+        (b"\x82" + TYPE + b"\x00" + NSP + b"\xc4\x01/", "invalid namespace"),
+        (b"\x83" + TYPE + b"\x00" + NSP + ROOT + DATA + b"\x90", "invalid payload"),
+        (b"\x83" + TYPE + b"\x04" + NSP + ROOT + DATA + b"\x90", "invalid payload"),
+        (b"\x83" + TYPE + b"\x03" + NSP + ROOT + DATA + b"\x80", "invalid payload"),
+        (b"\x82" + TYPE + b"\x03" + NSP + ROOT, "invalid payload"),
+        (b"\x83" + TYPE + b"\x02" + NSP + ROOT + DATA + b"\xa1x", "invalid payload"),
+        # The one check the JS decoder lacks: an event's name.
+        (event(), "an event needs a name"),
+        (event(b"\xa7connect"), "reserved event name"),
+        (event(b"\xc0"), "a string or a number"),
+        (event(b"\x91\x01"), "a string or a number"),
+        (
+            b"\x84" + TYPE + b"\x03" + NSP + ROOT + DATA + b"\x90" + ID + b"\xa11",
+            "invalid packet id",
+        ),
+        (
+            b"\x84"
+            + TYPE
+            + b"\x03"
+            + NSP
+            + ROOT
+            + DATA
+            + b"\x90"
+            + ID
+            + b"\xcb\x7f\xf8"
+            + bytes(6),
+            "invalid packet id",
+        ),
+    ],
+)
+def test_decode_refuses(message: bytes, error: str) -> None:
+    with pytest.raises(ParseError, match=error):
+        decode(message)
+
+
+def test_decode_accepts_what_the_js_decoder_accepts() -> None:
+    # type as any integral number, a negative or huge ack id, an ext as an array of args
+    assert decode(b"\x82" + TYPE + b"\xcb" + b"\x80" + bytes(7) + NSP + ROOT).type is T.CONNECT
+    ack = b"\x84" + TYPE + b"\x03" + NSP + ROOT + DATA + b"\x90" + ID
+    assert decode(ack + b"\xff").id == -1
+    assert decode(ack + b"\xcf" + b"\xff" * 8).id == 2**64 - 1
+    assert decode(b"\x83" + TYPE + b"\x03" + NSP + ROOT + DATA + b"\xd4\x05\x01").data == [
+        5,
+        b"\x01",
+    ]
+
+
+def test_decode_refuses_text_and_oversized_messages() -> None:
+    with pytest.raises(ParseError, match="binary messages only"):
+        P.new_decoder().feed('{"type":0}')
+    small = MsgpackParser(max_packet_size=13)
+    assert decode(b"\x82" + TYPE + b"\x00" + NSP + ROOT, small) == Packet(T.CONNECT)
+    with pytest.raises(ParseError, match="too large"):
+        decode(b"\x82" + TYPE + b"\x00" + NSP + b"\xa2/a", small)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_nesting_limit_is_msgpacks_in_both_readers(exact: bool) -> None:
+    # An ambiguous ext (a 1-byte ArrayBuffer) sends the message to the exact reader.
+    extra = (b"\xc7\x01\x00\x01",) if exact else ()
+    ok = event(b"\xa1d", b"\x91" * 1021 + b"\x90", *extra)  # 1024 with the map and data
+    assert decode(ok).data[1] is not None
+    with pytest.raises(ParseError):
+        decode(event(b"\xa1d", b"\x91" * 1022 + b"\x90", *extra))
+
+
+def test_ext_hook_and_default_carry_application_types() -> None:
+    class Point:
+        def __init__(self, x: int, y: int) -> None:
+            self.x, self.y = x, y
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, Point):
+            return msgpack.ExtType(7, bytes([obj.x, obj.y]))
+        raise TypeError
+
+    def ext_hook(code: int, data: bytes) -> Any:
+        return ("point", data[0], data[1]) if code == 7 else ("other", code)
+
+    parser = MsgpackParser(default=default, ext_hook=ext_hook)
+    [wire] = parser.encode(Packet(T.EVENT, "/", ["p", Point(1, 2)]))
+    assert wire == event(b"\xa1p", b"\xd5\x07\x01\x02")
+    assert decode(wire, parser).data == ["p", ("point", 1, 2)]
+    # the hook sees unknown types on the exact path too, and msgpack's Timestamp ext
+    wire2 = event(b"\xa1p", b"\xd5\x07\x01\x02", b"\xc7\x01\x00\x01", b"\xd6\xff" + bytes(4))
+    assert decode(wire2, parser).data == ["p", ("point", 1, 2), b"\x01", ("other", -1)]
+
+
+# -- round trips and fuzz ----------------------------------------------------------------------
+
+JSONISH = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.binary(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=5) | st.integers(-5, 5), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.text(max_size=10).filter(lambda s: s not in ("connect", "disconnect")),
+    args=st.lists(JSONISH, max_size=4),
+    nsp=st.sampled_from(["/", "/admin", "/ü"]),
+    ack=st.none() | st.integers(min_value=0, max_value=2**53),
+    ptype=st.sampled_from([T.EVENT, T.ACK]),
+)
+def test_round_trip(name: str, args: list[Any], nsp: str, ack: int | None, ptype: T) -> None:
+    data = [name, *args] if ptype is T.EVENT else args
+    packet = Packet(ptype, nsp, data, ack)
+    assert decode(P.encode(packet)[0]) == packet
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_round_trip_datetimes(value: dt.datetime) -> None:
+    back = decode(P.encode(Packet(T.EVENT, "/", ["d", value]))[0]).data[1]
+    assert back == value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+EXT_PIECES = st.sampled_from(
+    [UNDEFINED, b"\xc7\x01\x00\x01", b"\xc7\x08\x00" + bytes(8), b"\xd7\x00" + bytes(8),
+     b"\xd5\x00ab", b"\xd6\xff\x00\x00\x00\x01", b"\xd4\x05\x01", b"\xc0", b"\xff", b"\x80"]
+)  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.binary(max_size=64) | st.lists(EXT_PIECES | st.binary(max_size=4), max_size=12).map(b"".join)
+)
+def test_fuzz_decoder_raises_only_parse_error(message: bytes) -> None:
+    for prefix in (b"", b"\x83" + TYPE + b"\x02" + NSP + ROOT + DATA, b"\x92"):
+        try:
+            packet = decode(prefix + message)
+        except ParseError:
+            continue
+        assert isinstance(packet, Packet)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(msgpack.packb(a, use_bin_type=True) == msgpack.packb(b, use_bin_type=True))
+
+
+@settings(max_examples=500, deadline=None)
+@given(JSONISH)
+def test_exact_reader_reads_what_msgpack_reads(value: Any) -> None:
+    """Without notepack's exts, the two readers agree (NaN included, via the packed form)."""
+    wire = msgpack.packb(value, use_bin_type=True)
+    fast = msgpack.unpackb(wire, strict_map_key=False)
+    exact = _ExactReader(wire, MsgpackDecoder()._other_ext).read()
+    assert _same(exact, fast)
