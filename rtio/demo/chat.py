@@ -7,7 +7,7 @@ restart forgets it, and the browsers join their rooms again on their own.
 The events, as the browser app (clients/js-demo/src/main.js) speaks them:
 
     client -> server, answered through the ack (the return value of the handler)
-      "join"    {room}                          -> {ok, room, members, history}
+      "join"    {room, rejoin?}                 -> {ok, room, members, history}
       "leave"   {room}                          -> {ok}
       "message" {room, text}                    -> {ok, id, ts}   (the delivery tick)
       "image"   {room, name, mime, data: bytes} -> {ok, id, ts}
@@ -145,6 +145,8 @@ def create_server(**options: Any) -> rtio.Server:
     @sio.on("disconnecting")  # still in its rooms here; "disconnect" comes once it left them
     async def disconnecting(socket: rtio.Socket, reason: str) -> None:
         log.info("%s disconnected (socket %s): %s", socket.data["name"], socket.id, reason)
+        if reason == rtio.DisconnectReason.SERVER_SHUTTING_DOWN:
+            return  # everyone is leaving: nobody to tell
         for room in chat_rooms(socket):
             await announce_leaving(socket, room)
         await sio.emit("rooms", await room_list(leaving=socket))
@@ -164,7 +166,9 @@ def create_server(**options: Any) -> rtio.Server:
         await socket.join(room)
         people = await members(room)
         if newcomer:
-            presence = {"room": room, "members": people, "joined": socket.data["name"]}
+            presence = {"room": room, "members": people}
+            if not field(request, "rejoin"):  # not back from a reconnection: say hello
+                presence["joined"] = socket.data["name"]
             await socket.to(room).emit("presence", presence)
             await sio.emit("rooms", await room_list())
         return {"ok": True, "room": room, "members": people, "history": list(rooms[room])}

@@ -2,7 +2,8 @@
 //
 // The events it speaks with rtio/demo/chat.py (the server side):
 //   client -> server (each answered through an ack)
-//     "join"    {room}                 -> {ok, room, members, history} | {ok: false, error}
+//     "join"    {room, rejoin?}        -> {ok, room, members, history} | {ok: false, error}
+//               (rejoin: back in a room after a reconnection; the others see no "joined")
 //     "leave"   {room}                 -> {ok}
 //     "message" {room, text}           -> {ok, id, ts}   (the ack is the delivery tick)
 //     "image"   {room, name, mime, data: ArrayBuffer}   -> {ok, id, ts}
@@ -96,7 +97,9 @@ function connect() {
     engine.once("upgrade", (transport) => setConnection("connected", `connected · ${transport.name}`));
     // Join again every room we were in: after a server restart the server has forgotten us.
     const rooms = state.joined.size ? [...state.joined.keys()] : [params.get("room") || "lobby"];
-    for (const room of rooms) join(room, { show: room === (state.active ?? rooms[0]) });
+    for (const room of rooms) {
+      join(room, { show: room === (state.active ?? rooms[0]), rejoin: state.joined.has(room) });
+    }
   });
   socket.on("disconnect", (reason) => {
     if (socket.active) setConnection("reconnecting", `reconnecting… (${reason})`);
@@ -124,8 +127,8 @@ function connect() {
 
 // ---------------------------------------------------------------- rooms
 
-function join(room, { show = true } = {}) {
-  socket.timeout(ACK_TIMEOUT_MS).emit("join", { room }, (err, reply) => {
+function join(room, { show = true, rejoin = false } = {}) {
+  socket.timeout(ACK_TIMEOUT_MS).emit("join", { room, rejoin }, (err, reply) => {
     if (err || !reply?.ok) {
       toast(`Could not join #${room}: ${err ? "no answer" : reply?.error}`);
       return;
