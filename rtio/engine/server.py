@@ -98,6 +98,7 @@ class EngineSession:
         "_drain_waiters",
         "_handler",
         "_loop",
+        "_poll_transport",
         "_poll_waiter",
         "_posting",
         "_probe",
@@ -135,6 +136,7 @@ class EngineSession:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when: float | None = None
         self._poll_waiter: asyncio.Future[str] | None = None
+        self._poll_transport: asyncio.BaseTransport | None = None
         self._posting = False
         self._ws: WebSocketTransport | None = None
         self._probe: WebSocketTransport | None = None
@@ -218,6 +220,13 @@ class EngineSession:
             return
         waiter = self._poll_waiter
         if waiter is not None:
+            transport = self._poll_transport
+            if transport is None or transport.is_closing():
+                # The pending GET's connection is gone (aiohttp cancels its handler only
+                # with handler_cancellation): Node closes the session when a poll closes
+                # early, and the queued packets must not vanish into a dead response.
+                self._close(CloseReason.TRANSPORT_ERROR, "poll connection closed prematurely")
+                return
             self._poll_waiter = None
             waiter.set_result(encode_payload(queue.pop_batch(self._server.options.max_payload)))
             self._after_flush()
@@ -391,6 +400,7 @@ class EngineSession:
         else:
             waiter: asyncio.Future[str] = self._loop.create_future()
             self._poll_waiter = waiter
+            self._poll_transport = request.transport
             try:
                 payload = await waiter
             except asyncio.CancelledError:

@@ -427,3 +427,27 @@ async def test_post_cut_short_closes_the_session(
         (sid, CloseReason.TRANSPORT_ERROR, "data request connection lost")
     ]
     assert engine.handler.messages == []
+
+
+async def test_a_dead_pending_poll_closes_the_session_at_the_next_send(
+    make_engine: MakeEngine,
+) -> None:
+    # aiohttp's production default: no handler cancellation when a connection is lost
+    engine = await make_engine(cancel_handlers=False)
+    sid, _ = await engine.handshake()
+    server = engine.client.server
+    _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        f"GET /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\n\r\n".encode()
+    )
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.transport.abort()
+    await asyncio.sleep(0.05)
+    session = engine.server.sessions[sid]
+    session.send("not lost in a dead response")
+    assert session.closed
+    assert engine.handler.disconnected == [
+        (sid, CloseReason.TRANSPORT_ERROR, "poll connection closed prematurely")
+    ]
