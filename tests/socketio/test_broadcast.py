@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from sio_loopback import Peer, settle
+
 import rtio
 from rtio.engine import PreparedPacket
-
-from .conftest import Peer, settle
 
 
 async def crowd(sio: rtio.Server, n: int) -> list[tuple[Peer, rtio.Socket]]:

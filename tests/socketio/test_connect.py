@@ -6,9 +6,9 @@ import asyncio
 import re
 from typing import Any
 
-import rtio
+from sio_loopback import Peer, settle
 
-from .conftest import Peer, settle
+import rtio
 
 
 async def test_connect_main_namespace_replies_sid(sio: rtio.Server) -> None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sio_loopback import Peer, settle
 
 import rtio
 from rtio.engine import CloseReason
-
-from .conftest import Peer, settle
 
 
 def record(sio: rtio.Server, nsp: str = "/") -> list[tuple[str, Any, Any]]:

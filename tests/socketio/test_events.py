@@ -9,10 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sio_loopback import Peer, settle
 
 import rtio
-
-from .conftest import Peer, settle
 
 
 async def connected(sio: rtio.Server) -> tuple[Peer, rtio.Socket]:
