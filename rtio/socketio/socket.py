@@ -245,13 +245,15 @@ class Socket:
                 fut.set_result(ack_value(ack))
 
         ack_id = self._emit(event, args, on_ack, compress=compress)
-        if timeout is None:
-            return await fut
-        handle = loop.call_later(timeout, self._expire, ack_id, fut, timeout)
+        handle = None
+        if timeout is not None:
+            handle = loop.call_later(timeout, self._expire, ack_id, fut, timeout)
         try:
             return await fut
         finally:
-            handle.cancel()
+            if handle is not None:
+                handle.cancel()
+            self._acks.pop(ack_id, None)  # answered, timed out, or the caller was cancelled
 
     def _expire(self, ack_id: int, fut: asyncio.Future[Any], timeout: float) -> None:
         self._acks.pop(ack_id, None)
@@ -287,10 +289,13 @@ class Socket:
         ack_id = -1
         if on_ack is not None:
             ack_id = packet.id = self.nsp._next_ack_id()
+        # data the parser cannot carry raises here, to the caller, before any state changes
+        messages = self.client.parser.encode(packet)
+        if on_ack is not None:
             self._acks[ack_id] = on_ack
         if self._any_out:
             self._notify_outgoing(packet.data)
-        self.client.write(self.client.parser.encode(packet), volatile, compress)
+        self.client.write(messages, volatile, compress)
         return ack_id
 
     def _send_packet(self, packet: Packet) -> None:

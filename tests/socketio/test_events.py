@@ -295,3 +295,22 @@ async def test_socket_volatile_is_dropped_when_not_writable(sio: rtio.Server) ->
     socket.emit("kept")
     socket.compress(False).emit("plain")
     assert peer.take() == ['2["now"]', '2["kept"]', '2["plain"]']
+
+
+async def test_data_the_parser_cannot_carry_raises_to_the_caller(sio: rtio.Server) -> None:
+    peer, socket = await connected(sio)
+    with pytest.raises(TypeError):
+        socket.emit("x", object(), callback=lambda *a: None)
+    with pytest.raises(TypeError):
+        sio.emit("x", {1, 2})
+    assert socket._acks == {} and peer.take() == []
+
+
+async def test_cancelled_emit_with_ack_forgets_the_ack(sio: rtio.Server) -> None:
+    _, socket = await connected(sio)
+    waiting = asyncio.ensure_future(socket.emit_with_ack("q"))
+    await settle()
+    assert len(socket._acks) == 1
+    waiting.cancel()
+    await settle()
+    assert socket._acks == {}
