@@ -109,5 +109,9 @@ class EngineOptions:
             raise ValueError("at least one transport is needed")
         if self.ping_interval <= 0 or self.ping_timeout <= 0:
             raise ValueError("ping_interval and ping_timeout must be positive")
-        if self.max_payload <= 0:
-            raise ValueError("max_payload must be positive")
+        if self.upgrade_timeout <= 0:
+            raise ValueError("upgrade_timeout must be positive")
+        if self.max_payload <= 0 or self.max_payload_packets <= 0:
+            raise ValueError("max_payload and max_payload_packets must be positive")
+        if self.max_buffered_bytes <= 0:
+            raise ValueError("max_buffered_bytes must be positive")

@@ -28,7 +28,7 @@ from .errors import (
     RequestRefused,
 )
 from .options import EngineOptions, ms
-from .packet import PacketType, decode_packet, decode_payload, encode_payload
+from .packet import Packet, PacketType, decode_packet, decode_payload, encode_payload
 from .polling import (
     decode_post_body,
     jsonp_index,
@@ -364,9 +364,9 @@ class EngineSession:
 
     # -- received packets -----------------------------------------------------------------
 
-    def _receive_control(self, text: str) -> None:
-        """A text packet other than a message. Raises PacketDecodeError."""
-        packet = decode_packet(text)
+    def _receive(self, packet: Packet) -> None:
+        """One packet received on the session's transport (either). Raises
+        PacketDecodeError for a packet a client may not send."""
         if packet.type is PacketType.MESSAGE:
             self._dispatch(packet.data)
             return
@@ -452,17 +452,7 @@ class EngineSession:
             for packet in packets:
                 if self.closed:
                     break
-                if packet.type is PacketType.MESSAGE:
-                    self._dispatch(packet.data)
-                    continue
-                received = self._core.receive_packet(packet, self._loop.time())
-                if received is Received.CLIENT_CLOSE:
-                    self._close(
-                        CloseReason.TRANSPORT_CLOSE, "client sent a close packet", poll_reply="6"
-                    )
-                    break
-                if packet.type is PacketType.PONG:
-                    self._arm_timer()
+                self._receive(packet)
         except PacketDecodeError as exc:
             self._close(CloseReason.PARSE_ERROR, str(exc))
             raise RequestRefused(ErrorCode.BAD_REQUEST) from exc
@@ -487,7 +477,7 @@ class EngineSession:
                         except Exception:
                             logger.exception("engine handler on_message failed")
                     else:
-                        self._receive_control(message)
+                        self._receive(decode_packet(message))
                 else:
                     self._dispatch(message)
                 if self.closed:

@@ -7,6 +7,7 @@ import asyncio
 import gzip
 import json
 import zlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -14,6 +15,7 @@ from rtio.engine import (
     CloseReason,
     CookieOptions,
     CorsOptions,
+    EngineSession,
     ErrorCode,
     HandshakeRequest,
     HttpCompression,
@@ -451,3 +453,133 @@ async def test_a_dead_pending_poll_closes_the_session_at_the_next_send(
     assert engine.handler.disconnected == [
         (sid, CloseReason.TRANSPORT_ERROR, "poll connection closed prematurely")
     ]
+
+
+async def test_bad_post_bodies_are_parse_errors(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+    cases = [
+        (b"4abc", {"Content-Type": "application/octet-stream"}, ""),
+        (b"4\xff\xfe", {"Content-Type": "text/plain"}, ""),
+        (b"x=1", {"Content-Type": "application/x-www-form-urlencoded"}, "&j=0"),
+        (b"bnot base64!", {"Content-Type": "text/plain"}, ""),
+        (b"2", {"Content-Type": "text/plain"}, ""),  # a ping from the client
+    ]
+    for body, headers, extra in cases:
+        sid, _ = await engine.handshake()
+        resp = await engine.client.post(
+            f"/engine.io/?EIO=4&transport=polling&sid={sid}{extra}", data=body, headers=headers
+        )
+        assert resp.status == 400, body
+        assert json.loads(await resp.text())["code"] == 3
+        assert engine.handler.disconnected[-1][:2] == (sid, CloseReason.PARSE_ERROR)
+        assert sid not in engine.server.sessions
+    assert engine.handler.messages == []
+
+
+async def test_chunked_post_bodies(make_engine: MakeEngine) -> None:
+    engine = await make_engine(max_payload=100)
+
+    async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    sid, _ = await engine.handshake()
+    url = f"/engine.io/?EIO=4&transport=polling&sid={sid}"
+    text = {"Content-Type": "text/plain;charset=UTF-8"}  # what the JS client sends
+    resp = await engine.client.post(url, data=chunks(b"4he", b"llo\x1e4", b"again"), headers=text)
+    assert (resp.status, await resp.text()) == (200, "ok")
+    assert engine.handler.messages == [(sid, "hello"), (sid, "again")]
+    resp = await engine.client.post(url, data=chunks(b"4" + b"x" * 60, b"y" * 60), headers=text)
+    assert resp.status == 413
+    assert engine.handler.disconnected == [(sid, CloseReason.TRANSPORT_ERROR, "payload too large")]
+
+
+async def test_overlapping_posts_close_the_session(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    gate = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b"4first"
+        await gate.wait()
+
+    first = asyncio.ensure_future(
+        engine.client.post(f"/engine.io/?EIO=4&transport=polling&sid={sid}", data=slow_body())
+    )
+    await asyncio.sleep(0.05)
+    status, body = await engine.post(sid, "4second")
+    assert (status, json.loads(body)["code"]) == (400, 3)
+    assert engine.handler.disconnected == [
+        (sid, CloseReason.TRANSPORT_ERROR, "overlapping data requests")
+    ]
+    gate.set()
+    await first
+    assert engine.handler.messages == []
+
+
+async def test_aborted_pending_poll_closes_the_session(make_engine: MakeEngine) -> None:
+    engine = await make_engine()  # aiohttp cancels the handler of a lost connection
+    sid, _ = await engine.handshake()
+    _reader, writer = await asyncio.open_connection("127.0.0.1", engine.client.server.port)
+    writer.write(
+        f"GET /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\n\r\n".encode()
+    )
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.transport.abort()
+    await engine.handler.wait_for(lambda: bool(engine.handler.disconnected))
+    assert engine.handler.disconnected == [
+        (sid, CloseReason.TRANSPORT_ERROR, "poll connection closed prematurely")
+    ]
+
+
+async def test_server_close_gives_up_on_a_client_that_never_polls(
+    make_engine: MakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rtio.engine import server as server_module
+
+    monkeypatch.setattr(server_module, "CLOSE_TIMEOUT", 0.1)
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    engine.server.sessions[sid].close()
+    assert engine.handler.disconnected == []
+    await engine.handler.wait_for(lambda: bool(engine.handler.disconnected), timeout=1)
+    assert engine.handler.disconnected == [(sid, CloseReason.FORCED_CLOSE, "closed by the server")]
+
+
+class Faulty(Recorder):
+    """A layer above with bugs: the engine logs them and carries on."""
+
+    def on_message(self, session: EngineSession, data: str | bytes) -> None:
+        super().on_message(session, data)
+        if data == "boom":
+            raise RuntimeError("bug in on_message")
+
+    def on_disconnect(self, session: EngineSession, reason: CloseReason, description: str) -> None:
+        super().on_disconnect(session, reason, description)
+        raise RuntimeError("bug in on_disconnect")
+
+
+async def test_handler_exceptions_are_logged_not_fatal(
+    make_engine: MakeEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = await make_engine(Faulty())
+    sid, _ = await engine.handshake()
+    assert await engine.post(sid, "4boom\x1e4after") == (200, "ok")
+    assert await engine.poll(sid) == (200, "4boom\x1e4after")
+    assert await engine.post(sid, "1") == (200, "ok")
+    assert engine.handler.disconnected[0][1] is CloseReason.TRANSPORT_CLOSE
+    logged = [r.getMessage() for r in caplog.records]
+    assert "engine handler on_message failed" in logged
+    assert "engine handler on_disconnect failed" in logged
+
+    def refuse(session: EngineSession) -> None:
+        raise RuntimeError("bug in on_connect")
+
+    engine = await make_engine(Recorder(on_connect_hook=refuse))
+    sid, _ = await engine.handshake()
+    assert engine.handler.disconnected == [
+        (sid, CloseReason.TRANSPORT_ERROR, "connect handler failed")
+    ]
+    assert (await engine.poll(sid))[0] == 400
