@@ -1,0 +1,256 @@
+"""Contract tests of the one module that touches aiohttp internals: each checks one thing
+the adapter relies on, so an aiohttp upgrade that breaks one breaks one test.
+
+- bytes pipelined right behind the upgrade request reach our parser;
+- a client disconnect reaches us;
+- a handler return, or the app's shutdown, closes with a close frame;
+- refusals are plain HTTP answers; read and write backpressure go through aiohttp's
+  RequestHandler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from aiohttp import web
+
+from rtio.ws import (
+    ConnectionClosed,
+    HandshakeRefused,
+    ServerOptions,
+    WebSocket,
+    accept,
+    close_all_on_shutdown,
+    connect,
+)
+from rtio.ws.frames import FrameParser, Opcode, serialize_frame
+from rtio.ws.handshake import accept_key, parse_response
+
+MASK = b"\x0a\x0b\x0c\x0d"
+Handler = Callable[[WebSocket], Awaitable[None]]
+
+
+class Server:
+    def __init__(self) -> None:
+        self.app = web.Application()
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+        self.sockets: list[WebSocket] = []
+        self.handler: Handler | None = None
+        self.options = ServerOptions(ping_interval=None, close_timeout=2)
+        self.done: asyncio.Queue[WebSocket] = asyncio.Queue()
+
+    async def endpoint(self, request: web.Request) -> web.StreamResponse:
+        try:
+            ws, response = await accept(request, options=self.options)
+        except HandshakeRefused as exc:
+            return exc.response()
+        self.sockets.append(ws)
+        try:
+            if self.handler is not None:
+                await self.handler(ws)
+        finally:
+            self.done.put_nowait(ws)
+        return response
+
+    async def start(self) -> None:
+        self.app.router.add_get("/ws", self.endpoint)
+        close_all_on_shutdown(self.app)
+        self.runner = web.AppRunner(self.app, shutdown_timeout=2)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    s = Server()
+    await s.start()
+    yield s
+    assert s.runner is not None
+    await s.runner.cleanup()
+
+
+async def echo(ws: WebSocket) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+def request_bytes(port: int, key: str, extra: str = "") -> bytes:
+    return (
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+    ).encode()
+
+
+class RawClient:
+    """A bare TCP client that writes bytes we choose and parses the server's frames."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.parser = FrameParser(require_mask=False)
+        self.buffer = b""
+
+    @classmethod
+    async def open(cls, port: int, tail: bytes = b"") -> tuple[RawClient, int]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(request_bytes(port, key) + tail)  # one write: the tail is pipelined
+        client = cls(reader, writer)
+        while (parsed := parse_response(client.buffer)) is None:
+            chunk = await reader.read(65536)
+            assert chunk, "closed during the handshake"
+            client.buffer += chunk
+        response, consumed = parsed
+        assert dict(response.headers)["Sec-WebSocket-Accept"] == accept_key(key)
+        client.parser.feed(client.buffer[consumed:])
+        return client, response.status
+
+    async def frame(self) -> tuple[int, bytes]:
+        while (frame := self.parser.next_frame()) is None:
+            chunk = await asyncio.wait_for(self.reader.read(65536), 5)
+            assert chunk, "connection closed"
+            self.parser.feed(chunk)
+        return frame.opcode, frame.payload
+
+    async def eof(self) -> bool:
+        return await asyncio.wait_for(self.reader.read(65536), 5) == b""
+
+
+async def test_bytes_pipelined_behind_the_upgrade_reach_our_parser(server: Server) -> None:
+    server.handler = echo
+    tail = serialize_frame(Opcode.TEXT, b"early", mask_key=MASK)
+    tail += serialize_frame(Opcode.BINARY, b"bird", mask_key=MASK)
+    client, status = await RawClient.open(server.port, tail)
+    assert status == 101
+    assert await client.frame() == (Opcode.TEXT, b"early")
+    assert await client.frame() == (Opcode.BINARY, b"bird")
+    client.writer.close()
+
+
+async def test_a_client_disconnect_reaches_us(server: Server) -> None:
+    outcome: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def handler(ws: WebSocket) -> None:
+        try:
+            await ws.recv()
+        except ConnectionClosed as exc:
+            outcome.set_result(exc.code)
+
+    server.handler = handler
+    client, _ = await RawClient.open(server.port)
+    client.writer.transport.abort()  # no close frame
+    assert await asyncio.wait_for(outcome, 5) == 1006
+    ws = await asyncio.wait_for(server.done.get(), 5)
+    assert ws.closed and ws.close_code == 1006
+
+
+async def test_a_handler_return_closes_with_a_close_frame(server: Server) -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.send("bye")
+
+    server.handler = handler
+    client, _ = await RawClient.open(server.port)
+    assert await client.frame() == (Opcode.TEXT, b"bye")
+    assert await client.frame() == (Opcode.CLOSE, b"\x03\xe8")
+    client.writer.write(serialize_frame(Opcode.CLOSE, b"\x03\xe8", mask_key=MASK))
+    assert await client.eof()  # and the server closes the TCP connection
+
+
+async def test_app_shutdown_closes_every_websocket(server: Server) -> None:
+    server.handler = echo
+    clients = [await connect(server.url) for _ in range(3)]
+    await clients[0].send("still here")
+    assert await clients[0].recv() == "still here"
+    assert server.runner is not None
+    await asyncio.wait_for(server.runner.shutdown(), 5)
+    for ws in clients:
+        await asyncio.wait_for(ws.wait_closed(), 5)
+        assert (ws.close_code, ws.close_reason) == (1001, "server shutting down")
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "extra"),
+    [
+        ({"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "8",
+          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, 426, ("Sec-WebSocket-Version", "13")),
+        ({}, 426, ("Upgrade", "websocket")),
+        ({"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+          "Sec-WebSocket-Key": "short"}, 400, None),
+    ],
+)  # fmt: skip
+async def test_refusals_are_http_answers(
+    server: Server, headers: dict[str, str], status: int, extra: tuple[str, str] | None
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(f"GET /ws HTTP/1.1\r\nHost: x\r\n{lines}\r\n".encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    parsed = parse_response(head)
+    assert parsed is not None
+    assert parsed[0].status == status
+    if extra is not None:
+        assert extra in parsed[0].headers
+    writer.close()
+
+
+async def test_reading_pauses_through_aiohttp(server: Server) -> None:
+    server.options = ServerOptions(ping_interval=None, max_queue=2)
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handler(ws: WebSocket) -> None:
+        started.set()
+        await release.wait()
+        assert [await ws.recv() for _ in range(5)] == [str(i) for i in range(5)]
+        await ws.send(f"got them, reading: {ws.transport.is_reading()}")
+
+    server.handler = handler
+    client = await connect(server.url)
+    await started.wait()
+    for i in range(5):
+        await client.send(str(i))
+    await asyncio.sleep(0.1)
+    ws = server.sockets[0]
+    assert not ws.transport.is_reading()  # paused: the app is not reading
+    release.set()
+    assert await asyncio.wait_for(client.recv(), 5) == "got them, reading: True"
+    await client.close()
+
+
+async def test_writes_wait_while_aiohttp_is_paused(server: Server) -> None:
+    server.options = ServerOptions(ping_interval=None, write_limit=1 << 16)
+    blocked = asyncio.Event()
+    sent = 0
+
+    async def handler(ws: WebSocket) -> None:
+        nonlocal sent
+        chunk = b"x" * (1 << 20)
+        while sent < 64:
+            send = asyncio.ensure_future(ws.send(chunk))
+            await asyncio.sleep(0)
+            if not send.done():
+                blocked.set()
+            await send
+            sent += 1
+
+    server.handler = handler
+    client, _ = await RawClient.open(server.port)
+    await asyncio.wait_for(blocked.wait(), 5)  # the client does not read: send waits
+    assert sent < 64
+    for _ in range(64):  # reading lets the sends go on
+        opcode, payload = await client.frame()
+        assert (opcode, len(payload)) == (Opcode.BINARY, 1 << 20)
+    assert sent == 64
+    client.writer.close()
