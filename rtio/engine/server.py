@@ -664,7 +664,7 @@ class EngineServer:
                 if session is None:
                     raise RequestRefused(ErrorCode.UNKNOWN_SID)
                 if transport == "websocket":
-                    return await self._upgrade(request, session)
+                    return await self._upgrade(request, session, headers)
                 if session.transport != "polling":
                     # polling on an upgraded session (the official suite checks the 400)
                     raise RequestRefused(ErrorCode.BAD_REQUEST)
@@ -789,9 +789,11 @@ class EngineServer:
             self._websockets.discard(ws)
         return response
 
-    async def _upgrade(self, request: web.Request, session: EngineSession) -> web.StreamResponse:
+    async def _upgrade(
+        self, request: web.Request, session: EngineSession, headers: dict[str, str]
+    ) -> web.StreamResponse:
         """A WebSocket for a polling session: probe it, then switch on "5"."""
-        ws, response = await accept_websocket(request, self.options, self._ws_options)
+        ws, response = await accept_websocket(request, self.options, self._ws_options, headers)
         self._websockets.add(ws)
         try:
             if not self._can_upgrade() or not session._core.can_upgrade():

@@ -402,6 +402,14 @@ async def test_cookie_and_header_hooks_on_the_101(make_engine: MakeEngine) -> No
     assert headers["x-initial"] == "yes" and headers["x-every"] == "yes"
     assert "sec-websocket-extensions" not in headers
     writer.close()
+    # the 101 of an upgrade: the every-response hook, no new cookie
+    engine = await make_engine(cookie=CookieOptions(), headers=lambda request: {"X-Every": "yes"})
+    sid, _ = await engine.handshake()
+    status, headers, _, _, writer = await raw_upgrade(
+        engine, f"EIO=4&transport=websocket&sid={sid}"
+    )
+    writer.close()
+    assert status == 101 and headers["x-every"] == "yes" and "set-cookie" not in headers
 
 
 async def test_per_message_deflate_is_off_by_default_and_can_be_enabled(
