@@ -3,7 +3,8 @@
 # /usr/bin/chromium is absent; Playwright never downloads a browser) driven by playwright-core.
 # Builds the demo's bundle (clients/js-demo), then runs tests/e2e/chat.test.mjs against
 # `rtio demo`: two pages chat, a long-polling page joins, an image is shared, the server
-# restarts. Screenshots, server logs and the browser console go to $ARTIFACTS/e2e/.
+# restarts; then tests/e2e/readme.test.mjs runs the README's Quickstart (server and page).
+# Screenshots, server logs and the browser console go to $ARTIFACTS/e2e/.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -29,7 +30,7 @@ npm_ci tests/e2e || exit 1
 (cd clients/js-demo && npm run --silent build) || { echo "the demo's bundle does not build"; exit 1; }
 
 cd tests/e2e
-ARTIFACTS="$ARTIFACTS" node --test --test-concurrency=1 --test-reporter=spec chat.test.mjs 2>&1 \
+ARTIFACTS="$ARTIFACTS" node --test --test-concurrency=1 --test-reporter=spec chat.test.mjs readme.test.mjs 2>&1 \
   | tee "$OUT/test.log"
 rc=${PIPESTATUS[0]}
 echo "screenshots: $(ls "$OUT"/*.png 2>/dev/null | wc -l) in $OUT"
