@@ -230,6 +230,10 @@ class Server:
         """``@sio.event`` registers ``fn`` for the event named like the function."""
         return self.main.on(fn.__name__, fn)
 
+    def off(self, event: str, *, namespace: str = "/") -> None:
+        """Remove the handler of ``event`` (in the main namespace or ``namespace``)."""
+        self.of(namespace).off(event)
+
     def use(self, middleware: F) -> F:
         """Add a connect middleware to the main namespace; see :meth:`Namespace.use`."""
         return self.main.use(middleware)

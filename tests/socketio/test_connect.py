@@ -238,3 +238,25 @@ async def test_parser_chosen_per_connection() -> None:
     await settle()
     assert a.session.closed  # too many attachments for this connection's parser
     assert not b.session.closed
+
+
+async def test_msgpack_parser_plugs_in() -> None:
+    from rtio.socketio import Packet, PacketType
+    from rtio.socketio.parsers import MsgpackParser
+
+    parser = MsgpackParser()
+    sio = rtio.Server(parser=parser, connect_timeout=None)
+    sio.on("echo", lambda socket, *args: args)
+    peer = Peer(sio)
+    decoder = parser.new_decoder()
+    for message in parser.encode(Packet(PacketType.CONNECT, "/", {"a": 1})):
+        peer.feed(message)
+    await settle()
+    [reply] = peer.take()
+    connected = decoder.feed(reply)
+    assert connected is not None and connected.type is PacketType.CONNECT
+    for message in parser.encode(Packet(PacketType.EVENT, "/", ["echo", b"\x01", 2], 7)):
+        peer.feed(message)
+    await settle()
+    [ack] = peer.take()
+    assert decoder.feed(ack) == Packet(PacketType.ACK, "/", [b"\x01", 2], 7)
