@@ -94,11 +94,15 @@ def encode_polling_record(item: str | bytes) -> str:
     bytes of a binary message)."""
     if isinstance(item, str):
         return item
+    # v4 "Packet encoding": "Binary payloads MUST be base64-encoded and prefixed with a `b`
+    # character"
     return "b" + base64.b64encode(item).decode("ascii")
 
 
 def encode_payload(items: Iterable[str | bytes]) -> str:
-    """A polling payload from queued items (see :func:`encode_polling_record`)."""
+    """A polling payload from queued items (see :func:`encode_polling_record`).
+
+    v4: "The packets are separated by the record separator character: `\\x1e`"."""
     return RECORD_SEPARATOR.join(map(encode_polling_record, items))
 
 

@@ -119,6 +119,9 @@ def poll_response(
 
 
 def post_response(headers: dict[str, str]) -> web.Response:
-    """The answer to a POST: "ok" (Node sends it as text/html)."""
+    """The answer to a POST: "ok" (Node sends it as text/html).
+
+    v4 "Sending data": "To indicate success, the server MUST return an HTTP 200 response,
+    with the string `ok` in the response body."."""
     headers["Content-Type"] = "text/html"
     return web.Response(body=b"ok", headers=headers)

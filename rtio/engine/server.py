@@ -268,7 +268,7 @@ class EngineSession:
         if ws is not None and not self._queue:
             ws.write(packet)
             return
-        self._queue.push(packet)  # control packets are tiny: never refused
+        self._queue.push(packet, force=True)  # control packets are tiny: never refused
         self._flush()
 
     # -- timers ---------------------------------------------------------------------------
@@ -314,7 +314,7 @@ class EngineSession:
         if self._probe is not None:
             self._abort_upgrade("session closing")
         self._close_reason = (reason, description)
-        self._queue.push("1")
+        self._queue.push("1", force=True)
         if self._ws is not None:
             self._flush()
             self._close(reason, description)
@@ -387,7 +387,9 @@ class EngineSession:
 
     async def _handle_get(self, request: web.Request, headers: dict[str, str]) -> web.Response:
         if self._poll_waiter is not None:
-            # Node: "overlap from client" -> transport error; the first poll gets "1".
+            # v4 "Receiving data": "a client MUST NOT have more than one active `GET`
+            # request. Should it happen, the server MUST return an HTTP 400 error status and
+            # close the session." (Node: "overlap from client"; the first poll gets "1".)
             self._close(CloseReason.TRANSPORT_ERROR, "overlapping poll requests")
             raise RequestRefused(ErrorCode.BAD_REQUEST, "Overlapping poll requests")
         core = self._core
@@ -418,6 +420,9 @@ class EngineSession:
 
     async def _handle_post(self, request: web.Request, headers: dict[str, str]) -> web.Response:
         if self._posting:
+            # v4 "Sending data": "a client MUST NOT have more than one active `POST`
+            # request. Should it happen, the server MUST return an HTTP 400 error status and
+            # close the session."
             self._close(CloseReason.TRANSPORT_ERROR, "overlapping data requests")
             raise RequestRefused(ErrorCode.BAD_REQUEST, "Overlapping data requests")
         options = self._server.options
@@ -539,11 +544,14 @@ class EngineSession:
                 if self._probe is not ws:
                     break
                 if message == "2probe":
+                    # v4 "Upgrade": the server MUST "respond with a `pong` packet with the
+                    # string `probe` in the payload" and "send a `noop` packet to any
+                    # pending `GET` request (if applicable) to cleanly close HTTP
+                    # long-polling transport" (a GET with packets to deliver gets those).
                     ws.write("3probe")
                     self._probed = True
                     waiter = self._poll_waiter
                     if waiter is not None and not self._queue:
-                        # release the pending poll so the client can pause polling
                         self._poll_waiter = None
                         waiter.set_result("6")
                 elif message == "5" and self._probed:
@@ -662,6 +670,8 @@ class EngineServer:
             if sid is not None:
                 session = self._sessions.get(sid)
                 if session is None:
+                    # v4: "The server MUST return an HTTP 400 response if the session ID
+                    # (from the `sid` query parameter) is not known."
                     raise RequestRefused(ErrorCode.UNKNOWN_SID)
                 if transport == "websocket":
                     return await self._upgrade(request, session, headers)
@@ -797,9 +807,10 @@ class EngineServer:
         self._websockets.add(ws)
         try:
             if not self._can_upgrade() or not session._core.can_upgrade():
-                # Node accepts the WebSocket, then closes it when the session cannot
-                # upgrade (already upgrading, already upgraded, closing); the official
-                # suite checks that it is accepted, not refused with an HTTP error.
+                # v4 "WebSocket": "A client MUST NOT open more than one WebSocket
+                # connection per session. Should it happen, the server MUST close the
+                # WebSocket connection." Node accepts it, then closes it (already
+                # upgrading, already upgraded, closing); the official suite checks that.
                 ws.close(1000)
             else:
                 await self._guarded(session._run_upgrade(ws), session, ws)

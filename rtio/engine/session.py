@@ -196,7 +196,13 @@ class Session:
         return beat if upgrade is None or beat < upgrade else upgrade
 
     def on_timer(self, now: float) -> TimerEvent | None:
-        """The next due event, or None. Call again until None: several may be due."""
+        """The next due event, or None. Call again until None: several may be due.
+
+        v4 "Heartbeat": "At a given interval (the `pingInterval` value sent in the
+        handshake) the server sends a `ping` packet and the client has a few seconds (the
+        `pingTimeout` value) to send a `pong` packet back. If the server does not receive
+        a `pong` packet back, then it SHOULD consider that the connection is closed."
+        """
         if self.state is SessionState.CLOSED:
             return None
         if self.state is SessionState.CLOSING:
@@ -234,10 +240,11 @@ class OutboundQueue:
     def __iter__(self) -> Iterator[str | bytes]:
         return iter(self._items)
 
-    def push(self, item: str | bytes) -> bool:
-        """Queue ``item``; False (and nothing queued) if that would pass the limit."""
+    def push(self, item: str | bytes, *, force: bool = False) -> bool:
+        """Queue ``item``; False (and nothing queued) if that would pass the limit. An item
+        is always accepted into an empty queue, and with ``force`` (control packets)."""
         size = len(item)
-        if self.size + size > self.limit and self._items:
+        if self.size + size > self.limit and self._items and not force:
             return False
         self._items.append(item)
         self.size += size

@@ -583,3 +583,15 @@ async def test_handler_exceptions_are_logged_not_fatal(
         (sid, CloseReason.TRANSPORT_ERROR, "connect handler failed")
     ]
     assert (await engine.poll(sid))[0] == 400
+
+
+async def test_server_close_of_a_full_queue_still_sends_the_close_packet(
+    make_engine: MakeEngine,
+) -> None:
+    engine = await make_engine(max_buffered_bytes=100)
+    sid, _ = await engine.handshake()
+    session = engine.server.sessions[sid]
+    session.send("x" * 99)  # 100 bytes queued: full
+    session.close()
+    assert await engine.poll(sid) == (200, "4" + "x" * 99 + "\x1e1")
+    assert engine.handler.disconnected == [(sid, CloseReason.FORCED_CLOSE, "closed by the server")]

@@ -119,3 +119,11 @@ def test_queue_bounds_and_batches() -> None:
     big = OutboundQueue(limit=1)
     assert big.push("4" * 50)  # one item always fits an empty queue
     assert big.pop_all() == ["4" * 50]
+
+
+def test_control_packets_are_forced_into_a_full_queue() -> None:
+    q = OutboundQueue(limit=10)
+    assert q.push("4" + "x" * 9)
+    assert not q.push("2")
+    assert q.push("2", force=True)
+    assert q.pop_all() == ["4" + "x" * 9, "2"]
