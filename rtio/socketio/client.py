@@ -135,7 +135,9 @@ class Client:
         elif socket is not None and ptype is not PacketType.CONNECT_ERROR:
             socket._on_packet(packet)
         else:
-            # Node: a packet for a namespace not joined, or a CONNECT_ERROR from a client
+            # v5 "Connection to a namespace": "If the server does not receive a `CONNECT`
+            # packet first, then it MUST close the connection immediately." Node also
+            # closes on a CONNECT_ERROR from a client ("invalid state").
             log.info(
                 "client %s: %s for %s in an invalid state: closing",
                 self.session.sid,
@@ -197,6 +199,7 @@ class Client:
             del self.sockets[socket.nsp.name]
 
     def _on_connect_timeout(self) -> None:
+        # Node's connectTimeout: a connection that joined no namespace in time is closed
         self._connect_timer = None
         if not self.sockets and self.connected:
             log.info("client %s joined no namespace in time: closing", self.session.sid)

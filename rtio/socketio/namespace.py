@@ -231,6 +231,8 @@ class Namespace(BaseNamespace):
             return
         socket.connected = True
         client._joined(socket)
+        # v5: "The server MUST respond with either: a `CONNECT` packet if the connection is
+        # successful, with the session ID in the payload, or a `CONNECT_ERROR` packet"
         socket._send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
         handler = self._handlers.get("connect")
         if handler is not None:

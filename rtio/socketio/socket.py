@@ -441,6 +441,8 @@ class Socket:
             log.exception("error in the 'error' listener of socket %s", self.id)
 
     def _make_ack(self, ack_id: int) -> Callable[..., None]:
+        # v5 "Acknowledgement": "The receiver MUST respond with an `ACK` packet with the
+        # same event ID." (once: later calls are ignored, as in Node)
         sent = False
 
         def ack(*args: Any) -> None:
