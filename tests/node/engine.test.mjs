@@ -174,7 +174,8 @@ for (const mode of Object.keys(MODES)) {
         const elapsed = Date.now() - frozenAt;
         assert.equal(reason, "ping timeout");
         // the client gives up pingInterval + pingTimeout (500 ms) after the last ping
-        assert.ok(elapsed <= 1000, `ping timeout after ${elapsed} ms`);
+        // (slack for a loaded machine; a client that never noticed would hit the 3 s limit)
+        assert.ok(elapsed <= 1500, `ping timeout after ${elapsed} ms`);
         // and the server, whose pings are not answered, closes its side on its own timer
         await new Promise((resolve) => setTimeout(resolve, 600));
         assert.ok((await serverReasons())["ping timeout"] > before);
