@@ -4,7 +4,8 @@ python-socketio's AsyncClient (an independent Socket.IO client)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,15 @@ from aiohttp import web
 from rtio.demo.chat import create_app
 
 INDEX = "<!doctype html><title>rtio chat</title><script src='assets/app.js'></script>\n"
+
+
+@pytest.fixture(autouse=True)
+def no_handler_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Whatever a client sends, the chat's handlers never fail (rtio logs it if they do)."""
+    caplog.set_level(logging.INFO)
+    yield
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("rtio")]
+    assert errors == [], [r.getMessage() for r in errors]
 
 
 @pytest.fixture

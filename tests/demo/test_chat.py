@@ -117,6 +117,7 @@ async def test_rooms_are_created_listed_and_counted(people: People) -> None:
     await alice.until("rooms", lambda r: counts(r) == {"lobby": 2, "design": 1})
     # Leaving a room one is not in is harmless and tells nobody.
     assert await bob.call("leave", {"room": "design"}) == {"ok": True}
+    assert await bob.call("leave", {"room": ["lobby"]}) == {"ok": True}
     assert await alice.quiet("presence") == []
 
 
@@ -165,6 +166,8 @@ async def test_message_ids_are_unique(people: People) -> None:
     ({"room": "lobby", "text": None}, "An empty message was not sent."),
     ({"room": "lobby", "text": "x" * 2001}, "A message is 2000 characters at most."),
     ("lobby", "Join the room first."),
+    ({"room": ["lobby"], "text": "hi"}, "Join the room first."),
+    ({"room": {"a": 1}, "text": "hi"}, "Join the room first."),
 ])
 async def test_messages_are_checked(people: People, request_: Any, error: str) -> None:
     alice = await people("alice")
@@ -209,6 +212,8 @@ async def test_an_image_travels_as_binary_to_the_others_and_into_history(
 @pytest.mark.parametrize(("change", "error"), [
     ({"mime": "image/svg+xml"}, "Share a PNG, JPEG, GIF, WebP, AVIF or BMP image."),
     ({"data": "not bytes"}, "Share a PNG, JPEG, GIF, WebP, AVIF or BMP image."),
+    ({"mime": ["image/png"]}, "Share a PNG, JPEG, GIF, WebP, AVIF or BMP image."),
+    ({"room": ["lobby"]}, "Join the room first."),
     ({"data": b"\0" * (512 * 1024 + 1)}, "An image is 512 KB at most."),
     ({"room": "elsewhere"}, "Join the room first."),
 ])
@@ -247,7 +252,10 @@ async def test_typing_reaches_the_others_in_the_room_only(people: People) -> Non
     await alice.client.emit("typing", {"room": "lobby", "typing": False})
     assert (await bob.next("typing"))["typing"] is False
     await alice.client.emit("typing", {"room": "design", "typing": True})  # not her room
+    await alice.client.emit("typing", {"room": ["lobby"], "typing": True})  # not a room
+    await alice.client.emit("typing", "lobby")
     assert await carol.quiet("typing") == []
+    assert await bob.quiet("typing", 0) == []
     assert await alice.quiet("typing", 0) == []
 
 
