@@ -61,6 +61,7 @@ class Client:
     __slots__ = (
         "_close_reason",
         "_connect_timer",
+        "_connecting",
         "_decoder",
         "connected",
         "parser",
@@ -77,6 +78,8 @@ class Client:
         self._decoder = parser.new_decoder()
         #: the socket of each namespace joined, by namespace name
         self.sockets: dict[str, Socket] = {}
+        #: namespaces whose CONNECT is being handled (middlewares running)
+        self._connecting: set[str] = set()
         #: False once the session is gone
         self.connected = True
         self._close_reason: DisconnectReason | None = None
@@ -125,13 +128,13 @@ class Client:
         socket = self.sockets.get(packet.nsp)
         ptype = packet.type
         if ptype is PacketType.CONNECT:
-            if socket is not None:
+            if socket is not None or packet.nsp in self._connecting:
                 # Node: "invalid state": a second CONNECT for a joined namespace
                 log.info("client %s: duplicate CONNECT for %s", self.session.sid, packet.nsp)
                 self.close(DisconnectReason.FORCED_SERVER_CLOSE)
                 return
             auth = packet.data if packet.data is not None else {}
-            run_inline(self.server._connect(self, packet.nsp, auth))
+            run_inline(self._connect(packet.nsp, auth))
         elif socket is not None and ptype is not PacketType.CONNECT_ERROR:
             socket._on_packet(packet)
         else:
@@ -145,6 +148,13 @@ class Client:
                 packet.nsp,
             )
             self.close(DisconnectReason.FORCED_SERVER_CLOSE)
+
+    async def _connect(self, nsp: str, auth: dict[str, Any]) -> None:
+        self._connecting.add(nsp)
+        try:
+            await self.server._connect(self, nsp, auth)
+        finally:
+            self._connecting.discard(nsp)
 
     # -- outgoing -------------------------------------------------------------------------
 

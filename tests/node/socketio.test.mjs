@@ -354,3 +354,40 @@ describe("restarts", () => {
     });
   }
 });
+
+describe("client-side reasons when the server stalls or dies", () => {
+  for (const mode of Object.keys(MODES)) {
+    test(`a frozen server: the client sees "ping timeout" (${mode})`, async () => {
+      const frozen = await ServerProcess.start();
+      const socket = await connectIn(mode, frozen.url);
+      try {
+        const sid = socket.id;
+        const closed = once(socket, "disconnect", 5000);
+        frozen.proc.kill("SIGSTOP"); // no more pings from the server
+        assert.equal((await closed)[0], "ping timeout");
+        frozen.proc.kill("SIGCONT");
+        // the server, awake again, finds the client gone
+        const reason = await frozen.reason(sid);
+        assert.ok(["ping timeout", "transport close", "transport error"].includes(reason), reason);
+      } finally {
+        socket.close();
+        frozen.proc.kill("SIGCONT");
+        await frozen.stop();
+      }
+    });
+
+    test(`a crashed server: the client sees its transport end (${mode})`, async () => {
+      const doomed = await ServerProcess.start();
+      const socket = await connectIn(mode, doomed.url);
+      try {
+        const closed = once(socket, "disconnect", 5000);
+        await doomed.stop("SIGKILL");
+        const [reason] = await closed;
+        // a failed long-poll is a "transport error"; a WebSocket that drops, "transport close"
+        assert.equal(reason, mode === "polling" ? "transport error" : "transport close");
+      } finally {
+        socket.close();
+      }
+    });
+  }
+});

@@ -260,3 +260,19 @@ async def test_msgpack_parser_plugs_in() -> None:
     await settle()
     [ack] = peer.take()
     assert decoder.feed(ack) == Packet(PacketType.ACK, "/", [b"\x01", 2], 7)
+
+
+async def test_second_connect_while_the_first_is_pending_closes(sio: rtio.Server) -> None:
+    gate = asyncio.Event()
+
+    @sio.use
+    async def slow(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        await gate.wait()
+
+    peer = Peer(sio)
+    peer.feed("0", "0")
+    await settle()
+    assert peer.session.closed
+    gate.set()
+    await settle()
+    assert not sio.sockets and peer.take() == []
