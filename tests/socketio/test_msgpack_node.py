@@ -52,6 +52,19 @@ def _num(x: float) -> tuple[str, str]:
     return ("num", struct.pack(">d", x).hex())
 
 
+def _timestamp(code: Any, raw: bytes) -> Any:
+    """An ext -1 as notepack 2.2 gives it, [-1, Buffer], in the canonical form of the
+    msgpack.Timestamp our decoder gives (whose bytes may be another encoding of the same
+    instant); None if it is no valid Timestamp."""
+    if code != -1:
+        return None
+    try:
+        stamp = msgpack.Timestamp.from_bytes(raw)
+    except ValueError:
+        return None
+    return ("timestamp", stamp.seconds, stamp.nanoseconds)
+
+
 def canon_js(d: Any) -> Any:
     """Canonical form of a value as msgpack_vectors.mjs describes a JS value."""
     if d is None:
@@ -63,6 +76,10 @@ def canon_js(d: Any) -> Any:
     if isinstance(d, str):
         return ("str", d)
     if isinstance(d, list):
+        if len(d) == 2 and isinstance(d[1], dict) and "$buffer" in d[1]:
+            stamp = _timestamp(d[0], bytes.fromhex(d[1]["$buffer"]))
+            if stamp is not None:
+                return stamp
         return ("list", tuple(canon_js(x) for x in d))
     (tag, v), *_ = d.items()
     if tag == "$undefined":  # our decoder reads undefined as None
@@ -102,7 +119,13 @@ def canon_py(v: Any) -> Any:
         return ("date", (v - base) // dt.timedelta(milliseconds=1))
     if isinstance(v, JsDate):
         return ("date", v.ms if abs(v.ms) <= 8_640_000_000_000_000 else "Invalid")
+    if isinstance(v, msgpack.Timestamp):
+        return ("timestamp", v.seconds, v.nanoseconds)
     if isinstance(v, (list, tuple)):
+        if len(v) == 2 and isinstance(v[1], bytes):
+            stamp = _timestamp(v[0], v[1])
+            if stamp is not None:
+                return stamp
         return ("list", tuple(canon_py(x) for x in v))
     if isinstance(v, dict):
         merged = {_js_string(k): canon_py(x) for k, x in v.items()}

@@ -133,7 +133,7 @@ def test_decode_what_socket_io_client_sends() -> None:
         (b"\xd6\x00abcd", [0, b"abcd"]),
         (b"\xd8\x00" + bytes(16), [0, bytes(16)]),
         (b"\xd4\x05\x01", [5, b"\x01"]),  # an unknown ext type
-        (b"\xd6\xff\x00\x00\x00\x01", [-1, b"\x00\x00\x00\x01"]),  # msgpack's Timestamp
+        (b"\xd6\xff\x00\x00\x00\x01", msgpack.Timestamp(1, 0)),  # msgpack's Timestamp
         (b"\xc7\x03\xff\x00\x00\x00", [-1, b"\x00\x00\x00"]),  # ... or not even one
         # Dates Python cannot hold
         (b"\xd7\x00" + (253402300800000).to_bytes(8, "big"), JsDate(253402300800000)),
@@ -281,9 +281,20 @@ def test_ext_hook_and_default_carry_application_types() -> None:
     [wire] = parser.encode(Packet(T.EVENT, "/", ["p", Point(1, 2)]))
     assert wire == event(b"\xa1p", b"\xd5\x07\x01\x02")
     assert decode(wire, parser).data == ["p", ("point", 1, 2)]
-    # the hook sees unknown types on the exact path too, and msgpack's Timestamp ext
-    wire2 = event(b"\xa1p", b"\xd5\x07\x01\x02", b"\xc7\x01\x00\x01", b"\xd6\xff" + bytes(4))
-    assert decode(wire2, parser).data == ["p", ("point", 1, 2), b"\x01", ("other", -1)]
+    # The hook sees unknown types on the exact path too, and an ext -1 that is no Timestamp.
+    wire2 = event(
+        b"\xa1p", b"\xd5\x07\x01\x02", b"\xc7\x01\x00\x01", b"\xd6\xff" + bytes(4), b"\xd4\xff\x00"
+    )
+    assert decode(wire2, parser).data == [
+        "p",
+        ("point", 1, 2),
+        b"\x01",
+        msgpack.Timestamp(0, 0),
+        ("other", -1),
+    ]
+    # An ext -1 that is the arguments themselves is what JS makes of it: [-1, Buffer].
+    ack = b"\x83" + TYPE + b"\x03" + NSP + ROOT + DATA + b"\xd6\xff\x00\x00\x00\x07"
+    assert decode(ack).data == [-1, b"\x00\x00\x00\x07"]
 
 
 # -- round trips and fuzz ----------------------------------------------------------------------

@@ -7,8 +7,16 @@ two implementations of :class:`Parser`; a user may plug in a third (docs/PARSERS
 
 from __future__ import annotations
 
-from .base import Decoder, ParseError, Parser
+from .base import Decoder, ParseError, Parser, check_packet
 from .json_parser import JsonParser
 from .msgpack_parser import JsDate, MsgpackParser
 
-__all__ = ["Decoder", "JsDate", "JsonParser", "MsgpackParser", "ParseError", "Parser"]
+__all__ = [
+    "Decoder",
+    "JsDate",
+    "JsonParser",
+    "MsgpackParser",
+    "ParseError",
+    "Parser",
+    "check_packet",
+]

@@ -19,17 +19,18 @@ The namespace is written only when it is not ``/``; the JSON is compact. Each ``
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ..packet import Packet, PacketType
-from .base import ParseError
+from .base import RESERVED_EVENTS, ParseError
 
-__all__ = ["JsonDecoder", "JsonParser"]
+__all__ = ["RESERVED_EVENTS", "DefaultHook", "JsonDecoder", "JsonParser"]
 
-#: Event names the JS client reserves for itself: an EVENT carrying one is invalid.
-RESERVED_EVENTS = frozenset(
-    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
-)
+#: ``default(obj)``: return a JSON-encodable stand-in for an application object (a dict for
+#: a dataclass, a string for a datetime...), or raise TypeError. As ``json.dumps``'s.
+DefaultHook = Callable[[Any], Any]
+
 
 _TYPE_BY_CHAR = {str(t.value): t for t in PacketType}
 _BINARY_TYPES = (PacketType.BINARY_EVENT, PacketType.BINARY_ACK)
@@ -50,17 +51,21 @@ _loads = json.JSONDecoder(parse_constant=_no_constant).decode
 
 
 class _Binary:
-    """Collects the attachments of one packet while the JSON encoder walks its data."""
+    """Collects the attachments of one packet while the JSON encoder walks its data, and
+    hands other objects JSON cannot carry to the application's ``default`` hook."""
 
-    __slots__ = ("attachments",)
+    __slots__ = ("attachments", "user_default")
 
-    def __init__(self) -> None:
+    def __init__(self, user_default: DefaultHook | None) -> None:
         self.attachments: list[bytes] = []
+        self.user_default = user_default
 
     def default(self, obj: Any) -> Any:
         if isinstance(obj, (bytes, bytearray, memoryview)):
             self.attachments.append(bytes(obj))
             return {"_placeholder": True, "num": len(self.attachments) - 1}
+        if self.user_default is not None:
+            return self.user_default(obj)  # its result may hold bytes: they are attachments
         raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
@@ -71,13 +76,23 @@ class JsonParser:
         (npm socket.io-parser refuses more than 10).
     :param max_packet_size: most bytes (text plus attachments) one incoming packet may
         total; ``None`` for no limit beyond Engine.IO's per-message ``max_payload``.
+    :param default: called with each object JSON cannot encode (other than bytes, which
+        become attachments); returns an encodable stand-in or raises TypeError. Like
+        ``json.dumps``'s ``default``.
     """
 
     name = "json"
 
-    def __init__(self, *, max_attachments: int = 10, max_packet_size: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_attachments: int = 10,
+        max_packet_size: int | None = None,
+        default: DefaultHook | None = None,
+    ) -> None:
         self.max_attachments = max_attachments
         self.max_packet_size = max_packet_size
+        self.default = default
 
     def encode(self, packet: Packet) -> list[str | bytes]:
         data = packet.data
@@ -90,7 +105,8 @@ class JsonParser:
                 body = _dumps_plain(data)
                 attachments = []
             except TypeError:
-                binary = _Binary()
+                # Bytes or application objects somewhere: the hooked (slower) encoder.
+                binary = _Binary(self.default)
                 body = json.dumps(
                     data,
                     separators=(",", ":"),

@@ -41,21 +41,24 @@ JS ``undefined``       fixext 1, type 0 (``d4 00 00``): decodes to None, and as 
                        ``data`` or ``id`` to "absent" (``data: undefined`` is no data, as in
                        JS). Never written.
 other ext types        ``ext_hook(code, data)`` if given, else ``[code, data]``: what
-                       notepack 2.2 gives JS for an ext type it does not know. That includes
-                       msgpack's Timestamp (ext -1), which notepack 2.2 does not know.
+                       notepack 2.2 gives JS for an ext type it does not know.
+ext -1                 msgpack's Timestamp (notepack 3 writes Dates so): a
+                       ``msgpack.Timestamp``, read and written as msgpack does. notepack 2.2
+                       does not know it and gives JS ``[-1, Buffer]``: so does the decoder
+                       for an ext -1 that is no valid Timestamp, and for one that is the
+                       packet's ``data`` itself (an array of arguments, to JS).
 application types      ``default(obj)`` returns something encodable (e.g. a dict for a
                        dataclass, or a ``msgpack.ExtType`` that ``ext_hook`` turns back).
 =====================  ======================================================================
 
 Type-0 ext payloads of 1, 2, 4, 8 and 16 bytes are ambiguous in notepack 2.2: ``d4 00 00``
 is ``undefined`` but ``c7 01 00 xx`` is a 1-byte ArrayBuffer; ``d7 00 ...`` is a Date but
-``c7 08 00 ...`` an 8-byte ArrayBuffer. msgpack's ``ext_hook`` does not see the format byte,
-and msgpack itself takes every ext -1 for a Timestamp. So the fast path (one
-``msgpack.unpackb`` call) notes when it met an ambiguous payload, and only then (or when
-the message holds a ``0xff`` byte, as every ext -1 does) looks in the message for the forms
-it would misread; if one is there, the message is decoded again by :class:`_ExactReader`, a
-small pure-Python reader that sees format bytes. A false alarm (the bytes inside a string or
-a bin) only costs that second, slower decode.
+``c7 08 00 ...`` an 8-byte ArrayBuffer. msgpack's ``ext_hook`` does not see the format byte.
+So the fast path (one ``msgpack.unpackb`` call) notes the ambiguous payload lengths it met,
+and only then looks in the message (``bytes.__contains__``, no regex) for the forms of those
+lengths it would misread; if one is there, the message is decoded again by
+:class:`_ExactReader`, a small pure-Python reader that sees format bytes. A false alarm
+(the bytes inside a string or a bin) only costs that second, slower decode.
 
 Validation is the JS decoder's (``Decoder.prototype.checkPacket``): ``type`` an integer
 0..4; ``nsp`` a string; CONNECT data absent or a map; DISCONNECT data absent (``nil`` is
@@ -82,8 +85,7 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
 from ..packet import Packet, PacketType
-from .base import ParseError
-from .json_parser import RESERVED_EVENTS
+from .base import RESERVED_EVENTS, ParseError
 
 __all__ = ["DefaultHook", "ExtHook", "JsDate", "MsgpackDecoder", "MsgpackParser"]
 
@@ -105,18 +107,23 @@ _WIRE_TYPE[PacketType.BINARY_EVENT] = int(PacketType.EVENT)
 _WIRE_TYPE[PacketType.BINARY_ACK] = int(PacketType.ACK)
 _PACKET_TYPES = tuple(PacketType)[: PacketType.CONNECT_ERROR + 1]
 
-# Ext payloads the fast path reads wrongly:
-# - type 0 in ext 8/16/32 with 1 or 8 bytes (the fast path takes them for undefined/Date;
-#   they are ArrayBuffers), and type 0 in fixext 2/4/16 (the fast path takes them for
-#   ArrayBuffers; notepack gives [0, Buffer]);
-# - type -1 in any ext format (msgpack reads a Timestamp or fails; notepack gives
-#   [-1, Buffer]).
-# A match inside a string or a bin only costs a second, exact decode.
-_MISREAD_FORMS = re.compile(
-    rb"\xc7[\x01\x08]\x00|\xc8\x00[\x01\x08]\x00|\xc9\x00\x00\x00[\x01\x08]\x00|[\xd5\xd6\xd8]\x00"
-    rb"|[\xd4-\xd8]\xff|\xc7[\x00-\xff]\xff|\xc8[\x00-\xff]{2}\xff|\xc9[\x00-\xff]{4}\xff"
+# Type-0 ext payloads the fast path may read wrongly, by payload length: in ext 8/16/32
+# with 1 or 8 bytes they are ArrayBuffers (the fast path takes them for undefined/Date);
+# in fixext 2/4/16 they are [0, Buffer] to notepack (the fast path takes them for
+# ArrayBuffers). The lengths are distinct bits, so the decoder ORs those it met. A form
+# found inside a string or a bin only costs a second, exact decode.
+_MISREAD_FORMS = {
+    1: (b"\xc7\x01\x00", b"\xc8\x00\x01\x00", b"\xc9\x00\x00\x00\x01\x00"),
+    2: (b"\xd5\x00",),
+    4: (b"\xd6\x00",),
+    8: (b"\xc7\x08\x00", b"\xc8\x00\x08\x00", b"\xc9\x00\x00\x00\x08\x00"),
+    16: (b"\xd8\x00",),
+}
+# An ext -1 in any format: msgpack takes it for a Timestamp, and fails when it is none
+# (notepack gives [-1, Buffer]). Searched for only when msgpack failed.
+_EXT_MINUS_ONE = re.compile(
+    rb"[\xd4-\xd8]\xff|\xc7[\x00-\xff]\xff|\xc8[\x00-\xff]{2}\xff|\xc9[\x00-\xff]{4}\xff"
 )
-_AMBIGUOUS_LENGTHS = frozenset({1, 2, 4, 8, 16})
 
 # msgpack's C unpacker holds 1024 nested containers; the exact reader holds as many.
 _MAX_DEPTH = 1024
@@ -228,6 +235,8 @@ def _js_string(value: Any) -> str:
         return value.strftime(f"%a %b %d {value.year:04d} %H:%M:%S") + (
             " GMT+0000 (Coordinated Universal Time)"
         )
+    if isinstance(value, msgpack.Timestamp):  # [-1, Buffer] to notepack 2.2
+        return "-1," + _js_string(value.to_bytes())
     if isinstance(value, JsDate):
         return "Invalid Date" if abs(value.ms) > _JS_MAX_DATE_MS else f"Date({value.ms})"
     return "[object Object]"
@@ -301,13 +310,13 @@ class MsgpackDecoder:
     """Per-connection decoder: every message is one whole packet, so it keeps only the
     notes of the message being decoded."""
 
-    __slots__ = ("_ambiguous", "_ext", "_max_size", "_undefined", "_user_ext_hook")
+    __slots__ = ("_ext", "_max_size", "_met", "_undefined", "_user_ext_hook")
 
     def __init__(self, ext_hook: ExtHook | None = None, max_packet_size: int | None = None) -> None:
         self._user_ext_hook = ext_hook
         self._max_size = max_packet_size
         self._undefined = False  # met an undefined in this message
-        self._ambiguous = False  # met a type-0 ext whose format byte matters
+        self._met = 0  # the ambiguous type-0 payload lengths met in this message, ORed
         self._ext = self._fast_ext  # bound once, not per message
 
     def _other_ext(self, code: int, data: bytes) -> Any:
@@ -319,8 +328,8 @@ class MsgpackDecoder:
         if code != 0:
             return self._other_ext(code, data)
         n = len(data)
-        if n in _AMBIGUOUS_LENGTHS:
-            self._ambiguous = True
+        if n in _MISREAD_FORMS:
+            self._met |= n
             if n == 1:
                 self._undefined = True
                 return None
@@ -333,29 +342,40 @@ class MsgpackDecoder:
             raise ParseError("the msgpack parser takes binary messages only")
         if self._max_size is not None and len(message) > self._max_size:
             raise ParseError("packet too large")
-        self._undefined = self._ambiguous = False
+        self._undefined = False
+        self._met = 0
         try:
             obj = msgpack.unpackb(
                 message, ext_hook=self._ext, strict_map_key=False, unicode_errors="replace"
             )
         except Exception as exc:
-            # A misread ext may be what failed (an ext -1 that is no Timestamp), or a map
-            # key Python cannot hold (TypeError: unhashable): let the exact reader judge.
-            if not (isinstance(exc, TypeError) or self._misread(message)):
+            # What failed may be a misread ext (an ext -1 that is no Timestamp), or a map
+            # key Python cannot hold (TypeError: unhashable): then the exact reader judges.
+            if not (
+                isinstance(exc, TypeError)
+                or self._misread(message)
+                or _EXT_MINUS_ONE.search(message) is not None
+            ):
                 raise ParseError(f"invalid msgpack: {exc!r}") from exc
             obj = _ExactReader(bytes(message), self._other_ext).read()
         else:
-            if self._misread(message) or (
-                self._undefined and type(obj) is dict and _none_field(obj)
+            if self._met and (
+                self._misread(message)
+                or (self._undefined and type(obj) is dict and _none_field(obj))
             ):
                 obj = _ExactReader(bytes(message), self._other_ext).read()
         return _check(obj)
 
     def _misread(self, message: bytes) -> bool:
-        """Whether the message may hold an ext the fast path reads wrongly."""
-        return (self._ambiguous or b"\xff" in message) and (
-            _MISREAD_FORMS.search(message) is not None
-        )
+        """Whether the message holds a form of the ambiguous payloads met that the fast
+        path reads wrongly (or the same bytes inside a string or a bin)."""
+        met = self._met
+        for length, forms in _MISREAD_FORMS.items():
+            if met & length:
+                for form in forms:
+                    if form in message:
+                        return True
+        return False
 
 
 def _none_field(obj: dict[Any, Any]) -> bool:
@@ -390,6 +410,8 @@ def _check(obj: Any) -> Packet:
     if type(nsp) is not str:
         raise ParseError("invalid namespace")
     data = obj.get("data", _UNDEFINED)
+    if type(data) is msgpack.Timestamp and (ptype is PacketType.EVENT or ptype is PacketType.ACK):
+        data = [-1, data.to_bytes()]  # an ext -1 as the arguments: JS has [-1, Buffer]
     if ptype is PacketType.EVENT:
         if type(data) is not list:
             raise ParseError("invalid payload")
@@ -561,7 +583,7 @@ class _ExactReader:
             data = self._take(n)
             if code == 0:
                 return data  # notepack's ArrayBuffer
-            return self.other_ext(code, data)
+            return self._ext(code, data)
         number = _NUMBERS.get(b)
         if number is not None:
             return number.unpack(self._take(number.size))[0]
@@ -572,7 +594,7 @@ class _ExactReader:
                 return _UNDEFINED
             if code == 0 and b == 0xD7:
                 return _date_from_ext(data)
-            return self.other_ext(code, data)
+            return self._ext(code, data)
         if 0xD9 <= b <= 0xDB:
             return self._str(self._length(1 << (b - 0xD9)))
         if b == 0xDC or b == 0xDD:
@@ -580,6 +602,14 @@ class _ExactReader:
         if b == 0xDE or b == 0xDF:
             return self._open(stack, {}, self._length(2 if b == 0xDE else 4))
         raise ParseError(f"invalid msgpack: format byte {b:#04x}")
+
+    def _ext(self, code: int, data: bytes) -> Any:
+        if code == -1:  # as msgpack reads it
+            try:
+                return msgpack.Timestamp.from_bytes(data)
+            except ValueError:
+                pass
+        return self.other_ext(code, data)
 
     def _str(self, n: int) -> str:
         return self._take(n).decode("utf-8", "replace")
