@@ -250,16 +250,20 @@ class Server:
 
     @property
     def volatile(self) -> BroadcastOperator:
+        """The next emit may be dropped for clients not ready to receive it."""
         return self.main.volatile
 
     def compress(self, compress: bool = True) -> BroadcastOperator:
+        """Per-message compression on or off for the next emit."""
         return self.main.compress(compress)
 
     @property
     def local(self) -> BroadcastOperator:
+        """This server only (with a multi-server adapter)."""
         return self.main.local
 
     def timeout(self, seconds: float) -> BroadcastOperator:
+        """How long the next ``emit_with_ack`` waits for the clients' acks."""
         return self.main.timeout(seconds)
 
     def emit(
@@ -277,6 +281,7 @@ class Server:
         return nsp.emit(event, *args)
 
     def send(self, *args: Any) -> Sent:
+        """Emit a ``"message"`` event to every socket of the main namespace."""
         return self.main.send(*args)
 
     async def emit_with_ack(
@@ -290,15 +295,21 @@ class Server:
         return await self.main.fetch_sockets()
 
     def sockets_join(self, rooms: str | Iterable[str]) -> Sent:
+        """Make every socket of the main namespace join a room (or rooms)."""
         return self.main.sockets_join(rooms)
 
     def sockets_leave(self, rooms: str | Iterable[str]) -> Sent:
+        """Make every socket of the main namespace leave a room (or rooms)."""
         return self.main.sockets_leave(rooms)
 
     def disconnect_sockets(self, close: bool = False) -> Sent:
+        """Disconnect every socket of the main namespace (``close``: their connections
+        too)."""
         return self.main.disconnect_sockets(close)
 
     def server_side_emit(self, event: str, *args: Any) -> Sent:
+        """Send an event to the other servers of a cluster (none with the in-memory
+        adapter)."""
         return self.main.server_side_emit(event, *args)
 
     # -- serving --------------------------------------------------------------------------

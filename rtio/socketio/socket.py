@@ -196,6 +196,7 @@ class Socket:
         return listener
 
     def off_any_outgoing(self, listener: Callable[..., Any] | None = None) -> None:
+        """Remove one outgoing catch-all listener, or all of them."""
         _remove(self._any_out, listener)
 
     def use(self, middleware: F) -> F:
@@ -477,17 +478,20 @@ class SocketEmitter:
         self._compress = compress
 
     def timeout(self, seconds: float) -> SocketEmitter:
+        """The ack timeout of the next emit."""
         return SocketEmitter(
             self._socket, timeout=seconds, volatile=self._volatile, compress=self._compress
         )
 
     @property
     def volatile(self) -> SocketEmitter:
+        """The next emit may be dropped if the client is not ready to receive it."""
         return SocketEmitter(
             self._socket, timeout=self._timeout, volatile=True, compress=self._compress
         )
 
     def compress(self, compress: bool) -> SocketEmitter:
+        """Per-message compression on or off for the next emit."""
         return SocketEmitter(
             self._socket, timeout=self._timeout, volatile=self._volatile, compress=compress
         )
