@@ -249,6 +249,17 @@ class Namespace(BaseNamespace):
 async def _run_connect(socket: Socket, handler: Handler, auth: dict[str, Any]) -> None:
     try:
         await handler.call(socket, *handler.fit([auth]))
+    except ConnectionRefused as exc:
+        # The CONNECT reply is out already (as in Node, the "connect" handler runs after
+        # it): the closest to a refusal is to disconnect the socket at once.
+        log.warning(
+            "the 'connect' handler of %s refused socket %s (%s): it is disconnected; "
+            "refuse in a middleware (sio.use) for the client to get connect_error",
+            socket.nsp.name,
+            socket.id,
+            exc.message,
+        )
+        socket.disconnect()
     except Exception:
         log.exception("error in the 'connect' handler of socket %s", socket.id)
 

@@ -6,6 +6,7 @@ import asyncio
 import re
 from typing import Any
 
+import pytest
 from sio_loopback import Peer, settle
 
 import rtio
@@ -276,3 +277,16 @@ async def test_second_connect_while_the_first_is_pending_closes(sio: rtio.Server
     gate.set()
     await settle()
     assert not sio.sockets and peer.take() == []
+
+
+async def test_refusal_in_the_connect_handler_disconnects(
+    sio: rtio.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    @sio.on("connect")
+    async def connect(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        raise rtio.ConnectionRefused("too late to refuse")
+
+    peer = Peer(sio)
+    await peer.connect()
+    assert peer.take() == ["1"]
+    assert not sio.sockets and "refuse in a middleware" in caplog.text
