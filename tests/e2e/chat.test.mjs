@@ -7,8 +7,8 @@
 // the repository's .venv/bin/rtio demo).
 //
 // The tests run in order and share the pages: alice and bob (default transports: polling, then
-// upgraded to WebSocket) chat, carol joins on long-polling only, alice shares an image, then
-// the server is restarted under them.
+// upgraded to WebSocket) chat, carol joins on long-polling only, alice shares an image, the
+// server is restarted under them, bob goes away, and dave comes in through the login form.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
@@ -75,13 +75,14 @@ let server;
 const pages = {};
 const consoleLog = createWriteStream(path.join(OUT, "browser-console.log"));
 
-async function openPage(name, query = "") {
+// Opens the demo as `name` (?name=... skips the login form, unless `login` is set).
+async function openPage(name, query = "", { login = false } = {}) {
   const context = await browser.newContext({ viewport: { width: 1180, height: 720 } });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   page.on("console", (msg) => consoleLog.write(`[${name}] ${msg.type()}: ${msg.text()}\n`));
   page.on("pageerror", (err) => consoleLog.write(`[${name}] pageerror: ${err.message}\n`));
-  await page.goto(`http://127.0.0.1:${port}/?name=${name}${query}`);
+  await page.goto(`http://127.0.0.1:${port}/?${login ? "" : `name=${name}`}${query}`);
   pages[name] = page;
   return page;
 }
@@ -304,5 +305,32 @@ describe("chat demo in headless Chromium", { timeout: 240_000 }, () => {
     }
     await alice.locator("#messages .notice", { hasText: "bob left" }).waitFor();
     await shot(alice, "09-alice-after-bob-left");
+  });
+
+  test("a newcomer picks a name on the login form and is seen by the others", async () => {
+    const { alice, carol } = pages;
+    const dave = await openPage("dave", "", { login: true });
+    await dave.locator("#login-form").waitFor();
+    assert.equal(await dave.locator("#app").isHidden(), true);
+    await shot(dave, "10-dave-login");
+    // Blank names pass the form but not the server's middleware: its refusal is shown.
+    await dave.fill("#login-name", "   ");
+    await dave.press("#login-name", "Enter");
+    await dave.locator("#login-error", { hasText: "Pick a name to come in." }).waitFor();
+    assert.equal(await dave.locator("#login").isVisible(), true);
+    await shot(dave, "10-dave-refused");
+    await dave.fill("#login-name", "dave");
+    await dave.press("#login-name", "Enter");
+    await connection(dave, "connected");
+    assert.equal(await dave.locator("#me-name").textContent(), "dave");
+    // The lobby's last messages (since the restart) are there for the newcomer too.
+    await message(dave, "still here after the restart").waitFor();
+    await message(dave, "me too, on polling").waitFor();
+    for (const page of [alice, carol, dave]) {
+      await waitMembers(page, ["alice", "carol", "dave"]);
+      await waitRoomCount(page, "lobby", 3);
+    }
+    await alice.locator("#messages .notice", { hasText: "dave joined" }).waitFor();
+    await shot(dave, "11-dave-in-the-lobby");
   });
 });
