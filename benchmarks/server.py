@@ -1,0 +1,72 @@
+"""The bench server contract (../shared/bench/README.md) on rtio: one process, one port.
+
+    .venv/bin/python benchmarks/server.py [PORT]      (else $PORT, else 5000)
+
+Socket.IO at /socket.io/ on 127.0.0.1 (polling and direct WebSocket), pingInterval 25000,
+pingTimeout 20000, CORS "*", no permessage-deflate; on the main namespace:
+
+    echo(*args)               -> ack with the same args
+    join(room)                -> join room, ack room
+    bcast(room, count, data)  -> emit "msg" data to room, count times; ack count
+
+uvloop when it is installed. Exits on SIGTERM (aiohttp's run_app). The process that runs
+this file is the server (run.sh reads CPU and RSS from its PID): nothing is forked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `import rtio`
+
+import rtio
+
+
+def make_server() -> rtio.Server:
+    sio = rtio.Server(cors_allowed_origins="*", ping_interval=25.0, ping_timeout=20.0)
+
+    @sio.on("echo")
+    def echo(socket: rtio.Socket, *args: Any) -> tuple[Any, ...]:
+        return args  # a tuple answers the ack with these args, in order
+
+    @sio.on("join")
+    def join(socket: rtio.Socket, room: str) -> str:
+        socket.join(room)
+        return room
+
+    @sio.on("bcast")
+    def bcast(socket: rtio.Socket, room: str, count: int, payload: Any) -> int:
+        to_room = sio.to(room)
+        for _ in range(count):
+            to_room.emit("msg", payload)  # queued at once; nothing to await
+        return count
+
+    return sio
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if a.isdigit()]
+    port = int(args[0]) if args else int(os.environ.get("PORT", "5000"))
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    loop_name = "asyncio"
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        loop_name = "uvloop"
+    except ImportError:
+        pass
+    app = make_server().make_app()
+    print(f"rtio bench server on 127.0.0.1:{port} pid {os.getpid()} {loop_name}", flush=True)
+    web.run_app(app, host="127.0.0.1", port=port, backlog=1024, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()
