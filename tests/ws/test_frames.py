@@ -3,11 +3,14 @@ close payloads, a hypothesis round trip and a fuzz of the parser."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rtio.ws import PayloadTooBig, ProtocolError, WebSocketError
+from rtio.ws import frames as frames_module
 from rtio.ws.errors import InvalidUTF8
 from rtio.ws.frames import (
     RSV1,
@@ -17,7 +20,7 @@ from rtio.ws.frames import (
     Frame,
     FrameParser,
     Opcode,
-    apply_mask,
+    _apply_mask_py,
     check_close_code,
     parse_close,
     serialize_close,
@@ -25,6 +28,27 @@ from rtio.ws.frames import (
 )
 
 MASK = b"\x37\xfa\x21\x3d"
+
+try:
+    from rtio.ws._speedups import apply_mask as _apply_mask_c
+except ImportError:  # built only where a C compiler was found at install time
+    IMPLEMENTATIONS = [_apply_mask_py]
+else:
+    IMPLEMENTATIONS = [_apply_mask_py, _apply_mask_c]
+
+MaskFunction = Callable[[bytes | bytearray | memoryview, bytes], bytes]
+
+
+@pytest.fixture(params=IMPLEMENTATIONS, ids=lambda f: f.__module__.rsplit(".", 1)[-1])
+def apply_mask(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> MaskFunction:
+    """Each masking implementation in turn, also as the one the codec uses."""
+    function: MaskFunction = request.param
+    monkeypatch.setattr(frames_module, "apply_mask", function)
+    return function
+
+
+def test_the_accelerator_is_used_when_built() -> None:
+    assert frames_module.apply_mask is IMPLEMENTATIONS[-1]
 
 # RFC 6455 5.7 examples
 VECTORS = [
@@ -57,7 +81,9 @@ VECTORS = [
 
 
 @pytest.mark.parametrize(("wire", "mask", "frame"), VECTORS)
-def test_serialize_vectors(wire: bytes, mask: bytes | None, frame: Frame) -> None:
+def test_serialize_vectors(
+    wire: bytes, mask: bytes | None, frame: Frame, apply_mask: MaskFunction
+) -> None:
     assert (
         serialize_frame(frame.opcode, frame.payload, fin=frame.fin, rsv=frame.rsv, mask_key=mask)
         == wire
@@ -65,7 +91,9 @@ def test_serialize_vectors(wire: bytes, mask: bytes | None, frame: Frame) -> Non
 
 
 @pytest.mark.parametrize(("wire", "mask", "frame"), VECTORS)
-def test_parse_vectors(wire: bytes, mask: bytes | None, frame: Frame) -> None:
+def test_parse_vectors(
+    wire: bytes, mask: bytes | None, frame: Frame, apply_mask: MaskFunction
+) -> None:
     parser = FrameParser(require_mask=mask is not None, allowed_rsv=RSV1)
     parser.feed(wire)
     assert parser.next_frame() == frame
@@ -154,7 +182,7 @@ def test_size_limit_allows_the_limit_and_exempts_control_frames() -> None:
     assert parser.next_frame() == Frame(Opcode.PING, b"Hello")
 
 
-def test_pending_frame_and_payload() -> None:
+def test_pending_frame_and_payload(apply_mask: MaskFunction) -> None:
     parser = FrameParser(require_mask=True)
     wire = serialize_frame(Opcode.TEXT, b"Hello world", mask_key=MASK)
     parser.feed(wire[:1])
@@ -170,18 +198,42 @@ def test_pending_frame_and_payload() -> None:
     assert parser.next_frame() == Frame(Opcode.TEXT, b"Hello world")
 
 
-def test_apply_mask() -> None:
+def test_apply_mask(apply_mask: MaskFunction) -> None:
     assert apply_mask(b"Hello", MASK) == b"\x7f\x9f\x4d\x51\x58"
     assert apply_mask(b"\x7f\x9f\x4d\x51\x58", MASK) == b"Hello"
     assert apply_mask(b"", MASK) == b""
     assert apply_mask(bytearray(b"\x00" * 9), MASK) == MASK * 2 + MASK[:1]
 
 
-@given(st.binary(max_size=300), st.binary(min_size=4, max_size=4))
-def test_apply_mask_matches_the_definition(data: bytes, mask: bytes) -> None:
+@pytest.mark.parametrize("function", IMPLEMENTATIONS)
+@given(st.binary(max_size=300), st.binary(min_size=4, max_size=4), st.integers(0, 7))
+def test_apply_mask_matches_the_definition(
+    function: MaskFunction, data: bytes, mask: bytes, offset: int
+) -> None:
     # 5.3: "octet i of the transformed data is the XOR of octet i of the original data with
     # octet at index i modulo 4 of the masking key"
-    assert apply_mask(data, mask) == bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    expected = bytes(b ^ mask[i % 4] for i, b in enumerate(data[offset:]))
+    assert function(data[offset:], mask) == expected
+    assert function(memoryview(data)[offset:], mask) == expected  # unaligned views
+
+
+@pytest.mark.parametrize("function", IMPLEMENTATIONS)
+def test_apply_mask_big_payloads(function: MaskFunction) -> None:
+    data = bytes(range(256)) * 4096 + b"tail!"  # over the C version's threshold
+    assert function(function(data, MASK), MASK) == data
+    assert function(data, MASK) == _apply_mask_py(data, MASK)
+
+
+def test_the_accelerator_checks_its_arguments() -> None:
+    function = IMPLEMENTATIONS[-1]
+    if function is _apply_mask_py:
+        return  # not built here: nothing more to check
+    with pytest.raises(ValueError, match="4 bytes"):
+        function(b"data", b"abc")
+    with pytest.raises(TypeError):
+        function("text", MASK)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        function(b"data")  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(
@@ -237,14 +289,21 @@ frames = st.builds(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(
+    max_examples=200,
+    deadline=None,
+    # the fixture only swaps a module attribute: nothing to reset between examples
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(
     st.lists(frames, min_size=1, max_size=5),
     st.booleans(),
     st.lists(st.integers(min_value=1, max_value=70000), max_size=10),
     st.binary(min_size=4, max_size=4),
 )
-def test_round_trip(frame_list: list[Frame], masked: bool, cuts: list[int], mask: bytes) -> None:
+def test_round_trip(
+    apply_mask: MaskFunction, frame_list: list[Frame], masked: bool, cuts: list[int], mask: bytes
+) -> None:
     key = mask if masked else None
     wire = b"".join(
         serialize_frame(f.opcode, f.payload, fin=f.fin, rsv=f.rsv, mask_key=key) for f in frame_list
