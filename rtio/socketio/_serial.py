@@ -106,23 +106,41 @@ class SerialRunner:
             except Exception:
                 log.exception("error in a handler")
             else:
-                self._task = asyncio.get_running_loop().create_task(self._finish(coro, yielded))
+                task = asyncio.get_running_loop().create_task(self._finish(coro, yielded))
+                task.add_done_callback(self._task_done)
+                self._task = task
                 return
             if not self._queue:
                 self._busy = False
                 return
             coro = self._queue.popleft()
 
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if task is self._task:  # cancelled before it ever ran: nothing reset the state
+            self._task = None
+            self._busy = False
+            while self._queue:
+                self._queue.popleft().close()
+
     async def _finish(self, coro: Job, yielded: Any) -> None:
-        try:
-            await _Resume(coro, yielded)
-        except Exception:
-            log.exception("error in a handler")
         queue = self._queue
-        while queue:
+        try:
             try:
-                await queue.popleft()
+                await _Resume(coro, yielded)
             except Exception:
                 log.exception("error in a handler")
-        self._busy = False
-        self._task = None
+            while queue:
+                job = queue.popleft()
+                try:
+                    await job
+                except Exception:
+                    log.exception("error in a handler")
+        except asyncio.CancelledError:
+            # the task was cancelled (the loop is shutting down): drop what is left
+            coro.close()
+            while queue:
+                queue.popleft().close()
+            raise
+        finally:
+            self._busy = False
+            self._task = None
