@@ -134,13 +134,19 @@ class Process:
             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         )
         assert self.proc.stdout is not None
-        self.banner = self.proc.stdout.readline()  # printed once the port is open
+        self.early = ""  # what it logged before the banner (asyncio's debug lines)
+        line = ""  # stays empty if it exits first
+        for line in self.proc.stdout:
+            if line.startswith("rtio "):
+                break
+            self.early += line
+        self.banner = line  # printed once the port is open
 
     def stop(self) -> str:
         """SIGTERM, then everything it wrote."""
         self.proc.send_signal(signal.SIGTERM)
         out, _ = self.proc.communicate(timeout=15)
-        return out
+        return self.early + out
 
 
 async def test_serve_runs_a_users_server(user_module: str, tmp_path: Path) -> None:
@@ -195,3 +201,16 @@ async def test_demo_serves_the_chat_and_logs_who_comes_and_goes(
     # python-socketio sends its DISCONNECT and closes at once: either reason may win
     assert f"INFO    rtio.demo: alice disconnected (socket {sid}): " in log
     assert "aiohttp.access" not in log  # HTTP requests only at --log-level debug
+
+
+async def test_debug_logging_adds_every_http_request(bundle: Path, tmp_path: Path) -> None:
+    demo = Process("demo", "--log-level", "debug", cwd=tmp_path,
+                   env={"RTIO_DEMO_DIST": str(bundle)})
+    try:
+        async with aiohttp.ClientSession() as http, http.get(demo.url + "/") as response:
+            assert response.status == 200
+        await asyncio.sleep(0.2)
+    finally:
+        log = demo.stop()
+    assert 'INFO    aiohttp.access: 127.0.0.1 [' in log
+    assert '"GET / HTTP/1.1" 200' in log
