@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._serial import SerialRunner, run_inline
@@ -564,8 +562,3 @@ def _remove(listeners: list[Callable[..., Any]], listener: Callable[..., Any] | 
         listeners.clear()
     elif listener in listeners:
         listeners.remove(listener)
-
-
-def _now() -> tuple[str, float]:
-    now = time.time()
-    return datetime.fromtimestamp(now, timezone.utc).isoformat(), now

@@ -1,0 +1,153 @@
+"""The Server object: options, namespaces by name, the main namespace's shortcuts, serving."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sio_loopback import Peer, settle
+
+import rtio
+from rtio.engine import EngineOptions
+
+
+def test_options_reach_the_engine() -> None:
+    sio = rtio.Server(
+        cors_allowed_origins=["https://a.example"],
+        ping_interval=1.5,
+        ping_timeout=0.5,
+        max_payload=1000,
+        transports=["websocket"],
+        allow_upgrades=False,
+        per_message_deflate=True,
+    )
+    opts = sio.engine_options
+    assert opts.cors is not None and list(opts.cors.origins) == ["https://a.example"]
+    assert (opts.ping_interval, opts.ping_timeout, opts.max_payload) == (1.5, 0.5, 1000)
+    assert tuple(opts.transports) == ("websocket",) and not opts.allow_upgrades
+    assert opts.per_message_deflate
+    assert rtio.Server().engine_options.cors is None
+    custom = EngineOptions(ping_interval=3)
+    assert rtio.Server(engine_options=custom).engine_options is custom
+    with pytest.raises(ValueError, match="connect_timeout"):
+        rtio.Server(connect_timeout=0)
+
+
+def test_namespaces_by_name() -> None:
+    sio = rtio.Server()
+    assert sio.of("admin") is sio.of("/admin")
+    assert set(sio.namespaces) == {"/", "/admin"} and sio.main is sio.of("/")
+    assert "namespaces" in repr(sio) and "/admin" in repr(sio.of("/admin"))
+
+
+async def test_main_namespace_shortcuts() -> None:
+    sio = rtio.Server(connect_timeout=None)
+
+    @sio.event
+    async def hello(socket: rtio.Socket) -> str:
+        return f"hi {socket.transport}"
+
+    sio.on("bye", lambda socket: "bye", namespace="/other")
+    peer = Peer(sio)
+    sid = await peer.connect()
+    await peer.connect("/other")
+    peer.feed('21["hello"]', '2/other,2["bye"]')
+    await settle()
+    assert peer.take() == ['31["hi websocket"]', '3/other,2["bye"]']
+    sio.off("bye", namespace="/other")
+    sio.off("hello")
+    peer.feed('23["hello"]')
+    await settle()
+    assert peer.take() == []
+    await sio.send("m")
+    await sio.local.compress(True).volatile.emit("x")
+    await sio.emit("y", to=sid)
+    await sio.emit("z", namespace="/other")
+    assert peer.take() == ['2["message","m"]', '2["x"]', '2["y"]', '2/other,["z"]']
+    results = await sio.emit_with_ack("q", timeout=0.01)
+    assert results.timed_out == {sid}
+    assert "rtio.Socket" in repr(sio.sockets[sid])
+
+
+async def test_a_matcher_that_raises_is_logged_and_refuses(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sio = rtio.Server(connect_timeout=None)
+
+    def broken(name: str, auth: dict[str, Any]) -> bool:
+        raise KeyError(name)
+
+    parent = sio.of(broken)
+    assert "ParentNamespace" in repr(parent)
+    peer = Peer(sio)
+    with caplog.at_level(logging.ERROR):
+        peer.feed("0/x,")
+        await settle()
+    assert peer.take() == ['4/x,{"message":"Invalid namespace"}']
+    assert "namespace matcher" in caplog.text
+
+
+async def test_chained_socket_emitters_and_late_callbacks() -> None:
+    sio = rtio.Server(connect_timeout=None)
+    peer = Peer(sio)
+    sid = await peer.connect()
+    socket = sio.sockets[sid]
+    got: list[Any] = []
+    socket.volatile.compress(False).timeout(5).emit("a", callback=lambda *a: got.append(a))
+    socket.compress(True).volatile.emit("b", callback=lambda *a: got.append(("b", *a)))
+    socket.timeout(1).timeout(5).volatile.emit("c")
+    assert peer.take() == ['20["a"]', '21["b"]', '2["c"]']
+    peer.feed('31["one"]')
+    peer.feed("1")  # the socket leaves before answering "a"
+    await settle()
+    assert got[0] == ("b", "one")
+    assert got[1][0].__class__ is rtio.SocketDisconnected
+
+
+async def test_listeners_that_raise_or_are_async(caplog: pytest.LogCaptureFixture) -> None:
+    sio = rtio.Server(connect_timeout=None)
+    peer = Peer(sio)
+    sid = await peer.connect()
+    socket = sio.sockets[sid]
+    seen: list[Any] = []
+
+    async def async_any(event: str, *args: Any) -> None:
+        await asyncio.sleep(0)
+        seen.append(event)
+
+    socket.on_any(lambda event, *args: 1 / 0)
+    socket.on_any(async_any)
+    peer.feed('2["e"]')
+    await settle()
+    assert seen == ["e"] and "ZeroDivisionError" in caplog.text
+
+
+async def test_attach_make_app_and_polling_round_trip() -> None:
+    sio = rtio.Server(connect_timeout=None)
+    sio.on("echo", lambda socket, x: x)
+    app = web.Application()
+
+    async def health(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app.router.add_get("/health", health)
+    sio.attach(app, path="/rt/")
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        assert await (await client.get("/health")).text() == "ok"
+        resp = await client.get("/rt/", params={"EIO": "4", "transport": "polling"})
+        text = await resp.text()
+        sid = text[text.index('"sid":"') + 7 :].split('"')[0]
+        q = {"EIO": "4", "transport": "polling", "sid": sid}
+        await client.post("/rt/", params=q, data="40")
+        assert (await (await client.get("/rt/", params=q)).text()).startswith('40{"sid":"')
+        await client.post("/rt/", params=q, data='421["echo",{"b":true}]')
+        assert await (await client.get("/rt/", params=q)).text() == '431[{"b":true}]'
+    finally:
+        await client.close()
+    assert isinstance(rtio.Server().make_app(), web.Application)
