@@ -100,6 +100,9 @@ class EngineOptions:
     max_buffered_bytes: int = 16 * 1024 * 1024
     #: the most packets accepted in one polling payload
     max_payload_packets: int = 10_000
+    #: how long ``EngineServer.shutdown`` lets clients fetch their close packet (polling)
+    #: or answer the close handshake (WebSocket) before closing without waiting
+    shutdown_grace: float = 1.0
 
     def __post_init__(self) -> None:
         for name in self.transports:
@@ -113,5 +116,7 @@ class EngineOptions:
             raise ValueError("upgrade_timeout must be positive")
         if self.max_payload <= 0 or self.max_payload_packets <= 0:
             raise ValueError("max_payload and max_payload_packets must be positive")
+        if self.shutdown_grace < 0:
+            raise ValueError("shutdown_grace must not be negative")
         if self.max_buffered_bytes <= 0:
             raise ValueError("max_buffered_bytes must be positive")

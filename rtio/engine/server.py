@@ -54,8 +54,6 @@ logger = logging.getLogger("rtio.engine")
 #: Node's closeTimeout: how long a server close waits for the client to fetch the close
 #: packet over polling.
 CLOSE_TIMEOUT = 30.0
-#: how long ``EngineServer.shutdown`` waits for WebSocket peers to finish the close handshake
-SHUTDOWN_GRACE = 1.0
 
 
 class EngineHandler(Protocol):
@@ -93,6 +91,7 @@ class EngineSession:
 
     __slots__ = (
         "__weakref__",
+        "_close_queued",
         "_close_reason",
         "_core",
         "_drain_waiters",
@@ -143,6 +142,7 @@ class EngineSession:
         self._probed = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._close_reason = (CloseReason.FORCED_CLOSE, "closed by the server")
+        self._close_queued = False
 
     def __repr__(self) -> str:
         return f"<EngineSession {self.sid} {self._core.transport} {self._core.state.value}>"
@@ -233,8 +233,11 @@ class EngineSession:
 
     def _after_flush(self) -> None:
         if self._core.state is SessionState.CLOSING and not self._queue:
-            # the close packet went out with the last batch
-            self._close(*self._close_reason)
+            if self._close_queued:
+                # the close packet went out with the last batch
+                self._close(*self._close_reason)
+            else:
+                self._queue_close_packet()
         elif self._drain_waiters and self._pending_bytes() <= self._queue.limit // 4:
             self._wake_drain_waiters()
 
@@ -288,6 +291,16 @@ class EngineSession:
         self._timer = self._loop.call_at(when, self._on_timer)
         self._timer_when = when
 
+    def _catch_up(self) -> None:
+        """Act on deadlines already past before handling a request: on a busy loop the
+        timer may fire late, and a request must not find alive a session whose pong
+        deadline has passed (the official suite polls right at pingInterval+pingTimeout)."""
+        when = self._core.deadline()
+        if when is not None and when <= self._loop.time():
+            if self._timer is not None:
+                self._timer.cancel()
+            self._on_timer()
+
     def _on_timer(self) -> None:
         self._timer = self._timer_when = None
         core = self._core
@@ -314,13 +327,24 @@ class EngineSession:
         if self._probe is not None:
             self._abort_upgrade("session closing")
         self._close_reason = (reason, description)
-        self._queue.push("1", force=True)
         if self._ws is not None:
+            # one frame per packet: the close packet simply follows the messages
+            self._queue.push("1", force=True)
             self._flush()
             self._close(reason, description)
             return
         self._arm_timer()
-        self._flush()
+        if not self._queue:
+            self._queue_close_packet()
+        self._flush()  # the close packet follows once the queued messages are fetched
+
+    def _queue_close_packet(self) -> None:
+        """Polling: the close packet goes in a response of its own, after the one that
+        carried the last queued messages (Node waits for "drain"). socket.io-client handles
+        a close packet before the messages decoded with it, so sharing a payload would
+        lose them (and the disconnect reason they carry)."""
+        self._queue.push("1", force=True)
+        self._close_queued = True
 
     def _close(
         self,
@@ -620,16 +644,22 @@ class EngineServer:
 
     async def shutdown(self) -> None:
         """Close every session with a close packet ("server shutting down"), refuse new
-        ones (503), and give WebSocket peers up to SHUTDOWN_GRACE seconds to answer the
-        close handshake."""
+        ones (503), and give clients up to ``options.shutdown_grace`` seconds to fetch what
+        is queued for them and the close packet (polling) or to answer the close handshake
+        (WebSocket); sessions still open then are closed without waiting."""
         self._closing = True
         for session in list(self._sessions.values()):
             session._begin_close(CloseReason.SERVER_SHUTTING_DOWN, "server shutting down")
-            # do not wait for polling clients to fetch it: report now
+        loop = asyncio.get_running_loop()
+        grace = self.options.shutdown_grace
+        deadline = loop.time() + grace
+        while self._sessions and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for session in list(self._sessions.values()):
             session._close(CloseReason.SERVER_SHUTTING_DOWN, "server shutting down")
         if self._websockets:
             await asyncio.gather(
-                *(ws.wait_closed(timeout=SHUTDOWN_GRACE) for ws in list(self._websockets))
+                *(ws.wait_closed(timeout=grace) for ws in list(self._websockets))
             )
 
     # -- requests ---------------------------------------------------------------------------
@@ -669,7 +699,9 @@ class EngineServer:
             sid = query.get("sid")
             if sid is not None:
                 session = self._sessions.get(sid)
-                if session is None:
+                if session is not None:
+                    session._catch_up()
+                if session is None or session.closed:
                     # v4: "The server MUST return an HTTP 400 response if the session ID
                     # (from the `sid` query parameter) is not known."
                     raise RequestRefused(ErrorCode.UNKNOWN_SID)

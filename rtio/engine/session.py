@@ -13,7 +13,8 @@ Lifecycle::
      └──error / timeout / client close────────────────> CLOSED
 
 Heartbeat (v4: the server pings): a ping is due ``ping_interval`` after the session opened
-or after the last pong; once sent, a pong must arrive within ``ping_timeout``.
+or after the last pong; a pong must arrive within ``ping_timeout`` of that due time (so the
+deadlines are exact even when the glue's timer fires late).
 """
 
 from __future__ import annotations
@@ -218,7 +219,11 @@ class Session:
                 self._pong_deadline = None
                 return TimerEvent.PING_TIMEOUT
         elif now >= self._next_ping:
-            self._pong_deadline = now + self.ping_timeout
+            # The deadlines follow the schedule, not the timer's lateness: the pong is due
+            # ping_timeout after the ping was due, so a busy loop cannot stretch the
+            # heartbeat (the peer's own limit, pingInterval + pingTimeout after the last
+            # ping, does not stretch either).
+            self._pong_deadline = self._next_ping + self.ping_timeout
             return TimerEvent.SEND_PING
         return None
 

@@ -87,6 +87,7 @@ def server_options(options: EngineOptions) -> ServerOptions:
         max_message_size=options.max_payload,
         ping_interval=None,
         ping_timeout=None,
+        coalesce_writes=True,  # a broadcast burst: one write per connection, not per packet
     )
 
 

@@ -130,6 +130,8 @@ async def make_engine() -> AsyncIterator[MakeEngine]:
         handler = handler or Recorder()
         options.setdefault("ping_interval", 5.0)
         options.setdefault("ping_timeout", 5.0)
+        # teardown shuts the app down: do not wait for clients the test left behind
+        options.setdefault("shutdown_grace", 0.05)
         server = EngineServer(handler, EngineOptions(**options))
         app = web.Application()
         server.attach(app)

@@ -29,6 +29,7 @@ def test_milliseconds_are_exact(seconds: float, millis: int) -> None:
         {"max_payload": 0},
         {"max_payload_packets": 0},
         {"max_buffered_bytes": 0},
+        {"shutdown_grace": -1},
     ],
 )
 def test_invalid_options_are_refused(bad: dict[str, Any]) -> None:

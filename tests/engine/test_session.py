@@ -37,6 +37,20 @@ def test_heartbeat_pings_then_times_out() -> None:
     assert s.on_timer(100.5) is TimerEvent.PING_TIMEOUT
 
 
+def test_a_late_timer_does_not_stretch_the_heartbeat() -> None:
+    s = make()
+    # the timer fires 0.15 s late: the ping goes out now, but the pong is still due at
+    # 100.5 (0.2 s after the ping was due), not 0.2 s after this late call
+    assert s.on_timer(100.45) is TimerEvent.SEND_PING
+    assert s.deadline() == pytest.approx(100.5)
+    assert s.on_timer(100.45) is None
+    assert s.on_timer(100.5) is TimerEvent.PING_TIMEOUT
+    # later than the whole timeout: the ping and the timeout are due in one call sequence
+    s = make()
+    assert s.on_timer(101.0) is TimerEvent.SEND_PING
+    assert s.on_timer(101.0) is TimerEvent.PING_TIMEOUT
+
+
 def test_pong_rearms_the_next_ping_from_its_arrival() -> None:
     s = make()
     assert s.on_timer(100.3) is TimerEvent.SEND_PING
