@@ -334,8 +334,14 @@ describe("restarts", () => {
         const closed = once(socket, "disconnect", 10000);
         await first.stop("SIGTERM");
         assert.equal(await first.reason(firstId), "server shutting down");
-        // the close packet, or over polling the end of the long-poll as the server stops
-        assert.ok(["transport close", "transport error"].includes((await closed)[0]));
+        // the close packet; over polling the close packet often does not reach the client
+        // as the process stops (an engine matter, reported): it then sees its long-poll
+        // fail or the heartbeat stop
+        const [reason] = await closed;
+        const expected = mode === "polling"
+          ? ["transport close", "transport error", "ping timeout"]
+          : ["transport close"];
+        assert.ok(expected.includes(reason), reason);
         assert.ok(socket.active, "the client keeps trying");
         const second = await ServerProcess.start(port);
         try {
