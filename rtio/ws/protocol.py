@@ -193,10 +193,20 @@ class WebSocketProtocol:
                         # 5.4: fragments of one message are not interleaved with another
                         raise ProtocolError("new data frame inside a fragmented message")
                     if frame.rsv and self.deflate is not None:  # RSV1: compressed
-                        self._msg_compressed = True
+                        # bounded by the room left in the message (a zip bomb -> 1009)
                         payload = self.deflate.decompress(
-                            payload, fin, self._room()
+                            payload, fin, self.max_message_size
                         )
+                        if fin:  # one compressed frame, one message
+                            if opcode == _TEXT:
+                                try:
+                                    events.append(payload.decode())
+                                except UnicodeDecodeError as exc:
+                                    raise InvalidUTF8("invalid UTF-8 in a text message") from exc
+                            else:
+                                events.append(payload)
+                            continue
+                        self._msg_compressed = True
                     elif fin:
                         # the fast path: one uncompressed frame, one message
                         if opcode == _TEXT:
