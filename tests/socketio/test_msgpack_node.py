@@ -366,6 +366,10 @@ CRAFTED: list[bytes] = [
     _map(2) + _h(b"type", 0, "nsp", "/"),
     _map(2) + _h(["type"], 0, "nsp", "/"),
     _map(2) + _h([["type"]], 0, "nsp", "/"),
+    _map(2) + b"\xc7\x04\x00type" + _h(0, "nsp", "/"),  # an ArrayBuffer key is no "type"
+    _map(2) + b"\x91\xc7\x04\x00type" + _h(0, "nsp", "/"),
+    _map(3) + _h("type", 0, "nsp", "/") + b"\xc7\x03\x00nsp" + _h(5),
+    _map(3) + _h("type", 0, "nsp", "/") + b"\xc4\x03nsp" + _h(5),
     _map(3) + _h("type", 0, "nsp", "/") + U + _h(1),
     _map(3) + _h("type", 0, "nsp", "/", None, 1),
     _map(3) + _h("type", 0, "nsp", "/", "options", {"compress": True}),
@@ -539,6 +543,13 @@ def _raw_packet(rng: random.Random) -> bytes:
         fields.append((_h("id"), _raw_int(rng) if rng.random() < 0.8 else _raw_value(rng, 2)))
     if rng.random() < 0.1:
         fields.append((_h("options"), _raw_value(rng, 1)))
+    if rng.random() < 0.1:  # a field name spelt as JS would read it, or not
+        name = rng.choice([b"type", b"nsp", b"data", b"id"])
+        key = rng.choice(
+            [_h(name), b"\xc7" + bytes([len(name)]) + b"\x00" + name, _h([name.decode()]),
+             _h([[name]]), b"\x91\xc7" + bytes([len(name)]) + b"\x00" + name, U]
+        )  # fmt: skip
+        fields.append((key, _raw_value(rng, 1)))
     rng.shuffle(fields)
     return bytes([0x80 | len(fields)]) + b"".join(k + v for k, v in fields)
 

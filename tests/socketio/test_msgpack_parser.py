@@ -179,6 +179,14 @@ def test_keys_are_read_as_js_reads_them() -> None:
     # bin and array keys are strings to JS: b"type" and ["type"] are "type".
     assert decode(b"\x82\xc4\x04type\x00" + NSP + ROOT) == Packet(T.CONNECT)
     assert decode(b"\x82\x91\xa4type\x00" + NSP + ROOT) == Packet(T.CONNECT)
+    # ... but an ArrayBuffer is "[object ArrayBuffer]", in an array key too.
+    with pytest.raises(ParseError, match="invalid packet type"):
+        decode(b"\x82\xc7\x04\x00type\x00" + NSP + ROOT)
+    with pytest.raises(ParseError, match="invalid packet type"):
+        decode(b"\x82\x91\xc7\x04\x00type\x00" + NSP + ROOT)
+    assert decode(b"\x83" + TYPE + b"\x00" + NSP + ROOT + b"\xc7\x03\x00nsp\x05") == Packet(
+        T.CONNECT
+    )
     # The last of two equal keys wins.
     assert decode(b"\x83" + TYPE + b"\x01" + NSP + ROOT + TYPE + b"\x00") == Packet(T.CONNECT)
 
@@ -361,8 +369,9 @@ def _same(a: Any, b: Any) -> bool:
 @settings(max_examples=500, deadline=None)
 @given(JSONISH)
 def test_exact_reader_reads_what_msgpack_reads(value: Any) -> None:
-    """Without notepack's exts, the two readers agree (NaN included, via the packed form)."""
-    wire = msgpack.packb(value, use_bin_type=True)
+    """Without notepack's exts, the two readers agree (NaN included, via the packed form).
+    Wrapped in an array: the keys of a top-level map, the packet's, are JS's strings."""
+    wire = msgpack.packb([value], use_bin_type=True)
     fast = msgpack.unpackb(wire, strict_map_key=False)
     exact = _ExactReader(wire, MsgpackDecoder()._other_ext).read()
     assert _same(exact, fast)

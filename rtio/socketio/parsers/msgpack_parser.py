@@ -21,9 +21,11 @@ Python                 wire / JS
 None                   nil / ``null``
 bool, str, list/tuple  bool, str (UTF-8; invalid bytes read as U+FFFD, as in JS), array
 dict                   map. JS makes every key a string (``{1: "a"}`` reads as
-                       ``{"1": "a"}``, as with JSON). Decoding keeps keys Python can hold as
-                       they come (int, bytes, None...); a key that is an array or a map
-                       becomes the string JS makes of it (``"1,2"``, ``"[object Object]"``).
+                       ``{"1": "a"}``, as with JSON). Decoding reads the packet map's keys
+                       as JS does (a bin ``type`` is ``"type"``); inside ``data`` it keeps
+                       keys Python can hold as they come (int, bytes, None...), and a key
+                       that is an array or a map becomes the string JS makes of it
+                       (``"1,2"``, ``"[object Object]"``).
 int                    the smallest msgpack int; JS reads beyond 2**53 rounded, as from
                        JSON. Beyond 64 bits (which msgpack cannot carry) it is written as
                        float64: the nearest double, the Number a JSON client would read.
@@ -67,9 +69,11 @@ an integer. Other keys (socket.io-client sends ``options``) are ignored. One che
 than the JS decoder, so the layer above gets the same guarantee from both parsers: an
 EVENT's first element is its name, a string not reserved by the client or a number (the
 JSON decoder's rule; no official client sends anything else). Where our reading differs
-from notepack's: a map key ``__proto__`` is an ordinary key (JS sets the object's
-prototype), and nesting deeper than 1024 containers is refused (msgpack's C limit; JS goes
-on until its stack overflows).
+from notepack's (tests/socketio/test_msgpack_node.py checks the rest against it): inside
+``data``, a map key that is a Date, an ArrayBuffer, an ext or undefined is a Python value
+where JS has a string; a map key ``__proto__`` is an ordinary key (JS sets the object's
+prototype); nesting deeper than 1024 containers is refused (msgpack's C limit; JS goes on
+until its stack overflows).
 """
 
 from __future__ import annotations
@@ -364,6 +368,13 @@ class MsgpackDecoder:
                 or (self._undefined and type(obj) is dict and _none_field(obj))
             ):
                 obj = _ExactReader(bytes(message), self._other_ext).read()
+            elif type(obj) is dict:
+                for key in obj:
+                    if type(key) is not str:
+                        # JS reads every key as a string (b"type" is "type", but an
+                        # ArrayBuffer is "[object ArrayBuffer]"): the exact reader knows.
+                        obj = _ExactReader(bytes(message), self._other_ext).read()
+                        break
         return _check(obj)
 
     def _misread(self, message: bytes) -> bool:
@@ -398,10 +409,6 @@ def _check(obj: Any) -> Packet:
     key both mean absent; None means nil."""
     if type(obj) is not dict:
         raise ParseError("invalid packet type")
-    for key in obj:
-        if type(key) is not str:  # JS reads every key as a string: b"type" is "type"
-            obj = {_js_string(k): v for k, v in obj.items()}
-            break
     wire_type = _as_integer(obj.get("type"))
     if wire_type is None or not 0 <= wire_type <= PacketType.CONNECT_ERROR:
         raise ParseError("invalid packet type")
@@ -470,13 +477,20 @@ _NUMBERS = {
 class _Open:
     """A container the exact reader is filling."""
 
-    __slots__ = ("items", "key", "left", "top")
+    __slots__ = ("in_top_key", "items", "key", "left", "top")
 
-    def __init__(self, items: list[Any] | dict[Any, Any], left: int, top: bool) -> None:
+    def __init__(
+        self, items: list[Any] | dict[Any, Any], left: int, top: bool, in_top_key: bool
+    ) -> None:
         self.items = items
         self.left = left  # items (for a map: keys and values) still to read
         self.key: Any = None
         self.top = top  # the packet map itself: an undefined value stays undefined
+        self.in_top_key = in_top_key  # part of a key of the packet map
+
+    def reading_top_key(self) -> bool:
+        """Whether the next item read is (part of) a key of the packet map."""
+        return self.in_top_key or (self.top and self.left & 1 == 0)
 
 
 class _ExactReader:
@@ -484,7 +498,8 @@ class _ExactReader:
     ext payloads the fast path cannot place. Reads what ``msgpack.unpackb`` reads with the
     decoder's options (the test suite checks they agree), except that it reads exts as
     notepack 2.2 does, gives ``_UNDEFINED`` for undefined as a value of the packet map, and
-    turns map keys Python cannot hold into JS's strings. Iterative, so that it holds as
+    turns map keys Python cannot hold, and every key of the packet map, into JS's strings
+    (knowing, there, an ArrayBuffer from a bin). Iterative, so that it holds as
     many nested containers as the C unpacker."""
 
     __slots__ = ("buf", "other_ext", "pos")
@@ -531,9 +546,10 @@ class _ExactReader:
                     top.items.append(None if value is _UNDEFINED else value)
                     top.left -= 1
                 elif top.left & 1 == 0:  # a key
-                    if type(value) is list or type(value) is dict:
-                        value = _js_string(value)  # what JS makes of it; Python cannot hash it
-                    elif value is _UNDEFINED and not top.top:
+                    if top.top or type(value) is list or type(value) is dict:
+                        # What JS makes of it: a field name, or a key Python cannot hash.
+                        value = _js_string(value)
+                    elif value is _UNDEFINED:
                         value = None
                     top.key = value
                     top.left -= 1
@@ -554,7 +570,8 @@ class _ExactReader:
         if len(stack) >= _MAX_DEPTH:
             raise ParseError("invalid msgpack: too deeply nested")
         is_map = type(items) is dict
-        stack.append(_Open(items, 2 * n if is_map else n, is_map and not stack))
+        in_top_key = bool(stack) and stack[-1].reading_top_key()
+        stack.append(_Open(items, 2 * n if is_map else n, is_map and not stack, in_top_key))
         return _OPENED
 
     def _scalar_or_open(self, stack: list[_Open]) -> Any:
@@ -581,8 +598,10 @@ class _ExactReader:
             n = self._length(1 << (b - 0xC7))
             code = _I8.unpack(self._take(1))[0]
             data = self._take(n)
-            if code == 0:
-                return data  # notepack's ArrayBuffer
+            if code == 0:  # notepack's ArrayBuffer
+                if stack and stack[-1].reading_top_key():
+                    return "[object ArrayBuffer]"  # what JS makes of it as a key
+                return data
             return self._ext(code, data)
         number = _NUMBERS.get(b)
         if number is not None:
