@@ -93,6 +93,11 @@ class SerialRunner:
     def idle(self) -> bool:
         return not self._busy
 
+    @property
+    def backlog(self) -> int:
+        """Jobs waiting behind the one running."""
+        return len(self._queue)
+
     def submit(self, coro: Job) -> None:
         if self._busy:  # also while a job runs inline: a job may submit another
             self._queue.append(coro)

@@ -78,6 +78,8 @@ class Server:
     :param parser_for: choose the parser per connection from the handshake request
         (overrides ``parser``).
     :param adapter: ``adapter(namespace)`` builds each namespace's adapter.
+    :param max_queued_events: events of one socket that may wait for its handlers (they
+        run one at a time); a client that sends more is disconnected.
     :param max_attachments: binary attachments one incoming packet may carry (JSON
         parser; ignored when ``parser`` is given).
     :param engine_options: full control of the engine; when given, the engine options
@@ -103,6 +105,7 @@ class Server:
         parser_for: ParserChooser | None = None,
         adapter: Callable[[Namespace], Adapter] = InMemoryAdapter,
         max_attachments: int = 10,
+        max_queued_events: int = 1000,
         engine_options: EngineOptions | None = None,
         path: str = "/socket.io/",
     ) -> None:
@@ -125,7 +128,11 @@ class Server:
             )
         if connect_timeout is not None and connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive (or None)")
+        if max_queued_events < 1:
+            raise ValueError("max_queued_events must be at least 1")
         self.engine_options = engine_options
+        #: events of one socket that may wait for its handlers before it is cut off
+        self.max_queued_events = max_queued_events
         self.path = path
         #: seconds a client has to join a namespace (None: no limit)
         self.connect_timeout = connect_timeout

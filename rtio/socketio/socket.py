@@ -259,6 +259,11 @@ class Socket:
         if not fut.done():
             fut.set_exception(AckTimeout(f"no ack from socket {self.id} within {timeout} s"))
 
+    async def drain(self) -> None:
+        """Wait until the connection's outbound queue is short: for code that emits a lot
+        to one client, to go at the pace the client reads."""
+        await self.client.session.drain()
+
     def timeout(self, seconds: float) -> SocketEmitter:
         """Emit with an ack timeout: ``socket.timeout(5).emit("ev", callback=cb)`` calls
         ``cb(err, *args)``, err None or :class:`AckTimeout` (Node's style)."""
@@ -382,6 +387,16 @@ class Socket:
         ptype = packet.type
         if ptype is _EVENT or ptype is _BINARY_EVENT:
             data = packet.data
+            if self._runner.backlog >= self.server.max_queued_events:
+                # bound the inbound queue: a client that sends events faster than its
+                # handlers finish is cut off rather than let grow memory without limit
+                log.warning(
+                    "socket %s: over %d events wait for its handlers: disconnecting the client",
+                    self.id,
+                    self.server.max_queued_events,
+                )
+                self.client.close(DisconnectReason.FORCED_SERVER_CLOSE)
+                return
             if self._any_in:
                 for listener in tuple(self._any_in):
                     _call_listener(listener, data)

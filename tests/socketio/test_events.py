@@ -314,3 +314,34 @@ async def test_cancelled_emit_with_ack_forgets_the_ack(sio: rtio.Server) -> None
     waiting.cancel()
     await settle()
     assert socket._acks == {}
+
+
+async def test_a_client_flooding_slow_handlers_is_cut_off() -> None:
+    sio = rtio.Server(connect_timeout=None, max_queued_events=3)
+    gate = asyncio.Event()
+
+    @sio.on("slow")
+    async def slow(socket: rtio.Socket) -> None:
+        await gate.wait()
+
+    peer, _ = await connected(sio)
+    peer.feed('2["slow"]', '2["slow"]', '2["slow"]', '2["slow"]')  # 1 running + 3 waiting
+    assert not peer.session.closed
+    peer.feed('2["slow"]')
+    assert peer.session.closed
+    gate.set()
+    await settle()
+    with pytest.raises(ValueError):
+        rtio.Server(max_queued_events=0)
+
+
+async def test_drain_waits_for_the_session(sio: rtio.Server) -> None:
+    peer, socket = await connected(sio)
+    drained: list[bool] = []
+
+    async def drain() -> None:
+        drained.append(True)
+
+    peer.session.drain = drain  # type: ignore[attr-defined]
+    await socket.drain()
+    assert drained == [True]
