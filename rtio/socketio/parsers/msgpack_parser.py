@@ -109,7 +109,6 @@ _JS_MAX_DATE_MS = 8_640_000_000_000_000  # beyond it a JS Date is "Invalid Date"
 _WIRE_TYPE = {t: int(t) for t in PacketType}
 _WIRE_TYPE[PacketType.BINARY_EVENT] = int(PacketType.EVENT)
 _WIRE_TYPE[PacketType.BINARY_ACK] = int(PacketType.ACK)
-_PACKET_TYPES = tuple(PacketType)[: PacketType.CONNECT_ERROR + 1]
 
 # Type-0 ext payloads the fast path may read wrongly, by payload length: in ext 8/16/32
 # with 1 or 8 bytes they are ArrayBuffers (the fast path takes them for undefined/Date);
@@ -404,24 +403,35 @@ def _as_integer(value: Any) -> int | None:
     return None
 
 
+_CONNECT = PacketType.CONNECT
+_DISCONNECT = PacketType.DISCONNECT
+_EVENT = PacketType.EVENT
+_ACK = PacketType.ACK
+_CONNECT_ERROR = PacketType.CONNECT_ERROR
+# JS's valid types; a float key finds its integral twin (2.0 == 2), NaN and 2.5 nothing.
+_TYPE_BY_WIRE = {int(t): t for t in (_CONNECT, _DISCONNECT, _EVENT, _ACK, _CONNECT_ERROR)}
+_Timestamp = msgpack.Timestamp
+
+
 def _check(obj: Any) -> Packet:
     """The JS decoder's checkPacket, plus the event-name rule. ``_UNDEFINED`` and a missing
     key both mean absent; None means nil."""
     if type(obj) is not dict:
         raise ParseError("invalid packet type")
-    wire_type = _as_integer(obj.get("type"))
-    if wire_type is None or not 0 <= wire_type <= PacketType.CONNECT_ERROR:
+    wire_type: Any = obj.get("type")
+    kind = type(wire_type)
+    ptype = _TYPE_BY_WIRE.get(wire_type) if kind is int or kind is float else None
+    if ptype is None:
         raise ParseError("invalid packet type")
-    ptype = _PACKET_TYPES[wire_type]
     nsp = obj.get("nsp")
     if type(nsp) is not str:
         raise ParseError("invalid namespace")
     data = obj.get("data", _UNDEFINED)
-    if type(data) is msgpack.Timestamp and (ptype is PacketType.EVENT or ptype is PacketType.ACK):
-        data = [-1, data.to_bytes()]  # an ext -1 as the arguments: JS has [-1, Buffer]
-    if ptype is PacketType.EVENT:
+    if ptype is _EVENT:
         if type(data) is not list:
-            raise ParseError("invalid payload")
+            if type(data) is not _Timestamp:
+                raise ParseError("invalid payload")
+            data = [-1, data.to_bytes()]  # an ext -1 as the arguments: JS has [-1, Buffer]
         # Not in the JS decoder: the JSON decoder's event-name rule.
         if not data:
             raise ParseError("invalid payload: an event needs a name")
@@ -431,28 +441,31 @@ def _check(obj: Any) -> Packet:
                 raise ParseError("invalid payload: reserved event name")
         elif type(name) is not int and type(name) is not float:
             raise ParseError("invalid payload: an event name is a string or a number")
-    elif ptype is PacketType.ACK:
+    elif ptype is _ACK:
         if type(data) is not list:
-            raise ParseError("invalid payload")
-    elif ptype is PacketType.CONNECT:
+            if type(data) is not _Timestamp:
+                raise ParseError("invalid payload")
+            data = [-1, data.to_bytes()]
+    elif ptype is _CONNECT:
         if data is _UNDEFINED:
             data = None
         elif type(data) is not dict:
             raise ParseError("invalid payload")
-    elif ptype is PacketType.CONNECT_ERROR:
+    elif ptype is _CONNECT_ERROR:
         if type(data) is not str and type(data) is not dict:
             raise ParseError("invalid payload")
     elif data is _UNDEFINED:  # DISCONNECT
         data = None
     else:
         raise ParseError("invalid payload")
-    ack_id = obj.get("id", _UNDEFINED)
-    if ack_id is _UNDEFINED:
-        ack_id = None
-    else:
-        ack_id = _as_integer(ack_id)
-        if ack_id is None:
-            raise ParseError("invalid packet id")
+    ack_id = obj.get("id")
+    if ack_id is not None or "id" in obj:
+        if ack_id is _UNDEFINED:
+            ack_id = None
+        elif type(ack_id) is not int:
+            ack_id = _as_integer(ack_id)
+            if ack_id is None:
+                raise ParseError("invalid packet id")
     return Packet(ptype, nsp, data, ack_id)
 
 
