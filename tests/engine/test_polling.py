@@ -10,12 +10,16 @@ import time
 import zlib
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from rtio.engine import (
     CloseReason,
     CookieOptions,
     CorsOptions,
+    EngineOptions,
+    EngineServer,
     EngineSession,
     ErrorCode,
     HandshakeRequest,
@@ -638,3 +642,30 @@ async def test_a_late_timer_does_not_let_a_request_through(make_engine: MakeEngi
     assert engine.handler.disconnected == [
         (sid, CloseReason.PING_TIMEOUT, "no pong within pingTimeout")
     ]
+
+
+async def test_a_pending_poll_gets_the_close_packet_when_aiohttp_stops() -> None:
+    # aiohttp's own shutdown order (what SIGTERM to web.run_app does): the listening socket
+    # closes, idle connections close, then on_shutdown (our shutdown) runs
+    handler = Recorder()
+    app = web.Application()
+    EngineServer(handler, EngineOptions()).attach(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    base = f"http://127.0.0.1:{port}/engine.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base) as resp:
+            sid = json.loads((await resp.text())[1:])["sid"]
+
+        async def poll() -> tuple[int, str]:
+            async with http.get(f"{base}&sid={sid}") as resp:
+                return resp.status, await resp.text()
+
+        pending = asyncio.ensure_future(poll())
+        await asyncio.sleep(0.05)
+        await asyncio.wait_for(runner.cleanup(), 2.0)
+        assert await pending == (200, "1")
+    assert handler.disconnected == [(sid, CloseReason.SERVER_SHUTTING_DOWN, "server shutting down")]
