@@ -97,11 +97,12 @@ async def websocket_client(
 ) -> None:
     async with http.ws_connect(f"{base}/engine.io/?EIO=4&transport=websocket") as ws:
         await ws.receive()  # the open packet
-        frame = payload if isinstance(payload, bytes) else "4" + payload
-        send = ws.send_bytes if isinstance(frame, bytes) else ws.send_str
         clock = time.perf_counter
         while (start := clock()) < stop:
-            await send(frame)  # type: ignore[operator]
+            if isinstance(payload, bytes):
+                await ws.send_bytes(payload)
+            else:
+                await ws.send_str("4" + payload)
             await ws.receive()
             rtts.append(clock() - start)
 
@@ -131,7 +132,9 @@ async def polling_client(
         await resp.read()
 
 
-async def run_load(base: str, transport: str, clients: int, seconds: float, payload: str | bytes):
+async def run_load(
+    base: str, transport: str, clients: int, seconds: float, payload: str | bytes
+) -> tuple[list[float], float]:
     rtts: list[float] = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -146,7 +149,10 @@ async def run_load(base: str, transport: str, clients: int, seconds: float, payl
 def report(transport: str, rtts: list[float], elapsed: float, clients: int, size: int) -> None:
     rtts.sort()
     n = len(rtts)
-    p = lambda q: rtts[min(n - 1, int(q * n))] * 1000  # noqa: E731
+
+    def p(q: float) -> float:
+        return rtts[min(n - 1, int(q * n))] * 1000
+
     print(
         f"{transport:9s} clients={clients:<4d} size={size:<6d} "
         f"round trips/s={n / elapsed:9.0f}  "

@@ -658,9 +658,7 @@ class EngineServer:
         for session in list(self._sessions.values()):
             session._close(CloseReason.SERVER_SHUTTING_DOWN, "server shutting down")
         if self._websockets:
-            await asyncio.gather(
-                *(ws.wait_closed(timeout=grace) for ws in list(self._websockets))
-            )
+            await asyncio.gather(*(ws.wait_closed(timeout=grace) for ws in list(self._websockets)))
 
     # -- requests ---------------------------------------------------------------------------
 
