@@ -73,10 +73,12 @@ class Engine:
         return resp.status, await resp.text()
 
     async def post(self, sid: str, body: str | bytes, **params: str) -> tuple[int, str]:
+        """A POST as engine.io-client sends it (text/plain, whatever the body's type)."""
         resp = await self.client.post(
             "/engine.io/",
             params={"EIO": "4", "transport": "polling", "sid": sid, **params},
             data=body,
+            headers={"Content-Type": "text/plain;charset=UTF-8"},
         )
         return resp.status, await resp.text()
 

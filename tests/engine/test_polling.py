@@ -669,3 +669,47 @@ async def test_a_pending_poll_gets_the_close_packet_when_aiohttp_stops() -> None
         await asyncio.wait_for(runner.cleanup(), 2.0)
         assert await pending == (200, "1")
     assert handler.disconnected == [(sid, CloseReason.SERVER_SHUTTING_DOWN, "server shutting down")]
+
+
+async def test_fuzzed_post_bodies_get_200_or_400_never_a_crash(
+    make_engine: MakeEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    import random
+
+    rng = random.Random(4)
+    pieces = [
+        "4hi",
+        "4",
+        "3",
+        "2",
+        "1",
+        "6",
+        "5",
+        "0x",
+        "9",
+        "",
+        "b",
+        "bAQID",
+        "b!!",
+        "é",
+        "\x1e",
+        "\x1e\x1e",
+        "4\x00",
+        "b" + "A" * 7,
+        "\ud800".encode("utf-8", "surrogatepass").decode("latin-1"),
+    ]
+    engine = await make_engine(max_payload=200)
+    statuses: set[int] = set()
+    for _ in range(300):
+        sid, _ = await engine.handshake()
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        raw = body.encode("utf-8", "surrogatepass")
+        if rng.random() < 0.1:
+            raw = bytes(rng.randrange(256) for _ in range(rng.randint(1, 40)))
+        status, _ = await engine.post(sid, raw)
+        statuses.add(status)
+        assert status in (200, 400, 413), (status, raw)
+        if status != 200 and sid in engine.server.sessions:
+            raise AssertionError(f"refused {raw!r} but the session lives on")
+    assert statuses >= {200, 400}
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
