@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import random
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -671,11 +672,9 @@ async def test_a_pending_poll_gets_the_close_packet_when_aiohttp_stops() -> None
     assert handler.disconnected == [(sid, CloseReason.SERVER_SHUTTING_DOWN, "server shutting down")]
 
 
-async def test_fuzzed_post_bodies_get_200_or_400_never_a_crash(
+async def test_fuzzed_post_bodies_are_answered_never_crash(
     make_engine: MakeEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import random
-
     rng = random.Random(4)
     pieces = [
         "4hi",
