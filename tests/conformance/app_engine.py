@@ -7,11 +7,14 @@
   server close the session (a close packet, then the transport closes). Its
   ``/engine-control/stats`` route answers JSON with the close reasons seen so far, so a
   test can check what the server reported.
+- ``/engine-deflate/``: the echo app with permessage-deflate on for the WebSocket transport
+  (off by default, as in Node), for the Node tests of compressed frames.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -61,3 +64,5 @@ def setup(app: web.Application) -> None:
 
     app.router.add_get("/engine-control/stats", stats)
     EngineServer(control, suite_options()).attach(app, "/engine-control/")
+    deflate = replace(suite_options(), per_message_deflate=True)
+    EngineServer(Echo(), deflate).attach(app, "/engine-deflate/")

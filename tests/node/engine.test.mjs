@@ -5,6 +5,7 @@
 //   /engine.io/       the official suite's echo app (pingInterval 300 ms, pingTimeout 200 ms)
 //   /engine-control/  the same, plus the message "close" that makes the server close the
 //                     session, and /engine-control/stats (close reasons the server reported)
+//   /engine-deflate/  the echo app with permessage-deflate on for WebSocket
 // The heartbeat timeout goes through a TCP proxy of ours that can freeze: the connection
 // stays up but nothing passes, as in a network partition.
 import assert from "node:assert/strict";
@@ -189,6 +190,32 @@ for (const mode of Object.keys(MODES)) {
     });
   });
 }
+
+describe("engine.io-client with permessage-deflate", () => {
+  test("compressed frames both ways when the server enables it", async () => {
+    // the ws package under engine.io-client offers permessage-deflate (threshold 1 kB)
+    const socket = await open("websocket", "/engine-deflate/");
+    const ws = socket.transport.ws;
+    assert.match(ws.extensions, /permessage-deflate/);
+    const big = "compress me ".repeat(20_000);
+    const got = messages(socket, 3);
+    socket.send(big);
+    socket.send("short");
+    socket.send(Buffer.alloc(50_000, 7));
+    const echoed = await got;
+    assert.ok(echoed[0] === big, "the 240 kB message came back changed");
+    assert.equal(echoed[1], "short");
+    assert.deepEqual(new Set(bytes(echoed[2])), new Set([7]));
+    assert.equal(bytes(echoed[2]).length, 50_000);
+    socket.close();
+  });
+
+  test("not negotiated by default (as in Node)", async () => {
+    const socket = await open("websocket", "/engine.io/");
+    assert.equal(socket.transport.ws.extensions, "");
+    socket.close();
+  });
+});
 
 describe("engine.io-client upgrade details", () => {
   test("messages sent while the upgrade runs arrive once and in order", async () => {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # rtio.engine against the real npm engine.io-client in Node (tests/node/engine*.test.mjs):
 # polling only, WebSocket only, polling then upgrade; text and binary both ways; a server
-# close and a heartbeat timeout detected by the client. Runs against
-# tests/conformance/server.py (paths /engine.io/ and /engine-control/ of app_engine.py).
+# close and a heartbeat timeout detected by the client; permessage-deflate when enabled.
+# Runs against tests/conformance/server.py (paths /engine.io/, /engine-control/ and
+# /engine-deflate/ of app_engine.py).
 # tests/node's packages are installed by scripts/bootstrap.sh.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
