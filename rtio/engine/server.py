@@ -578,7 +578,7 @@ class EngineSession:
                     if waiter is not None and not self._queue:
                         self._poll_waiter = None
                         waiter.set_result("6")
-                elif message == "5" and self._probed:
+                elif message == "5":  # Node completes the upgrade even without a probe
                     upgraded = True
                     break
                 else:

@@ -273,6 +273,18 @@ async def test_bad_probe_aborts_the_upgrade(make_engine: MakeEngine) -> None:
     assert engine.handler.messages == []
 
 
+async def test_upgrade_without_a_probe_completes_as_in_node(make_engine: MakeEngine) -> None:
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    poll = await _pending_poll(engine, sid)
+    ws = await engine.ws(sid)
+    await ws.send_str("5")
+    assert await poll == (200, "6")  # the pending poll is released with a noop
+    engine.server.sessions[sid].send("on ws")
+    assert await ws.receive_str(timeout=3) == "4on ws"
+    assert engine.server.sessions[sid].transport == "websocket"
+
+
 async def test_probe_socket_lost_keeps_polling(make_engine: MakeEngine) -> None:
     engine = await make_engine()
     sid, _ = await engine.handshake()
