@@ -198,6 +198,9 @@ def test_keys_are_read_as_js_reads_them() -> None:
         (b"\xc1", "invalid msgpack"),
         (b"\x82" + TYPE + b"\x00" + NSP + ROOT + b"\x00", "invalid msgpack"),  # trailing
         (b"\x82" + TYPE + b"\x00" + NSP + b"\xa2/", "invalid msgpack"),  # truncated
+        # A 2 GiB ArrayBuffer announced in 12 bytes (notepack allocates it; we do not).
+        (b"\x82" + TYPE + b"\xc9\x80\x00\x00\x00\x00" + NSP + ROOT, "invalid msgpack"),
+        (b"\x81" + TYPE + b"\xdd\xff\xff\xff\xff", "invalid msgpack"),  # 4G items
         (b"\x92\x00\xa1/", "invalid packet type"),  # not a map
         (b"\x81" + NSP + ROOT, "invalid packet type"),
         (b"\x82" + TYPE + b"\x05" + NSP + ROOT, "invalid packet type"),  # no BINARY_EVENT
