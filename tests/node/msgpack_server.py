@@ -36,9 +36,8 @@ from typing import Any
 from aiohttp import web
 
 import rtio
-from rtio.engine import HandshakeRequest
 from rtio.socketio.packet import Packet
-from rtio.socketio.parsers import Decoder, JsonParser, MsgpackParser, Parser
+from rtio.socketio.parsers import Decoder, JsonParser, MsgpackParser, Parser, by_query
 
 
 def out(**fields: Any) -> None:
@@ -68,9 +67,9 @@ PARSERS = {
 }
 
 
-def parser_for(request: HandshakeRequest) -> Parser:
-    # One shared instance per parser: the server encodes a broadcast once per instance.
-    return PARSERS["msgpack" if request.query.get("parser") == "msgpack" else "json"]
+# ?parser=msgpack: the msgpack parser; anything else: JSON. One shared instance per parser:
+# the server encodes a broadcast once per instance in use.
+parser_for = by_query({"msgpack": PARSERS["msgpack"]}, default=PARSERS["json"])
 
 
 def make_server() -> rtio.Server:

@@ -23,6 +23,7 @@ from rtio.socketio.parsers import (
     MsgpackParser,
     ParseError,
     Parser,
+    by_query,
     check_packet,
 )
 
@@ -172,6 +173,27 @@ def test_check_packet_builds_packets() -> None:
     assert check_packet(0, "/") == Packet(T.CONNECT)
     assert check_packet(5, "/", ["e", b"x"], 3) == Packet(T.BINARY_EVENT, "/", ["e", b"x"], 3)
     assert check_packet(4, "/", "no") == Packet(T.CONNECT_ERROR, "/", "no")
+
+
+# -- choosing the parser per connection ------------------------------------------------------
+
+
+def test_by_query_picks_the_shared_instances() -> None:
+    from rtio.engine import HandshakeRequest
+
+    json_parser, msgpack_parser = JsonParser(), MsgpackParser()
+    choose = by_query({"msgpack": msgpack_parser}, default=json_parser)
+
+    def request(query: dict[str, str]) -> HandshakeRequest:
+        return HandshakeRequest("GET", "/socket.io/", "/socket.io/", {}, query, None)
+
+    assert choose(request({"EIO": "4", "parser": "msgpack"})) is msgpack_parser
+    assert choose(request({"EIO": "4", "parser": "msgpack"})) is msgpack_parser
+    assert choose(request({"EIO": "4"})) is json_parser
+    assert choose(request({"parser": "cbor"})) is json_parser  # unknown: the default
+    other = by_query({"m": msgpack_parser}, param="fmt")
+    assert other(request({"fmt": "m"})) is msgpack_parser
+    assert isinstance(other(request({})), JsonParser)
 
 
 # -- application types: the default hook of both parsers -------------------------------------

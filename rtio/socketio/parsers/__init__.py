@@ -8,6 +8,7 @@ two implementations of :class:`Parser`; a user may plug in a third (docs/PARSERS
 from __future__ import annotations
 
 from .base import Decoder, ParseError, Parser, check_packet
+from .choose import by_query
 from .json_parser import JsonParser
 from .msgpack_parser import JsDate, MsgpackParser
 
@@ -18,5 +19,6 @@ __all__ = [
     "MsgpackParser",
     "ParseError",
     "Parser",
+    "by_query",
     "check_packet",
 ]
