@@ -340,13 +340,13 @@ async def test_reconnects_after_a_server_crash_and_restart(mode: str) -> None:
             if reasons:
                 break
             await asyncio.sleep(0.01)
-        assert reasons == [socketio.AsyncClient.reason.TRANSPORT_ERROR]
+        assert reasons == [socketio.AsyncClient.reason.TRANSPORT_ERROR], reasons
         second, _ = await start_process(port)
-        for _ in range(1000):
+        for _ in range(2000):  # generous: a loaded machine starts Python slowly
             if len(connects) == 2:
                 break
             await asyncio.sleep(0.01)
-        assert len(connects) == 2 and connects[1] != first
+        assert len(connects) == 2 and connects[1] != first, (connects, reasons)
         me = await client.call("whoami", timeout=5)
         assert me["name"] == "again"
     finally:
