@@ -13,6 +13,7 @@ import {
   recorder,
   until,
   upgraded,
+  io,
 } from "./socketio_helpers.mjs";
 
 let server;
@@ -396,4 +397,35 @@ describe("client-side reasons when the server stalls or dies", () => {
       }
     });
   }
+});
+
+describe("across the upgrade", () => {
+  test("events and acks sent while the transport changes arrive once, in order", async () => {
+    // a namespace of its own: the broadcasts below reach this socket only
+    const socket = io(`${server.url}/dyn-999`, { forceNew: true, reconnection: false });
+    open.push(socket);
+    const got = [];
+    const sentOver = [];
+    socket.io.engine.on("packetCreate", (packet) => {
+      if (packet.type === "message") sentOver.push(socket.io.engine.transport.name);
+    });
+    socket.on("seq", (n) => got.push(n));
+    const upgrade = once(socket.io.engine, "upgrade");
+    const acks = [];
+    const N = 400;
+    for (let i = 0; i < N; i++) {
+      acks.push(socket.emitWithAck("echo", i));
+      socket.emit("broadcast", { event: "seq", args: [i] });
+      if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+    }
+    assert.deepEqual(await Promise.all(acks), [...Array(N).keys()]);
+    await upgrade;
+    await until(() => got.length >= N);
+    assert.deepEqual(got, [...Array(N).keys()]);
+    assert.equal(socket.io.engine.transport.name, "websocket");
+    // the client flushes its buffer over polling or after the upgrade, as its timing goes;
+    // either way the session went from one transport to the other during the test
+    assert.equal(sentOver[0], "polling");
+    socket.close();
+  });
 });

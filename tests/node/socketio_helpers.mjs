@@ -138,3 +138,4 @@ export async function until(check, timeout = 3000) {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+export { io };
