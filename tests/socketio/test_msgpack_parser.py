@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from rtio.socketio.packet import Packet, PacketType
 from rtio.socketio.parsers import MsgpackParser, ParseError
-from rtio.socketio.parsers.msgpack_parser import JsDate, MsgpackDecoder, _ExactReader
+from rtio.socketio.parsers.msgpack_parser import JsDate, MsgpackDecoder, _ExactReader, _js_string
 
 P = MsgpackParser()
 T = PacketType
@@ -267,12 +267,56 @@ def test_decode_refuses_text_and_oversized_messages() -> None:
 
 @pytest.mark.parametrize("exact", [False, True])
 def test_nesting_limit_is_msgpacks_in_both_readers(exact: bool) -> None:
-    # An ambiguous ext (a 1-byte ArrayBuffer) sends the message to the exact reader.
+    # An ambiguous ext (a 1-byte ArrayBuffer) before the nesting sends the message to the
+    # exact reader.
     extra = (b"\xc7\x01\x00\x01",) if exact else ()
-    ok = event(b"\xa1d", b"\x91" * 1021 + b"\x90", *extra)  # 1024 with the map and data
-    assert decode(ok).data[1] is not None
-    with pytest.raises(ParseError):
-        decode(event(b"\xa1d", b"\x91" * 1022 + b"\x90", *extra))
+    ok = event(b"\xa1d", *extra, b"\x91" * 1021 + b"\x90")  # 1024 with the map and data
+    assert decode(ok).data[-1] is not None
+    with pytest.raises(ParseError, match="invalid msgpack"):
+        decode(event(b"\xa1d", *extra, b"\x91" * 1022 + b"\x90"))
+    # 1025 containers, the last one empty: refused by both.
+    wire = b"\x91" * 1024 + b"\x90"
+    with pytest.raises(ParseError, match="too deeply nested" if exact else "StackError"):
+        _ExactReader(wire, MsgpackDecoder()._other_ext).read() if exact else decode(wire)
+    # 1024 containers around a scalar: read by both.
+    fine = b"\x91" * 1024 + b"\x00"
+    for value in (_ExactReader(fine, MsgpackDecoder()._other_ext).read(), msgpack.unpackb(fine)):
+        for _ in range(1024):  # (== on lists this deep would exceed the recursion limit)
+            [value] = value
+        assert value == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "js"),
+    [
+        # String(value) in JS, for map keys: what the decoder makes of keys Python cannot
+        # hash and of the packet map's keys (checked against notepack by the differential
+        # fuzz of test_msgpack_node.py; these are the cases it does not reach).
+        (None, "null"),
+        (True, "true"),
+        (2**60, "1152921504606847000"),
+        (-(2**70), "-1.1805916207174113e+21"),
+        (math.nan, "NaN"),
+        (-math.inf, "-Infinity"),
+        (-0.0, "0"),
+        (1e21, "1e+21"),
+        (1.5e-7, "1.5e-7"),
+        (-0.00001, "-0.00001"),
+        (123.456, "123.456"),
+        (b"caf\xc3\xa9\xff", "caf\u00e9\ufffd"),
+        ([1, None, [2, "x"], {"a": 1}], "1,,2,x,[object Object]"),
+        ((1, 2), "1,2"),
+        (
+            dt.datetime(1, 1, 1, tzinfo=UTC),
+            "Mon Jan 01 0001 00:00:00 GMT+0000 (Coordinated Universal Time)",
+        ),
+        (JsDate(8_640_000_000_000_001), "Invalid Date"),
+        (msgpack.Timestamp(1, 0), "-1,\x00\x00\x00\x01"),
+        (object(), "[object Object]"),
+    ],
+)
+def test_js_string(value: Any, js: str) -> None:
+    assert _js_string(value) == js
 
 
 def test_ext_hook_and_default_carry_application_types() -> None:
@@ -378,3 +422,19 @@ def test_exact_reader_reads_what_msgpack_reads(value: Any) -> None:
     fast = msgpack.unpackb(wire, strict_map_key=False)
     exact = _ExactReader(wire, MsgpackDecoder()._other_ext).read()
     assert _same(exact, fast)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_an_ext_hook_that_raises_makes_a_parse_error(exact: bool) -> None:
+    def ext_hook(code: int, data: bytes) -> Any:
+        raise ValueError("not one of ours")
+
+    parser = MsgpackParser(ext_hook=ext_hook)
+    extra = (b"\xc7\x01\x00\x01",) if exact else ()  # a 1-byte ArrayBuffer: the exact reader
+    with pytest.raises(ParseError, match="not one of ours"):
+        decode(event(b"\xa1x", *extra, b"\xd4\x05\x01"), parser)
+
+
+def test_undefined_marker_shows_as_undefined() -> None:
+    wire = b"\x82" + TYPE + b"\x00" + NSP + b"\xd4\x00\x00"  # nsp: undefined
+    assert repr(_ExactReader(wire, MsgpackDecoder()._other_ext).read()["nsp"]) == "undefined"

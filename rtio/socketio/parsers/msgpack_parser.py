@@ -394,10 +394,8 @@ def _none_field(obj: dict[Any, Any]) -> bool:
     return ("data" in obj and obj["data"] is None) or ("id" in obj and obj["id"] is None)
 
 
-def _as_integer(value: Any) -> int | None:
-    """JS ``Number.isInteger``: an int (not a bool) or an integral float."""
-    if type(value) is int:
-        return value
+def _integral_float(value: Any) -> int | None:
+    """The int of what JS ``Number.isInteger`` accepts besides an int: an integral float."""
     if type(value) is float and value.is_integer():
         return int(value)
     return None
@@ -463,7 +461,7 @@ def _check(obj: Any) -> Packet:
         if ack_id is _UNDEFINED:
             ack_id = None
         elif type(ack_id) is not int:
-            ack_id = _as_integer(ack_id)
+            ack_id = _integral_float(ack_id)
             if ack_id is None:
                 raise ParseError("invalid packet id")
     return Packet(ptype, nsp, data, ack_id)
@@ -578,10 +576,10 @@ class _ExactReader:
                 value = top.items
 
     def _open(self, stack: list[_Open], items: list[Any] | dict[Any, Any], n: int) -> Any:
+        if len(stack) >= _MAX_DEPTH:  # an empty container counts, as in msgpack's C reader
+            raise ParseError("invalid msgpack: too deeply nested")
         if n == 0:
             return items
-        if len(stack) >= _MAX_DEPTH:
-            raise ParseError("invalid msgpack: too deeply nested")
         is_map = type(items) is dict
         in_top_key = bool(stack) and stack[-1].reading_top_key()
         stack.append(_Open(items, 2 * n if is_map else n, is_map and not stack, in_top_key))
