@@ -375,6 +375,9 @@ class EngineSession:
             # 1008 (send queue full): what is still queued for a peer that does not read
             # is dropped at once
             self._ws.close(ws_code, discard=ws_code == 1008)
+            # no cycle (session -> ws -> bound method -> session): a closed session is
+            # freed by reference counting, not left to the cyclic GC
+            self._ws.on_drained = None
         if self._probe is not None:
             self._probe.close(1000)
             self._probe = None
