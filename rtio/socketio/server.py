@@ -374,3 +374,5 @@ class _EngineHandler:
         client = session.state
         if isinstance(client, Client):
             client.on_session_closed(reason)
+            # no cycle (session <-> client): both are freed by reference counting
+            session.state = None
