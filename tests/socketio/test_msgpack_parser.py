@@ -438,3 +438,40 @@ def test_an_ext_hook_that_raises_makes_a_parse_error(exact: bool) -> None:
 def test_undefined_marker_shows_as_undefined() -> None:
     wire = b"\x82" + TYPE + b"\x00" + NSP + b"\xd4\x00\x00"  # nsp: undefined
     assert repr(_ExactReader(wire, MsgpackDecoder()._other_ext).read()["nsp"]) == "undefined"
+
+
+def test_decode_what_we_encode() -> None:
+    for packet in (
+        Packet(T.CONNECT_ERROR, "/", "no"),
+        Packet(T.CONNECT_ERROR, "/x", {"message": "no"}),
+        Packet(T.CONNECT, "/", {"token": "t"}),
+        Packet(T.DISCONNECT, "/admin"),
+        Packet(T.ACK, "/", [JsDate(-(2**50))], 1),
+    ):
+        assert decode(P.encode(packet)[0]) == packet
+
+
+def test_exact_reader_reads_every_format() -> None:
+    # Each format once, on the exact path (a 1-byte ArrayBuffer sends the message there).
+    items = [
+        b"\xdc\x00\x02\x01\x02",  # array 16
+        b"\xdd\x00\x00\x00\x01\x03",  # array 32
+        b"\xde\x00\x01\xa1k\x04",  # map 16
+        b"\xdf\x00\x00\x00\x01\xa1k\x05",  # map 32
+        b"\xd9\x01a" + b"\xda\x00\x01b" + b"\xdb\x00\x00\x00\x01c",  # str 8/16/32
+        b"\xc5\x00\x01\x07" + b"\xc6\x00\x00\x00\x01\x08",  # bin 16/32
+        b"\xd0\x80\xd1\x80\x00\xd2\x80\x00\x00\x00\xd3" + b"\x80" + bytes(7),  # int 8..64
+        b"\xcc\xff\xcd\xff\xff\xce\xff\xff\xff\xff\xcf" + b"\xff" * 8,  # uint 8..64
+        b"\xca\x3f\xc0\x00\x00\xcb\x3f\xf8" + bytes(6),  # float 32/64
+        b"\xc2\xc3\xc0\xe0\x7f",
+    ]
+    values = b"\xa1x\xc7\x01\x00\x01" + b"".join(items)  # 26 values in all
+    wire = b"\x83" + TYPE + b"\x02" + NSP + ROOT + DATA + b"\xdc\x00\x1a" + values
+    assert decode(wire).data == [
+        "x", b"\x01", [1, 2], [3], {"k": 4}, {"k": 5}, "a", "b", "c", b"\x07", b"\x08",
+        -128, -32768, -(2**31), -(2**63), 255, 65535, 2**32 - 1, 2**64 - 1, 1.5, 1.5,
+        False, True, None, -32, 127,
+    ]  # fmt: skip
+    # JsDate values are hashable and show their milliseconds.
+    assert {JsDate(5): 1}[JsDate(5)] == 1
+    assert repr(JsDate(-5)) == "JsDate(-5)"
