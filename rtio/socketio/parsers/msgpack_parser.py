@@ -131,6 +131,8 @@ _EXT_MINUS_ONE = re.compile(
 # msgpack's C unpacker holds 1024 nested containers; the exact reader holds as many.
 _MAX_DEPTH = 1024
 
+_unpackb = msgpack.unpackb  # looked up once, not per message
+
 
 class JsDate:
     """A notepack Date that ``datetime`` cannot hold (outside years 1-9999): its
@@ -348,7 +350,7 @@ class MsgpackDecoder:
         self._undefined = False
         self._met = 0
         try:
-            obj = msgpack.unpackb(
+            obj = _unpackb(
                 message, ext_hook=self._ext, strict_map_key=False, unicode_errors="replace"
             )
         except Exception as exc:
@@ -456,14 +458,13 @@ def _check(obj: Any) -> Packet:
         data = None
     else:
         raise ParseError("invalid payload")
-    ack_id = obj.get("id")
-    if ack_id is not None or "id" in obj:
-        if ack_id is _UNDEFINED:
-            ack_id = None
-        elif type(ack_id) is not int:
-            ack_id = _integral_float(ack_id)
-            if ack_id is None:
-                raise ParseError("invalid packet id")
+    ack_id = obj.get("id", _UNDEFINED)
+    if ack_id is _UNDEFINED:
+        ack_id = None
+    elif type(ack_id) is not int:
+        ack_id = _integral_float(ack_id)
+        if ack_id is None:
+            raise ParseError("invalid packet id")
     return Packet(ptype, nsp, data, ack_id)
 
 
