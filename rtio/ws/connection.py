@@ -407,24 +407,25 @@ class WebSocket:
 
     # -- sending -----------------------------------------------------------------------
 
-    async def send(self, message: str | bytes) -> None:
+    async def send(self, message: str | bytes, *, compress: bool = True) -> None:
         """Send one message (str: text, bytes: binary). Writes at once; waits only while the
-        transport's write buffer is above its limit."""
+        transport's write buffer is above its limit. ``compress=False``: uncompressed even
+        with permessage-deflate on."""
         proto = self._proto
         if proto.state is not State.OPEN or self._lost:
             raise self._closed_or_closing()
-        proto.send_message(message)
+        proto.send_message(message, compress)
         self._write(proto.data_to_send())
         if self._link.writing_paused:
             await self._drain()
 
-    async def send_prepared(self, prepared: PreparedMessage) -> None:
+    async def send_prepared(self, prepared: PreparedMessage, *, compress: bool = True) -> None:
         """Send a message encoded once by ``prepare_message`` (the same bytes for many
-        connections)."""
+        connections); ``compress`` as in :meth:`send`."""
         proto = self._proto
         if proto.state is not State.OPEN or self._lost:
             raise self._closed_or_closing()
-        proto.send_prepared(prepared)
+        proto.send_prepared(prepared, compress)
         self._write(proto.data_to_send())
         if self._link.writing_paused:
             await self._drain()

@@ -384,8 +384,10 @@ class WebSocketProtocol:
             # 5.5.1: "After sending a Close frame, the endpoint MUST NOT send any further data."
             raise InvalidState(f"cannot send: the connection is {self.state.value}")
 
-    def send_message(self, message: str | bytes) -> None:
-        """Queue one message: str as a text frame, bytes as a binary frame."""
+    def send_message(self, message: str | bytes, compress: bool = True) -> None:
+        """Queue one message: str as a text frame, bytes as a binary frame. ``compress``
+        False sends it uncompressed even when permessage-deflate is on (as ws's
+        ``send(data, {compress: false})``)."""
         if self.state is not State.OPEN:
             self._check_open()
         if isinstance(message, str):
@@ -394,23 +396,23 @@ class WebSocketProtocol:
         else:
             opcode = _BINARY
             payload = message if type(message) is bytes else bytes(message)
-        self._send_payload(opcode, payload)
+        self._send_payload(opcode, payload, compress)
 
-    def _send_payload(self, opcode: int, payload: bytes) -> None:
+    def _send_payload(self, opcode: int, payload: bytes, compress: bool = True) -> None:
         deflate = self.deflate
-        if deflate is not None and deflate.should_compress(len(payload)):
+        if compress and deflate is not None and deflate.should_compress(len(payload)):
             self._out.append(self._frame(opcode, deflate.compress(payload), RSV1))
         else:
             self._out.append(self._frame(opcode, payload))
 
-    def send_prepared(self, prepared: PreparedMessage) -> None:
+    def send_prepared(self, prepared: PreparedMessage, compress: bool = True) -> None:
         if self.state is not State.OPEN:
             self._check_open()
         deflate = self.deflate
         if self.is_client or (
-            deflate is not None and deflate.should_compress(len(prepared.payload))
+            compress and deflate is not None and deflate.should_compress(len(prepared.payload))
         ):
-            self._send_payload(prepared.opcode, prepared.payload)
+            self._send_payload(prepared.opcode, prepared.payload, compress)
         else:
             self._out.append(prepared.frame)
 

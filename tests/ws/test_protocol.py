@@ -319,6 +319,22 @@ def test_compressed_messages_under_the_threshold_go_plain() -> None:
     assert frames_of(s.data_to_send())[0][3] == RSV1
 
 
+def test_compress_false_sends_a_message_plain() -> None:
+    # ws's send(data, {compress: false}): no RSV1 whatever the threshold
+    c, s = deflate_pair()
+    s.send_message("Hello", compress=False)
+    assert s.data_to_send() == b"\x81\x05Hello"
+    prepared = prepare_message("Hello")
+    s.send_prepared(prepared, compress=False)
+    assert s.data_to_send() is prepared.frame
+    s.send_prepared(prepared)  # the default still compresses
+    wire = s.data_to_send()
+    assert frames_of(wire)[0][3] == RSV1
+    assert c.receive_data(b"\x81\x05Hello" + prepared.frame + wire) == ["Hello"] * 3
+    c.send_prepared(prepared, compress=False)  # a client masks, still plain
+    assert s.receive_data(c.data_to_send()) == ["Hello"]
+
+
 def test_prepared_messages() -> None:
     prepared = prepare_message("hi")
     assert prepared.frame == b"\x81\x02hi"
