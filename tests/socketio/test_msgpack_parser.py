@@ -187,6 +187,8 @@ def test_keys_are_read_as_js_reads_them() -> None:
     assert decode(b"\x83" + TYPE + b"\x00" + NSP + ROOT + b"\xc7\x03\x00nsp\x05") == Packet(
         T.CONNECT
     )
+    # undefined as a key of the packet map is "undefined": no field
+    assert decode(b"\x83" + TYPE + b"\x00" + NSP + ROOT + UNDEFINED + b"\x01") == Packet(T.CONNECT)
     # The last of two equal keys wins.
     assert decode(b"\x83" + TYPE + b"\x01" + NSP + ROOT + TYPE + b"\x00") == Packet(T.CONNECT)
 
