@@ -87,7 +87,8 @@ def _snapshot(request: web.BaseRequest) -> HandshakeRequest:
 
 class EngineSession:
     """One Engine.IO session, whatever its transport. The layer above uses ``sid``,
-    ``request``, ``transport``, ``send``, ``close`` and ``drain``."""
+    ``request``, ``transport``, ``connected``, ``writable``, ``send``, ``close`` and
+    ``drain``."""
 
     __slots__ = (
         "__weakref__",
@@ -134,7 +135,8 @@ class EngineSession:
         self._queue = OutboundQueue(opts.max_buffered_bytes)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when: float | None = None
-        self._poll_waiter: asyncio.Future[str] | None = None
+        #: the pending GET: set with its payload and whether it may be compressed
+        self._poll_waiter: asyncio.Future[tuple[str, bool]] | None = None
         self._poll_transport: asyncio.BaseTransport | None = None
         self._posting = False
         self._ws: WebSocketTransport | None = None
@@ -163,9 +165,29 @@ class EngineSession:
         """Open (or upgrading): ``send`` delivers."""
         return self._core.is_open
 
-    def send(self, data: str | bytes | PreparedPacket) -> None:
+    @property
+    def writable(self) -> bool:
+        """A message sent now goes out at once, without waiting in a queue (Node's
+        ``transport.writable``, what Socket.IO's volatile flag checks): over WebSocket, the
+        socket is not paused and nothing is queued; over polling, a GET is pending."""
+        if not self._core.is_open or self._queue:
+            return False
+        ws = self._ws
+        if ws is not None:
+            return ws.writable
+        waiter = self._poll_waiter
+        if waiter is None or waiter.done():
+            return False
+        transport = self._poll_transport
+        return transport is not None and not transport.is_closing()
+
+    def send(self, data: str | bytes | PreparedPacket, compress: bool = True) -> None:
         """Queue a message; never blocks. Dropped once the session is closing or closed.
-        A session whose queue passes ``max_buffered_bytes`` is closed ("send queue full")."""
+        A session whose queue passes ``max_buffered_bytes`` is closed ("send queue full").
+
+        ``compress=False`` (Node's ``{compress: false}``): the WebSocket frame is not
+        compressed with permessage-deflate on, and a polling response made only of such
+        messages is not http-compressed."""
         if isinstance(data, str):
             item: str | bytes | PreparedPacket = "4" + data
         elif isinstance(data, PreparedPacket):
@@ -176,10 +198,10 @@ class EngineSession:
             return
         ws = self._ws
         if ws is not None and not self._queue:
-            if not ws.write(item):
+            if not ws.write(item, compress):
                 self._queue_full()
             return
-        self._enqueue(item)
+        self._enqueue(item, compress)
 
     def close(self) -> None:
         """Server-initiated close: the queue is flushed, then a close packet, then the
@@ -199,9 +221,9 @@ class EngineSession:
         ws = self._ws
         return self._queue.size + (ws.buffered if ws is not None else 0)
 
-    def _enqueue(self, item: str | bytes | PreparedPacket) -> None:
+    def _enqueue(self, item: str | bytes | PreparedPacket, compress: bool = True) -> None:
         raw = item.item if isinstance(item, PreparedPacket) else item
-        if not self._queue.push(raw):
+        if not self._queue.push(raw, compress=compress):
             self._queue_full()
             return
         self._flush()
@@ -212,8 +234,9 @@ class EngineSession:
             return
         ws = self._ws
         if ws is not None:
-            for item in queue.pop_all():
-                if not ws.write(item):
+            items, flags = queue.pop_all()
+            for i, item in enumerate(items):
+                if not ws.write(item, True if flags is None else flags[i]):
                     self._queue_full()
                     return
             self._after_flush()
@@ -228,7 +251,8 @@ class EngineSession:
                 self._close(CloseReason.TRANSPORT_ERROR, "poll connection closed prematurely")
                 return
             self._poll_waiter = None
-            waiter.set_result(encode_payload(queue.pop_batch(self._server.options.max_payload)))
+            batch, compress = queue.pop_batch(self._server.options.max_payload)
+            waiter.set_result((encode_payload(batch), compress))
             self._after_flush()
 
     def _after_flush(self) -> None:
@@ -368,7 +392,7 @@ class EngineSession:
         if waiter is not None:
             self._poll_waiter = None
             if not waiter.done():
-                waiter.set_result(poll_reply)
+                waiter.set_result((poll_reply, False))
         self._queue.clear()
         self._wake_drain_waiters()
         if self._ws is not None:
@@ -421,17 +445,19 @@ class EngineSession:
             raise RequestRefused(ErrorCode.BAD_REQUEST, "Overlapping poll requests")
         core = self._core
         options = self._server.options
+        compress = False
         if self._queue:
-            payload = encode_payload(self._queue.pop_batch(options.max_payload))
+            batch, compress = self._queue.pop_batch(options.max_payload)
+            payload = encode_payload(batch)
             self._after_flush()
         elif core.state is SessionState.UPGRADING and self._probed:
             payload = "6"
         else:
-            waiter: asyncio.Future[str] = self._loop.create_future()
+            waiter: asyncio.Future[tuple[str, bool]] = self._loop.create_future()
             self._poll_waiter = waiter
             self._poll_transport = request.transport
             try:
-                payload = await waiter
+                payload, compress = await waiter
             except asyncio.CancelledError:
                 if self._poll_waiter is waiter:
                     self._poll_waiter = None
@@ -442,7 +468,7 @@ class EngineSession:
             jsonp=jsonp_index(request.query),
             headers=headers,
             accept_encoding=request.headers.get("Accept-Encoding"),
-            compression=options.http_compression,
+            compression=options.http_compression if compress else None,
         )
 
     async def _handle_post(self, request: web.Request, headers: dict[str, str]) -> web.Response:
@@ -580,7 +606,7 @@ class EngineSession:
                     waiter = self._poll_waiter
                     if waiter is not None and not self._queue:
                         self._poll_waiter = None
-                        waiter.set_result("6")
+                        waiter.set_result(("6", False))
                 elif message == "5":  # Node completes the upgrade even without a probe
                     upgraded = True
                     break
@@ -605,7 +631,7 @@ class EngineSession:
         waiter = self._poll_waiter
         if waiter is not None:
             self._poll_waiter = None
-            waiter.set_result("6")
+            waiter.set_result(("6", False))
         self._use_websocket(ws)
         self._flush()
         await self._run_websocket(ws)
@@ -793,7 +819,8 @@ class EngineServer:
         self._connect(session)
         items: list[str | bytes] = [self._open_packet(session, upgrades)]
         if session._queue:
-            items.extend(session._queue.pop_batch(self.options.max_payload))
+            # the open packet may be compressed (Node), so the response may be too
+            items.extend(session._queue.pop_batch(self.options.max_payload)[0])
             session._after_flush()
         return poll_response(
             encode_payload(items),

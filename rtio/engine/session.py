@@ -230,12 +230,16 @@ class Session:
 
 class OutboundQueue:
     """Packets waiting for a transport: encoded text packets (str) and binary messages
-    (bytes), with their byte count bounded by ``limit``."""
+    (bytes), with their byte count bounded by ``limit``, and whether each may be compressed
+    (Node's per-packet ``compress`` option; only tracked once an item says no)."""
 
-    __slots__ = ("_items", "limit", "size")
+    __slots__ = ("_items", "_plain", "limit", "size")
 
     def __init__(self, limit: int) -> None:
         self._items: deque[str | bytes] = deque()
+        #: None while every queued item may be compressed (the usual case); else, parallel
+        #: to ``_items``, True for an item to send uncompressed
+        self._plain: deque[bool] | None = None
         self.size = 0
         self.limit = limit
 
@@ -245,28 +249,43 @@ class OutboundQueue:
     def __iter__(self) -> Iterator[str | bytes]:
         return iter(self._items)
 
-    def push(self, item: str | bytes, *, force: bool = False) -> bool:
+    def push(self, item: str | bytes, *, force: bool = False, compress: bool = True) -> bool:
         """Queue ``item``; False (and nothing queued) if that would pass the limit. An item
-        is always accepted into an empty queue, and with ``force`` (control packets)."""
+        is always accepted into an empty queue, and with ``force`` (control packets).
+        ``compress=False``: the transport must send it uncompressed."""
         size = len(item)
-        if self.size + size > self.limit and self._items and not force:
+        items = self._items
+        if self.size + size > self.limit and items and not force:
             return False
-        self._items.append(item)
+        plain = self._plain
+        if plain is not None:
+            plain.append(not compress)
+        elif not compress:
+            self._plain = deque([False] * len(items))
+            self._plain.append(True)
+        items.append(item)
         self.size += size
         return True
 
-    def pop_all(self) -> list[str | bytes]:
+    def pop_all(self) -> tuple[list[str | bytes], list[bool] | None]:
+        """Every item, and their compress flags (None: all may be compressed)."""
         items = list(self._items)
+        plain = self._plain
         self._items.clear()
+        self._plain = None
         self.size = 0
-        return items
+        return items, (None if plain is None else [not p for p in plain])
 
-    def pop_batch(self, max_bytes: int) -> list[str | bytes]:
-        """Items from the front up to about ``max_bytes`` of polling payload (at least one).
+    def pop_batch(self, max_bytes: int) -> tuple[list[str | bytes], bool]:
+        """Items from the front up to about ``max_bytes`` of polling payload (at least one),
+        and whether the payload may be compressed: unless every item in it said no (Node
+        compresses a polling response if any of its packets allows it).
 
         Binary items count at their base64 size plus the "b" prefix."""
         items = self._items
+        plain = self._plain
         batch: list[str | bytes] = []
+        compress = plain is None
         total = 0
         while items:
             item = items[0]
@@ -274,10 +293,15 @@ class OutboundQueue:
             if batch and total + size + 1 > max_bytes:
                 break
             batch.append(items.popleft())
+            if plain is not None and not plain.popleft():
+                compress = True
             self.size -= len(item)
             total += size + 1
-        return batch
+        if plain is not None and not items:
+            self._plain = None
+        return batch, compress
 
     def clear(self) -> None:
         self._items.clear()
+        self._plain = None
         self.size = 0

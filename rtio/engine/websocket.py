@@ -145,6 +145,7 @@ class WebSocketTransport:
     Writes go out at once while the socket accepts them; once it applies backpressure,
     later items wait in a backlog written by one task. ``on_drained`` (set by the
     session) is called when the backlog falls to a quarter of ``limit`` and when it empties.
+    ``compress=False`` sends an item uncompressed when permessage-deflate is on.
     """
 
     __slots__ = (
@@ -162,7 +163,8 @@ class WebSocketTransport:
         self.ws = ws
         self._max_payload = max_payload
         self._limit = limit
-        self._backlog: deque[str | bytes | PreparedPacket] | None = None
+        #: (item, compress) waiting behind a paused socket
+        self._backlog: deque[tuple[str | bytes | PreparedPacket, bool]] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
         #: bytes waiting in the backlog (the socket is paused)
@@ -178,22 +180,34 @@ class WebSocketTransport:
     def max_payload(self) -> int:
         return self._max_payload
 
-    def _send(self, item: str | bytes | PreparedPacket) -> Coroutine[Any, Any, None]:
-        if isinstance(item, PreparedPacket):
-            return self.ws.send_prepared(item.frame())
-        return self.ws.send(item)
+    @property
+    def writable(self) -> bool:
+        """A write now goes out at once: the socket is not paused, nothing waits in the
+        backlog, and the WebSocket is not closing (Node's ``transport.writable``)."""
+        return self._backlog is None and self._closing is None
 
-    def write(self, item: str | bytes | PreparedPacket) -> bool:
+    def _send(
+        self, item: str | bytes | PreparedPacket, compress: bool
+    ) -> Coroutine[Any, Any, None]:
+        if isinstance(item, PreparedPacket):
+            if compress:
+                return self.ws.send_prepared(item.frame())
+            return self.ws.send_prepared(item.frame(), compress=False)
+        if compress:
+            return self.ws.send(item)
+        return self.ws.send(item, compress=False)
+
+    def write(self, item: str | bytes | PreparedPacket, compress: bool = True) -> bool:
         """Send ``item`` now, or queue it behind a paused socket. False if the backlog
         passes the limit (the caller closes the session)."""
         if self._closing is not None:
             return True
         backlog = self._backlog
         if backlog is not None:
-            backlog.append(item)
+            backlog.append((item, compress))
             self.buffered += len(item)
             return self.buffered <= self._limit
-        coro = self._send(item)
+        coro = self._send(item, compress)
         try:
             yielded = coro.send(None)
         except StopIteration:
@@ -212,12 +226,12 @@ class WebSocketTransport:
             backlog = self._backlog
             assert backlog is not None
             while backlog:
-                item = backlog.popleft()
+                item, compress = backlog.popleft()
                 buffered = self.buffered
                 self.buffered = buffered - len(item)
                 if buffered > low >= self.buffered and self.on_drained is not None:
                     self.on_drained()
-                await self._send(item)
+                await self._send(item, compress)
         except ConnectionClosed:
             pass
         finally:

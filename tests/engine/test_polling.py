@@ -4,6 +4,7 @@ maxPayload, JSONP, compression, cookie, CORS, allow_request, many sessions."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import json
 import random
@@ -712,3 +713,50 @@ async def test_fuzzed_post_bodies_are_answered_never_crash(
             raise AssertionError(f"refused {raw!r} but the session lives on")
     assert statuses >= {200, 400}
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_http_compression_honours_the_compress_flag(make_engine: MakeEngine) -> None:
+    # Node: a polling response is compressed if any of its packets allows it
+    engine = await make_engine(http_compression=HttpCompression(threshold=100))
+    sid, _ = await engine.handshake()
+    session = engine.server.sessions[sid]
+    url = f"/engine.io/?EIO=4&transport=polling&sid={sid}"
+    gz = {"Accept-Encoding": "gzip"}
+    session.send("x" * 500, compress=False)
+    session.send(b"\x01" * 300, compress=False)
+    resp = await engine.client.get(url, headers=gz, auto_decompress=False)
+    assert "Content-Encoding" not in resp.headers
+    assert await resp.read() == b"4" + b"x" * 500 + b"\x1eb" + base64.b64encode(b"\x01" * 300)
+    session.send("y" * 500, compress=False)
+    session.send("z")
+    resp = await engine.client.get(url, headers=gz, auto_decompress=False)
+    assert resp.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(await resp.read()) == b"4" + b"y" * 500 + b"\x1e4z"
+    # a pending poll answered by an uncompressed message
+    poll = asyncio.ensure_future(engine.client.get(url, headers=gz, auto_decompress=False))
+    await asyncio.sleep(0.05)
+    session.send("p" * 500, compress=False)
+    resp = await poll
+    assert "Content-Encoding" not in resp.headers and await resp.read() == b"4" + b"p" * 500
+
+
+async def test_writable_over_polling_means_a_poll_is_pending(make_engine: MakeEngine) -> None:
+    # Node's polling transport is writable while a GET waits for data
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    session = engine.server.sessions[sid]
+    assert not session.writable  # no GET pending
+    poll = asyncio.ensure_future(engine.poll(sid))
+    for _ in range(100):
+        if session.writable:
+            break
+        await asyncio.sleep(0.01)
+    assert session.writable
+    session.send("now")
+    assert not session.writable  # the GET is answered: the next message waits
+    assert await poll == (200, "4now")
+    session.send("queued")
+    poll = asyncio.ensure_future(engine.poll(sid))
+    assert await poll == (200, "4queued")
+    session.close()
+    assert not session.writable

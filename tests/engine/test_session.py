@@ -127,12 +127,12 @@ def test_queue_bounds_and_batches() -> None:
     assert not q.push("4world")  # 12 > 10
     assert q.push(b"abc")
     assert len(q) == 2 and q.size == 9
-    assert q.pop_batch(max_bytes=7) == ["4hello"]
-    assert q.pop_batch(max_bytes=7) == [b"abc"]
+    assert q.pop_batch(max_bytes=7) == (["4hello"], True)
+    assert q.pop_batch(max_bytes=7) == ([b"abc"], True)
     assert q.size == 0
     big = OutboundQueue(limit=1)
     assert big.push("4" * 50)  # one item always fits an empty queue
-    assert big.pop_all() == ["4" * 50]
+    assert big.pop_all() == (["4" * 50], None)
 
 
 def test_control_packets_are_forced_into_a_full_queue() -> None:
@@ -140,4 +140,23 @@ def test_control_packets_are_forced_into_a_full_queue() -> None:
     assert q.push("4" + "x" * 9)
     assert not q.push("2")
     assert q.push("2", force=True)
-    assert q.pop_all() == ["4" + "x" * 9, "2"]
+    assert q.pop_all() == (["4" + "x" * 9, "2"], None)
+
+
+def test_queue_remembers_which_items_must_not_be_compressed() -> None:
+    q = OutboundQueue(limit=100)
+    q.push("4a")
+    q.push("4b", compress=False)
+    q.push(b"c", compress=False)
+    q.push("2")
+    assert q.pop_all() == (["4a", "4b", b"c", "2"], [True, False, False, True])
+    # a polling payload may be compressed unless every packet in it said no (Node)
+    q.push("4plain", compress=False)
+    q.push(b"raw", compress=False)
+    q.push("4zip")
+    assert q.pop_batch(max_bytes=13) == (["4plain", b"raw"], False)
+    assert q.pop_batch(max_bytes=12) == (["4zip"], True)
+    q.push("4x", compress=False)
+    q.clear()
+    q.push("4y")
+    assert q.pop_batch(max_bytes=12) == (["4y"], True) and len(q) == 0

@@ -520,3 +520,69 @@ async def test_many_concurrent_websocket_sessions(make_engine: MakeEngine) -> No
     await engine.handler.wait_for(lambda: len(engine.handler.disconnected) == 200)
     assert {reason for _, reason, _ in engine.handler.disconnected} == {CloseReason.TRANSPORT_CLOSE}
     assert not engine.server.sessions
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One unmasked server frame off the wire: its first byte (FIN, RSV1, opcode) and
+    payload."""
+    head = await asyncio.wait_for(reader.readexactly(2), 3)
+    length = head[1] & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(await reader.readexactly(8), "big")
+    return head[0], await reader.readexactly(length)
+
+
+async def test_compress_false_sends_a_frame_uncompressed(make_engine: MakeEngine) -> None:
+    # Node's socket.compress(false): with permessage-deflate on, that frame goes plain
+    engine = await make_engine(per_message_deflate=True)
+    offer = {"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"}
+    status, headers, _, reader, writer = await raw_upgrade(
+        engine, "EIO=4&transport=websocket", offer
+    )
+    try:
+        assert status == 101 and headers["sec-websocket-extensions"].startswith("permessage")
+        first, _ = await _read_frame(reader)  # the open packet, over the 64-byte threshold
+        assert first == 0xC1  # FIN, RSV1 (compressed), text
+        session = engine.handler.connected[0]
+        text = "z" * 300
+        session.send(text, compress=False)
+        session.send(text)
+        session.send(prepare_packet(text), compress=False)
+        session.send(prepare_packet(b"\x00" * 300), compress=False)
+        session.send(prepare_packet(b"\x00" * 300))
+        frames = [await _read_frame(reader) for _ in range(5)]
+        assert frames[0] == (0x81, b"4" + text.encode())
+        assert frames[1][0] == 0xC1 and len(frames[1][1]) < 50
+        assert frames[2] == (0x81, b"4" + text.encode())
+        assert frames[3] == (0x82, b"\x00" * 300)
+        assert frames[4][0] == 0xC2 and len(frames[4][1]) < 50
+    finally:
+        writer.close()
+
+
+async def test_writable_over_websocket_follows_backpressure(make_engine: MakeEngine) -> None:
+    # Node's transport.writable: false while earlier frames wait behind a paused socket
+    engine = await make_engine(max_buffered_bytes=64 * 1024 * 1024)
+    ws, sid = await engine.ws_open()
+    session = engine.server.sessions[sid]
+    assert session.writable
+    chunk = "w" * 65536
+    sent = 0
+    while session.writable:  # the client does not read: the socket buffers fill
+        session.send(chunk)
+        sent += 1
+        assert sent < 1000, "the socket never applied backpressure"
+        await asyncio.sleep(0)
+    assert session.connected and not session.writable
+    for _ in range(sent):
+        assert await ws.receive_str(timeout=5) == "4" + chunk
+    for _ in range(100):
+        if session.writable:
+            break
+        await asyncio.sleep(0.01)
+    assert session.writable
+    await ws.send_str("1")
+    await engine.handler.wait_for(lambda: bool(engine.handler.disconnected))
+    assert not session.writable
