@@ -2,6 +2,8 @@
 //
 //   node tests/socketio/msgpack_vectors.mjs < request.json > answer.json
 //
+// tests/socketio/test_msgpack_node.py runs it once per session, from tests/node, with TZ=UTC.
+//
 // request: {"decode": ["<hex>", ...]}   messages encoded by rtio, for the JS decoder
 // answer:  {"versions": {...},
 //           "encoded": {"<case>": "<hex>", ...},   the JS encoder's bytes for each case below
