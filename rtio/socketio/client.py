@@ -30,10 +30,6 @@ __all__ = ["Client", "Encoded"]
 
 log = logging.getLogger("rtio.socketio")
 
-#: seconds a polling client has to close the connection itself after
-#: ``disconnect(close=True)`` before the server closes it
-CLOSE_GRACE = 1.0
-
 _REASONS = {reason.value: DisconnectReason(reason.value) for reason in CloseReason}
 
 
@@ -159,26 +155,21 @@ class Client:
     # -- outgoing -------------------------------------------------------------------------
 
     def writable(self) -> bool:
-        """Whether the session takes a packet now (volatile packets are dropped if not).
-
-        The engine reports ``connected``; a finer ``writable`` (a poll pending, no backlog)
-        is used when the engine's session offers one.
-        """
-        session = self.session
-        if not self.connected or not session.connected:
-            return False
-        writable = getattr(session, "writable", None)
-        return True if writable is None else bool(writable)
+        """Whether a packet sent now goes out at once: the engine's ``writable`` (Node's
+        ``transport.writable``: over WebSocket not paused and nothing queued, over polling
+        a GET pending). A volatile packet is dropped when not (as in Node)."""
+        return self.connected and self.session.writable
 
     def write(self, messages: list[str | bytes], volatile: bool, compress: bool) -> None:
-        """Send one packet's messages (the packet, then its attachments)."""
+        """Send one packet's messages (the packet, then its attachments); ``compress``
+        False: uncompressed (Node's ``socket.compress(false)``)."""
         if volatile and not self.writable():
             return
         if not self.connected:
             return
         send = self.session.send
         for message in messages:
-            send(message)
+            send(message, compress)
 
     def write_encoded(self, encoded: Encoded, volatile: bool, compress: bool) -> None:
         """Send a packet a broadcast encoded once."""
@@ -188,7 +179,7 @@ class Client:
             return
         send = self.session.send
         for message in encoded.messages(self.parser):
-            send(message)
+            send(message, compress)
 
     def send_packet(self, packet: Packet) -> None:
         self.write(self.parser.encode(packet), False, True)
@@ -219,22 +210,12 @@ class Client:
 
     def disconnect_all(self) -> None:
         """``socket.disconnect(close=True)``: leave every namespace (each client socket
-        gets a DISCONNECT), then close the connection (Node's ``client._disconnect``)."""
+        gets a DISCONNECT), then close the connection (Node's ``client._disconnect``).
+        The engine delivers the DISCONNECTs before its close packet (over polling in a
+        later response), so the client reports "io server disconnect"."""
         for socket in list(self.sockets.values()):
             socket.disconnect()
-        if self.session.transport == "websocket":
-            self.close(DisconnectReason.FORCED_SERVER_CLOSE)
-            return
-        # Over polling the DISCONNECT packets and the close packet would travel in one
-        # response, and socket.io-client handles the close first (it defers decoded
-        # packets to the next tick), reporting "transport close" instead of "io server
-        # disconnect". Node sends the close packet in a later response (engine.io waits
-        # for "drain"). Here the client, left with no namespace, closes the connection
-        # itself; the server closes it after a grace period if it does not.
-        self._closed(DisconnectReason.FORCED_SERVER_CLOSE)
-        session = self.session
-        loop = asyncio.get_running_loop()
-        loop.call_later(CLOSE_GRACE, lambda: None if session.closed else session.close())
+        self.close(DisconnectReason.FORCED_SERVER_CLOSE)
 
     def close(self, reason: DisconnectReason) -> None:
         """Close the Engine.IO session; the sockets still joined get ``reason``."""

@@ -231,6 +231,13 @@ class Namespace(BaseNamespace):
             return
         socket.connected = True
         client._joined(socket)
+        log.info(
+            "socket %s connected to %s (transport %s, address %s)",
+            socket.id,
+            self.name,
+            client.session.transport,
+            socket.handshake.address,
+        )
         # v5: "The server MUST respond with either: a `CONNECT` packet if the connection is
         # successful, with the session ID in the payload, or a `CONNECT_ERROR` packet"
         socket._send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))

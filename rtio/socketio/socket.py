@@ -354,6 +354,7 @@ class Socket:
         if not self.connected:
             return
         self.connected = False
+        log.info("socket %s disconnected from %s: %s", self.id, self.nsp.name, reason.value)
         self.client.remove(self)
         self.nsp._remove(self)
         acks = self._acks

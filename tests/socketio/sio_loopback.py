@@ -39,14 +39,19 @@ class FakeSession:
         self.sent: list[str | bytes] = []
         #: the very objects passed to send() (to check a broadcast is encoded once)
         self.raw: list[object] = []
+        #: the compress flag each message was sent with
+        self.compressed: list[bool] = []
         self.connected = True
         self.closed = False
+        #: what the engine's writable reports (a test sets it False: a paused transport)
+        self.writable = True
         self._handler = handler
 
-    def send(self, data: str | bytes | PreparedPacket) -> None:
+    def send(self, data: str | bytes | PreparedPacket, compress: bool = True) -> None:
         if not self.connected:
             return
         self.raw.append(data)
+        self.compressed.append(compress)
         if isinstance(data, PreparedPacket):
             item = data.item
             self.sent.append(item[1:] if isinstance(item, str) else item)
@@ -62,6 +67,7 @@ class FakeSession:
             return
         self.closed = True
         self.connected = False
+        self.writable = False
         self._handler.on_disconnect(self, reason, reason.value)
 
 
@@ -84,6 +90,7 @@ class Peer:
 
     def take(self) -> list[str | bytes]:
         out, self.session.sent = self.session.sent, []
+        self.session.compressed = []
         return out
 
     async def connect(self, nsp: str = "/", auth: str = "") -> str:

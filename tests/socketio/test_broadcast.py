@@ -84,11 +84,21 @@ async def test_broadcast_in_a_namespace_only(sio: rtio.Server) -> None:
 
 async def test_volatile_broadcast_skips_clients_not_writable(sio: rtio.Server) -> None:
     (a, _), (b, _) = await crowd(sio, 2)
-    b.session.writable = False  # type: ignore[attr-defined]
+    b.session.writable = False
     await sio.volatile.emit("v")
     await sio.compress(False).local.emit("k")
     assert a.take() == ['2["v"]', '2["k"]']
     assert b.take() == ['2["k"]']
+
+
+async def test_broadcast_compress_flag_reaches_the_engine(sio: rtio.Server) -> None:
+    (a, _), (b, _) = await crowd(sio, 2)
+    await sio.compress(False).emit("plain", b"\x02")
+    await sio.emit("zip")
+    assert a.session.compressed == b.session.compressed == [False, False, True]
+    assert a.session.raw[-3] is b.session.raw[-3]  # still encoded once
+    plain = ['51-["plain",{"_placeholder":true,"num":0}]', b"\x02", '2["zip"]']
+    assert a.take() == b.take() == plain
 
 
 async def test_broadcast_with_acks_per_socket_results(sio: rtio.Server) -> None:

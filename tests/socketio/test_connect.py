@@ -290,3 +290,28 @@ async def test_refusal_in_the_connect_handler_disconnects(
     await peer.connect()
     assert peer.take() == ["1"]
     assert not sio.sockets and "refuse in a middleware" in caplog.text
+
+
+async def test_connects_and_disconnects_are_logged_at_info(
+    sio: rtio.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    # one line per socket, so `rtio serve` shows connections at its default level
+    caplog.set_level("INFO", logger="rtio.socketio")
+    sio.of("/admin")
+    peer = Peer(sio)
+    sid = await peer.connect()
+    admin_sid = await peer.connect("/admin")
+    peer.feed("1/admin,")
+    await settle()
+    peer.session.end(rtio.engine.CloseReason.PING_TIMEOUT)
+    await settle()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "rtio.socketio"]
+    assert lines == [
+        ("INFO", f"socket {sid} connected to / (transport websocket, address 127.0.0.1)"),
+        (
+            "INFO",
+            f"socket {admin_sid} connected to /admin (transport websocket, address 127.0.0.1)",
+        ),
+        ("INFO", f"socket {admin_sid} disconnected from /admin: client namespace disconnect"),
+        ("INFO", f"socket {sid} disconnected from /: ping timeout"),
+    ]

@@ -3,6 +3,7 @@ order of ``disconnecting`` / ``disconnect``, and invalid packets."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -191,31 +192,80 @@ async def test_shutdown_reaches_sockets() -> None:
         await client.close()
 
 
-async def test_disconnect_with_close_over_polling_lets_the_client_close_first(
-    sio: rtio.Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import asyncio
+class PollingClient:
+    """A raw Engine.IO polling client on a real server (aiohttp's HTTP client)."""
 
-    from rtio.socketio import client as client_module
+    def __init__(self, client: Any, sid: str) -> None:
+        self.client = client
+        self.query = {"EIO": "4", "transport": "polling", "sid": sid}
 
-    monkeypatch.setattr(client_module, "CLOSE_GRACE", 0.02)
+    @classmethod
+    async def open(cls, client: Any) -> PollingClient:
+        resp = await client.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
+        text = await resp.text()
+        return cls(client, text[text.index('"sid":"') + 7 :].split('"')[0])
+
+    async def post(self, body: str) -> None:
+        resp = await self.client.post("/socket.io/", params=self.query, data=body)
+        assert await resp.text() == "ok"
+
+    async def get(self) -> str:
+        resp = await self.client.get("/socket.io/", params=self.query)
+        text: str = await resp.text()
+        return text
+
+
+async def test_disconnect_with_close_over_polling_sends_the_close_packet_last() -> None:
+    # The engine delivers the DISCONNECTs, then the close packet in a response of its own
+    # (as Node): socket.io-client handles a close packet before the packets decoded with
+    # it, so this order is what lets it report "io server disconnect".
+    from aiohttp.test_utils import TestClient, TestServer
+
+    sio = rtio.Server(connect_timeout=None)
+    sio.of("/other")
     log = record(sio)
-    peer, quick = Peer(sio), Peer(sio)
-    for p in (peer, quick):
-        p.session.transport = "polling"
-    sid = await peer.connect()
-    await quick.connect()
-    sio.sockets[sid].disconnect(close=True)
-    await settle()
-    # the DISCONNECT goes out alone, so socket.io-client reports "io server disconnect"
-    assert peer.take() == ["1"] and not peer.session.closed
-    assert log[-1][:2] == ("disconnect", "server namespace disconnect")
-    peer.feed('2["ignored"]')  # the client is no longer routed
-    await asyncio.sleep(0.05)
-    assert peer.session.closed  # the client did not close: the server did
-    # a client that closes by itself is not closed twice
-    quick_sid = next(iter(sio.sockets))
-    sio.sockets[quick_sid].disconnect(close=True)
-    quick.session.end(CloseReason.TRANSPORT_CLOSE)
-    await asyncio.sleep(0.05)
-    assert log[-1][:2] == ("disconnect", "server namespace disconnect")
+    client = TestClient(TestServer(sio.make_app()))
+    await client.start_server()
+    try:
+        poller = await PollingClient.open(client)
+        await poller.post("40\x1e40/other,")
+        replies = (await poller.get()).split("\x1e")
+        assert [r[:10] for r in replies] == ['40{"sid":"', "40/other,{"]
+        sid = next(iter(sio.sockets))
+        pending = asyncio.ensure_future(poller.get())
+        await asyncio.sleep(0.05)
+        sio.sockets[sid].disconnect(close=True)
+        assert await pending == "41"  # the first DISCONNECT answers the pending poll
+        assert await poller.get() == "41/other,"
+        assert await poller.get() == "1"
+        await settle()
+        assert log[-1][:2] == ("disconnect", "server namespace disconnect")
+        assert not sio.sockets and not sio.engine.sessions
+    finally:
+        await client.close()
+
+
+async def test_volatile_over_polling_needs_a_pending_poll() -> None:
+    # Node drops a volatile packet unless transport.writable: over polling, a GET pending
+    from aiohttp.test_utils import TestClient, TestServer
+
+    sio = rtio.Server(connect_timeout=None)
+    client = TestClient(TestServer(sio.make_app()))
+    await client.start_server()
+    try:
+        poller = await PollingClient.open(client)
+        await poller.post("40")
+        assert (await poller.get()).startswith('40{"sid":"')
+        socket = next(iter(sio.sockets.values()))
+        socket.volatile.emit("dropped")  # no GET pending: not writable
+        pending = asyncio.ensure_future(poller.get())
+        await asyncio.sleep(0.05)
+        assert sio.engine.sessions[socket.client.session.sid].writable
+        socket.volatile.emit("kept")
+        socket.volatile.emit("dropped too")  # the GET is answered: not writable again
+        await sio.volatile.emit("dropped as well")
+        socket.emit("queued")
+        assert await pending == '42["kept"]'
+        assert await poller.get() == '42["queued"]'
+    finally:
+        await client.close()

@@ -290,11 +290,32 @@ async def test_emit_to_a_disconnected_socket_is_dropped(sio: rtio.Server) -> Non
 async def test_socket_volatile_is_dropped_when_not_writable(sio: rtio.Server) -> None:
     peer, socket = await connected(sio)
     socket.volatile.emit("now")
-    peer.session.writable = False  # type: ignore[attr-defined]
+    peer.session.writable = False
     socket.volatile.emit("dropped")
     socket.emit("kept")
     socket.compress(False).emit("plain")
     assert peer.take() == ['2["now"]', '2["kept"]', '2["plain"]']
+
+
+async def test_compress_flag_reaches_every_message_of_the_packet(sio: rtio.Server) -> None:
+    # Node: socket.compress(false).emit() writes the packet and its attachments with
+    # {compress: false}; the engine then sends them uncompressed
+    peer, socket = await connected(sio)
+    socket.compress(False).emit("bin", b"\x01")
+    socket.emit("zip")
+    socket.compress(False).volatile.timeout(5).emit("ack", callback=lambda *a: None)
+    pending = asyncio.ensure_future(socket.compress(False).emit_with_ack("q"))
+    await settle()
+    assert peer.session.compressed == [False, False, True, False, False]
+    assert peer.take() == [
+        '51-["bin",{"_placeholder":true,"num":0}]',
+        b"\x01",
+        '2["zip"]',
+        '20["ack"]',
+        '21["q"]',
+    ]
+    peer.feed('31["a"]')
+    assert await pending == "a"
 
 
 async def test_data_the_parser_cannot_carry_raises_to_the_caller(sio: rtio.Server) -> None:
