@@ -35,6 +35,7 @@ DefaultHook = Callable[[Any], Any]
 
 
 _TYPE_BY_CHAR = {str(t.value): t for t in PacketType}
+_TYPE_DIGIT = {t: str(t.value) for t in PacketType}
 _BINARY_TYPES = (PacketType.BINARY_EVENT, PacketType.BINARY_ACK)
 _DIGITS = frozenset("0123456789")
 _MAX_ID_DIGITS = 16  # ack ids are counters; 2**53 has 16 digits
@@ -161,7 +162,7 @@ class JsonParser:
             # Asked for a binary type with no bytes in the data: say 0 attachments.
             head = f"{ptype.value}0-"
         else:
-            head = str(ptype.value)
+            head = _TYPE_DIGIT[ptype]  # not str(ptype.value): enum .value is a slow property
         if packet.nsp != "/":
             head += packet.nsp + ","
         if packet.id is not None:
