@@ -477,3 +477,19 @@ def test_exact_reader_reads_every_format() -> None:
     # JsDate values are hashable and show their milliseconds.
     assert {JsDate(5): 1}[JsDate(5)] == 1
     assert repr(JsDate(-5)) == "JsDate(-5)"
+
+
+def test_nil_is_absent_for_python_socketio_clients() -> None:
+    # python-socketio's msgpack packets: {"type", "data", "nsp"} with data None when empty.
+    lenient = MsgpackParser(nil_is_absent=True)
+    connect = msgpack.packb({"type": 0, "data": None, "nsp": "/"})
+    disconnect = msgpack.packb({"type": 1, "data": None, "nsp": "/chat"})
+    ack = msgpack.packb({"type": 3, "data": [], "nsp": "/", "id": None})
+    for wire in (connect, disconnect, ack):
+        with pytest.raises(ParseError):
+            decode(wire)  # as the JS decoder: invalid
+    assert decode(connect, lenient) == Packet(T.CONNECT)
+    assert decode(disconnect, lenient) == Packet(T.DISCONNECT, "/chat")
+    assert decode(ack, lenient) == Packet(T.ACK, "/", [])
+    with pytest.raises(ParseError, match="invalid payload"):  # an event still needs data
+        decode(msgpack.packb({"type": 2, "data": None, "nsp": "/"}), lenient)

@@ -258,6 +258,9 @@ class MsgpackParser:
         as notepack gives JS).
     :param max_packet_size: most bytes one incoming message may have; ``None`` for no limit
         beyond Engine.IO's ``max_payload``.
+    :param nil_is_absent: read a ``data`` or ``id`` of nil as absent. The JS decoder refuses
+        them, but python-socketio's msgpack serializer writes ``data: None`` in every
+        DISCONNECT (and in every packet without data): set this to serve its clients.
     """
 
     name = "msgpack"
@@ -268,10 +271,12 @@ class MsgpackParser:
         default: DefaultHook | None = None,
         ext_hook: ExtHook | None = None,
         max_packet_size: int | None = None,
+        nil_is_absent: bool = False,
     ) -> None:
         self.default = default
         self.ext_hook = ext_hook
         self.max_packet_size = max_packet_size
+        self.nil_is_absent = nil_is_absent
         # msgpack.Packer keeps a buffer between calls: one per thread.
         self._local = threading.local()
 
@@ -308,18 +313,24 @@ class MsgpackParser:
             raise
 
     def new_decoder(self) -> MsgpackDecoder:
-        return MsgpackDecoder(self.ext_hook, self.max_packet_size)
+        return MsgpackDecoder(self.ext_hook, self.max_packet_size, self.nil_is_absent)
 
 
 class MsgpackDecoder:
     """Per-connection decoder: every message is one whole packet, so it keeps only the
     notes of the message being decoded."""
 
-    __slots__ = ("_ext", "_max_size", "_met", "_undefined", "_user_ext_hook")
+    __slots__ = ("_ext", "_max_size", "_met", "_nil_is_absent", "_undefined", "_user_ext_hook")
 
-    def __init__(self, ext_hook: ExtHook | None = None, max_packet_size: int | None = None) -> None:
+    def __init__(
+        self,
+        ext_hook: ExtHook | None = None,
+        max_packet_size: int | None = None,
+        nil_is_absent: bool = False,
+    ) -> None:
         self._user_ext_hook = ext_hook
         self._max_size = max_packet_size
+        self._nil_is_absent = nil_is_absent
         self._undefined = False  # met an undefined in this message
         self._met = 0  # the ambiguous type-0 payload lengths met in this message, ORed
         self._ext = self._fast_ext  # bound once, not per message
@@ -376,7 +387,7 @@ class MsgpackDecoder:
                         # ArrayBuffer is "[object ArrayBuffer]"): the exact reader knows.
                         obj = _ExactReader(bytes(message), self._other_ext).read()
                         break
-        return _check(obj)
+        return _check(obj, self._nil_is_absent)
 
     def _misread(self, message: bytes) -> bool:
         """Whether the message holds a form of the ambiguous payloads met that the fast
@@ -413,9 +424,10 @@ _TYPE_BY_WIRE = {int(t): t for t in (_CONNECT, _DISCONNECT, _EVENT, _ACK, _CONNE
 _Timestamp = msgpack.Timestamp
 
 
-def _check(obj: Any) -> Packet:
+def _check(obj: Any, nil_is_absent: bool = False) -> Packet:
     """The JS decoder's checkPacket, plus the event-name rule. ``_UNDEFINED`` and a missing
-    key both mean absent; None means nil."""
+    key both mean absent; None means nil (absent too for ``data`` and ``id`` with
+    ``nil_is_absent``)."""
     if type(obj) is not dict:
         raise ParseError("invalid packet type")
     wire_type: Any = obj.get("type")
@@ -427,6 +439,8 @@ def _check(obj: Any) -> Packet:
     if type(nsp) is not str:
         raise ParseError("invalid namespace")
     data = obj.get("data", _UNDEFINED)
+    if data is None and nil_is_absent:
+        data = _UNDEFINED
     if ptype is _EVENT:
         if type(data) is not list:
             if type(data) is not _Timestamp:
@@ -459,7 +473,7 @@ def _check(obj: Any) -> Packet:
     else:
         raise ParseError("invalid payload")
     ack_id = obj.get("id", _UNDEFINED)
-    if ack_id is _UNDEFINED:
+    if ack_id is _UNDEFINED or (ack_id is None and nil_is_absent):
         ack_id = None
     elif type(ack_id) is not int:
         ack_id = _integral_float(ack_id)
