@@ -663,7 +663,12 @@ class EngineServer:
             app.router.add_route("*", route, self.handle_request)
 
         async def on_shutdown(_app: web.Application) -> None:
-            await self.shutdown()
+            # aiohttp runs this once it has stopped listening and stopped reading its idle
+            # keep-alive connections: a polling client whose GET is not pending by now
+            # cannot send one (it is dropped unread), so only the WebSockets' closing
+            # handshakes are worth the grace; such sessions close at once, and aiohttp
+            # then closes their connections (the client sees its next poll fail)
+            await self._shutdown(polls_can_arrive=False)
 
         app.on_shutdown.append(on_shutdown)
 
@@ -675,13 +680,21 @@ class EngineServer:
         """Close every session with a close packet ("server shutting down"), refuse new
         ones (503), and give clients up to ``options.shutdown_grace`` seconds to fetch what
         is queued for them and the close packet (polling) or to answer the close handshake
-        (WebSocket); sessions still open then are closed without waiting."""
+        (WebSocket); sessions still open then are closed without waiting. A pending GET
+        gets the close packet at once."""
+        await self._shutdown(polls_can_arrive=True)
+
+    async def _shutdown(self, *, polls_can_arrive: bool) -> None:
         self._closing = True
         for session in list(self._sessions.values()):
             session._begin_close(CloseReason.SERVER_SHUTTING_DOWN, "server shutting down")
         loop = asyncio.get_running_loop()
         grace = self.options.shutdown_grace
-        deadline = loop.time() + grace
+        # A WebSocket session is closed by _begin_close itself (its closing handshake is
+        # awaited below); what remains are polling sessions waiting for their next GET.
+        # When none can arrive, only a request already on its way to a handler may still
+        # reach its session: a short wait is enough.
+        deadline = loop.time() + (grace if polls_can_arrive else min(grace, 0.05))
         while self._sessions and loop.time() < deadline:
             await asyncio.sleep(0.01)
         for session in list(self._sessions.values()):

@@ -760,3 +760,37 @@ async def test_writable_over_polling_means_a_poll_is_pending(make_engine: MakeEn
     assert await poll == (200, "4queued")
     session.close()
     assert not session.writable
+
+
+async def test_app_stop_does_not_wait_for_polls_that_cannot_arrive() -> None:
+    # Once aiohttp runs on_shutdown it reads no new request, so a polling client without
+    # a GET pending can never fetch its close packet: the stop does not wait the grace
+    # for it (the client sees its next poll fail), while a pending GET still gets "1".
+    handler = Recorder()
+    app = web.Application()
+    EngineServer(handler, EngineOptions(shutdown_grace=5.0)).attach(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    base = f"http://127.0.0.1:{port}/engine.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as http:
+        sids = []
+        for _ in range(2):
+            async with http.get(base) as resp:
+                sids.append(json.loads((await resp.text())[1:])["sid"])
+
+        async def poll() -> tuple[int, str]:
+            async with http.get(f"{base}&sid={sids[0]}") as resp:
+                return resp.status, await resp.text()
+
+        pending = asyncio.ensure_future(poll())
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await asyncio.wait_for(runner.cleanup(), 2.0)
+        assert time.monotonic() - started < 1.0
+        assert await pending == (200, "1")
+    assert sorted(handler.disconnected) == sorted(
+        (sid, CloseReason.SERVER_SHUTTING_DOWN, "server shutting down") for sid in sids
+    )
