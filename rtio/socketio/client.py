@@ -41,13 +41,13 @@ class Encoded:
 
     def __init__(self, packet: Packet) -> None:
         self.packet = packet
-        self._by_parser: dict[int, list[PreparedPacket]] = {}
+        # keyed by the parser object itself (held here, so no id is reused meanwhile)
+        self._by_parser: dict[Parser, list[PreparedPacket]] = {}
 
     def messages(self, parser: Parser) -> list[PreparedPacket]:
-        key = id(parser)
-        out = self._by_parser.get(key)
+        out = self._by_parser.get(parser)
         if out is None:
-            out = self._by_parser[key] = [prepare_packet(m) for m in parser.encode(self.packet)]
+            out = self._by_parser[parser] = [prepare_packet(m) for m in parser.encode(self.packet)]
         return out
 
 

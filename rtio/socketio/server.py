@@ -53,7 +53,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: ``allow_request(request)``: True/None accepts a handshake, False refuses it (403)
 AllowRequest = Callable[[HandshakeRequest], Awaitable["bool | None"]]
 
-#: ``parser_for(request)``: the parser of one connection, from its handshake request
+#: ``parser_for(request)``: the parser of one connection, from its handshake request. Return
+#: shared instances (one per kind): a broadcast is encoded once per parser *object*, so a
+#: fresh instance per request would cost one encoding per socket. Such parsers are not given
+#: ``max_payload`` as their packet size limit: set their own ``max_packet_size``.
 ParserChooser = Callable[[HandshakeRequest], Parser]
 
 
