@@ -249,17 +249,20 @@ class WebSocket:
                 self._recv_waiter = None
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
-        return self._iterate()
+        """``async for message in ws``: every message until the connection closes; ends
+        cleanly on a normal close (1000, 1001, 1005), raises ConnectionClosed otherwise."""
+        return self
 
-    async def _iterate(self) -> AsyncIterator[str | bytes]:
-        while True:
-            try:
-                message = await self.recv()
-            except ConnectionClosed as exc:
-                if exc.code in _NORMAL_CODES:
-                    return
-                raise
-            yield message
+    async def __anext__(self) -> str | bytes:
+        messages = self._messages
+        if messages and not self._reading_paused and self._proto.pending_failure is None:
+            return messages.popleft()  # the common case, without recv()'s bookkeeping
+        try:
+            return await self.recv()
+        except ConnectionClosed as exc:
+            if exc.code in _NORMAL_CODES:
+                raise StopAsyncIteration from None
+            raise
 
     def receive_data(self, data: bytes) -> None:
         """Bytes from the network (called by the adapter)."""

@@ -321,10 +321,13 @@ class FrameParser:
         if end > len(buf):
             return None
         if mask is not None:
-            with memoryview(buf) as view:
-                part = view[start:end]
-                payload = apply_mask(part, mask)
-                part.release()
+            if end - start <= 1024:  # a small copy costs less than a view
+                payload = apply_mask(buf[start:end], mask)
+            else:
+                with memoryview(buf) as view:
+                    part = view[start:end]
+                    payload = apply_mask(part, mask)
+                    part.release()
         elif start == 0 and end == len(buf) and type(buf) is bytes:
             payload = buf
         else:
