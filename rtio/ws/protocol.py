@@ -405,6 +405,16 @@ class WebSocketProtocol:
         else:
             self._out.append(self._frame(opcode, payload))
 
+    def send_compressed(self, opcode: int, payload: bytes) -> None:
+        """Queue a data message (``opcode`` TEXT or BINARY) whose ``payload`` the caller
+        compressed with this connection's ``deflate.compress``, e.g. in a worker thread
+        (the caller keeps the messages in order: the compressor's state runs across them)."""
+        self._check_open()
+        if self.deflate is None:
+            raise InvalidState("permessage-deflate was not negotiated")
+        # RFC 7692 6: "set the "Per-Message Compressed" bit of the first frame"
+        self._out.append(self._frame(opcode, payload, RSV1))
+
     def send_prepared(self, prepared: PreparedMessage, compress: bool = True) -> None:
         if self.state is not State.OPEN:
             self._check_open()

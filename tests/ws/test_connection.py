@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from rtio.ws import ConnectionClosed, ConnectionOptions, InvalidState, WebSocket
-from rtio.ws.connection import Link
+from rtio.ws.connection import OFFLOAD_SIZE, Link
+from rtio.ws.deflate import DeflateParams, PerMessageDeflate
 from rtio.ws.frames import RSV2, FrameParser, Opcode, serialize_frame
-from rtio.ws.protocol import Close, Ping, Side, WebSocketProtocol
+from rtio.ws.protocol import Close, Ping, Side, WebSocketProtocol, prepare_message
 
 MASK = b"\x11\x22\x33\x44"
 
@@ -340,3 +341,50 @@ async def test_peer_close_event_reaches_the_protocol() -> None:
     proto = WebSocketProtocol(Side.SERVER)
     events = proto.receive_data(masked(Opcode.PING, b"") + masked(Opcode.CLOSE, b""))
     assert events == [Ping(b""), Close(1005, "")]
+
+
+def make_deflate() -> tuple[WebSocket, MemoryTransport, WebSocketProtocol]:
+    """A server WebSocket with permessage-deflate, and a client protocol reading its bytes."""
+    transport = MemoryTransport()
+    params = DeflateParams()
+    proto = WebSocketProtocol(
+        Side.SERVER, deflate=PerMessageDeflate(params, is_server=True, threshold=0)
+    )
+    ws = WebSocket(proto, Link(transport), options=ConnectionOptions(ping_interval=None))
+    transport.ws = ws
+    peer = WebSocketProtocol(
+        Side.CLIENT,
+        mask_key=lambda: MASK,
+        deflate=PerMessageDeflate(params, is_server=False),
+        max_message_size=None,
+    )
+    return ws, transport, peer
+
+
+async def test_big_messages_are_compressed_in_a_thread_and_stay_in_order() -> None:
+    ws, transport, peer = make_deflate()
+    big = b"0123456789abcdef" * (OFFLOAD_SIZE // 8)
+    first = asyncio.ensure_future(ws.send(big))
+    await asyncio.sleep(0)  # compressing in a worker thread...
+    second = asyncio.ensure_future(ws.send("small, sent later"))
+    third = asyncio.ensure_future(ws.send_prepared(prepare_message("prepared, later still")))
+    await asyncio.wait_for(asyncio.gather(first, second, third), 5)
+    events = peer.receive_data(bytes(transport.written))
+    assert events == [big, "small, sent later", "prepared, later still"]
+    assert len(transport.written) < len(big) // 4  # it was compressed
+    start = len(transport.written)
+    await ws.send("é" * OFFLOAD_SIZE)  # a str, alone: the same path
+    assert peer.receive_data(bytes(transport.written[start:])) == ["é" * OFFLOAD_SIZE]
+
+
+async def test_a_send_cancelled_while_compressing_closes_with_1011() -> None:
+    ws, transport, peer = make_deflate()
+    send = asyncio.ensure_future(ws.send(b"z" * OFFLOAD_SIZE * 4))
+    await asyncio.sleep(0)
+    send.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await send
+    events = peer.receive_data(bytes(transport.written))
+    assert events == [Close(1011, "send cancelled while compressing")]
+    with pytest.raises(ConnectionClosed):
+        await ws.send("after")
