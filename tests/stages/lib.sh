@@ -21,3 +21,21 @@ start_conformance_server() {
   done
   echo "conformance server did not start"; return 1
 }
+
+# run_protocol_suite SUITE EXPECTED: the official SUITE (engineio|socketio) of
+# $SHARED/protocol-suites against the running conformance server, three runs in a row; each
+# run must end "SUITE-suite: EXPECTED passed, 0 failed". Logs go to $ARTIFACTS.
+run_protocol_suite() {
+  local suite=$1 expected=$2 rc=0 out line
+  for run in 1 2 3; do
+    out=$("$SHARED/protocol-suites/run.sh" "$suite" "http://127.0.0.1:$SERVER_PORT" 2>&1)
+    echo "$out" > "$ARTIFACTS/$suite-suite-run$run.log"
+    line=$(echo "$out" | tail -1)
+    echo "run $run: $line"
+    if [[ $line != "$suite-suite: $expected passed, 0 failed" ]]; then
+      echo "$out" | sed -n '/failing/,$p' | head -60
+      rc=1
+    fi
+  done
+  return $rc
+}

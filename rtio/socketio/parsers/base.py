@@ -39,7 +39,14 @@ from typing import Protocol
 
 from ..packet import Packet, PacketType
 
-__all__ = ["RESERVED_EVENTS", "Decoder", "ParseError", "Parser", "check_packet"]
+__all__ = [
+    "RESERVED_EVENTS",
+    "Decoder",
+    "ParseError",
+    "Parser",
+    "check_event_name",
+    "check_packet",
+]
 
 #: Event names the JS client reserves for itself: an EVENT carrying one is invalid.
 RESERVED_EVENTS = frozenset(
@@ -89,6 +96,19 @@ class Parser(Protocol):
         ...
 
 
+def check_event_name(data: list[object]) -> None:
+    """An EVENT's arguments start with its name: a string not reserved by the client, or a
+    number (what the JS client accepts)."""
+    if not data:
+        raise ParseError("invalid payload: an event needs a name")
+    name = data[0]
+    if type(name) is str:
+        if name in RESERVED_EVENTS:
+            raise ParseError("invalid payload: reserved event name")
+    elif type(name) is not int and type(name) is not float:
+        raise ParseError("invalid payload: an event name is a string or a number")
+
+
 def check_packet(ptype: object, nsp: object, data: object = None, ack_id: object = None) -> Packet:
     """The packet of fields a decoder read, checked against the contract above (``data``
     None: no payload; ``ack_id`` None: no ack). Raises ParseError. For decoders of new
@@ -101,14 +121,9 @@ def check_packet(ptype: object, nsp: object, data: object = None, ack_id: object
     if ack_id is not None and type(ack_id) is not int:
         raise ParseError("invalid packet id")
     if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
-        if type(data) is not list or not data:
+        if type(data) is not list:
             raise ParseError("invalid payload: an event needs a name")
-        name = data[0]
-        if type(name) is str:
-            if name in RESERVED_EVENTS:
-                raise ParseError("invalid payload: reserved event name")
-        elif type(name) is not int and type(name) is not float:
-            raise ParseError("invalid payload: an event name is a string or a number")
+        check_event_name(data)
     elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
         if type(data) is not list:
             raise ParseError("invalid payload")

@@ -89,7 +89,7 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
 from ..packet import Packet, PacketType
-from .base import RESERVED_EVENTS, ParseError
+from .base import ParseError, check_event_name
 
 __all__ = ["DefaultHook", "ExtHook", "JsDate", "MsgpackDecoder", "MsgpackParser"]
 
@@ -447,14 +447,7 @@ def _check(obj: Any, nil_is_absent: bool = False) -> Packet:
                 raise ParseError("invalid payload")
             data = [-1, data.to_bytes()]  # an ext -1 as the arguments: JS has [-1, Buffer]
         # Not in the JS decoder: the JSON decoder's event-name rule.
-        if not data:
-            raise ParseError("invalid payload: an event needs a name")
-        name = data[0]
-        if type(name) is str:
-            if name in RESERVED_EVENTS:
-                raise ParseError("invalid payload: reserved event name")
-        elif type(name) is not int and type(name) is not float:
-            raise ParseError("invalid payload: an event name is a string or a number")
+        check_event_name(data)
     elif ptype is _ACK:
         if type(data) is not list:
             if type(data) is not _Timestamp:
