@@ -95,7 +95,8 @@ def make(side: Side = Side.SERVER, **options: Any) -> tuple[WebSocket, MemoryTra
     transport = MemoryTransport()
     mask = (lambda: MASK) if side is Side.CLIENT else None
     proto = WebSocketProtocol(side, mask_key=mask, deliver_before_failing=True)
-    opts = ConnectionOptions(**{"ping_interval": None, **options})
+    # most tests read each frame right after its send: write-through unless they ask
+    opts = ConnectionOptions(**{"ping_interval": None, "coalesce_writes": False, **options})
     ws = WebSocket(proto, Link(transport), subprotocol="chat", options=opts)
     transport.ws = ws
     return ws, transport, Peer(transport)
@@ -103,6 +104,31 @@ def make(side: Side = Side.SERVER, **options: Any) -> tuple[WebSocket, MemoryTra
 
 def masked(opcode: int, payload: bytes, rsv: int = 0) -> bytes:
     return serialize_frame(opcode, payload, rsv=rsv, mask_key=MASK)
+
+
+def test_writes_are_coalesced_by_default() -> None:
+    assert ConnectionOptions().coalesce_writes
+
+
+async def test_coalesced_writes_send_the_first_frame_at_once_and_the_rest_after_the_tick() -> None:
+    ws, transport, peer = make(coalesce_writes=True)
+    writes: list[bytes] = []
+    record = transport.write
+
+    def write(data: bytes | bytearray | memoryview) -> None:
+        writes.append(bytes(data))
+        record(data)
+
+    transport.write = write  # type: ignore[method-assign]
+    await ws.send("one")
+    await ws.send("two")
+    await ws.send(b"three")
+    assert len(writes) == 1  # the first frame went out at once, the burst waits
+    assert peer.frames() == [(Opcode.TEXT, b"one")]
+    await asyncio.sleep(0)  # the end of this loop iteration flushes the burst in one write
+    await asyncio.sleep(0)
+    assert len(writes) == 2
+    assert peer.frames() == [(Opcode.TEXT, b"two"), (Opcode.BINARY, b"three")]
 
 
 async def test_receive_and_send() -> None:
