@@ -236,7 +236,9 @@ class OutboundQueue:
     __slots__ = ("_items", "_plain", "limit", "size")
 
     def __init__(self, limit: int) -> None:
-        self._items: deque[str | bytes] = deque()
+        #: None until the first push (most idle sessions never queue: an empty deque is
+        #: 760 bytes)
+        self._items: deque[str | bytes] | None = None
         #: None while every queued item may be compressed (the usual case); else, parallel
         #: to ``_items``, True for an item to send uncompressed
         self._plain: deque[bool] | None = None
@@ -244,10 +246,11 @@ class OutboundQueue:
         self.limit = limit
 
     def __len__(self) -> int:
-        return len(self._items)
+        items = self._items
+        return 0 if items is None else len(items)
 
     def __iter__(self) -> Iterator[str | bytes]:
-        return iter(self._items)
+        return iter(() if self._items is None else self._items)
 
     def push(self, item: str | bytes, *, force: bool = False, compress: bool = True) -> bool:
         """Queue ``item``; False (and nothing queued) if that would pass the limit. An item
@@ -255,6 +258,8 @@ class OutboundQueue:
         ``compress=False``: the transport must send it uncompressed."""
         size = len(item)
         items = self._items
+        if items is None:
+            items = self._items = deque()
         if self.size + size > self.limit and items and not force:
             return False
         plain = self._plain
@@ -269,9 +274,9 @@ class OutboundQueue:
 
     def pop_all(self) -> tuple[list[str | bytes], list[bool] | None]:
         """Every item, and their compress flags (None: all may be compressed)."""
-        items = list(self._items)
+        items = [] if self._items is None else list(self._items)
         plain = self._plain
-        self._items.clear()
+        self._items = None
         self._plain = None
         self.size = 0
         return items, (None if plain is None else [not p for p in plain])
@@ -283,6 +288,8 @@ class OutboundQueue:
 
         Binary items count at their base64 size plus the "b" prefix."""
         items = self._items
+        if items is None:
+            return [], True
         plain = self._plain
         batch: list[str | bytes] = []
         compress = plain is None
@@ -297,11 +304,12 @@ class OutboundQueue:
                 compress = True
             self.size -= len(item)
             total += size + 1
-        if plain is not None and not items:
+        if not items:
+            self._items = None
             self._plain = None
         return batch, compress
 
     def clear(self) -> None:
-        self._items.clear()
+        self._items = None
         self._plain = None
         self.size = 0

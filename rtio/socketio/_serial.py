@@ -86,7 +86,9 @@ class SerialRunner:
 
     def __init__(self) -> None:
         self._busy = False
-        self._queue: deque[Job] = deque()
+        # created by the first job that has to wait (an empty deque is 760 bytes, and most
+        # sockets never have one)
+        self._queue: deque[Job] | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -96,10 +98,12 @@ class SerialRunner:
     @property
     def backlog(self) -> int:
         """Jobs waiting behind the one running."""
-        return len(self._queue)
+        return 0 if self._queue is None else len(self._queue)
 
     def submit(self, coro: Job) -> None:
         if self._busy:  # also while a job runs inline: a job may submit another
+            if self._queue is None:
+                self._queue = deque()
             self._queue.append(coro)
             return
         self._busy = True
@@ -124,16 +128,18 @@ class SerialRunner:
         if task is self._task:  # cancelled before it ever ran: nothing reset the state
             self._task = None
             self._busy = False
-            while self._queue:
-                self._queue.popleft().close()
+            queue = self._queue
+            while queue:
+                queue.popleft().close()
 
     async def _finish(self, coro: Job, yielded: Any) -> None:
-        queue = self._queue
         try:
             try:
                 await _Resume(coro, yielded)
             except Exception:
                 log.exception("error in a handler")
+            # a job submitted while this one ran created the queue: read it now
+            queue = self._queue
             while queue:
                 job = queue.popleft()
                 try:
@@ -143,6 +149,7 @@ class SerialRunner:
         except asyncio.CancelledError:
             # the task was cancelled (the loop is shutting down): drop what is left
             coro.close()
+            queue = self._queue
             while queue:
                 queue.popleft().close()
             raise
