@@ -19,12 +19,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .connection import Link, ServerOptions, WebSocket
-from .deflate import PerMessageDeflate
+from .connection import Link, ServerOptions, WebSocket, open_protocol
 from .errors import HandshakeRefused
 from .frames import CloseCode
 from .handshake import server_handshake
-from .protocol import Side, WebSocketProtocol
+from .protocol import Side
 
 __all__ = ["accept", "close_all_on_shutdown"]
 
@@ -125,24 +124,7 @@ async def accept(
     response.force_close()
     await response.prepare(request)
 
-    deflate = None
-    if accepted.deflate is not None:
-        compression = options.compression
-        assert compression is not None
-        deflate = PerMessageDeflate(
-            accepted.deflate,
-            is_server=True,
-            threshold=compression.threshold,
-            level=compression.level,
-            mem_level=compression.mem_level,
-        )
-    protocol = WebSocketProtocol(
-        Side.SERVER,
-        deflate=deflate,
-        max_frame_size=options.max_frame_size,
-        max_message_size=options.max_message_size,
-        deliver_before_failing=True,
-    )
+    protocol = open_protocol(Side.SERVER, options, accepted.deflate, options.compression)
     ws = WebSocket(
         protocol,
         _RequestHandlerLink(handler, transport),

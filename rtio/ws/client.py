@@ -17,8 +17,8 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import cast
 
-from .connection import ConnectionOptions, Link, WebSocket
-from .deflate import DeflateOptions, PerMessageDeflate
+from .connection import ConnectionOptions, Link, WebSocket, open_protocol
+from .deflate import DeflateOptions
 from .errors import InvalidHandshakeResponse
 from .handshake import (
     HandshakeResponse,
@@ -28,7 +28,7 @@ from .handshake import (
     parse_response,
     serialize_request,
 )
-from .protocol import Side, WebSocketProtocol
+from .protocol import Side
 
 __all__ = ["MaskKeys", "connect", "parse_url"]
 
@@ -229,23 +229,8 @@ async def _open(
             subprotocols=subprotocols,
             compression=compression,
         )
-        deflate = None
-        if params is not None:
-            assert compression is not None
-            deflate = PerMessageDeflate(
-                params,
-                is_server=False,
-                threshold=compression.threshold,
-                level=compression.level,
-                mem_level=compression.mem_level,
-            )
-        protocol = WebSocketProtocol(
-            Side.CLIENT,
-            deflate=deflate,
-            max_frame_size=options.max_frame_size,
-            max_message_size=options.max_message_size,
-            deliver_before_failing=True,
-            mask_key=MaskKeys(),
+        protocol = open_protocol(
+            Side.CLIENT, options, params, compression, mask_key=MaskKeys()
         )
         assert conn.link is not None
         ws = WebSocket(protocol, conn.link, subprotocol=subprotocol, options=options)

@@ -13,15 +13,15 @@ import asyncio
 import contextlib
 import struct
 import weakref
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from .deflate import DeflateOptions
+from .deflate import DeflateOptions, DeflateParams, PerMessageDeflate
 from .errors import ConnectionClosed, InvalidState
 from .frames import CloseCode, Opcode
-from .protocol import Pong, PreparedMessage, State, WebSocketProtocol
+from .protocol import Pong, PreparedMessage, Side, State, WebSocketProtocol
 
-__all__ = ["ConnectionOptions", "Link", "ServerOptions", "WebSocket"]
+__all__ = ["ConnectionOptions", "Link", "ServerOptions", "WebSocket", "open_protocol"]
 
 #: messages at least this big (bytes, or characters of a str) are compressed in a worker
 #: thread: zlib releases the GIL, so the loop keeps flushing and reading meanwhile
@@ -69,6 +69,37 @@ class ServerOptions(ConnectionOptions):
 
     subprotocols: tuple[str, ...] = ()
     compression: DeflateOptions | None = None
+
+
+def open_protocol(
+    side: Side,
+    options: ConnectionOptions,
+    deflate_params: DeflateParams | None,
+    compression: DeflateOptions | None,
+    *,
+    mask_key: Callable[[], bytes] | None = None,
+) -> WebSocketProtocol:
+    """The protocol of a connection whose handshake succeeded, for either role: the
+    negotiated permessage-deflate (None: not negotiated) set up with this endpoint's
+    compression options, and the connection's size limits."""
+    deflate = None
+    if deflate_params is not None:
+        assert compression is not None, "deflate was negotiated without being offered"
+        deflate = PerMessageDeflate(
+            deflate_params,
+            is_server=side is Side.SERVER,
+            threshold=compression.threshold,
+            level=compression.level,
+            mem_level=compression.mem_level,
+        )
+    return WebSocketProtocol(
+        side,
+        deflate=deflate,
+        max_frame_size=options.max_frame_size,
+        max_message_size=options.max_message_size,
+        deliver_before_failing=True,
+        mask_key=mask_key,
+    )
 
 
 class Link:

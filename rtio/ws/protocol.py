@@ -192,23 +192,12 @@ class WebSocketProtocol:
                     if self._msg_opcode:
                         # 5.4: fragments of one message are not interleaved with another
                         raise ProtocolError("new data frame inside a fragmented message")
-                    if frame.rsv and self.deflate is not None:  # RSV1: compressed
+                    deflate = self.deflate if frame.rsv else None  # RSV1: compressed
+                    if deflate is not None:
                         # bounded by the room left in the message (a zip bomb -> 1009)
-                        payload = self.deflate.decompress(
-                            payload, fin, self.max_message_size
-                        )
-                        if fin:  # one compressed frame, one message
-                            if opcode == _TEXT:
-                                try:
-                                    events.append(payload.decode())
-                                except UnicodeDecodeError as exc:
-                                    raise InvalidUTF8("invalid UTF-8 in a text message") from exc
-                            else:
-                                events.append(payload)
-                            continue
-                        self._msg_compressed = True
-                    elif fin:
-                        # the fast path: one uncompressed frame, one message
+                        payload = deflate.decompress(payload, fin, self.max_message_size)
+                    if fin:
+                        # the fast path: one frame (compressed or not), one message
                         if opcode == _TEXT:
                             try:
                                 events.append(payload.decode())
@@ -217,6 +206,8 @@ class WebSocketProtocol:
                         else:
                             events.append(payload)
                         continue
+                    if deflate is not None:
+                        self._msg_compressed = True
                     self._msg_opcode = opcode
                     if opcode == _TEXT:
                         self._utf8 = Utf8Decoder()
