@@ -1,6 +1,6 @@
 """What each idle connection holds in the bench server, by allocation site (tracemalloc).
 
-    .venv/bin/python benchmarks/memory_breakdown.py [--n 2000] [--top 30]
+    .venv/bin/python benchmarks/memory_breakdown.py [--n 2000] [--top 30] [--layer rtio/socketio]
 
 Starts ``server.py``'s rtio server in this process with tracemalloc on, opens ``n`` idle
 Socket.IO connections to it with the shared harness's load generator (``loadgen.js
@@ -41,7 +41,7 @@ def rss_kb() -> int:
     return 0
 
 
-async def main(n: int, top: int, port: int) -> None:
+async def main(n: int, top: int, port: int, layer: str | None) -> None:
     app = make_server().make_app()
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -93,9 +93,12 @@ async def main(n: int, top: int, port: int) -> None:
     print(f"RSS growth per connection: {(rss_after - rss_before) * 1024 / count:,.0f} bytes")
     print(f"Python allocations per connection (tracemalloc): {total / count:,.0f} bytes")
     print(f"{'bytes/conn':>10} {'blocks/conn':>11}  allocated at")
-    for s in stats[:top]:
+    shown = stats if layer is None else [s for s in stats if layer in s.traceback[0].filename]
+    for s in shown[:top]:
         frame = s.traceback[0]
         where = f"{Path(frame.filename).name}:{frame.lineno}"
+        if layer is not None:
+            where = layer + frame.filename.split(layer, 1)[1] + f":{frame.lineno}"
         if "site-packages" in frame.filename:
             where = frame.filename.split("site-packages/")[1] + f":{frame.lineno}"
         print(f"{s.size_diff / count:10,.0f} {s.count_diff / count:11.2f}  {where}")
@@ -144,6 +147,7 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--port", type=int, default=5310)
+    parser.add_argument("--layer", help="list only the lines of one layer, e.g. rtio/socketio")
     args = parser.parse_args()
     try:
         import uvloop
@@ -151,4 +155,4 @@ if __name__ == "__main__":
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
-    asyncio.run(main(args.n, args.top, args.port))
+    asyncio.run(main(args.n, args.top, args.port, args.layer))
