@@ -113,6 +113,41 @@ async def rtio_endpoint(
     return response
 
 
+async def rtio_push_endpoint(request: web.Request, deflate: bool) -> web.StreamResponse:
+    """The same server in push mode: the message callback answers with send_now(), with no
+    task, future or coroutine per message."""
+    try:
+        ws, response = await accept(request, options=RTIO_OPTIONS[deflate])
+    except HandshakeRefused as exc:
+        return exc.response()
+    received = 0
+
+    async def send_big(count: int) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            for _ in range(count):
+                if not ws.send_now(PAYLOAD):
+                    await ws.drain()
+            ws.send_now("done")
+
+    def on_message(message: str | bytes) -> None:
+        nonlocal received
+        if type(message) is bytes and len(message) >= SINK_THRESHOLD:
+            received += len(message)
+        elif type(message) is str and message.startswith("cmd:"):
+            if message == "cmd:end":
+                ws.send_now(f"ok {received}")
+                received = 0
+            else:  # cmd:send N
+                tasks.add(asyncio.ensure_future(send_big(int(message[9:]))))
+        else:
+            ws.send_now(message)
+
+    tasks: set[asyncio.Future[None]] = set()
+    ws.set_receiver(on_message, lambda: None)
+    await ws.wait_closed()
+    return response
+
+
 async def aiohttp_endpoint(request: web.Request, deflate: bool) -> web.StreamResponse:
     ws = web.WebSocketResponse(compress=deflate, max_msg_size=4 * MIB)
     await ws.prepare(request)
@@ -154,11 +189,15 @@ def serve(port: int) -> None:
         async def coalesced(request: web.Request, d: bool = deflate) -> web.StreamResponse:
             return await rtio_endpoint(request, d, coalesce=True)
 
+        async def pushed(request: web.Request, d: bool = deflate) -> web.StreamResponse:
+            return await rtio_push_endpoint(request, d)
+
         async def theirs(request: web.Request, d: bool = deflate) -> web.StreamResponse:
             return await aiohttp_endpoint(request, d)
 
         app.router.add_get(f"/rtio{suffix}", ours)
         app.router.add_get(f"/rtio-coalesce{suffix}", coalesced)
+        app.router.add_get(f"/rtio-push{suffix}", pushed)
         app.router.add_get(f"/aiohttp{suffix}", theirs)
     run(web._run_app(app, host="127.0.0.1", port=port, print=None))
 
@@ -392,14 +431,19 @@ async def run_test(
 LABELS = {"echo": "echo 32 B (msg/s)", "recv": "recv 1 MiB (MB/s)", "send": "send 1 MiB (MB/s)"}
 
 
-async def bench_all(port: int, repeat: int, quick: bool, server_pid: int) -> None:
+LABELS_OF_OURS = {"rtio-coalesce": "  rtio coalesce_writes", "rtio-push": "  rtio push mode"}
+
+
+async def bench_all(
+    port: int, repeat: int, quick: bool, server_pid: int, tests: tuple[str, ...]
+) -> None:
     print(f"{'work':<26}|{'per wall second':^30}|{'per second of server CPU':^30}")
     print(f"{'':<26}|{'rtio':>10} {'aiohttp':>10} {'ratio':>7} |{'rtio':>10} {'aiohttp':>10} "
           f"{'ratio':>7}")
     for deflate in (False, True):
         suffix = "-deflate" if deflate else ""
-        for name in ("echo", "recv", "send"):
-            servers = ["rtio", "aiohttp"]
+        for name in tests:
+            servers = ["rtio", "aiohttp", "rtio-push"]
             if name == "echo":
                 servers.append("rtio-coalesce")
             wall = dict.fromkeys(servers, 0.0)
@@ -412,9 +456,9 @@ async def bench_all(port: int, repeat: int, quick: bool, server_pid: int) -> Non
                     wall[server] = max(wall[server], per_wall)
                     cpu[server] = max(cpu[server], per_cpu)
             label = LABELS[name] + (" deflate" if deflate else "")
-            for ours in servers[::2]:
+            for ours in [server for server in servers if server != "aiohttp"]:
                 if ours != "rtio":
-                    label = "  rtio coalesce_writes"
+                    label = LABELS_OF_OURS[ours]
                 print(
                     f"{label:<26}|{wall[ours]:>10.1f} {wall['aiohttp']:>10.1f} "
                     f"{wall[ours] / wall['aiohttp']:>7.2f} |{cpu[ours]:>10.1f} "
@@ -429,6 +473,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument(
+        "--tests", default="echo,recv,send", help="comma-separated subset of echo,recv,send"
+    )
     args = parser.parse_args()
     if args.serve:
         serve(args.port)
@@ -448,7 +495,8 @@ def main() -> None:
             f"python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}, best of "
             f"{args.repeat}; ratio = rtio / aiohttp (higher is better for rtio)"
         )
-        run(bench_all(port, args.repeat, args.quick, child.pid))
+        tests = tuple(args.tests.split(","))
+        run(bench_all(port, args.repeat, args.quick, child.pid, tests))
     finally:
         child.terminate()
         child.wait()

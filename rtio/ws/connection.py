@@ -1,16 +1,23 @@
 """asyncio glue: the application's WebSocket object over a WebSocketProtocol.
 
-Owns the transport writes, the incoming message queue, the timers (keepalive ping, close
-timeout) and flow control in both directions. Knows nothing of HTTP: the aiohttp adapter
-(server) and client.py (client) do the opening handshake, then feed bytes in through
+Owns the transport writes, the delivery of incoming messages, the timers (keepalive ping,
+close timeout) and flow control in both directions. Knows nothing of HTTP: the aiohttp
+adapter (server) and client.py (client) do the opening handshake, then feed bytes in through
 ``receive_data`` / ``receive_eof`` and give a ``Link`` for what only they can do (reading
 pause/resume, write drain).
+
+Two ways to receive: ``recv()`` / ``async for`` (messages wait in a bounded queue; reading
+pauses when it is full), or push mode (``set_receiver``: each message is handed to a
+callback from ``receive_data``, with no queue, task or future per message). Two ways to
+send: ``await send()``, or ``send_now()`` which writes synchronously and says whether the
+caller should ``await drain()`` before writing more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import struct
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,9 +26,11 @@ from dataclasses import dataclass
 from .deflate import DeflateOptions, DeflateParams, PerMessageDeflate
 from .errors import ConnectionClosed, InvalidState
 from .frames import CloseCode, Opcode
-from .protocol import Pong, PreparedMessage, Side, State, WebSocketProtocol
+from .protocol import Event, Pong, PreparedMessage, Side, State, WebSocketProtocol
 
 __all__ = ["ConnectionOptions", "Link", "ServerOptions", "WebSocket", "open_protocol"]
+
+logger = logging.getLogger("rtio.ws")
 
 #: messages at least this big (bytes, or characters of a str) are compressed in a worker
 #: thread: zlib releases the GIL, so the loop keeps flushing and reading meanwhile
@@ -218,6 +227,11 @@ class WebSocket:
         # sends waiting behind a big message compressed in a worker thread
         self._offloads = 0
         self._send_lock: asyncio.Lock | None = None
+        # the latest send_now() that waits behind (or is) an offloaded compression
+        self._offload_task: asyncio.Task[None] | None = None
+        # push mode (set_receiver)
+        self._on_message: Callable[[str | bytes], None] | None = None
+        self._on_closed: Callable[[], None] | None = None  # None again once called
         self._lost = False
         self._closed_waiter: asyncio.Future[None] = self._loop.create_future()
         self._closing_transport = False
@@ -263,6 +277,8 @@ class WebSocket:
         """The next message (str for text, bytes for binary); raises ConnectionClosed once
         the connection is closed and every received message was returned."""
         while True:
+            if self._on_message is not None:
+                raise InvalidState("recv() in push mode: messages go to the receiver")
             messages = self._messages
             if messages:
                 message = messages.pop(0)
@@ -313,6 +329,10 @@ class WebSocket:
         if out:
             self._write(out)
         if events:
+            on_message = self._on_message
+            if on_message is not None:
+                self._push(events, on_message)
+                return
             messages = self._messages
             for event in events:
                 kind = type(event)
@@ -338,6 +358,97 @@ class WebSocket:
                 self._fail_pending()
         elif proto.state is State.CLOSED:
             self._protocol_closed()
+
+    def _push(self, events: list[Event], on_message: Callable[[str | bytes], None]) -> None:
+        """receive_data's end in push mode: each message to the receiver, in order, then
+        what the protocol decided (a violation held back behind these messages fails the
+        connection now: the receiver has seen them and had its chance to answer)."""
+        for event in events:
+            kind = type(event)
+            if kind is str or kind is bytes:
+                try:
+                    on_message(event)  # type: ignore[arg-type]
+                except ConnectionClosed:
+                    pass  # it answered after the close (see set_receiver): not a bug
+                except Exception:
+                    logger.exception("WebSocket message handler raised")
+                    self._fail_locally(CloseCode.INTERNAL_ERROR, "message handler raised")
+                    return
+            elif kind is Pong:
+                self._receive_pong(event.payload)  # type: ignore[union-attr]
+        proto = self._proto
+        if proto.pending_failure is not None:
+            self._fail_pending()
+        elif proto.state is State.CLOSED:
+            self._protocol_closed()
+
+    def set_receiver(
+        self, on_message: Callable[[str | bytes], None], on_closed: Callable[[], None]
+    ) -> None:
+        """Push mode: from now on every message is passed to ``on_message(message)``
+        synchronously from ``receive_data``, in order (no queue, no future, no recv());
+        messages already queued are delivered at once, in order. ``on_closed()`` is called
+        exactly once when the connection is closed (close handshake done, failed, or
+        dropped: ``close_code`` is set by then), also when it is already closed.
+        ``recv()`` / async iteration raise InvalidState in push mode. An exception from
+        ``on_message`` is logged (logger ``rtio.ws``) and fails the connection with 1011;
+        messages after it are not delivered.
+
+        Messages that arrived together with the peer's close frame are delivered after the
+        protocol reached CLOSED: answering them raises ConnectionClosed, as it would after
+        ``recv()``; a ConnectionClosed out of ``on_message`` is therefore no error (not
+        logged, later messages still delivered). In push mode reading never pauses for the
+        consumer (it is synchronous); write backpressure is the caller's, through
+        send_now()'s result and drain()."""
+        self._on_message = on_message
+        self._on_closed = on_closed
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # a pending recv() raises InvalidState
+        queued, self._messages = self._messages, []
+        if self._reading_paused:
+            self._reading_paused = False
+            if not self._lost:
+                self._link.resume_reading()
+        for message in queued:
+            if self._on_message is not on_message:
+                return  # a handler raised (the connection failed) or replaced the receiver
+            try:
+                on_message(message)
+            except ConnectionClosed:
+                pass
+            except Exception:
+                logger.exception("WebSocket message handler raised")
+                self._fail_locally(CloseCode.INTERNAL_ERROR, "message handler raised")
+                return
+        if self._proto.pending_failure is not None:
+            self._fail_pending()
+        if self.closed:
+            self._notify_closed()
+
+    def _fail_locally(self, code: int, reason: str) -> None:
+        """Fail the connection for a local reason (the receiver raised): a close frame if
+        none was sent, no more messages delivered, and the TCP connection closed."""
+        self._on_message = _drop
+        if self._lost:
+            return
+        proto = self._proto
+        proto.fail(code, reason)
+        out = proto.data_to_send()
+        if out:
+            self._write(out)
+        self._protocol_closed()
+
+    def _notify_closed(self) -> None:
+        """Tell the receiver (push mode) that the connection is closed, once."""
+        on_closed = self._on_closed
+        if on_closed is None:
+            return
+        self._on_closed = None
+        try:
+            on_closed()
+        except Exception:
+            logger.exception("WebSocket on_closed handler raised")
 
     def _fail_pending(self) -> None:
         """Fail the connection with the violation held back by the protocol (if still)."""
@@ -376,6 +487,7 @@ class WebSocket:
         self._link.connection_lost()
         if not self._closed_waiter.done():
             self._closed_waiter.set_result(None)
+        self._notify_closed()
 
     def _protocol_closed(self) -> None:
         """The protocol reached CLOSED: wake the reader and end the TCP connection."""
@@ -385,15 +497,15 @@ class WebSocket:
         if self._keepalive_handle is not None:
             self._keepalive_handle.cancel()
             self._keepalive_handle = None
-        if self._closing_transport or self._lost:
-            return
-        proto = self._proto
-        if proto.is_client and proto.close_received and proto.failure is None:
-            # 7.1.1: the server closes the TCP connection first; the client waits for it,
-            # then gives up after close_timeout.
-            self._arm_close_timer()
-        else:
-            self._close_transport()
+        if not (self._closing_transport or self._lost):
+            proto = self._proto
+            if proto.is_client and proto.close_received and proto.failure is None:
+                # 7.1.1: the server closes the TCP connection first; the client waits for
+                # it, then gives up after close_timeout.
+                self._arm_close_timer()
+            else:
+                self._close_transport()
+        self._notify_closed()
 
     def _close_transport(self) -> None:
         self._closing_transport = True
@@ -534,6 +646,71 @@ class WebSocket:
         if self._link.writing_paused:
             await self._drain()
 
+    def send_now(self, message: str | bytes, *, compress: bool = True) -> bool:
+        """Write one message at once, synchronously. Raises ConnectionClosed if the
+        connection is not open. Returns False when the transport's write buffer is above
+        ``write_limit`` after this write (the caller should ``await drain()`` before
+        writing more), True otherwise. Keeps message order with a big message being
+        compressed in a worker thread (if one is in flight, this message goes behind it
+        and the call returns False)."""
+        proto = self._proto
+        if proto.state is not State.OPEN or self._lost:
+            raise self._closed_or_closing()
+        if self._offloads or (
+            compress and proto.deflate is not None and len(message) >= OFFLOAD_SIZE
+        ):
+            self._send_later(message, compress)
+            return False
+        proto.send_message(message, compress)
+        self._write(proto.data_to_send())
+        return not self._link.writing_paused
+
+    def send_prepared_now(self, prepared: PreparedMessage, *, compress: bool = True) -> bool:
+        """send_now() for a message encoded once by ``prepare_message``."""
+        proto = self._proto
+        if proto.state is not State.OPEN or self._lost:
+            raise self._closed_or_closing()
+        if self._offloads:
+            self._send_later(prepared, compress)
+            return False
+        proto.send_prepared(prepared, compress)
+        self._write(proto.data_to_send())
+        return not self._link.writing_paused
+
+    def _send_later(self, message: str | bytes | PreparedMessage, compress: bool) -> None:
+        """A synchronous send that must wait its turn behind an offloaded compression (or
+        is one): a task takes it through _send_in_order; drain() waits for it. Rare (big
+        messages with permessage-deflate only), so a task here costs the hot path
+        nothing."""
+        # counted from now, so that the next send_now() goes behind this one
+        self._offloads += 1
+        task = self._loop.create_task(self._send_queued(message, compress))
+        task.add_done_callback(_retrieve)
+        self._offload_task = task
+
+    async def _send_queued(self, message: str | bytes | PreparedMessage, compress: bool) -> None:
+        try:
+            await self._send_in_order(message, compress)
+        finally:
+            self._offloads -= 1
+
+    async def drain(self) -> None:
+        """Wait until the write buffer is below its limit (and any send_now() waiting
+        behind an offloaded compression was written); raises ConnectionClosed if the
+        connection closes."""
+        task = self._offload_task
+        if task is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await asyncio.shield(task)
+            if self._offload_task is task:
+                self._offload_task = None
+        if self.closed:
+            raise self._closed_error()
+        if self._link.writing_paused:
+            await self._drain()
+        if self.closed:
+            raise self._closed_error()
+
     def _closed_or_closing(self) -> ConnectionClosed:
         if self.closed:
             return self._closed_error()
@@ -635,3 +812,18 @@ class WebSocket:
     async def wait_closed(self) -> None:
         """Wait until the TCP connection is closed."""
         await asyncio.shield(self._closed_waiter)
+
+
+def _drop(message: str | bytes) -> None:
+    """The receiver of a failed connection: later messages are not delivered."""
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Done callback of a send_now() that waited behind an offloaded compression."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    # ConnectionClosed: the connection closed meanwhile, which drain() or the next send
+    # reports to the caller; anything else is a bug worth a log line
+    if exc is not None and not isinstance(exc, ConnectionClosed):
+        logger.error("send_now() behind a compression failed", exc_info=exc)

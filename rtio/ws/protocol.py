@@ -332,16 +332,23 @@ class WebSocketProtocol:
         return True
 
     def _fail(self, exc: ProtocolError) -> None:
+        self.failure = exc
+        self.fail(exc.close_code, str(exc))
+
+    def fail(self, code: int, reason: str) -> None:
+        """_Fail the WebSocket Connection_ (7.1.7), for a remote violation or a local reason
+        (e.g. the application's message handler raised, 1011): CLOSED at once, reading
+        stops, and a close frame is queued unless one was sent already."""
         # 7.1.7: "_Fail the WebSocket Connection_ ... the endpoint MAY send a Close frame
         # with an appropriate status code"; we always do, unless one was already sent.
-        self.failure = exc
+        self.pending_failure = None
         if self.state is State.OPEN:
-            reason = str(exc).encode()[:120].decode(errors="ignore")
-            self._out.append(self._frame(_CLOSE, serialize_close(exc.close_code, reason)))
+            short = reason.encode()[:120].decode(errors="ignore")
+            self._out.append(self._frame(_CLOSE, serialize_close(code, short)))
             self.close_sent = True
         if self.close_code is None:
-            self.close_code = exc.close_code
-            self.close_reason = str(exc)
+            self.close_code = code
+            self.close_reason = reason
         self.state = State.CLOSED
 
     def receive_eof(self) -> None:

@@ -414,3 +414,193 @@ async def test_a_send_cancelled_while_compressing_closes_with_1011() -> None:
     assert events == [Close(1011, "send cancelled while compressing")]
     with pytest.raises(ConnectionClosed):
         await ws.send("after")
+
+
+# -- push mode and synchronous sends ---------------------------------------------------
+
+
+class Receiver:
+    """A push-mode consumer that records what it gets and answers each message at once."""
+
+    def __init__(self, ws: WebSocket, *, echo: bool = True) -> None:
+        self.ws = ws
+        self.echo = echo
+        self.messages: list[str | bytes] = []
+        self.closed: list[int | None] = []
+        ws.set_receiver(self.on_message, self.on_closed)
+
+    def on_message(self, message: str | bytes) -> None:
+        self.messages.append(message)
+        if message == "raise":
+            raise RuntimeError("handler bug")
+        if self.echo:
+            self.ws.send_now(message)
+
+    def on_closed(self) -> None:
+        self.closed.append(self.ws.close_code)
+
+
+async def test_push_mode_delivers_in_order_from_receive_data() -> None:
+    ws, _, peer = make()
+    receiver = Receiver(ws)
+    ws.receive_data(peer.send("one") + peer.send(b"two") + masked(Opcode.PING, b"p"))
+    assert receiver.messages == ["one", b"two"]  # synchronously, no loop turn
+    assert peer.frames() == [(Opcode.PONG, b"p"), (Opcode.TEXT, b"one"), (Opcode.BINARY, b"two")]
+    with pytest.raises(InvalidState):
+        await ws.recv()
+    with pytest.raises(InvalidState):
+        await anext(aiter(ws))
+
+
+async def test_push_mode_hands_over_the_queued_messages_first() -> None:
+    ws, transport, peer = make(max_queue=2)
+    ws.receive_data(peer.send("a") + peer.send("b"))
+    assert not transport.reading  # the queue was full
+    receiver = Receiver(ws, echo=False)
+    assert receiver.messages == ["a", "b"]
+    assert transport.reading  # push mode does not pause for a consumer
+    for i in range(5):
+        ws.receive_data(peer.send(str(i)))
+    assert transport.reading
+    assert receiver.messages == ["a", "b", "0", "1", "2", "3", "4"]
+
+
+async def test_a_pending_recv_raises_when_push_mode_starts() -> None:
+    ws, _, _ = make()
+    recv = asyncio.ensure_future(ws.recv())
+    await asyncio.sleep(0)
+    Receiver(ws)
+    with pytest.raises(InvalidState):
+        await recv
+
+
+async def test_push_mode_on_closed_once_on_a_close_handshake() -> None:
+    ws, transport, peer = make()
+    receiver = Receiver(ws)
+    # a message and the close frame in one chunk: the message is delivered, its answer
+    # cannot go out any more (the protocol already replied to the close)
+    last = peer.send("last")
+    peer.proto.send_close(1000, "bye")
+    ws.receive_data(last + peer.proto.data_to_send())
+    assert receiver.messages == ["last"]
+    assert receiver.closed == [1000]
+    assert peer.frames() == [(Opcode.CLOSE, b"\x03\xe8")]  # and no error: not a 1011
+    assert transport.closing
+    await ws.wait_closed()
+    assert receiver.closed == [1000]  # the TCP close does not call it again
+
+
+async def test_push_mode_on_closed_on_a_drop_and_when_already_closed() -> None:
+    ws, _, _ = make()
+    receiver = Receiver(ws)
+    ws.receive_eof()
+    assert receiver.closed == [1006]
+    ws.receive_eof()
+    assert receiver.closed == [1006]
+    late = Receiver(ws)  # set after the close: told at once
+    assert late.closed == [1006]
+
+
+async def test_push_mode_handler_error_fails_with_1011(caplog: pytest.LogCaptureFixture) -> None:
+    ws, transport, peer = make()
+    receiver = Receiver(ws)
+    ws.receive_data(peer.send("ok") + peer.send("raise") + peer.send("never"))
+    assert receiver.messages == ["ok", "raise"]  # nothing after the failing message
+    assert receiver.closed == [1011]
+    frames = peer.frames()
+    assert [op for op, _ in frames] == [Opcode.TEXT, Opcode.CLOSE]
+    assert frames[1][1][:2] == b"\x03\xf3"
+    assert transport.closing
+    assert "WebSocket message handler raised" in caplog.text
+    assert caplog.records[0].name == "rtio.ws"
+    ws.receive_data(peer.send("after"))  # ignored: the connection failed
+    assert receiver.messages == ["ok", "raise"]
+
+
+async def test_push_mode_handler_error_on_a_queued_message() -> None:
+    ws, _, peer = make()
+    ws.receive_data(peer.send("raise") + peer.send("never"))
+    receiver = Receiver(ws)
+    assert receiver.messages == ["raise"]
+    assert receiver.closed == [1011]
+
+
+async def test_push_mode_delivers_before_the_violation_in_the_same_call() -> None:
+    # Autobahn 3.2 in push mode: text, a frame with RSV2, a ping, all in one chunk
+    ws, transport, peer = make()
+    receiver = Receiver(ws)
+    ws.receive_data(peer.send("hello") + masked(Opcode.TEXT, b"bad", RSV2) + masked(9, b""))
+    assert receiver.messages == ["hello"]
+    assert receiver.closed == [1002]
+    frames = peer.frames()
+    assert [op for op, _ in frames] == [Opcode.TEXT, Opcode.CLOSE]  # the answer first
+    assert frames[1][1][:2] == b"\x03\xea"
+    assert transport.closing
+
+
+async def test_push_mode_a_queued_violation_fails_after_the_handover() -> None:
+    ws, _, peer = make()
+    ws.receive_data(peer.send("hello") + masked(3, b""))
+    receiver = Receiver(ws)
+    assert receiver.messages == ["hello"]
+    assert receiver.closed == [1002]
+    assert [op for op, _ in peer.frames()] == [Opcode.TEXT, Opcode.CLOSE]
+
+
+async def test_send_now_writes_at_once_and_reports_backpressure() -> None:
+    ws, _, peer = make()
+    assert ws.send_now("a") is True
+    assert ws.send_prepared_now(prepare_message(b"b")) is True
+    assert peer.frames() == [(Opcode.TEXT, b"a"), (Opcode.BINARY, b"b")]
+    ws._link.pause_writing()  # the transport's buffer went above write_limit
+    assert ws.send_now("c") is False
+    assert ws.send_prepared_now(prepare_message("d")) is False
+    assert peer.frames() == [(Opcode.TEXT, b"c"), (Opcode.TEXT, b"d")]  # written all the same
+    drain = asyncio.ensure_future(ws.drain())
+    await asyncio.sleep(0)
+    assert not drain.done()
+    ws._link.resume_writing()
+    await asyncio.wait_for(drain, 1)
+    await ws.drain()  # not paused: returns at once
+
+
+async def test_send_now_and_drain_on_a_closed_connection() -> None:
+    ws, _, _ = make()
+    ws._link.pause_writing()
+    drain = asyncio.ensure_future(ws.drain())
+    await asyncio.sleep(0)
+    ws.receive_eof()
+    with pytest.raises(ConnectionClosed):
+        await drain
+    with pytest.raises(ConnectionClosed):
+        ws.send_now("x")
+    with pytest.raises(ConnectionClosed):
+        ws.send_prepared_now(prepare_message("x"))
+    with pytest.raises(ConnectionClosed):
+        await ws.drain()
+    ws2, _, _ = make()
+    await ws2.close()  # closing: sends are refused during the handshake too
+    with pytest.raises(ConnectionClosed):
+        ws2.send_now("x")
+
+
+async def test_send_now_goes_behind_an_offloaded_compression() -> None:
+    ws, transport, peer = make_deflate()
+    big = b"0123456789abcdef" * (OFFLOAD_SIZE // 8)
+    assert ws.send_now(big) is False  # compressed in a worker thread
+    assert ws.send_now("small") is False  # behind it
+    assert ws.send_prepared_now(prepare_message("prepared")) is False
+    assert transport.written == b""
+    await asyncio.wait_for(ws.drain(), 5)
+    assert peer.receive_data(bytes(transport.written)) == [big, "small", "prepared"]
+    assert ws.send_now("alone") is True  # nothing in flight any more
+    assert peer.receive_data(bytes(transport.written)).pop() == "alone"
+
+
+async def test_send_now_behind_a_compression_when_the_connection_drops() -> None:
+    ws, _, _ = make_deflate()
+    assert ws.send_now(b"z" * OFFLOAD_SIZE) is False
+    assert ws.send_now("small") is False
+    ws.receive_eof()
+    with pytest.raises(ConnectionClosed):
+        await asyncio.wait_for(ws.drain(), 5)
