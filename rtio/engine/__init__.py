@@ -4,6 +4,7 @@ Sees a WebSocket only as a message transport (rtio.ws); knows nothing of Socket.
 See docs/ARCHITECTURE.md for the contract the layer above relies on.
 """
 
+from .aiohttp_front import ENGINES_KEY
 from .cors import CorsOptions
 from .errors import (
     CloseReason,
@@ -13,6 +14,7 @@ from .errors import (
     PayloadTooLarge,
     RequestRefused,
 )
+from .http import HttpRequest, HttpResponse
 from .options import CookieOptions, EngineOptions, HttpCompression
 from .packet import Packet, PacketType
 from .request import HandshakeRequest
@@ -20,6 +22,7 @@ from .server import EngineHandler, EngineServer, EngineSession
 from .websocket import PreparedPacket, prepare_packet
 
 __all__ = [
+    "ENGINES_KEY",
     "CloseReason",
     "CookieOptions",
     "CorsOptions",
@@ -31,6 +34,8 @@ __all__ = [
     "ErrorCode",
     "HandshakeRequest",
     "HttpCompression",
+    "HttpRequest",
+    "HttpResponse",
     "Packet",
     "PacketDecodeError",
     "PacketType",

@@ -1,8 +1,9 @@
-"""The HTTP long-polling transport: reading POST bodies within maxPayload, JSONP framing,
-and building the GET/POST responses (Content-Type, gzip/deflate over a threshold).
+"""The HTTP long-polling transport: decoding POST bodies, JSONP framing, and building the
+GET/POST responses (Content-Type, gzip/deflate over a threshold) as HttpResponses.
 
 Owns HTTP details of polling only; the session logic (what a GET waits for, what a POST
-delivers) lives in server.py, the payload codec in packet.py.
+delivers) lives in server.py, the payload codec in packet.py, reading a body within
+maxPayload in each HTTP front (HttpRequest.read_body).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import zlib
 from collections.abc import Mapping
 from urllib.parse import parse_qs
 
-from aiohttp import web
-
-from .errors import PacketDecodeError, PayloadTooLarge
+from .errors import PacketDecodeError
+from .http import HttpResponse
 from .options import HttpCompression
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "jsonp_index",
     "poll_response",
     "post_response",
-    "read_body",
 ]
 
 TEXT_PLAIN = "text/plain; charset=UTF-8"
@@ -38,24 +37,6 @@ def jsonp_index(query: Mapping[str, str]) -> str | None:
     if j is None:
         return None
     return _NON_DIGITS.sub("", j)
-
-
-async def read_body(request: web.BaseRequest, limit: int) -> bytes:
-    """The request body, refusing more than ``limit`` bytes before buffering them."""
-    length = request.content_length
-    if length is not None:
-        if length > limit:
-            raise PayloadTooLarge(length, limit)
-        # the usual case (clients send Content-Length): one read, no chunk list
-        return await request.content.readexactly(length)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(size, limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def decode_post_body(body: bytes, content_type: str, jsonp: bool) -> str:
@@ -95,7 +76,7 @@ def poll_response(
     headers: dict[str, str],
     accept_encoding: str | None,
     compression: HttpCompression | None,
-) -> web.Response:
+) -> HttpResponse:
     """The answer to a GET: the payload as text/plain, or wrapped as a JSONP call."""
     if jsonp is not None:
         # Valid JavaScript, not just JSON: escape U+2028/U+2029 (as Node does).
@@ -115,13 +96,13 @@ def poll_response(
                 if "Vary" not in headers
                 else (headers["Vary"] + ", Accept-Encoding")
             )
-    return web.Response(body=body, headers=headers)
+    return HttpResponse(200, headers, body)
 
 
-def post_response(headers: dict[str, str]) -> web.Response:
+def post_response(headers: dict[str, str]) -> HttpResponse:
     """The answer to a POST: "ok" (Node sends it as text/html).
 
     v4 "Sending data": "To indicate success, the server MUST return an HTTP 200 response,
     with the string `ok` in the response body."."""
     headers["Content-Type"] = "text/html"
-    return web.Response(body=b"ok", headers=headers)
+    return HttpResponse(200, headers, b"ok")

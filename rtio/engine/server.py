@@ -1,6 +1,8 @@
-"""EngineServer: the aiohttp glue of the Engine.IO v4 server.
+"""EngineServer: the glue of the Engine.IO v4 server.
 
-Owns the I/O: routes requests, verifies them (Node's error codes), runs the handshake,
+Owns the I/O: answers requests (``handle``: one HttpRequest of either HTTP front, see
+http.py; ``attach`` routes an aiohttp app's requests to it through aiohttp_front.py),
+verifies them (Node's error codes), runs the handshake,
 holds the sessions, arms one timer per session at the deadline its sans-I/O core
 (session.py) asks for, answers polls, runs WebSocket read loops and the upgrade, and
 reports connect / message / disconnect to the layer above (EngineHandler).
@@ -19,6 +21,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from .aiohttp_front import ENGINES_KEY, respond
 from .cors import CorsPolicy
 from .errors import (
     CloseReason,
@@ -27,15 +30,10 @@ from .errors import (
     PayloadTooLarge,
     RequestRefused,
 )
+from .http import HttpRequest, HttpResponse
 from .options import EngineOptions, ms
 from .packet import Packet, PacketType, decode_packet, decode_payload, encode_payload
-from .polling import (
-    decode_post_body,
-    jsonp_index,
-    poll_response,
-    post_response,
-    read_body,
-)
+from .polling import decode_post_body, jsonp_index, poll_response, post_response
 from .request import HandshakeRequest
 from .session import OutboundQueue, Received, Session, SessionState, TimerEvent
 from .websocket import (
@@ -73,10 +71,10 @@ def _default_sid() -> str:
     return base64.urlsafe_b64encode(os.urandom(15)).decode("ascii")
 
 
-def _snapshot(request: web.BaseRequest) -> HandshakeRequest:
+def _snapshot(request: HttpRequest) -> HandshakeRequest:
     return HandshakeRequest(
         method=request.method,
-        url=str(request.url),
+        url=request.url,
         path=request.path,
         headers=request.headers,
         query=request.query,
@@ -436,7 +434,7 @@ class EngineSession:
 
     # -- polling --------------------------------------------------------------------------
 
-    async def _handle_get(self, request: web.Request, headers: dict[str, str]) -> web.Response:
+    async def _handle_get(self, request: HttpRequest, headers: dict[str, str]) -> HttpResponse:
         if self._poll_waiter is not None:
             # v4 "Receiving data": "a client MUST NOT have more than one active `GET`
             # request. Should it happen, the server MUST return an HTTP 400 error status and
@@ -471,7 +469,7 @@ class EngineSession:
             compression=options.http_compression if compress else None,
         )
 
-    async def _handle_post(self, request: web.Request, headers: dict[str, str]) -> web.Response:
+    async def _handle_post(self, request: HttpRequest, headers: dict[str, str]) -> HttpResponse:
         if self._posting:
             # v4 "Sending data": "a client MUST NOT have more than one active `POST`
             # request. Should it happen, the server MUST return an HTTP 400 error status and
@@ -482,16 +480,12 @@ class EngineSession:
         self._posting = True
         try:
             try:
-                body = await read_body(request, options.max_payload)
+                body = await request.read_body(options.max_payload)
             except PayloadTooLarge as exc:
                 logger.warning("engine session %s: %s", self.sid, exc)
                 self._close(CloseReason.TRANSPORT_ERROR, "payload too large")
-                return web.Response(
-                    status=413,
-                    text=json.dumps({"code": 3, "message": "Payload too large"}),
-                    content_type="application/json",
-                    headers=headers,
-                )
+                headers["Content-Type"] = "application/json"
+                return HttpResponse(413, headers, b'{"code": 3, "message": "Payload too large"}')
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
                 # Node: "data request connection closed prematurely"
                 self._close(CloseReason.TRANSPORT_ERROR, "data request connection lost")
@@ -647,6 +641,8 @@ class EngineServer:
         self._ws_options = server_options(self.options)
         self._sessions: dict[str, EngineSession] = {}
         self._websockets: set[WebSocketTransport] = set()
+        #: the read loops of the WebSockets (held here: the loop keeps weak references)
+        self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
     @property
@@ -655,12 +651,13 @@ class EngineServer:
 
     def attach(self, app: web.Application, path: str | None = None) -> None:
         """Route ``path`` (default ``options.path``) of ``app`` to this server and shut it
-        down with the app."""
+        down with the app. The app lists its engines under ``ENGINES_KEY``."""
         path = path or self.options.path
         route = path.rstrip("/")
         app.router.add_route("*", route + "/", self.handle_request)
         if route:
             app.router.add_route("*", route, self.handle_request)
+        app.setdefault(ENGINES_KEY, []).append((route + "/", self))
 
         async def on_shutdown(_app: web.Application) -> None:
             # aiohttp runs this once it has stopped listening and stopped reading its idle
@@ -705,7 +702,12 @@ class EngineServer:
     # -- requests ---------------------------------------------------------------------------
 
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
-        """The aiohttp handler of every Engine.IO request (GET/POST/OPTIONS, WebSocket).
+        """The aiohttp route of every Engine.IO request (``attach`` adds it)."""
+        return await respond(self.handle, request)
+
+    async def handle(self, request: HttpRequest) -> HttpResponse | None:
+        """Answer one Engine.IO request (GET/POST/OPTIONS, WebSocket) of an HTTP front;
+        None once it became a WebSocket (``request.accept_websocket`` wrote the 101).
 
         Every refusal is Node's JSON ``{code, message}`` with its status; an exception in a
         hook or a bug gives a logged 500 with the same shape, never a crashed server."""
@@ -716,7 +718,7 @@ class EngineServer:
             headers = cors.preflight_headers(
                 origin, request.headers.get("Access-Control-Request-Headers")
             )
-            return web.Response(status=204, headers=headers)
+            return HttpResponse(204, headers)
         headers = cors.response_headers(origin) if cors is not None else {}
         try:
             # the snapshot the hooks see; built only when a hook or a handshake needs it
@@ -746,7 +748,8 @@ class EngineServer:
                     # (from the `sid` query parameter) is not known."
                     raise RequestRefused(ErrorCode.UNKNOWN_SID)
                 if transport == "websocket":
-                    return await self._upgrade(request, session, headers)
+                    await self._upgrade(request, session, headers)
+                    return None
                 if session.transport != "polling":
                     # polling on an upgraded session (the official suite checks the 400)
                     raise RequestRefused(ErrorCode.BAD_REQUEST)
@@ -766,20 +769,21 @@ class EngineServer:
                 if allowed is False:
                     raise RequestRefused(ErrorCode.FORBIDDEN)
             if transport == "websocket":
-                return await self._websocket_handshake(request, hreq, headers)
+                await self._websocket_handshake(request, hreq, headers)
+                return None
             return await self._polling_handshake(request, hreq, headers)
         except RequestRefused as exc:
             headers.update(exc.headers)
             headers["Content-Type"] = "application/json"
-            return web.Response(status=exc.status, text=exc.body(), headers=headers)
+            return HttpResponse(exc.status, headers, exc.body().encode())
         except ConnectionResetError:
             # the client went away during a WebSocket handshake: nobody reads an answer
-            return web.Response(status=400)
+            return HttpResponse(400, {})
         except Exception:
-            logger.exception("engine: %s %s failed", request.method, request.path_qs)
+            logger.exception("engine: %s %s failed", request.method, request.url)
             headers["Content-Type"] = "application/json"
             body = json.dumps({"code": int(ErrorCode.BAD_REQUEST), "message": "Server error"})
-            return web.Response(status=500, text=body, headers=headers)
+            return HttpResponse(500, headers, body.encode())
 
     def _generate_sid(self, hreq: HandshakeRequest) -> str:
         generate = self.options.generate_id
@@ -822,8 +826,8 @@ class EngineServer:
             session._close(CloseReason.TRANSPORT_ERROR, "connect handler failed")
 
     async def _polling_handshake(
-        self, request: web.Request, hreq: HandshakeRequest, headers: dict[str, str]
-    ) -> web.Response:
+        self, request: HttpRequest, hreq: HandshakeRequest, headers: dict[str, str]
+    ) -> HttpResponse:
         sid = self._generate_sid(hreq)
         headers.update(self._handshake_headers(hreq, sid))  # hooks first: they may fail
         session = EngineSession(self, sid, hreq, "polling")
@@ -847,60 +851,70 @@ class EngineServer:
         return self.options.allow_upgrades and "websocket" in self.options.transports
 
     async def _websocket_handshake(
-        self, request: web.Request, hreq: HandshakeRequest, headers: dict[str, str]
-    ) -> web.StreamResponse:
+        self, request: HttpRequest, hreq: HandshakeRequest, headers: dict[str, str]
+    ) -> None:
         """A session opened directly on a WebSocket (no polling first). ``headers`` (the
         CORS and ``headers`` hook ones) go on the 101 with the handshake's own."""
         sid = self._generate_sid(hreq)
         headers.update(self._handshake_headers(hreq, sid))
-        ws, response = await accept_websocket(request, self.options, self._ws_options, headers)
-        self._websockets.add(ws)
-        try:
-            if sid in self._sessions or self._closing:
-                # the same id was handed out while the handshake completed, or the server
-                # began shutting down: nothing was opened yet
-                ws.close(1011 if not self._closing else 1001)
-            else:
-                session = EngineSession(self, sid, hreq, "websocket")
-                self._sessions[sid] = session
-                session._use_websocket(ws)
-                ws.write(self._open_packet(session, []))
-                self._connect(session)
-                await self._guarded(session._run_websocket(ws), session, ws)
-            await ws.wait_closed()
-        finally:
-            self._websockets.discard(ws)
-        return response
+        ws = await accept_websocket(request, self.options, self._ws_options, headers)
+        if sid in self._sessions or self._closing:
+            # the same id was handed out while the handshake completed, or the server
+            # began shutting down: nothing was opened yet
+            ws.close(1011 if not self._closing else 1001)
+            self._run(ws, None, None)
+            return
+        session = EngineSession(self, sid, hreq, "websocket")
+        self._sessions[sid] = session
+        session._use_websocket(ws)
+        ws.write(self._open_packet(session, []))
+        self._connect(session)
+        self._run(ws, session, session._run_websocket(ws))
 
     async def _upgrade(
-        self, request: web.Request, session: EngineSession, headers: dict[str, str]
-    ) -> web.StreamResponse:
+        self, request: HttpRequest, session: EngineSession, headers: dict[str, str]
+    ) -> None:
         """A WebSocket for a polling session: probe it, then switch on "5"."""
-        ws, response = await accept_websocket(request, self.options, self._ws_options, headers)
+        ws = await accept_websocket(request, self.options, self._ws_options, headers)
+        if not self._can_upgrade() or not session._core.can_upgrade():
+            # v4 "WebSocket": "A client MUST NOT open more than one WebSocket
+            # connection per session. Should it happen, the server MUST close the
+            # WebSocket connection." Node accepts it, then closes it (already
+            # upgrading, already upgraded, closing); the official suite checks that.
+            ws.close(1000)
+            self._run(ws, None, None)
+            return
+        self._run(ws, session, session._run_upgrade(ws))
+
+    def _run(
+        self,
+        ws: WebSocketTransport,
+        session: EngineSession | None,
+        run: Coroutine[Any, Any, None] | None,
+    ) -> None:
+        """Run a WebSocket's reading ``run`` on its own (returning from ``handle`` does not
+        close it); it is one of the server's open WebSockets until it is closed."""
         self._websockets.add(ws)
+        task = asyncio.get_running_loop().create_task(self._guarded(ws, session, run))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(
+        self,
+        ws: WebSocketTransport,
+        session: EngineSession | None,
+        run: Coroutine[Any, Any, None] | None,
+    ) -> None:
+        """After the 101 no HTTP answer is possible: a bug closes the session and the
+        WebSocket (1011) instead of reaching the front."""
         try:
-            if not self._can_upgrade() or not session._core.can_upgrade():
-                # v4 "WebSocket": "A client MUST NOT open more than one WebSocket
-                # connection per session. Should it happen, the server MUST close the
-                # WebSocket connection." Node accepts it, then closes it (already
-                # upgrading, already upgraded, closing); the official suite checks that.
-                ws.close(1000)
-            else:
-                await self._guarded(session._run_upgrade(ws), session, ws)
+            if run is not None and session is not None:
+                try:
+                    await run
+                except Exception:
+                    logger.exception("engine session %s: WebSocket loop failed", session.sid)
+                    session._close(CloseReason.TRANSPORT_ERROR, "internal error", ws_code=1011)
+                    ws.close(1011)
             await ws.wait_closed()
         finally:
             self._websockets.discard(ws)
-        return response
-
-    @staticmethod
-    async def _guarded(
-        run: Coroutine[Any, Any, None], session: EngineSession, ws: WebSocketTransport
-    ) -> None:
-        """After the 101 no HTTP answer is possible: a bug closes the session and the
-        WebSocket (1011) instead of reaching aiohttp."""
-        try:
-            await run
-        except Exception:
-            logger.exception("engine session %s: WebSocket loop failed", session.sid)
-            session._close(CloseReason.TRANSPORT_ERROR, "internal error", ws_code=1011)
-            ws.close(1011)

@@ -17,8 +17,6 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-from aiohttp import web
-
 from rtio.ws import (
     ConnectionClosed,
     DeflateOptions,
@@ -26,11 +24,11 @@ from rtio.ws import (
     PreparedMessage,
     ServerOptions,
     WebSocket,
-    accept,
     prepare_message,
 )
 
 from .errors import ErrorCode, RequestRefused
+from .http import HttpRequest
 from .options import EngineOptions
 
 #: raised by ``WebSocketTransport.ws.recv()`` once the WebSocket is closed
@@ -75,7 +73,7 @@ def prepare_packet(data: str | bytes) -> PreparedPacket:
     return PreparedPacket("4" + data if isinstance(data, str) else bytes(data))
 
 
-def is_websocket_request(request: web.BaseRequest) -> bool:
+def is_websocket_request(request: HttpRequest) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
@@ -92,21 +90,21 @@ def server_options(options: EngineOptions) -> ServerOptions:
 
 
 async def accept_websocket(
-    request: web.Request,
+    request: HttpRequest,
     options: EngineOptions,
     ws_options: ServerOptions,
     headers: dict[str, str] | None = None,
-) -> tuple[WebSocketTransport, web.StreamResponse]:
-    """Complete the WebSocket handshake (the caller has verified the Engine.IO request).
-    ``headers`` go on the 101 response. Raises RequestRefused when the WebSocket handshake
-    itself is invalid (status and reason of rtio.ws)."""
+) -> WebSocketTransport:
+    """Complete the WebSocket handshake (the caller has verified the Engine.IO request);
+    the front has written the 101, with ``headers``. Raises RequestRefused when the
+    WebSocket handshake itself is invalid (status and reason of rtio.ws)."""
     try:
-        ws, response = await accept(request, options=ws_options, headers=headers)
+        ws = await request.accept_websocket(ws_options, headers)
     except HandshakeRefused as exc:
         raise RequestRefused(
             ErrorCode.BAD_REQUEST, exc.reason, status=exc.status, headers=exc.headers
         ) from exc
-    return WebSocketTransport(ws, options.max_payload, options.max_buffered_bytes), response
+    return WebSocketTransport(ws, options.max_payload, options.max_buffered_bytes)
 
 
 class _Resumed:

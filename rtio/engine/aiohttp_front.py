@@ -1,0 +1,127 @@
+"""The aiohttp front of the engine: an aiohttp route whose requests the engine answers.
+
+``AiohttpRequest`` presents a ``web.Request`` as the engine's HttpRequest (http.py);
+``respond`` runs ``EngineServer.handle`` on it and turns the HttpResponse into a
+``web.Response``, or returns the 101 response that rtio.ws's ``accept`` prepared once the
+request became a WebSocket. ``ENGINES_KEY`` is where ``EngineServer.attach`` records the
+engines of an app (path, server), so that a runner can find them.
+
+Owns nothing of Engine.IO itself (server.py) nor of the WebSocket (rtio.ws).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from rtio.ws import ServerOptions, WebSocket, accept
+
+from .errors import PayloadTooLarge
+from .http import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from .server import EngineServer
+
+__all__ = ["ENGINES_KEY", "AiohttpRequest", "respond"]
+
+#: the engines attached to an app: (route path, server), in the order of attach()
+ENGINES_KEY: web.AppKey[list[tuple[str, EngineServer]]] = web.AppKey("rtio.engines")
+
+
+class AiohttpRequest:
+    """A ``web.Request`` as the engine's HttpRequest."""
+
+    __slots__ = ("_request", "upgrade_response", "websocket")
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+        #: set by accept_websocket: the 101 the route returns, and the WebSocket
+        self.upgrade_response: web.StreamResponse | None = None
+        self.websocket: WebSocket | None = None
+
+    @property
+    def method(self) -> str:
+        return self._request.method
+
+    @property
+    def path(self) -> str:
+        return self._request.path
+
+    @property
+    def url(self) -> str:
+        return str(self._request.url)
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        return self._request.query
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._request.headers
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        return self._request.cookies
+
+    @property
+    def remote(self) -> str | None:
+        return self._request.remote
+
+    @property
+    def transport(self) -> asyncio.BaseTransport | None:
+        return self._request.transport
+
+    @property
+    def content_type(self) -> str:
+        # aiohttp reports a missing Content-Type as application/octet-stream (RFC 9110's
+        # "MAY assume"); the engine must tell it apart (v4 refuses octet-stream bodies,
+        # Node accepts a POST without Content-Type)
+        if "Content-Type" not in self._request.headers:
+            return ""
+        return self._request.content_type
+
+    async def read_body(self, limit: int) -> bytes:
+        """The request body, refusing more than ``limit`` bytes before buffering them."""
+        request = self._request
+        length = request.content_length
+        if length is not None:
+            if length > limit:
+                raise PayloadTooLarge(length, limit)
+            # the usual case (clients send Content-Length): one read, no chunk list
+            return await request.content.readexactly(length)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(size, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def accept_websocket(
+        self, options: ServerOptions, headers: Mapping[str, str] | None
+    ) -> WebSocket:
+        ws, response = await accept(self._request, options=options, headers=headers)
+        self.upgrade_response = response
+        self.websocket = ws
+        return ws
+
+
+async def respond(
+    handle: Callable[[HttpRequest], Awaitable[HttpResponse | None]], request: web.Request
+) -> web.StreamResponse:
+    """The aiohttp answer to ``request``, as ``handle`` (``EngineServer.handle``) decides."""
+    front = AiohttpRequest(request)
+    response = await handle(front)  # (mypy checks that AiohttpRequest is an HttpRequest)
+    if response is None:
+        upgraded, ws = front.upgrade_response, front.websocket
+        assert upgraded is not None and ws is not None, "handle returned None without a 101"
+        # aiohttp's write_eof() on the returned 101 closes a WebSocket still open: the
+        # handler holds on until the WebSocket is closed
+        await ws.wait_closed()
+        return upgraded
+    return web.Response(status=response.status, headers=response.headers, body=response.body)
