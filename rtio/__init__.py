@@ -5,9 +5,11 @@
 - ``rtio.socketio``: Socket.IO v5 (namespaces, rooms, events, acks, binary) and the public API.
 
 Each layer only knows the one below it; see docs/ARCHITECTURE.md. The public API is
-re-exported here: ``rtio.Server``, ``rtio.ConnectionRefused``, ... (docs/API.md).
+re-exported here: ``rtio.Server``, ``rtio.ConnectionRefused``, ... (docs/API.md), and
+``rtio.run_app``, which serves an app with rtio's own HTTP/1.1 front (``rtio.http``).
 """
 
+from .run import run_app
 from .socketio import (
     AckResults,
     AckTimeout,
@@ -39,4 +41,5 @@ __all__ = [
     "SocketDisconnected",
     "SocketIOError",
     "__version__",
+    "run_app",
 ]

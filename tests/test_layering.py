@@ -1,7 +1,11 @@
-"""The three layers import in one direction only: socketio -> engine -> ws.
+"""The layers import in one direction only: socketio -> engine -> ws, and the HTTP front
+(rtio.http) beside socketio: http -> engine, ws. The engine does not know the front (it
+answers any HttpRequest); the front needs the engine's interface (its HttpResponse,
+PayloadTooLarge and where attach() records the engines) and rtio.ws (the WebSocket switch).
 
 A layer may use the layer below only through its package (``rtio.ws``, ``rtio.engine``),
-never through a private module of it, and never import anything above it.
+never through a private module of it, and never import anything above it. The top-level
+``rtio.run`` composes them (socketio's ``Server.run`` imports it on use).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import ast
 from pathlib import Path
 
 RTIO = Path(__file__).resolve().parent.parent / "rtio"
-BELOW = {"ws": set(), "engine": {"ws"}, "socketio": {"engine"}}
+BELOW = {"ws": set(), "engine": {"ws"}, "socketio": {"engine"}, "http": {"engine", "ws"}}
 LAYERS = tuple(BELOW)
 
 

@@ -341,9 +341,11 @@ class Server:
         return app
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:
-        """Serve standalone until interrupted (``aiohttp.web.run_app``; extra keyword
-        arguments go to it)."""
-        web.run_app(self.make_app(), host=host, port=port, **kwargs)
+        """Serve standalone until SIGINT/SIGTERM with ``rtio.run_app`` (rtio's HTTP/1.1
+        front answers the Engine.IO path; extra keyword arguments go to it)."""
+        from rtio.run import run_app  # the front sits above the layers: imported on use
+
+        run_app(self.make_app(), host=host, port=port, **kwargs)
 
     async def shutdown(self) -> None:
         """Disconnect every client ("server shutting down")."""

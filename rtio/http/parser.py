@@ -1,0 +1,286 @@
+"""Sans-I/O HTTP/1.1 request parsing (RFC 9112): the request head and chunked bodies.
+
+Pure functions over bytes, no asyncio: ``parse_head`` turns one complete head (everything
+before the blank line) into a ``RequestHead``; ``decode_chunked`` decodes a chunked body
+from a buffer once it is complete. Every violation raises ``BadRequest`` carrying the
+status and the reason to answer with. Knows nothing of connections (protocol.py) nor of
+what a request is for.
+
+The head on the wire::
+
+    request-line = method SP request-target SP HTTP-version CRLF
+    *( field-name ":" OWS field-value OWS CRLF )
+    CRLF
+
+A chunked body::
+
+    *( chunk-size [ ";" ext ] CRLF  chunk-data CRLF )
+    "0" [ ";" ext ] CRLF  *( trailer-field CRLF )  CRLF
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+
+__all__ = [
+    "MAX_HEAD",
+    "BadRequest",
+    "BodyTooLarge",
+    "Headers",
+    "HttpError",
+    "RequestHead",
+    "decode_chunked",
+    "parse_head",
+]
+
+#: the largest request head accepted (request line and header fields), in bytes
+MAX_HEAD = 8192
+#: the longest chunk-size line (with extensions) and trailer section of a chunked body
+MAX_CHUNK_LINE = 1024
+MAX_TRAILERS = 8192
+
+# RFC 9110 5.6.2: token = 1*tchar
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
+
+
+class HttpError(Exception):
+    """Root of rtio.http's errors.
+
+    HttpError
+     └── BadRequest     the peer's request is malformed or over a limit (has the status)
+    """
+
+
+class BadRequest(HttpError):
+    """A remote violation: answer ``status`` with ``reason``, then close the connection."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class Headers(Mapping[str, str]):
+    """The header fields of a request: case-insensitive lookup of the first value of each
+    name; ``raw`` keeps every field as received (name, value), in order."""
+
+    __slots__ = ("_first", "raw")
+
+    def __init__(self, raw: list[tuple[str, str]]) -> None:
+        self.raw = raw
+        first: dict[str, str] = {}
+        for name, value in raw:
+            first.setdefault(name.lower(), value)
+        self._first = first
+
+    def __getitem__(self, name: str) -> str:
+        return self._first[name.lower()]
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return self._first.get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._first
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._first)
+
+    def __len__(self) -> int:
+        return len(self._first)
+
+    def getall(self, name: str) -> list[str]:
+        """Every value of ``name``, in order."""
+        lname = name.lower()
+        return [value for key, value in self.raw if key.lower() == lname]
+
+    def __repr__(self) -> str:
+        return f"Headers({self.raw!r})"
+
+
+class RequestHead:
+    """One parsed request head."""
+
+    __slots__ = (
+        "chunked",
+        "content_length",
+        "expect_continue",
+        "headers",
+        "keep_alive",
+        "method",
+        "path",
+        "query_string",
+        "target",
+        "version",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        version: str,
+        headers: Headers,
+        *,
+        content_length: int | None,
+        chunked: bool,
+        keep_alive: bool,
+        expect_continue: bool,
+    ) -> None:
+        self.method = method
+        self.target = target
+        #: "HTTP/1.1" or "HTTP/1.0"
+        self.version = version
+        self.headers = headers
+        path, _, query = target.partition("?")
+        #: the path of an origin-form target ('' for any other form: "*", absolute-form)
+        self.path = path if target.startswith("/") else ""
+        self.query_string = query
+        self.content_length = content_length
+        self.chunked = chunked
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+
+    def __repr__(self) -> str:
+        return f"<RequestHead {self.method} {self.target} {self.version}>"
+
+
+def parse_head(head: bytes) -> RequestHead:
+    """Parse a request head: the bytes before the blank line that ends it (without that
+    CRLF CRLF). Raises BadRequest (400, 431, 501 or 505)."""
+    if len(head) > MAX_HEAD:
+        raise BadRequest("request head too large", 431)
+    # latin-1: every byte maps to one character (RFC 9110 5.5: field values are octets);
+    # the checks below keep what is not text out.
+    text = head.decode("latin-1")
+    crlf = text.count("\r\n")
+    if text.count("\r") != crlf or text.count("\n") != crlf or "\0" in text:
+        raise BadRequest("bare CR, LF or NUL in the request head")
+    lines = text.split("\r\n")
+    request_line = lines[0]
+    parts = request_line.split(" ")
+    if len(parts) != 3:
+        raise BadRequest("malformed request line")
+    method, target, version = parts
+    if not _TOKEN.fullmatch(method):
+        raise BadRequest("malformed method")
+    if not target or not target.isprintable() or not target.isascii():
+        raise BadRequest("malformed request target")
+    if version != "HTTP/1.1" and version != "HTTP/1.0":
+        if _VERSION.fullmatch(version):
+            raise BadRequest("HTTP version not supported", 505)
+        raise BadRequest("malformed HTTP version")
+    raw: list[tuple[str, str]] = []
+    content_length: int | None = None
+    chunked = False
+    connection: list[str] = []
+    expect_continue = False
+    has_host = False
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise BadRequest("header line without a colon")
+        # RFC 9112 5.1: "No whitespace is allowed between the field name and colon";
+        # 5.2: obs-fold (a line starting with whitespace) is rejected, not unfolded
+        if not _TOKEN.fullmatch(name):
+            raise BadRequest(f"malformed header name {name[:40]!r}")
+        value = value.strip(" \t")
+        raw.append((name, value))
+        lname = name.lower()
+        if lname == "content-length":
+            if not (value.isascii() and value.isdigit()):
+                raise BadRequest("malformed Content-Length")
+            length = int(value)
+            if content_length is not None and content_length != length:
+                raise BadRequest("conflicting Content-Length values")
+            content_length = length
+        elif lname == "transfer-encoding":
+            codings = [c.strip(" \t").lower() for c in value.split(",")]
+            # RFC 9112 6.1: chunked must be the final coding; no other coding is known here
+            if codings != ["chunked"] or chunked:
+                raise BadRequest("unsupported Transfer-Encoding", 501)
+            chunked = True
+        elif lname == "connection":
+            connection.extend(t.strip(" \t").lower() for t in value.split(","))
+        elif lname == "expect":
+            if value.lower() != "100-continue":
+                raise BadRequest("unsupported expectation", 417)
+            expect_continue = True
+        elif lname == "host":
+            has_host = True
+    if chunked:
+        # RFC 9112 6.1: "A server MAY reject a request that contains both Content-Length
+        # and Transfer-Encoding" (a smuggling vector): rejected
+        if content_length is not None:
+            raise BadRequest("both Content-Length and Transfer-Encoding")
+        if version == "HTTP/1.0":
+            raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
+    if version == "HTTP/1.1":
+        # RFC 9112 3.2: "A server MUST respond with a 400 ... to any HTTP/1.1 request
+        # message that lacks a Host header field"
+        if not has_host:
+            raise BadRequest("missing Host header")
+        keep_alive = "close" not in connection
+    else:
+        keep_alive = "keep-alive" in connection and "close" not in connection
+    return RequestHead(
+        method,
+        target,
+        version,
+        Headers(raw),
+        content_length=content_length,
+        chunked=chunked,
+        keep_alive=keep_alive,
+        expect_continue=expect_continue,
+    )
+
+
+def decode_chunked(buffer: bytes | bytearray, start: int, limit: int) -> tuple[bytes, int] | None:
+    """Decode the chunked body that starts at ``buffer[start]``: (body, index just past
+    its end), or None while it is incomplete. Raises BadRequest when malformed and
+    ``BodyTooLarge`` (a BadRequest with 413) as soon as the sizes announced pass ``limit``,
+    before the data arrives."""
+    chunks: list[bytes] = []
+    size = 0
+    pos = start
+    while True:
+        eol = buffer.find(b"\r\n", pos, pos + MAX_CHUNK_LINE + 2)
+        if eol < 0:
+            if len(buffer) - pos > MAX_CHUNK_LINE:
+                raise BadRequest("chunk-size line too long")
+            return None
+        line = bytes(buffer[pos:eol])
+        hex_size = line.split(b";", 1)[0].rstrip(b" \t")
+        if not _HEX.fullmatch(hex_size):
+            raise BadRequest("malformed chunk size")
+        n = int(hex_size, 16)
+        pos = eol + 2
+        if n == 0:
+            break
+        size += n
+        if size > limit:
+            raise BodyTooLarge(size, limit)
+        end = pos + n
+        if len(buffer) < end + 2:
+            return None
+        if buffer[end : end + 2] != b"\r\n":
+            raise BadRequest("chunk data not followed by CRLF")
+        chunks.append(bytes(buffer[pos:end]))
+        pos = end + 2
+    # trailer section: fields until an empty line (ignored: nothing here needs them)
+    trailers_end = buffer.find(b"\r\n\r\n", pos - 2, pos + MAX_TRAILERS)
+    if trailers_end < 0:
+        if len(buffer) - pos > MAX_TRAILERS:
+            raise BadRequest("chunked trailers too large")
+        return None
+    return b"".join(chunks), trailers_end + 4
+
+
+class BodyTooLarge(BadRequest):
+    """A body larger than the limit its reader set (413)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"body of {size} bytes over the limit of {limit}", 413)
+        self.size = size
+        self.limit = limit

@@ -1,0 +1,521 @@
+"""FrontProtocol: rtio's HTTP/1.1 front, one asyncio protocol per connection.
+
+It answers the Engine.IO paths itself (keep-alive, pipelining in order, Content-Length and
+chunked bodies, 100-continue, write backpressure) with no Request/Response objects nor a
+task per request, and hands any other request, with the bytes already read, to the aiohttp
+app's own protocol, which then keeps the connection: only the first request that is not
+for an engine decides, and every later request of that connection is aiohttp's (an
+Engine.IO request there still reaches the engine through the aiohttp route ``attach``
+added). A WebSocket upgrade gives the connection to rtio.ws.
+
+Running a request: the engine's coroutine is stepped once by hand; most requests (a POST,
+a GET with packets queued, a handshake) finish in that step and are answered at once. Only
+one that waits (a long-poll GET, a body still arriving) continues in a task, which a lost
+connection cancels (the contract of rtio/engine/http.py).
+
+Owns the connection's HTTP framing only: parsing is parser.py's, what to answer the
+engine's, the WebSocket rtio.ws's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Callable, Coroutine, Generator, Mapping
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any, cast
+
+import rtio.ws
+from rtio.engine import HttpResponse, PayloadTooLarge
+from rtio.ws import ServerOptions, WebSocket
+
+from .parser import MAX_HEAD, BadRequest, BodyTooLarge, decode_chunked, parse_head
+from .request import FrontRequest
+
+__all__ = ["Front", "FrontProtocol", "Handler", "serialize_response"]
+
+logger = logging.getLogger("rtio.http")
+
+#: what answers the requests of one path: ``EngineServer.handle``
+Handler = Callable[[FrontRequest], Coroutine[Any, Any, HttpResponse | None]]
+
+#: bytes kept while a request is in flight before reading pauses (pipelined requests)
+MAX_PIPELINED = 65536
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def _status_line(status: int) -> str:
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    return f"HTTP/1.1 {status} {reason}\r\n"
+
+
+_STATUS_LINES = {int(s): _status_line(int(s)) for s in HTTPStatus}
+
+
+class _Date:
+    """The Date header (RFC 9110 6.6.1: an origin server with a clock MUST send it in
+    2xx-4xx responses), formatted once per second."""
+
+    second = -1
+    value = ""
+
+    @classmethod
+    def now(cls) -> str:
+        second = int(time.time())
+        if second != cls.second:
+            cls.second = second
+            cls.value = formatdate(second, usegmt=True)
+        return cls.value
+
+
+def serialize_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    keep_alive: bool,
+    http10: bool = False,
+    head_only: bool = False,
+) -> bytes:
+    """One response as the bytes of a single write: status line, headers, Content-Length,
+    Date, Connection when it differs from the version's default, then the body."""
+    fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+    # a CR or LF inside a name or value would split the response (header injection)
+    if fields.count("\n") != len(headers) or fields.count("\r") != len(headers):
+        raise ValueError("CR or LF in a response header")
+    if not keep_alive:
+        connection = "Connection: close\r\n"
+    elif http10:
+        connection = "Connection: keep-alive\r\n"
+    else:
+        connection = ""
+    status_line = _STATUS_LINES.get(status) or _status_line(status)
+    head = (
+        f"{status_line}{fields}Content-Length: {len(body)}\r\n"
+        f"Date: {_Date.now()}\r\n{connection}\r\n"
+    ).encode("latin-1")
+    if head_only or not body:
+        return head
+    return head + body
+
+
+class Front:
+    """What the connections of one listening socket share: the engine routes (path ->
+    handler), the aiohttp protocol factory that takes other requests (None: answer 404),
+    the open connections, and the idle keep-alive timeout."""
+
+    def __init__(
+        self,
+        routes: Mapping[str, Handler],
+        fallback: Callable[[], asyncio.Protocol] | None = None,
+        *,
+        keepalive_timeout: float = 75.0,
+    ) -> None:
+        self.routes = dict(routes)
+        self.fallback = fallback
+        self.keepalive_timeout = keepalive_timeout
+        self.connections: set[FrontProtocol] = set()
+        self.closing = False
+
+    def __call__(self) -> FrontProtocol:
+        """A protocol for a new connection (the protocol factory of ``create_server``)."""
+        return FrontProtocol(self)
+
+    def close_idle(self) -> None:
+        """Stop: close the idle connections now; a busy one closes after its response."""
+        self.closing = True
+        for connection in list(self.connections):
+            connection.close_if_idle()
+
+
+class State(enum.Enum):
+    IDLE = "idle"  # waiting for (the rest of) a request head
+    BUSY = "busy"  # a request is being answered
+    UPGRADED = "upgraded"  # the connection is a WebSocket's now
+    HANDED_OFF = "handed off"  # the connection is aiohttp's now
+    CLOSED = "closed"
+
+
+class _Stepped(Coroutine[Any, Any, Any]):
+    """A coroutine already stepped once by hand, for a Task to run on: the first ``send``
+    gives back what the first step yielded (the future it waits for), then everything is
+    passed through."""
+
+    __slots__ = ("_coro", "_first", "_started")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+        self._coro = coro
+        self._first = first
+        self._started = False
+
+    def send(self, value: Any) -> Any:
+        if not self._started:
+            self._started = True
+            return self._first
+        return self._coro.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        self._started = True
+        if val is None and tb is None:
+            return self._coro.throw(typ)
+        return self._coro.throw(typ, val, tb)  # pragma: no cover (the old signature)
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def __await__(self) -> Generator[Any, None, Any]:  # pragma: no cover (Task uses send)
+        raise TypeError("run by a Task only")
+
+
+class FrontProtocol(asyncio.Protocol):
+    """One connection of the front."""
+
+    __slots__ = (
+        "_body_waiter",
+        "_buffer",
+        "_front",
+        "_last_active",
+        "_loop",
+        "_reading_paused",
+        "_request",
+        "_task",
+        "_timer",
+        "_writing_paused",
+        "state",
+        "transport",
+    )
+
+    def __init__(self, front: Front) -> None:
+        self._front = front
+        self._loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.state = State.IDLE
+        self._buffer = b""
+        self._request: FrontRequest | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._body_waiter: asyncio.Future[None] | None = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self._last_active = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __repr__(self) -> str:
+        return f"<FrontProtocol {self.state.value}>"
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # (uvloop's transports are not asyncio.Transport subclasses, but behave as one)
+        self.transport = cast(asyncio.Transport, transport)
+        self._front.connections.add(self)
+        self._last_active = self._loop.time()
+        self._timer = self._loop.call_at(
+            self._last_active + self._front.keepalive_timeout, self._on_timer
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer = self._buffer + data if self._buffer else data
+        state = self.state
+        if state is State.IDLE:
+            self._process()
+        elif state is State.BUSY:
+            waiter = self._body_waiter
+            if waiter is not None:
+                self._body_waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
+            elif len(self._buffer) > MAX_PIPELINED:
+                self._pause_reading()
+
+    def eof_received(self) -> bool:
+        # the client closed its side: like aiohttp, take it as gone (the transport closes,
+        # connection_lost cancels a long poll); browsers never half-close
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._detach(State.CLOSED)
+        task = self._task
+        if task is not None:
+            self._task = None
+            task.cancel()
+        waiter = self._body_waiter
+        if waiter is not None:
+            self._body_waiter = None
+            if not waiter.done():
+                waiter.set_exception(ConnectionResetError("connection lost"))
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self.state is State.IDLE:
+            self._process()
+
+    # -- reading requests -------------------------------------------------------------------
+
+    def _process(self) -> None:
+        """Answer the complete requests in the buffer, in order, while nothing is in
+        flight and the transport takes writes."""
+        while self.state is State.IDLE and not self._writing_paused:
+            buffer = self._buffer
+            if not buffer:
+                break
+            # RFC 9112 2.2: "a server that is expecting to receive and parse a
+            # request-line SHOULD ignore at least one empty line (CRLF) received prior"
+            if buffer[:2] == b"\r\n":
+                self._buffer = buffer = buffer.lstrip(b"\r\n")
+                continue
+            end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
+            if end < 0:
+                if len(buffer) > MAX_HEAD:
+                    self._refuse(BadRequest("request head too large", 431))
+                break
+            try:
+                head = parse_head(buffer[:end])
+            except BadRequest as exc:
+                self._refuse(exc)
+                break
+            handler = self._front.routes.get(head.path)
+            if handler is None:
+                self._hand_off()
+                break
+            self._buffer = buffer[end + 4 :]
+            self._start(handler, FrontRequest(self, head))
+        if self.state is State.IDLE and len(self._buffer) > MAX_PIPELINED:
+            self._pause_reading()
+
+    def _start(self, handler: Handler, request: FrontRequest) -> None:
+        self.state = State.BUSY
+        self._request = request
+        coro = handler(request)
+        try:
+            first = coro.send(None)
+        except StopIteration as stop:
+            self._respond(request, stop.value)
+        except Exception:
+            logger.exception("rtio.http: %s %s failed", request.method, request.head.target)
+            self._respond(request, HttpResponse(500, {}))
+        else:
+            # it waits (a long poll, a body still arriving): a task takes it from here
+            task = self._loop.create_task(_Stepped(coro, first))
+            self._task = task
+            task.add_done_callback(self._on_task_done)
+
+    def _on_task_done(self, task: asyncio.Task[Any]) -> None:
+        if self._task is not task:
+            return  # cancelled by connection_lost
+        self._task = None
+        request = self._request
+        assert request is not None
+        if task.cancelled():
+            response: HttpResponse | None = HttpResponse(500, {})
+        elif (exc := task.exception()) is not None:
+            logger.error(
+                "rtio.http: %s %s failed",
+                request.method,
+                request.head.target,
+                exc_info=exc,
+            )
+            response = HttpResponse(500, {})
+        else:
+            response = task.result()
+        self._respond(request, response)
+        if self.state is State.IDLE:
+            self._process()
+
+    def _respond(self, request: FrontRequest, response: HttpResponse | None) -> None:
+        self._request = None
+        transport = self.transport
+        if self.state is not State.BUSY or transport is None:
+            return  # the connection was lost, or became a WebSocket
+        if response is None:
+            logger.error("rtio.http: the handler returned no response without an upgrade")
+            transport.close()
+            self._detach(State.CLOSED)
+            return
+        head = request.head
+        keep_alive = head.keep_alive and not self._front.closing
+        if not request.body_read and (head.chunked or head.content_length):
+            # the handler did not read the body: skip it when it is all here, else the
+            # connection cannot be reused
+            length = head.content_length
+            if length is not None and len(self._buffer) >= length:
+                self._buffer = self._buffer[length:]
+            else:
+                keep_alive = False
+        try:
+            data = serialize_response(
+                response.status,
+                response.headers,
+                response.body,
+                keep_alive=keep_alive,
+                http10=head.version == "HTTP/1.0",
+                head_only=head.method == "HEAD",
+            )
+        except (ValueError, UnicodeEncodeError):
+            logger.exception("rtio.http: invalid response headers %r", response.headers)
+            data = serialize_response(500, {}, b"", keep_alive=False)
+            keep_alive = False
+        transport.write(data)
+        self._last_active = self._loop.time()
+        if not keep_alive:
+            transport.close()
+            self._detach(State.CLOSED)
+            return
+        self.state = State.IDLE
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+
+    def _refuse(self, error: BadRequest) -> None:
+        """Answer a malformed request with its status and reason, then close."""
+        transport = self.transport
+        assert transport is not None
+        body = f"{error.reason}\n".encode()
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        transport.write(serialize_response(error.status, headers, body, keep_alive=False))
+        transport.close()
+        self._detach(State.CLOSED)
+
+    # -- bodies -------------------------------------------------------------------------------
+
+    async def read_body(self, request: FrontRequest, limit: int) -> bytes:
+        """The body of the request in flight (FrontRequest.read_body)."""
+        if request is not self._request or request.body_read:
+            raise RuntimeError("the body of this request cannot be read (read already?)")
+        head = request.head
+        if head.chunked:
+            while True:
+                try:
+                    decoded = decode_chunked(self._buffer, 0, limit)
+                except BodyTooLarge as exc:
+                    raise PayloadTooLarge(exc.size, limit) from None
+                except BadRequest as exc:
+                    # no way to find the next request: answer 400 and close, and the
+                    # handler sees a broken connection
+                    self._refuse(exc)
+                    raise ConnectionResetError(exc.reason) from None
+                if decoded is not None:
+                    body, end = decoded
+                    self._buffer = self._buffer[end:]
+                    request.body_read = True
+                    return body
+                await self._more_data(head.expect_continue)
+        length = head.content_length or 0
+        if length > limit:
+            raise PayloadTooLarge(length, limit)
+        while len(self._buffer) < length:
+            await self._more_data(head.expect_continue)
+        buffer = self._buffer
+        if len(buffer) == length:
+            body, self._buffer = buffer, b""
+        else:
+            body, self._buffer = buffer[:length], buffer[length:]
+        request.body_read = True
+        return body
+
+    async def _more_data(self, expect_continue: bool) -> None:
+        transport = self.transport
+        if self.state is not State.BUSY or transport is None or transport.is_closing():
+            raise ConnectionResetError("connection lost")
+        if expect_continue and not self._buffer:
+            # RFC 9110 10.1.1: the client waits for this before sending the body
+            transport.write(_CONTINUE)
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        waiter = self._loop.create_future()
+        self._body_waiter = waiter
+        await waiter
+
+    # -- giving the connection away --------------------------------------------------------
+
+    def accept_websocket(
+        self, request: FrontRequest, options: ServerOptions, headers: Mapping[str, str] | None
+    ) -> WebSocket:
+        """Switch the request in flight to a WebSocket (FrontRequest.accept_websocket)."""
+        transport = self.transport
+        if request is not self._request or transport is None or self.state is not State.BUSY:
+            raise ConnectionResetError("connection lost")
+        head = request.head
+        ws: WebSocket = rtio.ws.serve_upgrade(  # type: ignore[attr-defined,unused-ignore]
+            transport,
+            head.method,
+            head.version,
+            head.headers.raw,
+            options=options,
+            extra_headers=headers,
+            tail=self._buffer,
+            writing_paused=self._writing_paused,
+        )
+        self._buffer = b""
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        self._detach(State.UPGRADED)
+        return ws
+
+    def _hand_off(self) -> None:
+        """Give the connection, with what was read of it, to the aiohttp app."""
+        transport = self.transport
+        assert transport is not None
+        fallback = self._front.fallback
+        if fallback is None:
+            headers = {"Content-Type": "text/plain; charset=utf-8"}
+            transport.write(serialize_response(404, headers, b"Not Found\n", keep_alive=False))
+            transport.close()
+            self._detach(State.CLOSED)
+            return
+        buffered, self._buffer = self._buffer, b""
+        self._detach(State.HANDED_OFF)
+        protocol = fallback()
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        if self._writing_paused:
+            protocol.pause_writing()
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        protocol.data_received(buffered)
+
+    # -- the rest ------------------------------------------------------------------------------
+
+    def close_if_idle(self) -> None:
+        """Close now if no request is in flight (shutdown); else after the response."""
+        if self.state is State.IDLE and self.transport is not None:
+            self.transport.close()
+            self._detach(State.CLOSED)
+
+    def _detach(self, state: State) -> None:
+        self.state = state
+        self._front.connections.discard(self)
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.cancel()
+
+    def _on_timer(self) -> None:
+        # one timer per connection, re-armed lazily: a request only stamps _last_active
+        self._timer = None
+        deadline = self._last_active + self._front.keepalive_timeout
+        if self.state is State.IDLE and self._loop.time() >= deadline:
+            if self.transport is not None:
+                self.transport.close()
+            self._detach(State.CLOSED)
+            return
+        if self.state in (State.IDLE, State.BUSY):
+            when = max(deadline, self._loop.time() + 1.0)
+            self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()

@@ -1,0 +1,141 @@
+"""FrontRequest: one request read by rtio's HTTP/1.1 front, as the engine's HttpRequest
+(rtio/engine/http.py) describes it.
+
+A thin view over the parsed head (parser.RequestHead) and the connection that read it
+(protocol.FrontProtocol): query and cookies are parsed on first use, the body is read by
+the connection (``read_body``), the WebSocket switch is rtio.ws's (``accept_websocket``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, unquote_plus
+
+from rtio.ws import ServerOptions, WebSocket
+
+from .parser import RequestHead
+
+if TYPE_CHECKING:
+    from .protocol import FrontProtocol
+
+__all__ = ["FrontRequest", "parse_cookies", "parse_query"]
+
+
+def parse_query(query_string: str) -> dict[str, str]:
+    """The first value of each parameter of an urlencoded query, percent-decoded ('+' is a
+    space, as in forms and aiohttp's ``request.query``)."""
+    result: dict[str, str] = {}
+    if not query_string:
+        return result
+    for field in query_string.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        # the common Engine.IO query (EIO=4&transport=polling&sid=...) needs no decoding
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if "%" in value or "+" in value:
+            value = unquote_plus(value)
+        result.setdefault(name, value)
+    return result
+
+
+def parse_cookies(header: str | None) -> dict[str, str]:
+    """The cookies of a Cookie header (RFC 6265 5.4): name=value pairs separated by ';';
+    a double-quoted value is unquoted; the first of a repeated name wins."""
+    result: dict[str, str] = {}
+    if not header:
+        return result
+    for pair in header.split(";"):
+        name, eq, value = pair.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        result.setdefault(name, unquote(value))
+    return result
+
+
+class FrontRequest:
+    """One request of the front, as the engine sees it."""
+
+    __slots__ = ("_cookies", "_query", "_remote", "body_read", "connection", "head")
+
+    def __init__(self, connection: FrontProtocol, head: RequestHead) -> None:
+        self.connection = connection
+        self.head = head
+        #: whether the body was consumed (else the connection skips or drops it)
+        self.body_read = False
+        self._query: dict[str, str] | None = None
+        self._cookies: dict[str, str] | None = None
+        self._remote: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<FrontRequest {self.head.method} {self.head.target}>"
+
+    @property
+    def method(self) -> str:
+        return self.head.method
+
+    @property
+    def path(self) -> str:
+        return self.head.path
+
+    @property
+    def url(self) -> str:
+        host = self.head.headers.get("Host") or "localhost"
+        return f"http://{host}{self.head.target}"
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        query = self._query
+        if query is None:
+            query = self._query = parse_query(self.head.query_string)
+        return query
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.head.headers
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        cookies = self._cookies
+        if cookies is None:
+            cookies = self._cookies = parse_cookies(self.head.headers.get("Cookie"))
+        return cookies
+
+    @property
+    def remote(self) -> str | None:
+        if self._remote is None:
+            transport = self.connection.transport
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            if isinstance(peer, tuple | list) and peer:
+                self._remote = str(peer[0])
+        return self._remote
+
+    @property
+    def transport(self) -> asyncio.BaseTransport | None:
+        return self.connection.transport
+
+    @property
+    def content_type(self) -> str:
+        value = self.head.headers.get("Content-Type")
+        if not value:
+            return ""
+        return value.partition(";")[0].strip().lower()
+
+    async def read_body(self, limit: int) -> bytes:
+        """The body (Content-Length or chunked), refusing more than ``limit`` bytes with
+        the engine's PayloadTooLarge before buffering them."""
+        return await self.connection.read_body(self, limit)
+
+    async def accept_websocket(
+        self, options: ServerOptions, headers: Mapping[str, str] | None
+    ) -> WebSocket:
+        """Answer 101 (rtio.ws validates the handshake; HandshakeRefused when invalid) and
+        give the connection to the WebSocket."""
+        return self.connection.accept_websocket(self, options, headers)

@@ -1,0 +1,133 @@
+"""Listening with rtio's HTTP/1.1 front: ``FrontSite`` (an aiohttp site, so that
+``runner.cleanup()`` stops it with the app) and ``start_server``.
+
+The engines come from the app (``EngineServer.attach`` lists them under the engine's
+``ENGINES_KEY``); every other request goes to the runner's aiohttp server. Owns the
+wiring only: the connection handling is protocol.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from ssl import SSLContext
+
+from aiohttp import web
+
+from rtio.engine import ENGINES_KEY
+
+from .protocol import Front, Handler
+
+__all__ = ["FrontSite", "engine_routes", "start_server"]
+
+
+def engine_routes(app: web.Application) -> dict[str, Handler]:
+    """The paths the front answers itself: each attached engine's path, with and without
+    its trailing slash (as ``attach`` routes them)."""
+    routes: dict[str, Handler] = {}
+    for path, engine in app.get(ENGINES_KEY, []):
+        handler: Handler = engine.handle
+        routes[path] = handler
+        bare = path.rstrip("/")
+        if bare:
+            routes.setdefault(bare, handler)
+    return routes
+
+
+class FrontSite(web.TCPSite):
+    """A TCP site whose connections the front reads first: use it instead of
+    ``web.TCPSite``. The app's engines (or ``routes``) are answered by rtio, anything else
+    by aiohttp."""
+
+    __slots__ = ("front",)
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        routes: dict[str, Handler] | None = None,
+        keepalive_timeout: float = 75.0,
+        ssl_context: SSLContext | None = None,
+        backlog: int = 128,
+        reuse_address: bool | None = None,
+        reuse_port: bool | None = None,
+    ) -> None:
+        super().__init__(
+            runner,
+            host,
+            port,
+            ssl_context=ssl_context,
+            backlog=backlog,
+            reuse_address=reuse_address,
+            reuse_port=reuse_port,
+        )
+        server = runner.server
+        assert server is not None  # TCPSite checked that setup() ran
+        if routes is None:
+            app = getattr(runner, "app", None)
+            routes = engine_routes(app) if isinstance(app, web.Application) else {}
+        self.front = Front(routes, server, keepalive_timeout=keepalive_timeout)
+
+    @property
+    def runner(self) -> web.BaseRunner:
+        return self._runner
+
+    async def start(self) -> None:
+        # TCPSite.start would listen with aiohttp's protocol: register, then listen with ours
+        await web.BaseSite.start(self)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self.front,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+        )
+        sockets = self._server.sockets
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
+
+    async def stop(self) -> None:
+        """Stop listening and close the idle connections; a request in flight is answered
+        (the app's shutdown, which runs next, answers pending polls with a close packet),
+        then its connection closes."""
+        await super().stop()
+        self.front.close_idle()
+
+
+async def start_server(
+    runner_or_app: web.BaseRunner | web.Application,
+    host: str | None = None,
+    port: int = 8080,
+    *,
+    backlog: int = 128,
+    ssl_context: SSLContext | None = None,
+    reuse_address: bool | None = None,
+    reuse_port: bool | None = None,
+    keepalive_timeout: float = 75.0,
+) -> FrontSite:
+    """Listen on ``host:port`` with the front, for users who run their own loop; returns
+    the started site (``site.port`` is the bound port).
+
+    Given an app, it makes an ``AppRunner`` and sets it up (the app's on_startup runs).
+    Stop with ``await site.runner.cleanup()``: it stops the site, runs the app's shutdown
+    (the engines send close packets, pending polls get them) and its cleanup."""
+    if isinstance(runner_or_app, web.Application):
+        runner: web.BaseRunner = web.AppRunner(runner_or_app, handle_signals=False)
+        await runner.setup()
+    else:
+        runner = runner_or_app
+    site = FrontSite(
+        runner,
+        host,
+        port,
+        backlog=backlog,
+        ssl_context=ssl_context,
+        reuse_address=reuse_address,
+        reuse_port=reuse_port,
+        keepalive_timeout=keepalive_timeout,
+    )
+    await site.start()
+    return site

@@ -1,0 +1,170 @@
+"""rtio.http.parser: request heads and chunked bodies, good and bad, as bytes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rtio.http.parser import (
+    MAX_HEAD,
+    BadRequest,
+    BodyTooLarge,
+    Headers,
+    decode_chunked,
+    parse_head,
+)
+
+
+def test_get_with_query() -> None:
+    head = parse_head(b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\nX-Y:  z \t")
+    assert head.method == "GET"
+    assert head.path == "/engine.io/"
+    assert head.query_string == "EIO=4&transport=polling"
+    assert head.version == "HTTP/1.1"
+    assert head.keep_alive is True
+    assert head.content_length is None and not head.chunked
+    assert head.headers["x-y"] == "z"
+    assert head.headers.get("HOST") == "a"
+
+
+def test_headers_first_value_and_raw() -> None:
+    head = parse_head(b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\na: 2")
+    assert head.headers["A"] == "1"
+    assert head.headers.getall("a") == ["1", "2"]
+    assert head.headers.raw == [("Host", "a"), ("A", "1"), ("a", "2")]
+    assert "a" in head.headers and 3 not in head.headers
+    assert sorted(head.headers) == ["a", "host"] and len(head.headers) == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "keep_alive"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: a", True),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Close", False),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade, close", False),
+        (b"GET / HTTP/1.0", False),
+        (b"GET / HTTP/1.0\r\nConnection: keep-alive", True),
+    ],
+)
+def test_keep_alive(raw: bytes, keep_alive: bool) -> None:
+    assert parse_head(raw).keep_alive is keep_alive
+
+
+def test_bodies() -> None:
+    head = parse_head(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\nContent-Length: 12")
+    assert head.content_length == 12
+    head = parse_head(b"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked")
+    assert head.chunked and head.content_length is None
+    head = parse_head(b"POST /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1")
+    assert head.expect_continue
+
+
+def test_other_target_forms_have_no_path() -> None:
+    assert parse_head(b"OPTIONS * HTTP/1.1\r\nHost: a").path == ""
+    assert parse_head(b"GET http://a/x HTTP/1.1\r\nHost: a").path == ""
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "reason"),
+    [
+        (b"GET /  HTTP/1.1\r\nHost: a", 400, "request line"),
+        (b"GET / HTTP/1.1 x\r\nHost: a", 400, "request line"),
+        (b"G@T / HTTP/1.1\r\nHost: a", 400, "method"),
+        (b"GET /\x7f HTTP/1.1\r\nHost: a", 400, "target"),
+        (b"GET /\xe9 HTTP/1.1\r\nHost: a", 400, "target"),
+        (b"GET / HTTP/2.0\r\nHost: a", 505, "version"),
+        (b"GET / HTTQ/1.1\r\nHost: a", 400, "version"),
+        (b"GET / HTTP/1.1", 400, "Host"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nNoColon", 400, "colon"),
+        (b"GET / HTTP/1.1\r\nHost : a", 400, "header name"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\n fold: ed", 400, "header name"),
+        (b"GET / HTTP/1.1\r\nHost: a\nX: y", 400, "bare"),
+        (b"GET / HTTP/1.1\r\nHost: a\rX: y", 400, "bare"),
+        (b"GET / HTTP/1.1\r\nHost: a\x00", 400, "NUL"),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1", 400, "Content-Length"),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \xb2", 400, "Content-Length"),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2",
+            400,
+            "conflicting",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked",
+            501,
+            "Transfer-Encoding",
+        ),
+        (b"POST / HTTP/1.1\r\nHost: a" + b"\r\nTransfer-Encoding: chunked" * 2, 501, "Transfer"),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3",
+            400,
+            "both",
+        ),
+        (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked", 400, "HTTP/1.0"),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok", 417, "expectation"),
+        (b"GET /" + b"a" * MAX_HEAD + b" HTTP/1.1", 431, "too large"),
+    ],
+)
+def test_bad_heads(raw: bytes, status: int, reason: str) -> None:
+    with pytest.raises(BadRequest) as info:
+        parse_head(raw)
+    assert info.value.status == status
+    assert reason in info.value.reason
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_parse_or_raise_bad_request(raw: bytes) -> None:
+    try:
+        head = parse_head(raw)
+    except BadRequest as exc:
+        assert exc.status in (400, 417, 431, 501, 505)
+    else:
+        assert head.method and head.target
+
+
+@given(
+    st.lists(st.binary(min_size=1, max_size=40), max_size=8),
+    st.integers(min_value=1, max_value=20),
+)
+def test_chunked_round_trip_at_any_split(chunks: list[bytes], cut: int) -> None:
+    wire = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\nT: v\r\n\r\nNEXT"
+    body = b"".join(chunks)
+    # incomplete until the end of the trailers, whatever the cut
+    for end in range(0, len(wire) - 4, cut):
+        assert decode_chunked(wire[:end], 0, 10_000) is None
+    assert decode_chunked(wire, 0, 10_000) == (body, len(wire) - 4)
+    assert decode_chunked(b"xx" + wire, 2, 10_000) == (body, len(wire) - 2)
+
+
+def test_chunked_without_trailers() -> None:
+    assert decode_chunked(b"3\r\nabc\r\n0\r\n\r\n", 0, 3) == (b"abc", 13)
+    assert decode_chunked(b"0\r\n\r\n", 0, 0) == (b"", 5)
+
+
+@pytest.mark.parametrize(
+    ("wire", "reason"),
+    [
+        (b"x\r\n", "chunk size"),
+        (b"-1\r\n", "chunk size"),
+        (b"1" * 16 + b"\r\n", "chunk size"),
+        (b"3\r\nabcX\r\n", "CRLF"),
+        (b"1" * 2000, "too long"),
+        (b"0\r\n" + b"T: v\r\n" * 2000, "trailers"),
+    ],
+)
+def test_bad_chunked(wire: bytes, reason: str) -> None:
+    with pytest.raises(BadRequest) as info:
+        decode_chunked(wire, 0, 1 << 30)
+    assert info.value.status == 400
+    assert reason in info.value.reason
+
+
+def test_chunked_over_the_limit_before_the_data() -> None:
+    with pytest.raises(BodyTooLarge) as info:
+        decode_chunked(b"3\r\nabc\r\nff\r\n", 0, 100)
+    assert (info.value.status, info.value.size, info.value.limit) == (413, 258, 100)
+
+
+def test_headers_repr() -> None:
+    assert repr(Headers([("A", "1")])) == "Headers([('A', '1')])"
+    assert repr(parse_head(b"GET / HTTP/1.0")) == "<RequestHead GET / HTTP/1.0>"

@@ -1,0 +1,340 @@
+"""rtio.http's front on real sockets: keep-alive, pipelining, bodies, limits and their
+statuses, a slow client, backpressure, a lost connection during a long poll, the handoff
+to aiohttp's routes, and shutdown. The engine is stood in for by small handlers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from rtio.engine import HttpResponse, PayloadTooLarge
+from rtio.http import FrontRequest, FrontSite
+from rtio.http.protocol import FrontProtocol, State
+
+H = "Host: t\r\n"
+
+
+class Stub:
+    """Handlers on /engine.io/: ``?wait`` waits for ``release`` (a long poll); a POST
+    echoes its body (limit 100); everything else answers at once with what it saw."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.cancelled = asyncio.Event()
+        self.in_task: list[bool] = []
+
+    async def handle(self, request: FrontRequest) -> HttpResponse:
+        self.in_task.append(asyncio.current_task() is not None)
+        if "wait" in request.query:
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+            return HttpResponse(200, {}, b"released")
+        if request.method == "POST" and "skip" not in request.query:
+            try:
+                body = await request.read_body(100)
+            except PayloadTooLarge:
+                return HttpResponse(413, {}, b"too large")
+            return HttpResponse(200, {"Content-Type": "text/plain"}, b"body=" + body)
+        seen = f"{request.method} {request.path} {dict(request.query)} {request.content_type}"
+        return HttpResponse(200, {"X-Seen": "1"}, seen.encode())
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[Stub, FrontSite, list[str]]]:
+    stub = Stub()
+    log: list[str] = []
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="page " + (await request.text()))
+
+    async def on_shutdown(_app: web.Application) -> None:
+        log.append("shutdown")
+        stub.release.set()
+
+    app = web.Application()
+    app.router.add_route("*", "/page", page)
+    app.on_shutdown.append(on_shutdown)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = FrontSite(runner, "127.0.0.1", 0, routes={"/engine.io/": stub.handle})
+    await site.start()
+    try:
+        yield stub, site, log
+    finally:
+        await runner.cleanup()
+
+
+class Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, site: FrontSite) -> Conn:
+        reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
+        return cls(reader, writer)
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def response(self) -> tuple[int, dict[str, str], bytes]:
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 5)
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        n = int(headers.get("content-length", "0"))
+        body = await asyncio.wait_for(self.reader.readexactly(n), 5)
+        return int(lines[0].split()[1]), headers, body
+
+    async def at_eof(self) -> bool:
+        return await asyncio.wait_for(self.reader.read(), 5) == b""
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def connection_of(site: FrontSite) -> FrontProtocol:
+    (protocol,) = site.front.connections
+    return protocol
+
+
+async def until(predicate: Any) -> None:
+    while not predicate():
+        await asyncio.sleep(0.005)
+
+
+async def test_keep_alive_and_fields(served: Any) -> None:
+    _, site, _ = served
+    c = await Conn.open(site)
+    for n in range(3):
+        c.send(f"GET /engine.io/?EIO=4&n={n}&s=a%20b+c HTTP/1.1\r\n{H}\r\n".encode())
+        status, headers, body = await c.response()
+        assert status == 200 and headers["x-seen"] == "1" and "date" in headers
+        assert "connection" not in headers
+        assert body == f"GET /engine.io/ {{'EIO': '4', 'n': '{n}', 's': 'a b c'}} ".encode()
+    c.close()
+
+
+async def test_a_request_answered_at_once_runs_without_a_task(served: Any) -> None:
+    stub, site, _ = served
+    c = await Conn.open(site)
+    c.send(f"GET /engine.io/ HTTP/1.1\r\n{H}\r\n".encode())
+    await c.response()
+    c.send(f"GET /engine.io/?wait HTTP/1.1\r\n{H}\r\n".encode())
+    await until(lambda: len(stub.in_task) == 2)
+    stub.release.set()
+    assert (await c.response())[2] == b"released"
+    # the first ran in the protocol's callback; the long poll was stepped by hand too,
+    # then continued in a task
+    assert stub.in_task == [False, False]
+    c.close()
+
+
+async def test_pipelined_requests_answered_in_order(served: Any) -> None:
+    stub, site, _ = served
+    c = await Conn.open(site)
+    c.send(
+        f"GET /engine.io/?wait HTTP/1.1\r\n{H}\r\n"
+        f"POST /engine.io/ HTTP/1.1\r\n{H}Content-Length: 3\r\n\r\nabc"
+        f"GET /engine.io/?last HTTP/1.1\r\n{H}Connection: close\r\n\r\n".encode()
+    )
+    await until(lambda: len(stub.in_task) == 1)
+    stub.release.set()
+    assert (await c.response())[2] == b"released"
+    assert (await c.response())[2] == b"body=abc"
+    _, headers, body = await c.response()
+    assert headers["connection"] == "close" and b"'last'" in body
+    assert await c.at_eof()
+
+
+async def test_chunked_and_a_slow_client(served: Any) -> None:
+    _, site, _ = served
+    c = await Conn.open(site)
+    request = (
+        f"POST /engine.io/ HTTP/1.1\r\n{H}Transfer-Encoding: chunked\r\n\r\n"
+        "3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"
+        f"POST /engine.io/ HTTP/1.1\r\n{H}Content-Length: 5\r\n\r\nhello"
+    ).encode()
+    for i in range(len(request)):  # one byte at a time
+        c.send(request[i : i + 1])
+        await c.writer.drain()
+        await asyncio.sleep(0)
+    assert (await c.response())[2] == b"body=abcde"
+    assert (await c.response())[2] == b"body=hello"
+    c.close()
+
+
+async def test_expect_100_continue(served: Any) -> None:
+    _, site, _ = served
+    c = await Conn.open(site)
+    head = f"POST /engine.io/ HTTP/1.1\r\n{H}Expect: 100-continue\r\nContent-Length: 2\r\n"
+    c.send(head.encode() + b"\r\n")
+    assert await c.reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    c.send(b"ok")
+    assert (await c.response())[2] == b"body=ok"
+    c.close()
+
+
+async def test_an_unread_body_is_skipped(served: Any) -> None:
+    _, site, _ = served
+    c = await Conn.open(site)
+    c.send(
+        f"POST /engine.io/?skip HTTP/1.1\r\n{H}Content-Length: 4\r\n\r\nxxxx"
+        f"GET /engine.io/?after HTTP/1.1\r\n{H}\r\n".encode()
+    )
+    assert (await c.response())[0] == 200
+    assert b"'after'" in (await c.response())[2]
+    # not all of it here: the connection cannot be reused
+    c.send(f"POST /engine.io/?skip HTTP/1.1\r\n{H}Content-Length: 4\r\n\r\nxx".encode())
+    assert (await c.response())[1]["connection"] == "close"
+    assert await c.at_eof()
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "reason"),
+    [
+        (
+            b"GET /engine.io/ HTTP/1.1\r\nHost: t\r\nX: " + b"x" * 9000 + b"\r\n\r\n",
+            431,
+            b"too large",
+        ),
+        (b"GET /engine.io/?" + b"x" * 9000, 431, b"too large"),
+        (b"GET /engine.io/ HTTP/1.1\r\n\r\n", 400, b"missing Host"),
+        (b"BAD REQUEST\r\n\r\n", 400, b"request line"),
+        (b"GET / HTTP/3.0\r\n\r\n", 505, b"version"),
+        (
+            b"POST /engine.io/ HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+            b"chunk size",
+        ),
+    ],
+)
+async def test_malformed_requests_get_their_status_then_close(
+    served: Any, raw: bytes, status: int, reason: bytes
+) -> None:
+    _, site, _ = served
+    c = await Conn.open(site)
+    c.send(raw)
+    got, headers, body = await c.response()
+    assert (got, headers["connection"]) == (status, "close")
+    assert reason in body
+    assert await c.at_eof()
+
+
+async def test_a_body_over_the_limit(served: Any) -> None:
+    _, site, _ = served
+    c = await Conn.open(site)
+    c.send(f"POST /engine.io/ HTTP/1.1\r\n{H}Content-Length: 101\r\n\r\n".encode())
+    status, headers, _ = await c.response()
+    assert (status, headers["connection"]) == (413, "close")
+    assert await c.at_eof()
+    c = await Conn.open(site)
+    c.send(f"POST /engine.io/ HTTP/1.1\r\n{H}Transfer-Encoding: chunked\r\n\r\n65\r\n".encode())
+    assert (await c.response())[0] == 413
+    assert await c.at_eof()
+
+
+async def test_http10(served: Any) -> None:
+    _, site, _ = served
+    c = await Conn.open(site)
+    c.send(b"GET /engine.io/ HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    assert (await c.response())[1]["connection"] == "keep-alive"
+    c.send(b"HEAD /engine.io/ HTTP/1.0\r\n\r\n")
+    head = await c.reader.read()  # HEAD: a Content-Length but no body
+    assert b"\r\nConnection: close\r\n" in head and head.endswith(b"\r\n\r\n")
+    assert b"Content-Length: 0\r\n" not in head
+
+
+async def test_a_lost_connection_cancels_the_long_poll(served: Any) -> None:
+    stub, site, _ = served
+    c = await Conn.open(site)
+    c.send(f"GET /engine.io/?wait HTTP/1.1\r\n{H}\r\n".encode())
+    await until(lambda: stub.in_task)
+    c.writer.transport.abort()
+    await asyncio.wait_for(stub.cancelled.wait(), 5)
+    await until(lambda: not site.front.connections)
+
+
+async def test_write_backpressure_holds_the_next_request(served: Any) -> None:
+    _, site, _ = served
+    c = await Conn.open(site)
+    c.send(f"GET /engine.io/?one HTTP/1.1\r\n{H}\r\n".encode())
+    await c.response()
+    protocol = connection_of(site)
+    protocol.pause_writing()
+    c.send(f"GET /engine.io/?two HTTP/1.1\r\n{H}\r\n".encode())
+    await until(lambda: protocol._buffer)
+    assert protocol.state is State.IDLE  # read, not answered
+    protocol.resume_writing()
+    assert b"'two'" in (await c.response())[2]
+    c.close()
+
+
+async def test_other_paths_go_to_aiohttp(served: Any) -> None:
+    _, site, _ = served
+    c = await Conn.open(site)
+    c.send(f"GET /page HTTP/1.1\r\n{H}\r\n".encode())
+    status, headers, body = await c.response()
+    assert (status, body) == (200, b"page ")
+    assert "aiohttp" in headers["server"]
+    c.send(f"POST /page HTTP/1.1\r\n{H}Content-Length: 4\r\n\r\ndata".encode())
+    assert (await c.response())[2] == b"page data"
+    # the connection is aiohttp's now: the engine path is its route's (none here: 404)
+    c.send(f"GET /engine.io/ HTTP/1.1\r\n{H}\r\n".encode())
+    assert (await c.response())[0] == 404
+    c.close()
+
+
+async def test_handoff_after_engine_requests_keeps_the_pipelined_bytes(served: Any) -> None:
+    _, site, _ = served
+    c = await Conn.open(site)
+    c.send(
+        f"GET /engine.io/?first HTTP/1.1\r\n{H}\r\n"
+        f"POST /page HTTP/1.1\r\n{H}Content-Length: 2\r\n\r\nhi".encode()
+    )
+    assert b"'first'" in (await c.response())[2]
+    status, headers, body = await c.response()
+    assert (status, body) == (200, b"page hi") and "aiohttp" in headers["server"]
+    assert not site.front.connections
+    c.close()
+
+
+async def test_shutdown_closes_idle_and_answers_the_pending(served: Any) -> None:
+    stub, site, log = served
+    idle = await Conn.open(site)
+    idle.send(f"GET /engine.io/ HTTP/1.1\r\n{H}\r\n".encode())
+    await idle.response()
+    busy = await Conn.open(site)
+    busy.send(f"GET /engine.io/?wait HTTP/1.1\r\n{H}\r\n".encode())
+    await until(lambda: len(stub.in_task) == 2)
+    await site.runner.cleanup()
+    assert log == ["shutdown"]
+    assert await idle.at_eof()
+    status, headers, body = await busy.response()  # released by the app's on_shutdown
+    assert (status, body, headers["connection"]) == (200, b"released", "close")
+    assert await busy.at_eof()
+
+
+async def test_no_fallback_answers_404() -> None:
+    from rtio.http import Front
+
+    stub = Stub()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Front({"/engine.io/": stub.handle}), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET /other HTTP/1.1\r\n{H}\r\n".encode())
+    answer = await asyncio.wait_for(reader.read(), 5)
+    assert answer.startswith(b"HTTP/1.1 404 Not Found\r\n")
+    writer.close()
+    server.close()
