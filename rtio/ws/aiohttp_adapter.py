@@ -1,13 +1,19 @@
 """The one place that touches aiohttp internals: answer an aiohttp request with our 101 and
-take the connection over, as aiohttp's own web_ws.py does.
+take the connection over. Two ways, both checked by tests/ws/test_aiohttp_adapter.py (so an
+aiohttp upgrade that breaks a contract breaks one test):
 
-After the 101, ``request.protocol.set_parser(parser)`` makes aiohttp's RequestHandler feed
-every later byte (starting with any bytes pipelined right behind the upgrade request) to
-``parser.feed_data`` and call ``parser.feed_eof`` when the connection is lost;
-``keep_alive(False)`` keeps aiohttp from reading another HTTP request afterwards. Write
-backpressure comes from the same RequestHandler (``writing_paused`` / ``_drain_helper``),
-read backpressure from its ``pause_reading`` / ``resume_reading``. tests/ws/test_aiohttp_adapter.py
-checks each of these contracts, so an aiohttp upgrade that breaks one breaks one test.
+- attached (``detach=False``), as aiohttp's own web_ws.py does: after the 101,
+  ``request.protocol.set_parser(parser)`` makes aiohttp's RequestHandler feed every later
+  byte (starting with any bytes pipelined right behind the upgrade request) to
+  ``parser.feed_data`` and call ``parser.feed_eof`` when the connection is lost;
+  ``keep_alive(False)`` keeps aiohttp from reading another HTTP request afterwards. Write
+  backpressure comes from the same RequestHandler (``writing_paused`` /
+  ``_drain_helper``), read backpressure from its ``pause_reading`` / ``resume_reading``.
+  The handler must stay in its request handler until the WebSocket is closed.
+- detached (``detach=True``): after the 101 the transport gets our own protocol
+  (stream.py) and aiohttp lets go of the connection, so that its RequestHandler, request,
+  HTTP parser and handler task (about 9 kB per connection) are freed once the handler
+  returns; see ``_detach`` for what that takes from aiohttp 3.14's web_protocol.py.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from typing import Any
 from aiohttp import web
 
 from .connection import Link, ServerOptions, WebSocket, open_protocol
+from .deflate import DeflateParams
 from .errors import HandshakeRefused
 from .frames import CloseCode
 from .handshake import server_handshake
 from .protocol import Side
+from .stream import detach as detach_transport
 
 __all__ = ["accept", "close_all_on_shutdown"]
 
@@ -93,11 +101,18 @@ async def accept(
     options: ServerOptions | None = None,
     origin_check: Callable[[str | None], bool] | None = None,
     headers: Mapping[str, str] | None = None,
+    detach: bool = False,
 ) -> tuple[WebSocket, web.StreamResponse]:
     """Validate the opening handshake of ``request``, answer 101 (plus any extra
     ``headers``, e.g. a Set-Cookie) and return the WebSocket with the response the handler
-    must return once done with it. Raises HandshakeRefused (``.response()`` is the aiohttp
-    answer to return instead)."""
+    returns. Raises HandshakeRefused (``.response()`` is the aiohttp answer to return
+    instead).
+
+    ``detach=False``: the handler returns the response once done with the WebSocket
+    (returning it with the WebSocket open runs the close handshake). ``detach=True``: the
+    WebSocket lives on its own, free of aiohttp; the handler returns the response at once
+    (returning it does not close the WebSocket) and aiohttp's request and handler objects
+    are freed. Either way ``close_all_on_shutdown`` closes it when the app shuts down."""
     options = options or ServerOptions()
     version = request.version
     accepted = server_handshake(
@@ -124,6 +139,13 @@ async def accept(
     response.force_close()
     await response.prepare(request)
 
+    if detach:
+        if handler.transport is None:  # lost while the 101 was written
+            raise ConnectionResetError("the connection was lost during the handshake")
+        ws = _detach(handler, transport, options, accepted.deflate, accepted.subprotocol)
+        _open_sockets.setdefault(request.app, weakref.WeakSet()).add(ws)
+        return ws, response
+
     protocol = open_protocol(Side.SERVER, options, accepted.deflate, options.compression)
     ws = WebSocket(
         protocol,
@@ -137,6 +159,44 @@ async def accept(
     handler.set_parser(_Feed(ws))  # type: ignore[arg-type]
     handler.keep_alive(False)
     return ws, response
+
+
+def _detach(
+    handler: Any,
+    transport: asyncio.Transport,
+    options: ServerOptions,
+    deflate: DeflateParams | None,
+    subprotocol: str | None,
+) -> WebSocket:
+    """Take the connection away from aiohttp's RequestHandler (aiohttp 3.14.5's
+    web_protocol.py, read for this) right after our 101 went out through it."""
+    # Bytes the HTTP parser read behind the upgrade request (data_received keeps them in
+    # _message_tail until a payload parser is set): they are the first WebSocket frames.
+    tail = handler._message_tail
+    handler._message_tail = b""
+    # No keep-alive timer, no next request: the handler's loop ends with this response.
+    handler.keep_alive(False)
+    # The tail buffer or flow control may have paused reading; nobody would resume it.
+    reading_paused = bool(handler._reading_paused or handler._buffer_paused)
+    ws = detach_transport(
+        transport,
+        options,
+        deflate,
+        subprotocol=subprotocol,
+        tail=tail,
+        writing_paused=bool(handler.writing_paused),
+        resume_reading=reading_paused,
+    )
+    # With no transport, the handler's loop does not close the connection when it ends
+    # (start(): "if self.transport is not None: self.transport.close()"), nor does
+    # force_close() at the app's shutdown.
+    handler.transport = None
+    # Out of the server's connection list (once the handler task ends): its shutdown()
+    # would wait on and then cancel this handler, and the list would keep it alive.
+    manager = handler._manager
+    if manager is not None:
+        manager.connection_lost(handler, None)
+    return ws
 
 
 def close_all_on_shutdown(

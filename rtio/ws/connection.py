@@ -116,6 +116,8 @@ class Link:
     The adapters subclass it; this base works on a plain asyncio transport whose protocol
     forwards ``pause_writing``/``resume_writing`` here."""
 
+    __slots__ = ("_drain_waiters", "_paused", "transport")
+
     def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport
         self._paused = False

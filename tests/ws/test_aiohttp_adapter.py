@@ -1,22 +1,29 @@
 """Contract tests of the one module that touches aiohttp internals: each checks one thing
-the adapter relies on, so an aiohttp upgrade that breaks one breaks one test.
+the adapter relies on, so an aiohttp upgrade that breaks one breaks one test. Each runs
+with the WebSocket attached to aiohttp's RequestHandler and detached from it
+(``accept(detach=True)``), on asyncio's loop and on uvloop (conftest.py).
 
 - bytes pipelined right behind the upgrade request reach our parser;
 - a client disconnect reaches us;
-- a handler return, or the app's shutdown, closes with a close frame;
-- refusals are plain HTTP answers; read and write backpressure go through aiohttp's
-  RequestHandler.
+- attached, a handler return closes with a close frame; detached, it does not;
+- the app's shutdown closes with a close frame;
+- refusals are plain HTTP answers; read and write backpressure work (attached: through
+  aiohttp's RequestHandler; detached: on our own protocol);
+- detached, aiohttp's request and RequestHandler are freed once the handler returned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import os
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from rtio.ws import (
     ConnectionClosed,
@@ -35,7 +42,8 @@ Handler = Callable[[WebSocket], Awaitable[None]]
 
 
 class Server:
-    def __init__(self) -> None:
+    def __init__(self, detach: bool) -> None:
+        self.detach = detach
         self.app = web.Application()
         self.runner: web.AppRunner | None = None
         self.port = 0
@@ -43,19 +51,31 @@ class Server:
         self.handler: Handler | None = None
         self.options = ServerOptions(ping_interval=None, close_timeout=2)
         self.done: asyncio.Queue[WebSocket] = asyncio.Queue()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.requests: list[weakref.ref[web.Request]] = []
+        self.before_accept: asyncio.Future[None] | None = None
 
     async def endpoint(self, request: web.Request) -> web.StreamResponse:
+        if self.before_accept is not None:
+            await self.before_accept
         try:
-            ws, response = await accept(request, options=self.options)
+            ws, response = await accept(request, options=self.options, detach=self.detach)
         except HandshakeRefused as exc:
             return exc.response()
         self.sockets.append(ws)
+        self.requests.append(weakref.ref(request))
+        if self.detach:  # the WebSocket lives on after this returns
+            self.tasks.add(asyncio.ensure_future(self.run(ws)))
+        else:
+            await self.run(ws)
+        return response
+
+    async def run(self, ws: WebSocket) -> None:
         try:
             if self.handler is not None:
                 await self.handler(ws)
         finally:
             self.done.put_nowait(ws)
-        return response
 
     async def start(self) -> None:
         self.app.router.add_get("/ws", self.endpoint)
@@ -71,13 +91,16 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/ws"
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    s = Server()
+@pytest.fixture(params=[False, True], ids=["attached", "detached"])
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[Server]:
+    s = Server(detach=request.param)
     await s.start()
     yield s
     assert s.runner is not None
     await s.runner.cleanup()
+    for task in s.tasks:
+        task.cancel()
+    await asyncio.gather(*s.tasks, return_exceptions=True)
 
 
 async def echo(ws: WebSocket) -> None:
@@ -139,6 +162,22 @@ async def test_bytes_pipelined_behind_the_upgrade_reach_our_parser(server: Serve
     client.writer.close()
 
 
+async def test_a_big_pipelined_tail_that_paused_reading(server: Server) -> None:
+    # More bytes behind the upgrade than aiohttp buffers before it pauses reading (its
+    # read_bufsize, 64 KiB), all read before the handler accepts: reading must go on.
+    server.handler = echo
+    server.before_accept = asyncio.get_running_loop().create_future()
+    frames = [serialize_frame(Opcode.BINARY, bytes([i]) * 32000, mask_key=MASK) for i in range(64)]
+    open_client = asyncio.ensure_future(RawClient.open(server.port, b"".join(frames)))
+    await asyncio.sleep(0.2)  # the request and its tail are read (not asserted: any time works)
+    server.before_accept.set_result(None)
+    client, status = await asyncio.wait_for(open_client, 5)
+    assert status == 101
+    for i in range(64):
+        assert await client.frame() == (Opcode.BINARY, bytes([i]) * 32000)
+    client.writer.close()
+
+
 async def test_a_client_disconnect_reaches_us(server: Server) -> None:
     outcome: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
@@ -157,6 +196,9 @@ async def test_a_client_disconnect_reaches_us(server: Server) -> None:
 
 
 async def test_a_handler_return_closes_with_a_close_frame(server: Server) -> None:
+    if server.detach:
+        pytest.skip("detached, the aiohttp handler returns at once: see the next test")
+
     async def handler(ws: WebSocket) -> None:
         await ws.send("bye")
 
@@ -166,6 +208,32 @@ async def test_a_handler_return_closes_with_a_close_frame(server: Server) -> Non
     assert await client.frame() == (Opcode.CLOSE, b"\x03\xe8")
     client.writer.write(serialize_frame(Opcode.CLOSE, b"\x03\xe8", mask_key=MASK))
     assert await client.eof()  # and the server closes the TCP connection
+
+
+def handlers_alive() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is RequestHandler)
+
+
+async def test_detached_lives_on_and_frees_aiohttp(server: Server) -> None:
+    if not server.detach:
+        pytest.skip("attached, aiohttp's objects live as long as the WebSocket")
+    server.handler = echo
+    before = handlers_alive()
+    clients = [await connect(server.url) for _ in range(3)]
+    for i, client in enumerate(clients):  # after the aiohttp handler returned
+        await client.send(f"still here {i}")
+        assert await client.recv() == f"still here {i}"
+    assert server.runner is not None and server.runner.server is not None
+    assert server.runner.server.connections == []
+    assert [ref() for ref in server.requests] == [None] * 3
+    assert handlers_alive() == before
+    for client in clients:
+        await client.close()
+        assert client.close_code == 1000
+    for ws in server.sockets:
+        await asyncio.wait_for(ws.wait_closed(), 5)
+        assert ws.close_code == 1000
 
 
 async def test_app_shutdown_closes_every_websocket(server: Server) -> None:
