@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 import os
-from collections.abc import Coroutine, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
 from aiohttp import web
 
@@ -38,7 +39,6 @@ from .request import HandshakeRequest
 from .session import OutboundQueue, Received, Session, SessionState, TimerEvent
 from .websocket import (
     PreparedPacket,
-    TransportClosed,
     WebSocketTransport,
     accept_websocket,
     is_websocket_request,
@@ -64,6 +64,10 @@ class EngineHandler(Protocol):
     def on_disconnect(
         self, session: EngineSession, reason: CloseReason, description: str
     ) -> None: ...
+
+
+def _ignore(message: str | bytes) -> None:
+    """The receiver of a WebSocket no session reads any more."""
 
 
 def _default_sid() -> str:
@@ -400,8 +404,10 @@ class EngineSession:
             # no cycle (session -> ws -> bound method -> session): a closed session is
             # freed by reference counting, not left to the cyclic GC
             self._ws.on_drained = None
+            self._server._release(self._ws)
         if self._probe is not None:
             self._probe.close(1000)
+            self._server._release(self._probe)
             self._probe = None
         self._server._forget(self)
         if reason is not CloseReason.TRANSPORT_CLOSE:
@@ -511,43 +517,47 @@ class EngineSession:
         return post_response(headers)
 
     # -- WebSocket ------------------------------------------------------------------------
+    #
+    # rtio.ws push mode: the session's WebSocket (or its upgrade probe) hands each message to
+    # _on_ws_message from receive_data, and calls _on_ws_closed once it is closed; no task
+    # or future per message. A message may still arrive after the receiver was released
+    # (the rest of one read): hence the checks on the session's state.
 
-    async def _run_websocket(self, ws: WebSocketTransport) -> None:
-        """Read loop of the session's WebSocket (after the handshake or the upgrade).
+    def _on_ws_message(self, message: str | bytes) -> None:
+        """A message on the session's WebSocket, or on its upgrade probe.
 
         rtio.ws enforces maxPayload (``max_message_size``): a bigger message closes the
-        WebSocket with 1009 and ends this loop with that code."""
-        handler = self._handler
-        recv = ws.ws.recv
-        try:
-            while True:
-                message = await recv()
-                if type(message) is str:
-                    if message[:1] == "4":
-                        try:
-                            handler.on_message(self, message[1:])
-                        except Exception:
-                            logger.exception("engine handler on_message failed")
-                    else:
-                        self._receive(decode_packet(message))
-                else:
-                    self._dispatch(message)
-                if self.closed:
-                    break
-        except TransportClosed:
-            pass
-        except PacketDecodeError as exc:
-            self._close(CloseReason.PARSE_ERROR, str(exc), ws_code=1002)
-        except asyncio.CancelledError:
-            # the request's task is cancelled (aiohttp's handler_cancellation, on a lost
-            # connection): the session cannot outlive its transport
-            self._close(CloseReason.TRANSPORT_ERROR, "websocket connection lost (1006)")
-            raise
+        WebSocket with 1009 (see _on_websocket_closed)."""
+        if self._ws is None:
+            self._on_probe_message(message)
+            return
+        if self._core.state is SessionState.CLOSED:
+            return
+        if type(message) is str:
+            if message[:1] == "4":
+                try:
+                    self._handler.on_message(self, message[1:])
+                except Exception:
+                    logger.exception("engine handler on_message failed")
+                return
+            try:
+                self._receive(decode_packet(message))
+            except PacketDecodeError as exc:
+                self._close(CloseReason.PARSE_ERROR, str(exc), ws_code=1002)
+        else:
+            self._dispatch(message)
+
+    def _on_ws_closed(self) -> None:
+        """The session's WebSocket, or its upgrade probe, is closed."""
+        ws = self._ws
+        if ws is None:
+            if self._probe is not None:
+                self._abort_upgrade("probe WebSocket closed")
+            return
+        self._server._release(ws)
         self._on_websocket_closed(ws)
 
     def _on_websocket_closed(self, ws: WebSocketTransport) -> None:
-        if ws is not self._ws:
-            return
         code = ws.close_code
         if self.closed:
             return
@@ -575,52 +585,41 @@ class EngineSession:
         if probe is not None:
             logger.info("engine session %s: upgrade aborted (%s)", self.sid, why)
             probe.close(1000)
+            self._server._release(probe)
         self._arm_timer()
 
-    async def _run_upgrade(self, ws: WebSocketTransport) -> None:
+    def _start_upgrade(self, ws: WebSocketTransport) -> None:
         """Probe a WebSocket for this polling session; on "5" it becomes the transport."""
-        core = self._core
-        core.start_upgrade(self._loop.time())
+        self._core.start_upgrade(self._loop.time())
         self._probe = ws
         self._arm_timer()
-        upgraded = False
-        recv = ws.ws.recv
-        try:
-            while True:
-                message = await recv()
-                if self._probe is not ws:
-                    break
-                if message == "2probe":
-                    # v4 "Upgrade": the server MUST "respond with a `pong` packet with the
-                    # string `probe` in the payload" and "send a `noop` packet to any
-                    # pending `GET` request (if applicable) to cleanly close HTTP
-                    # long-polling transport" (a GET with packets to deliver gets those).
-                    ws.write("3probe")
-                    self._probed = True
-                    waiter = self._poll_waiter
-                    if waiter is not None and not self._queue:
-                        self._poll_waiter = None
-                        waiter.set_result(("6", False))
-                elif message == "5":  # Node completes the upgrade even without a probe
-                    upgraded = True
-                    break
-                else:
-                    self._abort_upgrade("unexpected packet during upgrade")
-                    break
-        except TransportClosed:
-            pass
-        except asyncio.CancelledError:
-            if self._probe is ws:
-                self._abort_upgrade("probe connection lost")
-            raise
-        if not upgraded or self._probe is not ws or core.state is not SessionState.UPGRADING:
-            if self._probe is ws:
-                self._abort_upgrade("probe WebSocket closed")
-            ws.close(1000)
-            return
+        ws.ws.set_receiver(self._on_ws_message, self._on_ws_closed)
+
+    def _on_probe_message(self, message: str | bytes) -> None:
+        probe = self._probe
+        if probe is None:
+            return  # the rest of a read after the upgrade was aborted
+        if message == "2probe":
+            # v4 "Upgrade": the server MUST "respond with a `pong` packet with the string
+            # `probe` in the payload" and "send a `noop` packet to any pending `GET`
+            # request (if applicable) to cleanly close HTTP long-polling transport" (a GET
+            # with packets to deliver gets those).
+            probe.write("3probe")
+            self._probed = True
+            waiter = self._poll_waiter
+            if waiter is not None and not self._queue:
+                self._poll_waiter = None
+                waiter.set_result(("6", False))
+        elif message == "5" and self._core.state is SessionState.UPGRADING:
+            # Node completes the upgrade even without a probe
+            self._finish_upgrade(probe)
+        else:
+            self._abort_upgrade("unexpected packet during upgrade")
+
+    def _finish_upgrade(self, ws: WebSocketTransport) -> None:
         self._probe = None
         self._probed = False
-        core.finish_upgrade()
+        self._core.finish_upgrade()
         self._arm_timer()
         waiter = self._poll_waiter
         if waiter is not None:
@@ -628,7 +627,6 @@ class EngineSession:
             waiter.set_result(("6", False))
         self._use_websocket(ws)
         self._flush()
-        await self._run_websocket(ws)
 
 
 class EngineServer:
@@ -641,8 +639,6 @@ class EngineServer:
         self._ws_options = server_options(self.options)
         self._sessions: dict[str, EngineSession] = {}
         self._websockets: set[WebSocketTransport] = set()
-        #: the read loops of the WebSockets (held here: the loop keeps weak references)
-        self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
     @property
@@ -858,63 +854,40 @@ class EngineServer:
         sid = self._generate_sid(hreq)
         headers.update(self._handshake_headers(hreq, sid))
         ws = await accept_websocket(request, self.options, self._ws_options, headers)
+        self._websockets.add(ws)
         if sid in self._sessions or self._closing:
             # the same id was handed out while the handshake completed, or the server
             # began shutting down: nothing was opened yet
             ws.close(1011 if not self._closing else 1001)
-            self._run(ws, None, None)
+            self._release(ws)
             return
         session = EngineSession(self, sid, hreq, "websocket")
         self._sessions[sid] = session
         session._use_websocket(ws)
         ws.write(self._open_packet(session, []))
         self._connect(session)
-        self._run(ws, session, session._run_websocket(ws))
+        if not session.closed:
+            # messages pipelined behind the upgrade request wait in rtio.ws until now
+            ws.ws.set_receiver(session._on_ws_message, session._on_ws_closed)
 
     async def _upgrade(
         self, request: HttpRequest, session: EngineSession, headers: dict[str, str]
     ) -> None:
         """A WebSocket for a polling session: probe it, then switch on "5"."""
         ws = await accept_websocket(request, self.options, self._ws_options, headers)
+        self._websockets.add(ws)
         if not self._can_upgrade() or not session._core.can_upgrade():
             # v4 "WebSocket": "A client MUST NOT open more than one WebSocket
             # connection per session. Should it happen, the server MUST close the
             # WebSocket connection." Node accepts it, then closes it (already
             # upgrading, already upgraded, closing); the official suite checks that.
             ws.close(1000)
-            self._run(ws, None, None)
+            self._release(ws)
             return
-        self._run(ws, session, session._run_upgrade(ws))
+        session._start_upgrade(ws)
 
-    def _run(
-        self,
-        ws: WebSocketTransport,
-        session: EngineSession | None,
-        run: Coroutine[Any, Any, None] | None,
-    ) -> None:
-        """Run a WebSocket's reading ``run`` on its own (returning from ``handle`` does not
-        close it); it is one of the server's open WebSockets until it is closed."""
-        self._websockets.add(ws)
-        task = asyncio.get_running_loop().create_task(self._guarded(ws, session, run))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _guarded(
-        self,
-        ws: WebSocketTransport,
-        session: EngineSession | None,
-        run: Coroutine[Any, Any, None] | None,
-    ) -> None:
-        """After the 101 no HTTP answer is possible: a bug closes the session and the
-        WebSocket (1011) instead of reaching the front."""
-        try:
-            if run is not None and session is not None:
-                try:
-                    await run
-                except Exception:
-                    logger.exception("engine session %s: WebSocket loop failed", session.sid)
-                    session._close(CloseReason.TRANSPORT_ERROR, "internal error", ws_code=1011)
-                    ws.close(1011)
-            await ws.wait_closed()
-        finally:
-            self._websockets.discard(ws)
+    def _release(self, ws: WebSocketTransport) -> None:
+        """No session reads ``ws`` any more: what it still receives is dropped, and it
+        leaves the server's open WebSockets once closed (at once if it is). Also drops the
+        WebSocket's references to the session (no reference cycle to leave to the GC)."""
+        ws.ws.set_receiver(_ignore, functools.partial(self._websockets.discard, ws))

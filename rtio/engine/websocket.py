@@ -2,10 +2,9 @@
 (text packets as text frames, binary messages as raw binary frames), and the packets
 prepared once for broadcasts.
 
-Owns the write path: ``write`` is synchronous. It starts ``WebSocket.send`` and, in the
-usual case where the socket is not paused, that coroutine finishes at once without a task;
-only when the socket applies backpressure does one task finish that send and the backlog
-queued behind it. Knows nothing of sessions (server.py) or of the wire format (packet.py).
+Owns the write path: ``write`` is synchronous (``WebSocket.send_now``); only when the
+socket applies backpressure does one task wait for it to drain and write the backlog
+queued meanwhile. Knows nothing of sessions (server.py) or of the wire format (packet.py).
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
-from typing import Any
+from collections.abc import Callable
 
 from rtio.ws import (
     ConnectionClosed,
@@ -31,12 +29,8 @@ from .errors import ErrorCode, RequestRefused
 from .http import HttpRequest
 from .options import EngineOptions
 
-#: raised by ``WebSocketTransport.ws.recv()`` once the WebSocket is closed
-TransportClosed = ConnectionClosed
-
 __all__ = [
     "PreparedPacket",
-    "TransportClosed",
     "WebSocketTransport",
     "accept_websocket",
     "is_websocket_request",
@@ -107,43 +101,14 @@ async def accept_websocket(
     return WebSocketTransport(ws, options.max_payload, options.max_buffered_bytes)
 
 
-class _Resumed:
-    """Awaitable that finishes a coroutine already stepped once by hand.
-
-    ``write`` runs the first step of ``WebSocket.send`` itself: that step writes the frame,
-    and only returns a value (the future it waits on) when the socket is paused. Awaiting
-    this object hands that very value to the running Task, which therefore waits on it
-    exactly as if the coroutine had been awaited from the start (including cancellation,
-    thrown into the coroutine)."""
-
-    __slots__ = ("_coro", "_first")
-
-    def __init__(self, coro: Coroutine[Any, Any, None], first: Any) -> None:
-        self._coro = coro
-        self._first = first
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        coro = self._coro
-        yielded = self._first
-        try:
-            while True:
-                try:
-                    sent = yield yielded
-                except BaseException as exc:
-                    yielded = coro.throw(exc)
-                else:
-                    yielded = coro.send(sent)
-        except StopIteration:
-            return
-
-
 class WebSocketTransport:
     """One WebSocket carrying one session (or probing for an upgrade).
 
-    Writes go out at once while the socket accepts them; once it applies backpressure,
-    later items wait in a backlog written by one task. ``on_drained`` (set by the
-    session) is called when the backlog falls to a quarter of ``limit`` and when it empties.
-    ``compress=False`` sends an item uncompressed when permessage-deflate is on.
+    Writes go out at once (``send_now``) while the socket accepts them; once it applies
+    backpressure, later items wait in a backlog written by one task after ``drain()``.
+    ``on_drained`` (set by the session) is called when the backlog falls to a quarter of
+    ``limit`` and when it empties. ``compress=False`` sends an item uncompressed when
+    permessage-deflate is on. Receiving is the session's: ``ws.set_receiver``.
     """
 
     __slots__ = (
@@ -184,16 +149,16 @@ class WebSocketTransport:
         backlog, and the WebSocket is not closing (Node's ``transport.writable``)."""
         return self._backlog is None and self._closing is None
 
-    def _send(
-        self, item: str | bytes | PreparedPacket, compress: bool
-    ) -> Coroutine[Any, Any, None]:
+    def _send_now(self, item: str | bytes | PreparedPacket, compress: bool) -> bool:
+        """Write ``item``; False if the socket is now above its write limit."""
+        ws = self.ws
         if isinstance(item, PreparedPacket):
             if compress:
-                return self.ws.send_prepared(item.frame())
-            return self.ws.send_prepared(item.frame(), compress=False)
+                return ws.send_prepared_now(item.frame())
+            return ws.send_prepared_now(item.frame(), compress=False)
         if compress:
-            return self.ws.send(item)
-        return self.ws.send(item, compress=False)
+            return ws.send_now(item)
+        return ws.send_now(item, compress=False)
 
     def write(self, item: str | bytes | PreparedPacket, compress: bool = True) -> bool:
         """Send ``item`` now, or queue it behind a paused socket. False if the backlog
@@ -205,22 +170,21 @@ class WebSocketTransport:
             backlog.append((item, compress))
             self.buffered += len(item)
             return self.buffered <= self._limit
-        coro = self._send(item, compress)
         try:
-            yielded = coro.send(None)
-        except StopIteration:
-            return True  # written, the socket is not paused: the usual case
+            if self._send_now(item, compress):
+                return True  # written, the socket is not paused: the usual case
         except ConnectionClosed:
-            return True  # the read loop reports the close
-        # The socket is paused: finish this send, then the backlog, in one task.
+            return True  # the session hears of the close from the receiver's on_closed
+        # Above the write limit: later items wait until the socket drains.
         self._backlog = deque()
-        self._writer = asyncio.get_running_loop().create_task(self._drain(coro, yielded))
+        self._writer = asyncio.get_running_loop().create_task(self._drain())
         return True
 
-    async def _drain(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+    async def _drain(self) -> None:
         low = self._limit // 4
+        ws = self.ws
         try:
-            await _Resumed(coro, yielded)
+            await ws.drain()
             backlog = self._backlog
             assert backlog is not None
             while backlog:
@@ -229,7 +193,8 @@ class WebSocketTransport:
                 self.buffered = buffered - len(item)
                 if buffered > low >= self.buffered and self.on_drained is not None:
                     self.on_drained()
-                await self._send(item, compress)
+                if not self._send_now(item, compress):
+                    await ws.drain()
         except ConnectionClosed:
             pass
         finally:

@@ -14,7 +14,7 @@ import os
 import pytest
 from aiohttp import WSMsgType, WSServerHandshakeError
 
-from rtio.engine import CloseReason, CookieOptions, CorsOptions, prepare_packet
+from rtio.engine import CloseReason, CookieOptions, CorsOptions, EngineSession, prepare_packet
 
 from .conftest import Engine, MakeEngine, Recorder
 
@@ -586,3 +586,95 @@ async def test_writable_over_websocket_follows_backpressure(make_engine: MakeEng
     await ws.send_str("1")
     await engine.handler.wait_for(lambda: bool(engine.handler.disconnected))
     assert not session.writable
+
+
+def _frames(*texts: str) -> bytes:
+    """Masked text frames (zero mask key), as a client sends them."""
+    out = b""
+    for text in texts:
+        data = text.encode()
+        assert len(data) < 126
+        out += bytes([0x81, 0x80 | len(data)]) + b"\0\0\0\0" + data
+    return out
+
+
+async def _read_text(reader: asyncio.StreamReader) -> str:
+    """One unmasked, unfragmented text frame of the server (short)."""
+    head = await asyncio.wait_for(reader.readexactly(2), 3)
+    assert head[0] == 0x81 and head[1] < 126, head
+    return (await reader.readexactly(head[1])).decode()
+
+
+async def test_messages_in_the_read_of_the_upgrade_go_to_the_session(
+    make_engine: MakeEngine,
+) -> None:
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    status, _, _, reader, writer = await raw_upgrade(engine, f"EIO=4&transport=websocket&sid={sid}")
+    assert status == 101
+    writer.write(_frames("2probe"))
+    assert await _read_text(reader) == "3probe"
+    # "5" and a message in one TCP write: the message arrives after the switch
+    writer.write(_frames("5", "4after", "4again"))
+    assert await _read_text(reader) == "4after"
+    assert await _read_text(reader) == "4again"
+    assert engine.server.sessions[sid].transport == "websocket"
+    assert engine.handler.messages == [(sid, "after"), (sid, "again")]
+    writer.close()
+
+
+async def test_a_message_after_a_bad_probe_in_the_same_read_is_dropped(
+    make_engine: MakeEngine,
+) -> None:
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    _, _, _, reader, writer = await raw_upgrade(engine, f"EIO=4&transport=websocket&sid={sid}")
+    writer.write(_frames("4early", "4late"))
+    closing = await asyncio.wait_for(reader.readexactly(2), 3)
+    assert closing[0] == 0x88  # the probe is closed
+    assert engine.handler.messages == []
+    assert engine.server.sessions[sid].transport == "polling"
+    engine.server.sessions[sid].send("on polling")
+    assert await engine.poll(sid) == (200, "4on polling")
+    writer.close()
+
+
+async def test_messages_behind_a_close_in_the_same_read_are_not_delivered(
+    make_engine: MakeEngine,
+) -> None:
+    class Closer(Recorder):
+        def on_message(self, session: EngineSession, data: str | bytes) -> None:
+            super().on_message(session, data)
+            if data == "close":
+                session.close()
+
+    engine = await make_engine(Closer(echo=False))
+    _, _, _, reader, writer = await raw_upgrade(engine, "EIO=4&transport=websocket")
+    assert (await _read_text(reader))[0] == "0"
+    writer.write(_frames("4close", "4late"))
+    assert await _read_text(reader) == "1"
+    await engine.handler.wait_for(lambda: bool(engine.handler.disconnected))
+    assert [data for _, data in engine.handler.messages] == ["close"]
+    assert engine.handler.disconnected[0][1] is CloseReason.FORCED_CLOSE
+    writer.close()
+
+
+async def test_a_raising_handler_over_websocket_is_logged_and_the_session_lives(
+    make_engine: MakeEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Raiser(Recorder):
+        def on_message(self, session: EngineSession, data: str | bytes) -> None:
+            super().on_message(session, data)
+            if data == "boom":
+                raise RuntimeError("bug in on_message")
+
+    engine = await make_engine(Raiser())
+    ws, _ = await engine.ws_open()
+    with caplog.at_level(logging.ERROR, logger="rtio.engine"):
+        await ws.send_str("4boom")
+        assert await ws.receive_str(timeout=3) == "4boom"
+        await ws.send_str("4after")
+        assert await ws.receive_str(timeout=3) == "4after"
+    assert any("on_message failed" in r.getMessage() for r in caplog.records)
+    assert not engine.handler.disconnected
+    await ws.close()
