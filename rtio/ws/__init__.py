@@ -21,6 +21,7 @@ from .errors import (
 )
 from .frames import CloseCode, Opcode
 from .protocol import PreparedMessage, prepare_message
+from .stream import serve_upgrade
 
 __all__ = [
     "CloseCode",
@@ -43,4 +44,5 @@ __all__ = [
     "close_all_on_shutdown",
     "connect",
     "prepare_message",
+    "serve_upgrade",
 ]
