@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/polling.py [--clients 20] [--seconds 10] [--rounds 3]
 
-Starts each server (rtio's ``server.py``; python-socketio's bench server from the shared
+Starts each server (rtio's ``server.py`` with its own HTTP/1.1 front, "rtio", and behind
+aiohttp's web stack, "rtio-aiohttp"; python-socketio's bench server from the shared
 harness, ``../shared/bench/servers/py_socketio_aiohttp.py`` on its own venv) on a free
 loopback port, pinned to CPU 1, and drives it from this process (CPU 0) with ``clients``
 aiohttp clients over Engine.IO long-polling only: each one keeps one ``echo`` event with an
@@ -33,7 +34,8 @@ SHARED = HERE.parent.parent / "shared" / "bench"
 BENCH_PY = Path.home() / ".cache/bench/venv/bin/python"
 
 SERVERS = {
-    "rtio": [sys.executable, str(HERE / "server.py")],
+    "rtio": [sys.executable, str(HERE / "server.py"), "--front", "rtio"],
+    "rtio-aiohttp": [sys.executable, str(HERE / "server.py"), "--front", "aiohttp"],
     "py-aiohttp": [str(BENCH_PY), str(SHARED / "servers" / "py_socketio_aiohttp.py")],
 }
 TEXT = {"Content-Type": "text/plain;charset=UTF-8"}  # what socket.io-client sends
@@ -132,7 +134,7 @@ async def drive(
 async def run_one(name: str, clients: int, seconds: float, warmup: float) -> tuple[float, float]:
     port = free_port()
     proc = subprocess.Popen(
-        ["taskset", "-c", "1", *SERVERS[name], str(port)],
+        ["taskset", "-c", "1", *SERVERS[name][:2], str(port), *SERVERS[name][2:]],
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -154,13 +156,14 @@ async def run_one(name: str, clients: int, seconds: float, warmup: float) -> tup
 
 
 async def main(args: argparse.Namespace) -> None:
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in SERVERS}
+    names = args.servers or list(SERVERS)
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     for r in range(args.rounds):
-        for name in SERVERS:
+        for name in names:
             run_rps, run_us = await run_one(name, args.clients, args.seconds, args.warmup)
             results[name].append((run_rps, run_us))
             print(
-                f"[{time.strftime('%H:%M:%S')}] round {r + 1} {name:11s} "
+                f"[{time.strftime('%H:%M:%S')}] round {r + 1} {name:12s} "
                 f"round-trips/s={run_rps:,.0f} server µs/op={run_us:,.0f}",
                 file=sys.stderr,
                 flush=True,
@@ -179,7 +182,7 @@ async def main(args: argparse.Namespace) -> None:
         name: (statistics.median(x for x, _ in runs), statistics.median(y for _, y in runs))
         for name, runs in results.items()
     }
-    ref_rps, ref_us = medians["py-aiohttp"]
+    ref_rps, ref_us = medians.get("py-aiohttp", next(iter(medians.values())))
     for name, (med_rps, med_us) in medians.items():
         summary[name]["rps_vs_py_socketio"] = round(med_rps / ref_rps, 2)
         summary[name]["cpu_vs_py_socketio"] = round(med_us / ref_us, 2)
@@ -192,6 +195,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--servers", nargs="*", choices=list(SERVERS), help="default: all")
     args = parser.parse_args()
     if not os.environ.get("BENCH_CPU_PINNED"):
         os.environ["BENCH_CPU_PINNED"] = "1"

@@ -1,6 +1,10 @@
 """The bench server contract (../shared/bench/README.md) on rtio: one process, one port.
 
-    .venv/bin/python benchmarks/server.py [PORT]      (else $PORT, else 5000)
+    .venv/bin/python benchmarks/server.py [PORT] [--front rtio|aiohttp]
+                                                      (PORT else $PORT, else 5000)
+
+``--front rtio`` (the default; else $BENCH_FRONT) listens with rtio's own HTTP/1.1 front
+(``rtio.run_app``); ``--front aiohttp`` with aiohttp's ``web.run_app``, to compare.
 
 Socket.IO at /socket.io/ on 127.0.0.1 (polling and direct WebSocket), pingInterval 25000,
 pingTimeout 20000, CORS "*", no permessage-deflate; on the main namespace:
@@ -9,7 +13,7 @@ pingTimeout 20000, CORS "*", no permessage-deflate; on the main namespace:
     join(room)                -> join room, ack room
     bcast(room, count, data)  -> emit "msg" data to room, count times; ack count
 
-uvloop when it is installed. Exits on SIGTERM (aiohttp's run_app). The process that runs
+uvloop when it is installed. Exits on SIGTERM. The process that runs
 this file is the server (run.sh reads CPU and RSS from its PID): nothing is forked.
 """
 
@@ -54,6 +58,11 @@ def make_server() -> rtio.Server:
 def main() -> None:
     args = [a for a in sys.argv[1:] if a.isdigit()]
     port = int(args[0]) if args else int(os.environ.get("PORT", "5000"))
+    front = os.environ.get("BENCH_FRONT", "rtio")
+    if "--front" in sys.argv:
+        front = sys.argv[sys.argv.index("--front") + 1]
+    if front not in ("rtio", "aiohttp"):
+        sys.exit(f"--front rtio|aiohttp, not {front!r}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     loop_name = "asyncio"
     try:
@@ -64,8 +73,14 @@ def main() -> None:
     except ImportError:
         pass
     app = make_server().make_app()
-    print(f"rtio bench server on 127.0.0.1:{port} pid {os.getpid()} {loop_name}", flush=True)
-    web.run_app(app, host="127.0.0.1", port=port, backlog=1024, access_log=None, print=None)
+    print(
+        f"rtio bench server on 127.0.0.1:{port} pid {os.getpid()} {loop_name} front {front}",
+        flush=True,
+    )
+    if front == "rtio":
+        rtio.run_app(app, host="127.0.0.1", port=port, backlog=1024, access_log=None, print=None)
+    else:
+        web.run_app(app, host="127.0.0.1", port=port, backlog=1024, access_log=None, print=None)
 
 
 if __name__ == "__main__":
