@@ -2,7 +2,9 @@
 
 A handler coroutine runs inline (in the caller's stack) until it first suspends; only then
 is a task created to finish it, and coroutines submitted meanwhile wait in a queue that the
-same task drains. A handler that never awaits anything costs no task at all.
+same task drains. A handler that never awaits anything costs no task at all, and a plain
+function costs no coroutine either: the caller claims the idle runner, calls it, and
+releases the runner (which then runs what was submitted meanwhile).
 
 Knows nothing of Socket.IO; jobs are expected to catch their own exceptions (anything that
 escapes is logged).
@@ -82,10 +84,11 @@ async def _finish(coro: Job, yielded: Any) -> None:
 class SerialRunner:
     """A queue of coroutines run one at a time, in submission order."""
 
-    __slots__ = ("_busy", "_queue", "_task")
+    __slots__ = ("_queue", "_task", "busy")
 
     def __init__(self) -> None:
-        self._busy = False
+        #: a job is running (inline or in a task); read-only for callers
+        self.busy = False
         # created by the first job that has to wait (an empty deque is 760 bytes, and most
         # sockets never have one)
         self._queue: deque[Job] | None = None
@@ -93,20 +96,36 @@ class SerialRunner:
 
     @property
     def idle(self) -> bool:
-        return not self._busy
+        return not self.busy
 
     @property
     def backlog(self) -> int:
         """Jobs waiting behind the one running."""
         return 0 if self._queue is None else len(self._queue)
 
+    def claim(self) -> bool:
+        """Claim the runner for a synchronous job that the caller runs inline, now: False
+        if a job is running or waiting (the caller then submits a coroutine instead).
+        Jobs submitted until :meth:`release` wait behind it."""
+        if self.busy:
+            return False
+        self.busy = True  # not busy means nothing is queued either
+        return True
+
+    def release(self) -> None:
+        """The claimed job is done: run the jobs submitted meanwhile, in order."""
+        self.busy = False
+        queue = self._queue
+        if queue:
+            self.submit(queue.popleft())
+
     def submit(self, coro: Job) -> None:
-        if self._busy:  # also while a job runs inline: a job may submit another
+        if self.busy:  # also while a job runs inline: a job may submit another
             if self._queue is None:
                 self._queue = deque()
             self._queue.append(coro)
             return
-        self._busy = True
+        self.busy = True
         while True:
             try:
                 yielded = coro.send(None)
@@ -120,14 +139,14 @@ class SerialRunner:
                 self._task = task
                 return
             if not self._queue:
-                self._busy = False
+                self.busy = False
                 return
             coro = self._queue.popleft()
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         if task is self._task:  # cancelled before it ever ran: nothing reset the state
             self._task = None
-            self._busy = False
+            self.busy = False
             queue = self._queue
             while queue:
                 queue.popleft().close()
@@ -154,5 +173,5 @@ class SerialRunner:
                 queue.popleft().close()
             raise
         finally:
-            self._busy = False
+            self.busy = False
             self._task = None

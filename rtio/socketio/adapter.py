@@ -159,7 +159,7 @@ class Adapter:
         encoded = Encoded(packet)
         for socket in targets:
             sid = socket.id
-            socket._acks[ack_id] = lambda args, sid=sid: on_ack(sid, args)  # type: ignore[misc]
+            socket._expect_ack(ack_id, lambda args, sid=sid: on_ack(sid, args))  # type: ignore[misc]
             socket._write_encoded(encoded, opts.volatile, opts.compress)
 
     # -- server-wide operations (this process only, in memory) ---------------------------

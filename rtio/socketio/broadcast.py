@@ -174,7 +174,7 @@ class BroadcastOperator:
         # whoever still holds the ack did not answer in time
         for nsp, ack_id in sent:
             for sid, socket in nsp.sockets.items():
-                if socket._acks.pop(ack_id, None) is not None:
+                if socket._forget_ack(ack_id) is not None:
                     results.timed_out.add(sid)
         return results
 

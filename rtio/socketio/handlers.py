@@ -13,12 +13,12 @@ import inspect
 from collections.abc import Callable, Generator
 from typing import Any
 
-__all__ = ["SENT", "Handler", "HandlerFunc", "Sent", "ack_args", "ack_value"]
+__all__ = ["PLAIN_RESULTS", "SENT", "Handler", "HandlerFunc", "Sent", "ack_args", "ack_value"]
 
 HandlerFunc = Callable[..., Any]
 
 #: what sync handlers usually return: never awaitable, no need to ask inspect (an ABC check)
-_PLAIN = frozenset({type(None), tuple, list, dict, str, int, float, bool, bytes})
+PLAIN_RESULTS = frozenset({type(None), tuple, list, dict, str, int, float, bool, bytes})
 
 
 class Handler:
@@ -71,7 +71,7 @@ class Handler:
     async def call(self, *args: Any, ack: Callable[..., None] | None = None) -> Any:
         """Call with exactly these positional arguments (already fitted)."""
         result = self.fn(*args, ack=ack) if self.takes_ack else self.fn(*args)
-        if self.is_async or (type(result) not in _PLAIN and inspect.isawaitable(result)):
+        if self.is_async or (type(result) not in PLAIN_RESULTS and inspect.isawaitable(result)):
             result = await result
         return result
 

@@ -203,9 +203,12 @@ class Namespace(BaseNamespace):
 
     # -- sockets coming and going -----------------------------------------------------------
 
-    async def _add(self, client: Client, auth: dict[str, Any]) -> None:
-        """The connect flow of one client: middlewares, then CONNECT, then ``connect``."""
+    async def _add(self, client: Client, auth: dict[str, Any] | None) -> None:
+        """The connect flow of one client: middlewares, then CONNECT, then ``connect``.
+        ``auth`` None: the CONNECT had no payload (``{}`` is made when someone looks)."""
         socket = Socket(self, client, auth)
+        if self._middlewares:
+            auth = socket._auth_dict()
         for middleware in tuple(self._middlewares):
             try:
                 result = await middleware.call(socket, auth)
@@ -236,14 +239,14 @@ class Namespace(BaseNamespace):
             socket.id,
             self.name,
             client.session.transport,
-            socket.handshake.address,
+            client.session.request.remote,  # not socket.handshake: built only when asked for
         )
         # v5: "The server MUST respond with either: a `CONNECT` packet if the connection is
         # successful, with the session ID in the payload, or a `CONNECT_ERROR` packet"
         socket._send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
         handler = self._handlers.get("connect")
         if handler is not None:
-            socket._start(_run_connect(socket, handler, auth))
+            socket._start(_run_connect(socket, handler, socket._auth_dict()))
 
     def _remove(self, socket: Socket) -> None:
         if self.sockets.get(socket.id) is socket:

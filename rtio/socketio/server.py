@@ -200,10 +200,12 @@ class Server:
         if self._nsps.get(nsp.name) is nsp:
             del self._nsps[nsp.name]
 
-    async def _connect(self, client: Client, name: str, auth: dict[str, Any]) -> None:
-        """A CONNECT from ``client`` for namespace ``name``."""
+    async def _connect(self, client: Client, name: str, auth: dict[str, Any] | None) -> None:
+        """A CONNECT from ``client`` for namespace ``name`` (``auth`` None: no payload)."""
         nsp = self._nsps.get(name)
-        if nsp is None:
+        if nsp is None and self._parents:
+            if auth is None:
+                auth = {}  # for the matchers, then the same dict for the socket
             for parent in tuple(self._parents):
                 try:
                     matched = await parent._matches(name, auth)

@@ -10,20 +10,25 @@ client joined.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._serial import SerialRunner, run_inline
 from .errors import AckTimeout, DisconnectReason, SocketDisconnected
-from .handlers import SENT, Handler, Sent, ack_args, ack_value
+from .handlers import PLAIN_RESULTS, SENT, Handler, Sent, ack_args, ack_value
 from .packet import Packet, PacketType
 from .parsers.json_parser import RESERVED_EVENTS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from rtio.engine import HandshakeRequest
 
     from .broadcast import BroadcastOperator
     from .client import Client, Encoded
@@ -75,6 +80,23 @@ class Handshake:
     cookies: Mapping[str, str] = field(default_factory=dict)
 
 
+def _make_handshake(request: HandshakeRequest, auth: dict[str, Any], issued: float) -> Handshake:
+    when = datetime.fromtimestamp(issued, timezone.utc)
+    headers = request.headers
+    return Handshake(
+        headers=headers,
+        query=request.query,
+        address=request.remote,
+        auth=auth,
+        url=request.url,
+        time=when.isoformat(),
+        issued=issued,
+        secure=request.url.startswith(("https:", "wss:")),
+        xdomain="Origin" in headers,
+        cookies=request.cookies,
+    )
+
+
 def _check_event(event: str) -> None:
     if event in RESERVED_EVENTS:
         raise ValueError(f'"{event}" is a reserved event name')
@@ -85,6 +107,10 @@ class Socket:
 
     ``socket.data`` is yours: a dict kept for the socket's lifetime (and returned by
     ``fetch_sockets``).
+
+    One is held per connected client for as long as it stays, so everything a socket may
+    never use (its data dict, acks, listeners, middlewares, serial runner, handshake
+    snapshot) is created on first use: an idle socket is this object, its id and a float.
     """
 
     __slots__ = (
@@ -92,41 +118,75 @@ class Socket:
         "_acks",
         "_any_in",
         "_any_out",
+        "_auth",
+        "_data",
         "_handlers",
+        "_handshake",
+        "_issued",
         "_middlewares",
         "_runner",
         "client",
         "connected",
-        "data",
-        "handshake",
         "id",
         "nsp",
         "server",
     )
 
-    def __init__(self, nsp: Namespace, client: Client, auth: dict[str, Any]) -> None:
+    def __init__(self, nsp: Namespace, client: Client, auth: dict[str, Any] | None) -> None:
         #: 20 characters, unique, also the name of the socket's own room
         self.id = new_socket_id()
         #: the namespace this socket is connected to
         self.nsp = nsp
         self.server: Server = nsp.server
         self.client = client
-        #: application data, yours to fill
-        self.data: dict[str, Any] = {}
-        self.handshake = client.make_handshake(auth)
         #: True from the CONNECT reply until the socket disconnects
         self.connected = False
-        self._acks: dict[int, AckCallback] = {}
-        self._handlers: dict[str, Handler] = {}
-        self._any_in: list[Callable[..., Any]] = []
-        self._any_out: list[Callable[..., Any]] = []
-        self._middlewares: list[Callable[[list[Any]], Any]] = []
-        self._runner = SerialRunner()
+        # the handshake snapshot is built from these when first asked for (None: no auth)
+        self._auth = auth
+        self._issued = time.time()
+        self._handshake: Handshake | None = None
+        self._data: dict[str, Any] | None = None
+        self._acks: dict[int, AckCallback] | None = None
+        self._handlers: dict[str, Handler] | None = None
+        self._any_in: list[Callable[..., Any]] | None = None
+        self._any_out: list[Callable[..., Any]] | None = None
+        self._middlewares: list[Callable[[list[Any]], Any]] | None = None
+        self._runner: SerialRunner | None = None
 
     def __repr__(self) -> str:
         return f"<rtio.Socket {self.id} {self.nsp.name} connected={self.connected}>"
 
     # -- state ------------------------------------------------------------------------
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Application data, yours to fill (or to replace)."""
+        data = self._data
+        if data is None:
+            data = self._data = {}
+        return data
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        self._data = value
+
+    @property
+    def handshake(self) -> Handshake:
+        """What the client sent when it connected to the namespace."""
+        handshake = self._handshake
+        if handshake is None:
+            handshake = self._handshake = _make_handshake(
+                self.client.session.request, self._auth_dict(), self._issued
+            )
+        return handshake
+
+    def _auth_dict(self) -> dict[str, Any]:
+        """The CONNECT payload, ``{}`` when there was none (made on first use, then the
+        same dict for the middlewares, the ``connect`` handler and the handshake)."""
+        auth = self._auth
+        if auth is None:
+            auth = self._auth = {}
+        return auth
 
     @property
     def disconnected(self) -> bool:
@@ -169,6 +229,8 @@ class Socket:
         """
 
         def register(fn: F) -> F:
+            if self._handlers is None:
+                self._handlers = {}
             self._handlers[event] = Handler(fn, 0)
             return fn
 
@@ -176,32 +238,39 @@ class Socket:
 
     def off(self, event: str) -> None:
         """Remove this socket's listener for ``event``."""
-        self._handlers.pop(event, None)
+        if self._handlers is not None:
+            self._handlers.pop(event, None)
 
     def on_any(self, listener: F) -> F:
         """Call ``listener(event, *args)`` for every incoming event, before its handler."""
+        if self._any_in is None:
+            self._any_in = []
         self._any_in.append(listener)
         return listener
 
     def off_any(self, listener: Callable[..., Any] | None = None) -> None:
         """Remove one catch-all listener, or all of them."""
-        _remove(self._any_in, listener)
+        self._any_in = _remove(self._any_in, listener)
 
     def on_any_outgoing(self, listener: F) -> F:
         """Call ``listener(event, *args)`` for every event sent to this socket (broadcasts
         included)."""
+        if self._any_out is None:
+            self._any_out = []
         self._any_out.append(listener)
         return listener
 
     def off_any_outgoing(self, listener: Callable[..., Any] | None = None) -> None:
         """Remove one outgoing catch-all listener, or all of them."""
-        _remove(self._any_out, listener)
+        self._any_out = _remove(self._any_out, listener)
 
     def use(self, middleware: F) -> F:
         """Add a packet middleware (Node's ``socket.use``): ``middleware(packet)`` gets the
         incoming event as a list ``[event, *args]`` that it may modify, before the handler.
         Raising refuses the packet: the exception goes to the socket's ``"error"`` listener
         (or is logged). Sync or async."""
+        if self._middlewares is None:
+            self._middlewares = []
         self._middlewares.append(middleware)
         return middleware
 
@@ -252,10 +321,10 @@ class Socket:
         finally:
             if handle is not None:
                 handle.cancel()
-            self._acks.pop(ack_id, None)  # answered, timed out, or the caller was cancelled
+            self._forget_ack(ack_id)  # answered, timed out, or the caller was cancelled
 
     def _expire(self, ack_id: int, fut: asyncio.Future[Any], timeout: float) -> None:
-        self._acks.pop(ack_id, None)
+        self._forget_ack(ack_id)
         if not fut.done():
             fut.set_exception(AckTimeout(f"no ack from socket {self.id} within {timeout} s"))
 
@@ -296,11 +365,22 @@ class Socket:
         # data the parser cannot carry raises here, to the caller, before any state changes
         messages = self.client.parser.encode(packet)
         if on_ack is not None:
-            self._acks[ack_id] = on_ack
+            self._expect_ack(ack_id, on_ack)
         if self._any_out:
             self._notify_outgoing(packet.data)
         self.client.write(messages, volatile, compress)
         return ack_id
+
+    def _expect_ack(self, ack_id: int, on_ack: AckCallback) -> None:
+        acks = self._acks
+        if acks is None:
+            acks = self._acks = {}
+        acks[ack_id] = on_ack
+
+    def _forget_ack(self, ack_id: int) -> AckCallback | None:
+        """The callback waiting for ``ack_id``, which waits no longer (None if none)."""
+        acks = self._acks
+        return None if acks is None else acks.pop(ack_id, None)
 
     def _send_packet(self, packet: Packet) -> None:
         self.client.send_packet(packet)
@@ -312,7 +392,7 @@ class Socket:
         self.client.write_encoded(encoded, volatile, compress)
 
     def _notify_outgoing(self, data: list[Any]) -> None:
-        for listener in tuple(self._any_out):
+        for listener in tuple(self._any_out or ()):
             _call_listener(listener, data)
 
     # -- broadcasting from this socket -----------------------------------------------------
@@ -358,13 +438,13 @@ class Socket:
         self.client.remove(self)
         self.nsp._remove(self)
         acks = self._acks
-        self._acks = {}
-        for on_ack in acks.values():
+        self._acks = None
+        for on_ack in acks.values() if acks else ():
             try:
                 on_ack(None)
             except Exception:
                 log.exception("error in an ack callback")
-        self._runner.submit(self._run_close(reason))
+        self._serial().submit(self._run_close(reason))
 
     async def _run_close(self, reason: DisconnectReason) -> None:
         await self._call_special("disconnecting", reason)
@@ -373,7 +453,7 @@ class Socket:
 
     async def _call_special(self, event: str, *args: Any) -> None:
         try:
-            own = self._handlers.get(event)
+            own = self._handlers.get(event) if self._handlers else None
             if own is not None:
                 await own.call(*own.fit(list(args)))
             handler = self.nsp._handlers.get(event)
@@ -384,27 +464,20 @@ class Socket:
 
     # -- incoming packets ------------------------------------------------------------------------
 
+    def _serial(self) -> SerialRunner:
+        """The runner of this socket's handlers (created on first use)."""
+        runner = self._runner
+        if runner is None:
+            runner = self._runner = SerialRunner()
+        return runner
+
     def _on_packet(self, packet: Packet) -> None:
         ptype = packet.type
         if ptype is _EVENT or ptype is _BINARY_EVENT:
-            data = packet.data
-            if self._runner.backlog >= self.server.max_queued_events:
-                # bound the inbound queue: a client that sends events faster than its
-                # handlers finish is cut off rather than let grow memory without limit
-                log.warning(
-                    "socket %s: over %d events wait for its handlers: disconnecting the client",
-                    self.id,
-                    self.server.max_queued_events,
-                )
-                self.client.close(DisconnectReason.FORCED_SERVER_CLOSE)
-                return
-            if self._any_in:
-                for listener in tuple(self._any_in):
-                    _call_listener(listener, data)
-            self._runner.submit(self._run_event(data, packet.id))
+            self._on_event(packet.data, packet.id)
         elif ptype is _ACK or ptype is _BINARY_ACK:
             if packet.id is not None:
-                on_ack = self._acks.pop(packet.id, None)
+                on_ack = self._forget_ack(packet.id)
                 if on_ack is not None:
                     try:
                         on_ack(packet.data)
@@ -414,7 +487,64 @@ class Socket:
             self._on_close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
         # CONNECT is the client's business; CONNECT_ERROR from a client means nothing
 
+    def _on_event(self, data: list[Any], ack_id: int | None) -> None:
+        """An EVENT from the client: its handler runs after those of the events before it.
+
+        The common case takes a straight line: no packet middleware, nothing running or
+        queued, a plain function: it is called here and its return value answers the ack,
+        with no coroutine or task. Anything else goes through the serial runner."""
+        runner = self._runner
+        if self._any_in or self._middlewares or (runner is not None and runner.busy):
+            self._queue_event(data, ack_id)
+            return
+        event = data[0]
+        own = self._handlers.get(event) if self._handlers else None
+        handler = own if own is not None else self.nsp._handlers.get(event)
+        if handler is None:
+            return
+        if handler.is_async:
+            self._serial().submit(self._run_handler(handler, own is not None, data, ack_id))
+            return
+        if runner is None:
+            runner = self._runner = SerialRunner()
+        runner.claim()  # idle (checked above); events that arrive meanwhile queue behind
+        try:
+            result = self._invoke(handler, own is not None, data, ack_id)
+            if type(result) not in PLAIN_RESULTS and inspect.isawaitable(result):
+                # a plain function that returned an awaitable (a partial of a coroutine
+                # function...): awaited in its turn, as a coroutine handler is
+                runner.submit(self._finish_handler(result, handler, event, ack_id))
+            elif ack_id is not None and not handler.takes_ack:
+                self._send_ack(ack_id, result)
+        except Exception:
+            # the handler raised, or its return value cannot be encoded as the ack
+            log.exception("error in the %r handler of socket %s", event, self.id)
+        finally:
+            runner.release()
+
+    def _queue_event(self, data: list[Any], ack_id: int | None) -> None:
+        """The general path of an event: catch-all listeners at once, then the packet
+        middlewares and the handler in the event's turn (run at once if it is now)."""
+        runner = self._serial()
+        if runner.backlog >= self.server.max_queued_events:
+            # bound the inbound queue: a client that sends events faster than its
+            # handlers finish is cut off rather than let grow memory without limit
+            log.warning(
+                "socket %s: over %d events wait for its handlers: disconnecting the client",
+                self.id,
+                self.server.max_queued_events,
+            )
+            self.client.close(DisconnectReason.FORCED_SERVER_CLOSE)
+            return
+        if self._any_in:
+            for listener in tuple(self._any_in):
+                _call_listener(listener, data)
+        # the handler is looked up when the event's turn comes: a handler queued before
+        # it may register it
+        runner.submit(self._run_event(data, ack_id))
+
     async def _run_event(self, data: list[Any], ack_id: int | None) -> None:
+        """An event's turn in the serial runner: packet middlewares, then its handler."""
         if self._middlewares:
             try:
                 for middleware in tuple(self._middlewares):
@@ -426,27 +556,52 @@ class Socket:
                 return
         event = data[0]
         own = self._handlers.get(event) if self._handlers else None
-        if own is None:
-            handler = self.nsp._handlers.get(event)
-            if handler is None:
-                return
-        else:
-            handler = own
-        ack = None if ack_id is None else self._make_ack(ack_id)
-        args = handler.fit(data[1:])
+        handler = own if own is not None else self.nsp._handlers.get(event)
+        if handler is not None:
+            await self._run_handler(handler, own is not None, data, ack_id)
+
+    async def _run_handler(
+        self, handler: Handler, own: bool, data: list[Any], ack_id: int | None
+    ) -> None:
         try:
-            if own is None:
-                result = await handler.call(self, *args, ack=ack)
-            else:
-                result = await handler.call(*args, ack=ack)
+            result = self._invoke(handler, own, data, ack_id)
+        except Exception:
+            log.exception("error in the %r handler of socket %s", data[0], self.id)
+            return
+        if handler.is_async or (type(result) not in PLAIN_RESULTS and inspect.isawaitable(result)):
+            await self._finish_handler(result, handler, data[0], ack_id)
+        elif ack_id is not None and not handler.takes_ack:
+            self._send_ack(ack_id, result)
+
+    async def _finish_handler(
+        self, awaitable: Any, handler: Handler, event: Any, ack_id: int | None
+    ) -> None:
+        try:
+            result = await awaitable
         except Exception:
             log.exception("error in the %r handler of socket %s", event, self.id)
             return
-        if ack is not None and not handler.takes_ack:
-            ack(*ack_args(result))
+        if ack_id is not None and not handler.takes_ack:
+            self._send_ack(ack_id, result)
+
+    def _invoke(self, handler: Handler, own: bool, data: list[Any], ack_id: int | None) -> Any:
+        """Call an event's handler with the client's arguments (fitted): a namespace
+        handler gets the socket first, a socket's own listener does not. Returns what the
+        handler returned (maybe an awaitable)."""
+        args = handler.fit(data[1:])
+        fn = handler.fn
+        if handler.takes_ack:
+            ack = None if ack_id is None else self._make_ack(ack_id)
+            return fn(*args, ack=ack) if own else fn(self, *args, ack=ack)
+        return fn(*args) if own else fn(self, *args)
+
+    def _send_ack(self, ack_id: int, result: Any) -> None:
+        """Answer the client's ack with a handler's return value (unless gone meanwhile)."""
+        if self.connected:
+            self.client.send_ack(self.nsp.name, ack_id, ack_args(result))
 
     async def _on_middleware_error(self, exc: Exception) -> None:
-        listener = self._handlers.get("error")
+        listener = self._handlers.get("error") if self._handlers else None
         if listener is None:
             log.warning("packet refused by a middleware of socket %s: %r", self.id, exc)
             return
@@ -465,12 +620,12 @@ class Socket:
             if sent or not self.connected:
                 return
             sent = True
-            self._send_packet(Packet(_ACK, self.nsp.name, list(args), ack_id))
+            self.client.send_ack(self.nsp.name, ack_id, list(args))
 
         return ack
 
     def _start(self, job: Any) -> None:
-        self._runner.submit(job)
+        self._serial().submit(job)
 
 
 class SocketEmitter:
@@ -544,7 +699,7 @@ class SocketEmitter:
         return on_ack
 
     def _on_timeout(self, ack_id: int, on_ack: AckCallback) -> None:
-        if self._socket._acks.pop(ack_id, None) is not None:
+        if self._socket._forget_ack(ack_id) is not None:
             on_ack([AckTimeout(f"no ack from socket {self._socket.id} within {self._timeout} s")])
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
@@ -573,8 +728,12 @@ def _call_listener(listener: Callable[..., Any], args: list[Any]) -> None:
         run_inline(result)
 
 
-def _remove(listeners: list[Callable[..., Any]], listener: Callable[..., Any] | None) -> None:
-    if listener is None:
-        listeners.clear()
-    elif listener in listeners:
+def _remove(
+    listeners: list[Callable[..., Any]] | None, listener: Callable[..., Any] | None
+) -> list[Callable[..., Any]] | None:
+    """``listeners`` without ``listener`` (all of them if None); None when none is left."""
+    if listeners is None or listener is None:
+        return None
+    if listener in listeners:
         listeners.remove(listener)
+    return listeners or None

@@ -114,7 +114,7 @@ async def test_broadcast_with_acks_per_socket_results(sio: rtio.Server) -> None:
     results = await waiting
     assert dict(results) == {sa.id: "yes", sb.id: ("no", 2)}
     assert results.timed_out == {sc.id} and not results.complete
-    assert sc._acks == {}
+    assert not sc._acks
 
 
 async def test_broadcast_with_acks_returns_when_all_answered(sio: rtio.Server) -> None:

@@ -113,7 +113,7 @@ async def test_emit_with_ack_both_outcomes(sio: rtio.Server) -> None:
 
     with pytest.raises(rtio.AckTimeout):
         await socket.emit_with_ack("ask", timeout=0.01)
-    assert socket._acks == {}
+    assert not socket._acks
     late = peer.take()
     assert late == ['21["ask"]']
     peer.feed('31["late"]')  # an answer after the timeout is ignored
@@ -324,7 +324,7 @@ async def test_data_the_parser_cannot_carry_raises_to_the_caller(sio: rtio.Serve
         socket.emit("x", object(), callback=lambda *a: None)
     with pytest.raises(TypeError):
         sio.emit("x", {1, 2})
-    assert socket._acks == {} and peer.take() == []
+    assert not socket._acks and peer.take() == []
 
 
 async def test_cancelled_emit_with_ack_forgets_the_ack(sio: rtio.Server) -> None:
@@ -334,7 +334,7 @@ async def test_cancelled_emit_with_ack_forgets_the_ack(sio: rtio.Server) -> None
     assert len(socket._acks) == 1
     waiting.cancel()
     await settle()
-    assert socket._acks == {}
+    assert not socket._acks
 
 
 async def test_a_client_flooding_slow_handlers_is_cut_off() -> None:

@@ -135,11 +135,37 @@ def test_decode_namespace_without_comma() -> None:
         '2["a",Infinity]',
         '2["a"',
         "2" + "1" * 17 + '["a"]',  # absurd ack id
+        '2\u0663["a"]',  # an Arabic-Indic digit: str.isdigit() says yes, the protocol no
+        '2["a"]x',  # garbage after the JSON
+        '2["a",' + "[" * 100_000 + "]" * 100_000 + "]",  # deeper than the scanner goes
+        '51-["a",' + "[" * 100_000 + "]" * 100_000 + "]",
     ],
 )
 def test_decode_refuses_invalid(message: str) -> None:
     with pytest.raises(ParseError):
         decode_all(message)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        '2["a"]',
+        '21["a",1,{"b":[true,null]}]',
+        "3" + "9" * 16 + '["x"]',  # the longest ack id
+        "3[]",  # an ACK without id: valid, ignored by the socket
+        '32[{"_placeholder":true,"num":0}]',  # not BINARY_ACK: stays a plain dict
+        '2[1.5,"numeric event name"]',
+        '2["a"] ',  # trailing whitespace: the general path
+        '2 ["a"]',
+        '2/admin,1["a"]',
+        '2/x[y,1["a"]',  # a namespace with a "[" in it
+        '0{"token":"t"}',
+    ],
+)
+def test_the_common_shapes_decode_as_the_general_path_does(message: str) -> None:
+    from rtio.socketio.parsers.json_parser import decode_text
+
+    assert decode_all(message) == decode_text(message)[0]
 
 
 def test_decode_refuses_bad_placeholders() -> None:

@@ -11,6 +11,9 @@ The contract, in short:
   broadcast once per parser and sends the same messages to every connection using it.
   It raises TypeError (or ValueError) for data the format cannot carry; the packet is not
   sent and the error reaches the application's ``emit``.
+- A parser may also have ``encode_ack(nsp, ack_id, args)``, the same messages as
+  ``encode(Packet(ACK, nsp, args, ack_id))`` made faster (the answer to nearly every
+  event); the server uses it when present.
 - ``Parser.new_decoder()`` gives each connection its own :class:`Decoder`. ``feed`` takes
   one Engine.IO message (``str`` for a text frame or record, ``bytes`` for a binary one),
   returns a packet once one is complete, and raises :class:`ParseError`, and nothing else,

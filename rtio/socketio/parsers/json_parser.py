@@ -40,6 +40,8 @@ _BINARY_TYPES = (PacketType.BINARY_EVENT, PacketType.BINARY_ACK)
 _DIGITS = frozenset("0123456789")
 _MAX_ID_DIGITS = 16  # ack ids are counters; 2**53 has 16 digits
 _MAX_ATTACHMENT_DIGITS = 10
+_EVENT = PacketType.EVENT  # a module global is read faster than an enum class attribute
+_COMMON_TYPES = {"2": _EVENT, "3": PacketType.ACK}
 
 
 def _not_plain(obj: Any) -> Any:
@@ -171,6 +173,16 @@ class JsonParser:
         out.extend(attachments)
         return out
 
+    def encode_ack(self, nsp: str, ack_id: int, args: list[Any]) -> list[str | bytes]:
+        """``encode(Packet(ACK, nsp, args, ack_id))`` in one step for the common answer, an
+        ack on the main namespace without bytes: ``3<id>[...]``."""
+        if nsp == "/":
+            try:
+                return [f"3{ack_id}{_dumps_plain(args)}"]
+            except TypeError:
+                pass  # bytes (attachments) or objects for the application's default hook
+        return self.encode(Packet(PacketType.ACK, nsp, args, ack_id))
+
     def new_decoder(self) -> JsonDecoder:
         return JsonDecoder(self.max_attachments, self.max_packet_size)
 
@@ -218,6 +230,8 @@ def decode_text(message: str, max_attachments: int = 10) -> tuple[Packet, int]:
             data = _loads(message[i:] if i else message)
         except ValueError as exc:
             raise ParseError("invalid payload") from exc
+        except RecursionError as exc:  # the C scanner's depth limit: Python's own
+            raise ParseError("invalid payload: nested too deeply") from exc
         if not _payload_valid(ptype, data):
             raise ParseError("invalid payload")
     elif ptype in (
@@ -229,6 +243,43 @@ def decode_text(message: str, max_attachments: int = 10) -> tuple[Packet, int]:
     ):
         raise ParseError("missing payload")
     return Packet(ptype, nsp, data, ack_id), attachments
+
+
+def _decode_common(message: str) -> Packet | None:
+    """The shapes nearly every message has, ``2[...]``, ``2<id>[...]`` and ``3<id>[...]``
+    (an EVENT or ACK on the main namespace), without :func:`decode_text`'s walk: the JSON
+    scanner reads the message in place from its ``[``. None for anything else, and for
+    anything invalid, so that :func:`decode_text` gives the precise error."""
+    kind = _COMMON_TYPES.get(message[:1])
+    if kind is None:
+        return None
+    start = message.find("[", 1, 2 + _MAX_ID_DIGITS)
+    if start < 0:
+        return None
+    ack_id = None
+    if start > 1:
+        digits = message[1:start]
+        # isdigit() alone also accepts digits of other scripts, which int() reads too
+        if not (digits.isdigit() and digits.isascii()):
+            return None  # a namespace, or garbage
+        ack_id = int(digits)
+    try:
+        data, end = _scan(message, start)
+    except (StopIteration, ValueError, RecursionError):
+        return None  # decode_text raises the ParseError
+    if end != len(message):
+        return None  # trailing whitespace (allowed) or garbage: decode_text sorts it out
+    if kind is _EVENT:
+        # the event name: a str not reserved by the client, or a number (not a bool)
+        if not data:
+            return None
+        name = data[0]
+        if type(name) is str:
+            if name in RESERVED_EVENTS:
+                return None
+        elif type(name) is not int and type(name) is not float:
+            return None
+    return Packet(kind, "/", data, ack_id)
 
 
 def _payload_valid(ptype: PacketType, data: Any) -> bool:
@@ -246,6 +297,13 @@ def _payload_valid(ptype: PacketType, data: Any) -> bool:
     if ptype is PacketType.CONNECT_ERROR:
         return isinstance(data, (dict, str))
     return False  # DISCONNECT carries no payload
+
+
+def _reconstructed(data: Any, buffers: list[bytes]) -> Any:
+    try:
+        return _reconstruct(data, buffers)
+    except RecursionError as exc:  # data nested nearly as deep as the scanner allows
+        raise ParseError("invalid payload: nested too deeply") from exc
 
 
 def _reconstruct(data: Any, buffers: list[bytes]) -> Any:
@@ -287,11 +345,14 @@ class JsonDecoder:
                 raise ParseError("got plaintext data when reconstructing a packet")
             if self._max_size is not None and len(message) > self._max_size:
                 raise ParseError("packet too large")
+            packet = _decode_common(message)
+            if packet is not None:
+                return packet
             packet, attachments = decode_text(message, self._max_attachments)
             if packet.type not in _BINARY_TYPES:
                 return packet
             if attachments == 0:
-                packet.data = _reconstruct(packet.data, [])
+                packet.data = _reconstructed(packet.data, [])
                 return packet
             self._pending = packet
             self._expected = attachments
@@ -309,5 +370,5 @@ class JsonDecoder:
         packet = self._pending
         self._pending = None
         buffers, self._buffers = self._buffers, []
-        packet.data = _reconstruct(packet.data, buffers)
+        packet.data = _reconstructed(packet.data, buffers)
         return packet
