@@ -8,11 +8,15 @@ it; knows nothing of Engine.IO.
 
 A broadcast is encoded once (parser and Engine.IO framing) and the same prepared messages
 are written to every member.
+
+Every socket is in a room named by its id, and nearly all stay in that one room only; such
+a socket costs one ``sids`` entry (``None``) and no set: its own room is implied until it
+joins or leaves a room, when it gets the explicit bookkeeping.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,18 +57,27 @@ class Adapter:
 
     def __init__(self, nsp: Namespace) -> None:
         self.nsp = nsp
-        #: room -> socket ids
+        #: room -> socket ids, except the implied members below
         self.rooms: dict[str, set[str]] = {}
-        #: socket id -> rooms
-        self.sids: dict[str, set[str]] = {}
+        #: socket id -> its rooms; None: only its own room (implied: no set, and not
+        #: among the members in ``rooms``)
+        self.sids: dict[str, set[str] | None] = {}
 
     # -- membership -------------------------------------------------------------------
 
     def add_all(self, sid: str, rooms: Iterable[str]) -> Awaitable[None] | None:
         """Add a socket to rooms."""
-        mine = self.sids.get(sid)
+        sids = self.sids
+        mine = sids.get(sid)
         if mine is None:
-            mine = self.sids[sid] = set()
+            if sid in sids:
+                mine = self._explicit(sid)
+            else:
+                rooms = tuple(rooms)
+                if rooms == (sid,):  # a new socket joins its own room (on connect)
+                    sids[sid] = None
+                    return None
+                mine = sids[sid] = set()
         for room in rooms:
             mine.add(room)
             members = self.rooms.get(room)
@@ -77,10 +90,23 @@ class Adapter:
     def delete(self, sid: str, room: str) -> Awaitable[None] | None:
         """Remove a socket from one room."""
         mine = self.sids.get(sid)
-        if mine is not None:
-            mine.discard(room)
+        if mine is None:
+            if room != sid or sid not in self.sids:
+                return None  # not in that room
+            mine = self._explicit(sid)
+        mine.discard(room)
         self._leave(sid, room)
         return None
+
+    def _explicit(self, sid: str) -> set[str]:
+        """A socket in its own room only, given the explicit bookkeeping: its rooms."""
+        mine = self.sids[sid] = {sid}
+        members = self.rooms.get(sid)
+        if members is None:
+            self.rooms[sid] = {sid}
+        else:  # another socket joined the room named by this one's id
+            members.add(sid)
+        return mine
 
     def delete_all(self, sid: str) -> None:
         """Remove a socket from every room (it disconnected)."""
@@ -102,7 +128,23 @@ class Adapter:
 
     def socket_rooms(self, sid: str) -> set[str] | None:
         """The rooms of one socket, or None if unknown."""
-        return self.sids.get(sid)
+        mine = self.sids.get(sid)
+        if mine is None and sid in self.sids:
+            return {sid}
+        return mine
+
+    def members(self, room: str) -> Collection[str]:
+        """The ids of the sockets in ``room`` (empty if nobody is)."""
+        members = self.rooms.get(room)
+        if self.sids.get(room, 0) is None:  # a socket's own room, implied
+            return {room} if members is None else members | {room}
+        return () if members is None else members
+
+    def all_rooms(self) -> set[str]:
+        """Every room that has a member (socket ids included: each is a room)."""
+        out = set(self.rooms)
+        out.update(sid for sid, mine in self.sids.items() if mine is None)
+        return out
 
     # -- delivery ---------------------------------------------------------------------
 
@@ -111,13 +153,11 @@ class Adapter:
         sockets = self.nsp.sockets
         exclude: set[str] = set()
         for room in opts.except_rooms:
-            members = self.rooms.get(room)
-            if members:
-                exclude.update(members)
+            exclude.update(self.members(room))
         if opts.rooms:
             seen: set[str] = set()
             for room in opts.rooms:
-                for sid in tuple(self.rooms.get(room, ())):
+                for sid in tuple(self.members(room)):
                     if sid in seen or sid in exclude:
                         continue
                     seen.add(sid)

@@ -188,11 +188,11 @@ class Namespace(BaseNamespace):
 
     def rooms(self) -> set[str]:
         """Every room that has a member (socket ids included: each is a room)."""
-        return set(self.adapter.rooms)
+        return self.adapter.all_rooms()
 
     def room_members(self, room: str) -> set[str]:
         """The ids of the sockets in ``room`` (empty if nobody is)."""
-        return set(self.adapter.rooms.get(room, ()))
+        return set(self.adapter.members(room))
 
     def server_side_emit(self, event: str, *args: Any) -> Sent:
         """Send an event to the other servers of a cluster (Node's ``serverSideEmit``).
