@@ -28,9 +28,8 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, cast
 
-import rtio.ws
 from rtio.engine import HttpResponse, PayloadTooLarge
-from rtio.ws import ServerOptions, WebSocket
+from rtio.ws import ServerOptions, WebSocket, serve_upgrade
 
 from .parser import MAX_HEAD, BadRequest, BodyTooLarge, decode_chunked, parse_head
 from .request import FrontRequest
@@ -446,10 +445,10 @@ class FrontProtocol(asyncio.Protocol):
         if request is not self._request or transport is None or self.state is not State.BUSY:
             raise ConnectionResetError("connection lost")
         head = request.head
-        ws: WebSocket = rtio.ws.serve_upgrade(  # type: ignore[attr-defined,unused-ignore]
+        ws = serve_upgrade(
             transport,
             head.method,
-            head.version,
+            (1, 1) if head.version == "HTTP/1.1" else (1, 0),
             head.headers.raw,
             options=options,
             extra_headers=headers,
