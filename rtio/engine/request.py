@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 __all__ = ["HandshakeRequest"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HandshakeRequest:
     method: str
     url: str

@@ -37,6 +37,7 @@ from .packet import Packet, PacketType, decode_packet, decode_payload, encode_pa
 from .polling import decode_post_body, jsonp_index, poll_response, post_response
 from .request import HandshakeRequest
 from .session import OutboundQueue, Received, Session, SessionState, TimerEvent
+from .timers import TimerQueue
 from .websocket import (
     PreparedPacket,
     WebSocketTransport,
@@ -52,6 +53,8 @@ logger = logging.getLogger("rtio.engine")
 #: Node's closeTimeout: how long a server close waits for the client to fetch the close
 #: packet over polling.
 CLOSE_TIMEOUT = 30.0
+
+_FORCED_CLOSE = (CloseReason.FORCED_CLOSE, "closed by the server")
 
 
 class EngineHandler(Protocol):
@@ -107,7 +110,6 @@ class EngineSession:
         "_probed",
         "_queue",
         "_server",
-        "_timer",
         "_timer_when",
         "_ws",
         "request",
@@ -135,7 +137,7 @@ class EngineSession:
             upgrade_timeout=opts.upgrade_timeout,
         )
         self._queue = OutboundQueue(opts.max_buffered_bytes)
-        self._timer: asyncio.TimerHandle | None = None
+        #: the deadline this session has in the server's TimerQueue (None: none)
         self._timer_when: float | None = None
         #: the pending GET: set with its payload and whether it may be compressed
         self._poll_waiter: asyncio.Future[tuple[str, bool]] | None = None
@@ -144,8 +146,8 @@ class EngineSession:
         self._ws: WebSocketTransport | None = None
         self._probe: WebSocketTransport | None = None
         self._probed = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
-        self._close_reason = (CloseReason.FORCED_CLOSE, "closed by the server")
+        self._drain_waiters: list[asyncio.Future[None]] | None = None  # made when awaited
+        self._close_reason = _FORCED_CLOSE
         self._close_queued = False
 
     def __repr__(self) -> str:
@@ -214,7 +216,12 @@ class EngineSession:
         """Wait until the session's outbound queue is short (or the session is closed)."""
         while not self.closed and self._pending_bytes() > self._queue.limit // 4:
             fut: asyncio.Future[None] = self._loop.create_future()
+            if self._drain_waiters is None:
+                self._drain_waiters = []
             self._drain_waiters.append(fut)
+            ws = self._ws
+            if ws is not None:
+                ws.on_drained = self._on_ws_drained
             await fut
 
     # -- queue and flush ------------------------------------------------------------------
@@ -282,11 +289,14 @@ class EngineSession:
 
     def _use_websocket(self, ws: WebSocketTransport) -> None:
         """``ws`` becomes the session's transport."""
-        ws.on_drained = self._on_ws_drained
+        if self._drain_waiters:
+            ws.on_drained = self._on_ws_drained  # else set by drain(), when someone waits
         self._ws = ws
 
     def _wake_drain_waiters(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
+        waiters, self._drain_waiters = self._drain_waiters, None
+        if waiters is None:
+            return
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
@@ -305,17 +315,13 @@ class EngineSession:
     def _arm_timer(self) -> None:
         when = self._core.deadline()
         if when is None:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = self._timer_when = None
+            self._timer_when = None  # the queued entry, if any, is stale now
             return
         current = self._timer_when
-        if self._timer is not None and current is not None and current <= when:
+        if current is not None and current <= when:
             return  # it fires first and re-arms at the later deadline then
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._loop.call_at(when, self._on_timer)
         self._timer_when = when
+        self._server._timers.schedule(when, self.sid)
 
     def _catch_up(self) -> None:
         """Act on deadlines already past before handling a request: on a busy loop the
@@ -323,12 +329,10 @@ class EngineSession:
         deadline has passed (the official suite polls right at pingInterval+pingTimeout)."""
         when = self._core.deadline()
         if when is not None and when <= self._loop.time():
-            if self._timer is not None:
-                self._timer.cancel()
             self._on_timer()
 
     def _on_timer(self) -> None:
-        self._timer = self._timer_when = None
+        self._timer_when = None
         core = self._core
         now = self._loop.time()
         while (event := core.on_timer(now)) is not None:
@@ -387,9 +391,7 @@ class EngineSession:
             return
         if ws_code is None:
             ws_code = 1001 if reason is CloseReason.SERVER_SHUTTING_DOWN else 1000
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = self._timer_when = None
+        self._timer_when = None
         waiter = self._poll_waiter
         if waiter is not None:
             self._poll_waiter = None
@@ -639,11 +641,32 @@ class EngineServer:
         self._ws_options = server_options(self.options)
         self._sessions: dict[str, EngineSession] = {}
         self._websockets: set[WebSocketTransport] = set()
+        self._timers_: TimerQueue | None = None
         self._closing = False
 
     @property
     def sessions(self) -> Mapping[str, EngineSession]:
         return self._sessions
+
+    @property
+    def _timers(self) -> TimerQueue:
+        """The sessions' deadlines (made on first use: the server may be built before its
+        event loop runs)."""
+        timers = self._timers_
+        if timers is None:
+            timers = self._timers_ = TimerQueue(
+                asyncio.get_running_loop(), self._on_timer, self._timer_is_current
+            )
+        return timers
+
+    def _timer_is_current(self, sid: str, when: float) -> bool:
+        session = self._sessions.get(sid)
+        return session is not None and session._timer_when == when
+
+    def _on_timer(self, sid: str, when: float) -> None:
+        session = self._sessions.get(sid)
+        if session is not None and session._timer_when == when:
+            session._on_timer()
 
     def attach(self, app: web.Application, path: str | None = None) -> None:
         """Route ``path`` (default ``options.path``) of ``app`` to this server and shut it
