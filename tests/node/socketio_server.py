@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import signal
 from typing import Any
@@ -38,6 +39,7 @@ from typing import Any
 from aiohttp import web
 
 import rtio
+from rtio.http import FrontSite
 
 
 def out(**fields: Any) -> None:
@@ -184,7 +186,9 @@ async def main() -> None:
     sio = make_server()
     runner = web.AppRunner(sio.make_app(), handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port, reuse_address=True)
+    # RTIO_FRONT=rtio: rtio's own HTTP/1.1 front (rtio.http) instead of aiohttp's
+    site_type = FrontSite if os.environ.get("RTIO_FRONT") == "rtio" else web.TCPSite
+    site = site_type(runner, args.host, args.port, reuse_address=True)
     await site.start()
     server = site._server
     assert server is not None
