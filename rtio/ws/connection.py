@@ -663,8 +663,7 @@ class WebSocket:
         ):
             self._send_later(message, compress)
             return False
-        proto.send_message(message, compress)
-        self._write(proto.data_to_send())
+        self._write(proto.encode_message(message, compress))
         return not self._link.writing_paused
 
     def send_prepared_now(self, prepared: PreparedMessage, *, compress: bool = True) -> bool:

@@ -218,6 +218,25 @@ class FrameParser:
         buf += data  # bytearray: amortized append
         self._buf = buf
 
+    def single_small_frame(self, data: bytes) -> tuple[int, bytes] | None:
+        """The fast path of a server's common case: with nothing buffered, ``data`` is
+        exactly one complete, masked, final TEXT or BINARY frame without RSV bits and with a
+        payload of less than 126 bytes within ``max_payload``. Returns (opcode, unmasked
+        payload) without buffering anything; None for anything else, which the caller then
+        ``feed``s (the general path makes every check)."""
+        if self._buf or not self.require_mask or len(data) < 6:
+            return None
+        b0 = data[0]
+        b1 = data[1]
+        # 0x81 / 0x82: FIN, no RSV bit, TEXT / BINARY; 0x80-0xFD: MASK and a 7-bit length
+        if (b0 != 0x81 and b0 != 0x82) or b1 < 0x80 or b1 > 0xFD:
+            return None
+        n = b1 & 0x7F
+        limit = self.max_payload
+        if len(data) != n + 6 or (limit is not None and n > limit):
+            return None
+        return b0 & 0x0F, apply_mask(data[6:], data[2:6])
+
     @property
     def buffered(self) -> int:
         """Bytes received and not yet returned in a frame."""

@@ -170,10 +170,21 @@ class WebSocketProtocol:
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the network; return the events they complete."""
-        events: list[Event] = []
         if self.state is State.CLOSED or not data or self.pending_failure is not None:
-            return events
+            return []
         parser = self._parser
+        if not self._msg_opcode:
+            # the fast path: a small single-frame message alone in ``data`` (a client's
+            # typical message); anything else, or invalid UTF-8, takes the general path
+            single = parser.single_small_frame(data)
+            if single is not None:
+                if single[0] == _BINARY:
+                    return [single[1]]
+                try:
+                    return [single[1].decode()]
+                except UnicodeDecodeError:
+                    pass
+        events: list[Event] = []
         parser.feed(data)
         try:
             while True:
@@ -395,6 +406,28 @@ class WebSocketProtocol:
             opcode = _BINARY
             payload = message if type(message) is bytes else bytes(message)
         self._send_payload(opcode, payload, compress)
+
+    def encode_message(self, message: str | bytes, compress: bool = True) -> bytes:
+        """The bytes of one message (as ``send_message`` queues them) for a caller that
+        writes them at once, after anything queued before (a pong, say): the synchronous
+        send's shorter path. A server's small uncompressed message is framed here directly."""
+        if self.state is not State.OPEN:
+            self._check_open()
+        if isinstance(message, str):
+            opcode = _TEXT
+            payload = message.encode()
+        else:
+            opcode = _BINARY
+            payload = message if type(message) is bytes else bytes(message)
+        n = len(payload)
+        if n < 126 and not self.is_client and (not compress or self.deflate is None):
+            # 5.2: FIN, no RSV bit, the opcode; no MASK bit and the 7-bit length
+            frame = bytes((0x80 | opcode, n)) + payload
+            if self._out:
+                return self.data_to_send() + frame
+            return frame
+        self._send_payload(opcode, payload, compress)
+        return self.data_to_send()
 
     def _send_payload(self, opcode: int, payload: bytes, compress: bool = True) -> None:
         deflate = self.deflate

@@ -345,3 +345,43 @@ def test_fuzz_parser_raises_only_its_own_errors(
                 parser.pending_payload()
     except WebSocketError:
         pass
+
+
+def test_single_small_frame_fast_path() -> None:
+    mask = b"\x01\x02\x03\x04"
+    parser = FrameParser(require_mask=True)
+    text = serialize_frame(Opcode.TEXT, b"hello", mask_key=mask)
+    assert text[:2] == b"\x81\x85"
+    assert parser.single_small_frame(text) == (Opcode.TEXT, b"hello")
+    assert parser.single_small_frame(b"\x82\x80" + mask) == (Opcode.BINARY, b"")
+    largest = serialize_frame(Opcode.BINARY, b"x" * 125, mask_key=mask)
+    assert parser.single_small_frame(largest) == (Opcode.BINARY, b"x" * 125)
+    assert parser.buffered == 0  # nothing was buffered
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x81\x85\x01\x02",  # incomplete header
+        serialize_frame(Opcode.TEXT, b"hello", mask_key=b"abcd")[:-1],  # incomplete payload
+        serialize_frame(Opcode.TEXT, b"hello", mask_key=b"abcd") + b"\x81",  # more behind
+        serialize_frame(Opcode.TEXT, b"x" * 126, mask_key=b"abcd"),  # 16-bit length
+        serialize_frame(Opcode.TEXT, b"hello"),  # unmasked
+        serialize_frame(Opcode.TEXT, b"hello", fin=False, mask_key=b"abcd"),
+        serialize_frame(Opcode.CONTINUATION, b"hello", mask_key=b"abcd"),
+        serialize_frame(Opcode.TEXT, b"hello", rsv=RSV1, mask_key=b"abcd"),
+        serialize_frame(Opcode.PING, b"hello", mask_key=b"abcd"),
+        serialize_frame(Opcode.TEXT, b"x" * 11, mask_key=b"abcd"),  # over max_payload
+    ],
+)
+def test_single_small_frame_leaves_the_rest_to_the_general_path(data: bytes) -> None:
+    assert FrameParser(require_mask=True, max_payload=10).single_small_frame(data) is None
+
+
+def test_single_small_frame_only_with_nothing_buffered_and_on_a_server() -> None:
+    frame = serialize_frame(Opcode.TEXT, b"hi", mask_key=b"abcd")
+    parser = FrameParser(require_mask=True)
+    parser.feed(frame[:1])
+    assert parser.single_small_frame(frame) is None
+    client_side = FrameParser(require_mask=False)
+    assert client_side.single_small_frame(frame) is None

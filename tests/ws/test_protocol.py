@@ -417,3 +417,50 @@ def test_fuzz_receive_data_never_raises(chunks: list[bytes], compress: bool, del
         s.data_to_send()
     if s.state is State.CLOSED and s.failure is not None:
         assert s.close_code in (1002, 1007, 1009)
+
+
+def test_the_small_frame_fast_path_keeps_every_check() -> None:
+    # one small frame alone in a chunk takes the fast path; the same rules apply
+    s = server()
+    assert s.receive_data(masked(Opcode.TEXT, "héllo".encode())) == ["héllo"]
+    assert s.receive_data(masked(Opcode.BINARY, b"\x00\xff")) == [b"\x00\xff"]
+    assert fail_code(masked(Opcode.TEXT, b"\xff")) == 1007  # invalid UTF-8
+    assert fail_code(masked(Opcode.TEXT, b"x" * 20), max_message_size=10) == 1009
+    # inside a fragmented message a new data frame is a violation, small or not
+    s = server()
+    s.receive_data(masked(Opcode.TEXT, b"a", fin=False))
+    s.receive_data(masked(Opcode.TEXT, b"b"))
+    assert s.close_code == 1002
+    # after a held-back violation nothing more is read
+    s = server(deliver_before_failing=True)
+    assert s.receive_data(masked(Opcode.TEXT, b"ok") + masked(3, b"")) == ["ok"]
+    assert s.receive_data(masked(Opcode.TEXT, b"later")) == []
+
+
+def test_encode_message_is_what_send_message_queues() -> None:
+    for message in ("small", b"\x01" * 125, "x" * 126, b"y" * 70000):
+        a, b = server(), server()
+        a.send_message(message)
+        assert b.encode_message(message) == a.data_to_send()
+    c = client()
+    assert frames_of(c.encode_message("masked"), masked=True) == [
+        (Opcode.TEXT, b"masked", True, 0)
+    ]
+
+
+def test_encode_message_after_queued_bytes_and_with_deflate() -> None:
+    s = server()
+    s.send_pong(b"p")
+    assert frames_of(s.encode_message("m")) == [
+        (Opcode.PONG, b"p", True, 0),
+        (Opcode.TEXT, b"m", True, 0),
+    ]
+    receiver, sender = deflate_pair()
+    compressed = sender.encode_message("z" * 100)
+    assert frames_of(compressed)[0][3] == RSV1
+    plain = sender.encode_message("plain", compress=False)
+    assert frames_of(plain)[0][3] == 0
+    assert receiver.receive_data(compressed + plain) == ["z" * 100, "plain"]
+    sender.send_close()
+    with pytest.raises(InvalidState):
+        sender.encode_message("after the close")
