@@ -577,8 +577,7 @@ class WebSocket:
         ):
             await self._send_in_order(message, compress)
             return
-        proto.send_message(message, compress)
-        self._write(proto.data_to_send())
+        self._write(proto.encode_message(message, compress))
         if self._link.writing_paused:
             await self._drain()
 
