@@ -10,9 +10,10 @@ client joined.
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
 import logging
-import secrets
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -50,12 +51,25 @@ _BINARY_ACK = PacketType.BINARY_ACK
 _DISCONNECT = PacketType.DISCONNECT
 
 
+_ID_BYTES = 15  # 20 base64 characters, no padding
+_IDS_PER_DRAW = 64
+_id_pool: list[str] = []
+# a forked child must not hand out the ids its parent drew
+os.register_at_fork(after_in_child=_id_pool.clear)
+
+
 def new_socket_id() -> str:
-    """20 url-safe characters, as Node's (the Redis adapter tells ids from rooms by it)."""
-    return secrets.token_urlsafe(15)
+    """20 url-safe characters, as Node's (the Redis adapter tells ids from rooms by it):
+    ``secrets.token_urlsafe(15)``, drawn from the OS 64 at a time (one system call for 64
+    connections, not one each)."""
+    if not _id_pool:
+        text = base64.urlsafe_b64encode(os.urandom(_ID_BYTES * _IDS_PER_DRAW)).decode()
+        step = _ID_BYTES * 4 // 3
+        _id_pool.extend(text[i : i + step] for i in range(0, len(text), step))
+    return _id_pool.pop()
 
 
-@dataclass
+@dataclass(slots=True)
 class Handshake:
     """What the client sent when it connected to the namespace."""
 
@@ -129,7 +143,6 @@ class Socket:
         "connected",
         "id",
         "nsp",
-        "server",
     )
 
     def __init__(self, nsp: Namespace, client: Client, auth: dict[str, Any] | None) -> None:
@@ -137,7 +150,6 @@ class Socket:
         self.id = new_socket_id()
         #: the namespace this socket is connected to
         self.nsp = nsp
-        self.server: Server = nsp.server
         self.client = client
         #: True from the CONNECT reply until the socket disconnects
         self.connected = False
@@ -157,6 +169,11 @@ class Socket:
         return f"<rtio.Socket {self.id} {self.nsp.name} connected={self.connected}>"
 
     # -- state ------------------------------------------------------------------------
+
+    @property
+    def server(self) -> Server:
+        """The server of this socket's namespace."""
+        return self.nsp.server
 
     @property
     def data(self) -> dict[str, Any]:

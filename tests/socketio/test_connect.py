@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import time
 from typing import Any
 
 import pytest
@@ -315,3 +317,58 @@ async def test_connects_and_disconnects_are_logged_at_info(
         ("INFO", f"socket {admin_sid} disconnected from /admin: client namespace disconnect"),
         ("INFO", f"socket {sid} disconnected from /: ping timeout"),
     ]
+
+
+def test_socket_ids_are_unique_url_safe_and_not_shared_with_a_forked_child() -> None:
+    from rtio.socketio.socket import new_socket_id
+
+    ids = [new_socket_id() for _ in range(1000)]  # several draws from the OS
+    assert len(set(ids)) == 1000
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{20}", sid) for sid in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id must not be one its parent may hand out
+        os.write(write, new_socket_id().encode())
+        os._exit(0)
+    os.close(write)
+    child_id = os.read(read, 100).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child_id) == 20
+    assert child_id not in {new_socket_id() for _ in range(64)}
+
+
+async def test_the_handshake_is_built_when_asked_for_with_the_auth_the_middlewares_saw(
+    sio: rtio.Server,
+) -> None:
+    seen: list[Any] = []
+
+    @sio.use
+    def middleware(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        auth["added"] = True  # the same dict everywhere afterwards
+        seen.append(socket.handshake.auth is auth)
+
+    @sio.on("connect")
+    def connect(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        seen.append(socket.handshake.auth is auth)
+
+    peer = Peer(sio, headers={"Origin": "http://x"})
+    sid = await peer.connect()
+    socket = sio.sockets[sid]
+    assert seen == [True, True] and socket.handshake.auth == {"added": True}
+    handshake = socket.handshake
+    assert handshake is socket.handshake  # built once
+    assert handshake.xdomain and not handshake.secure and handshake.address == "127.0.0.1"
+    assert abs(handshake.issued - time.time()) < 3600  # a time, not 0
+    assert handshake.time.startswith(time.strftime("%Y", time.gmtime(handshake.issued)))
+
+
+async def test_an_idle_socket_holds_no_optional_state(sio: rtio.Server) -> None:
+    peer = Peer(sio)
+    sid = await peer.connect()
+    socket = sio.sockets[sid]
+    # made on first use only (memory per connection): see Socket's docstring
+    assert socket._handshake is None and socket._data is None and socket._runner is None
+    assert socket._acks is None and socket._handlers is None and socket._auth is None
+    socket.data["x"] = 1
+    assert socket.data == {"x": 1} and socket.handshake.auth == {}

@@ -326,22 +326,33 @@ def _reconstruct(data: Any, buffers: list[bytes]) -> Any:
     return data
 
 
-class JsonDecoder:
-    """Per-connection state: a binary packet waits here for its attachments."""
+class _Partial:
+    """A binary packet waiting for its attachments."""
 
-    __slots__ = ("_buffers", "_expected", "_max_attachments", "_max_size", "_pending", "_size")
+    __slots__ = ("buffers", "expected", "packet", "size")
+
+    def __init__(self, packet: Packet, expected: int, size: int) -> None:
+        self.packet = packet
+        self.expected = expected
+        self.buffers: list[bytes] = []
+        self.size = size
+
+
+class JsonDecoder:
+    """Per-connection state: a binary packet waits here for its attachments (the state is
+    made only then: one decoder is held per connection, and most never see one)."""
+
+    __slots__ = ("_max_attachments", "_max_size", "_pending")
 
     def __init__(self, max_attachments: int = 10, max_packet_size: int | None = None) -> None:
         self._max_attachments = max_attachments
         self._max_size = max_packet_size
-        self._pending: Packet | None = None
-        self._buffers: list[bytes] = []
-        self._expected = 0
-        self._size = 0
+        self._pending: _Partial | None = None
 
     def feed(self, message: str | bytes) -> Packet | None:
+        pending = self._pending
         if isinstance(message, str):
-            if self._pending is not None:
+            if pending is not None:
                 raise ParseError("got plaintext data when reconstructing a packet")
             if self._max_size is not None and len(message) > self._max_size:
                 raise ParseError("packet too large")
@@ -354,21 +365,17 @@ class JsonDecoder:
             if attachments == 0:
                 packet.data = _reconstructed(packet.data, [])
                 return packet
-            self._pending = packet
-            self._expected = attachments
-            self._buffers = []
-            self._size = len(message)
+            self._pending = _Partial(packet, attachments, len(message))
             return None
-        if self._pending is None:
+        if pending is None:
             raise ParseError("got binary data when not reconstructing a packet")
-        self._size += len(message)
-        if self._max_size is not None and self._size > self._max_size:
+        pending.size += len(message)
+        if self._max_size is not None and pending.size > self._max_size:
             raise ParseError("packet too large")
-        self._buffers.append(bytes(message))
-        if len(self._buffers) < self._expected:
+        pending.buffers.append(bytes(message))
+        if len(pending.buffers) < pending.expected:
             return None
-        packet = self._pending
         self._pending = None
-        buffers, self._buffers = self._buffers, []
-        packet.data = _reconstructed(packet.data, buffers)
+        packet = pending.packet
+        packet.data = _reconstructed(packet.data, pending.buffers)
         return packet
