@@ -6,7 +6,6 @@ errors logged."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from typing import Any
 
@@ -86,7 +85,7 @@ async def test_a_plain_function_returning_an_awaitable_is_awaited_in_turn(
         await gate.wait()
         return text.upper()
 
-    sio.on("slow", functools.partial(slow))  # a partial: not a coroutine function
+    sio.on("slow", lambda socket, text: slow(socket, text))  # not a coroutine function
     sio.on("fast", lambda socket: "fast")
     peer, _ = await connected(sio)
     peer.feed('21["slow","hi"]', '22["fast"]')
@@ -200,3 +199,25 @@ async def test_catch_all_listeners_and_middlewares_keep_their_order(sio: rtio.Se
     # catch-all listeners run on arrival; middleware then handler in each event's turn
     assert seen == ["any 1", "any 2", "middleware 1", "handler 1", "middleware 2", "handler 2"]
     assert peer.take() == ["31[1]", "32[2]"]
+
+
+async def test_queued_handlers_that_raise_are_logged_and_the_queue_goes_on(
+    sio: rtio.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    gate = asyncio.Event()
+
+    @sio.on("wait")
+    async def wait(socket: rtio.Socket) -> None:
+        await gate.wait()
+        raise RuntimeError("async failure")
+
+    sio.on("raise", lambda socket: 1 / 0)
+    sio.on("ok", lambda socket: "ok")
+    peer, socket = await connected(sio)
+    with caplog.at_level(logging.ERROR, logger="rtio.socketio"):
+        peer.feed('21["wait"]', '22["raise"]', '23["ok"]')
+        gate.set()
+        await settle()
+    assert peer.take() == ['33["ok"]']
+    assert "async failure" in caplog.text and "ZeroDivisionError" in caplog.text
+    assert socket.connected
