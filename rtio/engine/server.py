@@ -55,6 +55,10 @@ logger = logging.getLogger("rtio.engine")
 CLOSE_TIMEOUT = 30.0
 
 _FORCED_CLOSE = (CloseReason.FORCED_CLOSE, "closed by the server")
+# the states the per-message paths test, as module globals (cheaper than enum attributes)
+_OPEN = SessionState.OPEN
+_UPGRADING = SessionState.UPGRADING
+_CLOSED = SessionState.CLOSED
 
 
 class EngineHandler(Protocol):
@@ -192,16 +196,20 @@ class EngineSession:
         ``compress=False`` (Node's ``{compress: false}``): the WebSocket frame is not
         compressed with permessage-deflate on, and a polling response made only of such
         messages is not http-compressed."""
-        if isinstance(data, str):
-            item: str | bytes | PreparedPacket = "4" + data
+        state = self._core.state
+        if state is not _OPEN and state is not _UPGRADING:
+            return
+        item: str | bytes | PreparedPacket
+        if type(data) is str:
+            item = "4" + data
         elif isinstance(data, PreparedPacket):
             item = data
+        elif isinstance(data, str):
+            item = "4" + data
         else:
             item = bytes(data)
-        if not self._core.is_open:
-            return
         ws = self._ws
-        if ws is not None and not self._queue:
+        if ws is not None and self._queue.items is None:
             if not ws.write(item, compress):
                 self._queue_full()
             return
@@ -533,7 +541,7 @@ class EngineSession:
         if self._ws is None:
             self._on_probe_message(message)
             return
-        if self._core.state is SessionState.CLOSED:
+        if self._core.state is _CLOSED:
             return
         if type(message) is str:
             if message[:1] == "4":

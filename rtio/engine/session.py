@@ -233,33 +233,33 @@ class OutboundQueue:
     (bytes), with their byte count bounded by ``limit``, and whether each may be compressed
     (Node's per-packet ``compress`` option; only tracked once an item says no)."""
 
-    __slots__ = ("_items", "_plain", "limit", "size")
+    __slots__ = ("_plain", "items", "limit", "size")
 
     def __init__(self, limit: int) -> None:
-        #: None until the first push (most idle sessions never queue: an empty deque is
-        #: 760 bytes)
-        self._items: deque[str | bytes] | None = None
+        #: the queued items; None when the queue is empty (most idle sessions never
+        #: queue: an empty deque is 760 bytes), which is also the cheapest emptiness test
+        self.items: deque[str | bytes] | None = None
         #: None while every queued item may be compressed (the usual case); else, parallel
-        #: to ``_items``, True for an item to send uncompressed
+        #: to ``items``, True for an item to send uncompressed
         self._plain: deque[bool] | None = None
         self.size = 0
         self.limit = limit
 
     def __len__(self) -> int:
-        items = self._items
+        items = self.items
         return 0 if items is None else len(items)
 
     def __iter__(self) -> Iterator[str | bytes]:
-        return iter(() if self._items is None else self._items)
+        return iter(() if self.items is None else self.items)
 
     def push(self, item: str | bytes, *, force: bool = False, compress: bool = True) -> bool:
         """Queue ``item``; False (and nothing queued) if that would pass the limit. An item
         is always accepted into an empty queue, and with ``force`` (control packets).
         ``compress=False``: the transport must send it uncompressed."""
         size = len(item)
-        items = self._items
+        items = self.items
         if items is None:
-            items = self._items = deque()
+            items = self.items = deque()
         if self.size + size > self.limit and items and not force:
             return False
         plain = self._plain
@@ -274,9 +274,9 @@ class OutboundQueue:
 
     def pop_all(self) -> tuple[list[str | bytes], list[bool] | None]:
         """Every item, and their compress flags (None: all may be compressed)."""
-        items = [] if self._items is None else list(self._items)
+        items = [] if self.items is None else list(self.items)
         plain = self._plain
-        self._items = None
+        self.items = None
         self._plain = None
         self.size = 0
         return items, (None if plain is None else [not p for p in plain])
@@ -287,7 +287,7 @@ class OutboundQueue:
         compresses a polling response if any of its packets allows it).
 
         Binary items count at their base64 size plus the "b" prefix."""
-        items = self._items
+        items = self.items
         if items is None:
             return [], True
         plain = self._plain
@@ -305,11 +305,11 @@ class OutboundQueue:
             self.size -= len(item)
             total += size + 1
         if not items:
-            self._items = None
+            self.items = None
             self._plain = None
         return batch, compress
 
     def clear(self) -> None:
-        self._items = None
+        self.items = None
         self._plain = None
         self.size = 0

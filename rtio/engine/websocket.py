@@ -171,8 +171,13 @@ class WebSocketTransport:
             self.buffered += len(item)
             return self.buffered <= self._limit
         try:
-            if self._send_now(item, compress):
-                return True  # written, the socket is not paused: the usual case
+            # the usual case first, without a call to _send_now: a text packet
+            if (
+                self.ws.send_now(item)
+                if type(item) is str and compress
+                else self._send_now(item, compress)
+            ):
+                return True  # written, the socket is not paused
         except ConnectionClosed:
             return True  # the session hears of the close from the receiver's on_closed
         # Above the write limit: later items wait until the socket drains.

@@ -1,0 +1,117 @@
+"""µs of Python per message on the engine's WebSocket path, without sockets.
+
+    .venv/bin/python benchmarks/engine/bench_path.py [--n 200000] [--profile]
+
+One EngineSession over a real rtio.ws WebSocket whose transport swallows the bytes written
+(no syscall, so the figures are the Python the engine and rtio.ws add per message):
+
+- ``send``: ``session.send("hello")`` (the layer above answering: EngineSession.send,
+  WebSocketTransport.write, WebSocket.send_now, the frame header);
+- ``echo``: one masked text frame ``4hello`` fed to ``WebSocket.receive_data`` and echoed
+  by the handler (receive, rtio.ws push mode, EngineSession._on_ws_message, send).
+
+Each figure is the best of 5 runs. ``--profile``: cProfile of the echo loop, top 15.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from rtio.engine import CloseReason, EngineOptions, EngineServer, EngineSession, HandshakeRequest
+from rtio.engine.websocket import WebSocketTransport, server_options
+from rtio.ws import WebSocket
+from rtio.ws.connection import Link, open_protocol
+from rtio.ws.protocol import Side
+
+
+class NullTransport(asyncio.Transport):
+    """Swallows writes; never paused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = 0
+
+    def write(self, data: Any) -> None:
+        self.written += len(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+class Echo:
+    def on_connect(self, session: EngineSession) -> None:
+        pass
+
+    def on_message(self, session: EngineSession, data: str | bytes) -> None:
+        session.send(data)
+
+    def on_disconnect(self, session: EngineSession, reason: CloseReason, description: str) -> None:
+        pass
+
+
+def _frame(text: str) -> bytes:
+    data = text.encode()
+    return bytes([0x81, 0x80 | len(data)]) + b"\0\0\0\0" + data
+
+
+async def main(n: int, profile: bool) -> None:
+    options = EngineOptions(ping_interval=60, ping_timeout=60)
+    server = EngineServer(Echo(), options)
+    ws_options = server_options(options)
+    transport = NullTransport()
+    ws = WebSocket(
+        open_protocol(Side.SERVER, ws_options, None, None), Link(transport), options=ws_options
+    )
+    wst = WebSocketTransport(ws, options.max_payload, options.max_buffered_bytes)
+    hreq = HandshakeRequest("GET", "http://x/", "/engine.io/", {}, {}, None)
+    session = EngineSession(server, "sid", hreq, "websocket")
+    server._sessions["sid"] = session
+    session._use_websocket(wst)
+    ws.set_receiver(session._on_ws_message, session._on_ws_closed)
+    frame = _frame("4hello")
+
+    def run_send() -> None:
+        send = session.send
+        for _ in range(n):
+            send("hello")
+
+    def run_echo() -> None:
+        receive = ws.receive_data
+        for _ in range(n):
+            receive(frame)
+
+    for name, run in (("send", run_send), ("echo", run_echo)):
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            run()
+            best = min(best, time.perf_counter() - start)
+            await asyncio.sleep(0)  # the end of the loop iteration: coalesced writes go
+        print(f"{name}: {best / n * 1e6:.3f} µs/message")
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(run_echo)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200_000)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    asyncio.run(main(args.n, args.profile))
