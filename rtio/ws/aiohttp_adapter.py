@@ -49,7 +49,8 @@ class _RequestHandlerLink(Link):
 
     @property
     def writing_paused(self) -> bool:
-        return bool(self._handler.writing_paused)
+        # BaseProtocol._paused: the public writing_paused property is 3.12+ only
+        return bool(self._handler._paused)
 
     async def drain(self) -> None:
         await self._handler._drain_helper()
@@ -176,21 +177,24 @@ def _detach(
     handler._message_tail = b""
     # No keep-alive timer, no next request: the handler's loop ends with this response.
     handler.keep_alive(False)
-    # The tail buffer or flow control may have paused reading; nobody would resume it.
-    reading_paused = bool(handler._reading_paused or handler._buffer_paused)
+    # The tail buffer (3.14: _buffer_paused) or flow control may have paused reading;
+    # nobody would resume it.
+    reading_paused = bool(handler._reading_paused or getattr(handler, "_buffer_paused", False))
     ws = detach_transport(
         transport,
         options,
         deflate,
         subprotocol=subprotocol,
         tail=tail,
-        writing_paused=bool(handler.writing_paused),
+        writing_paused=bool(handler._paused),
         resume_reading=reading_paused,
     )
     # With no transport, the handler's loop does not close the connection when it ends
     # (start(): "if self.transport is not None: self.transport.close()"), nor does
-    # force_close() at the app's shutdown.
+    # force_close(), which ends that loop after this response (3.10's loop would otherwise
+    # wait for another request forever, keeping the handler alive).
     handler.transport = None
+    handler.force_close()
     # Out of the server's connection list (once the handler task ends): its shutdown()
     # would wait on and then cancel this handler, and the list would keep it alive.
     manager = handler._manager
