@@ -3,7 +3,7 @@ HTTP bytes: what the engine reads of a request, read_body's limit, the HttpRespo
 written, a lost connection cancelling ``handle``, and accept_websocket's 101.
 
 ``FRONTS`` lists the fronts: each serves one ``handle(request) -> HttpResponse | None``
-callable on a local port. aiohttp's is here; rtio.http's front joins the list.
+callable on a local port: aiohttp's (aiohttp_front.py) and rtio's own (rtio.http).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from aiohttp import web
 from rtio.engine import EngineServer, PayloadTooLarge
 from rtio.engine.aiohttp_front import ENGINES_KEY, respond
 from rtio.engine.http import HttpRequest, HttpResponse
+from rtio.http import FrontSite
 from rtio.ws import HandshakeRefused, ServerOptions, WebSocket
 
 Handle = Callable[[HttpRequest], Awaitable[HttpResponse | None]]
@@ -45,7 +46,19 @@ async def serve_aiohttp(handle: Handle) -> AsyncIterator[int]:
         await runner.cleanup()
 
 
-FRONTS = {"aiohttp": serve_aiohttp}
+@asynccontextmanager
+async def serve_rtio(handle: Handle) -> AsyncIterator[int]:
+    runner = web.AppRunner(web.Application(), handle_signals=False)
+    await runner.setup()
+    site = FrontSite(runner, "127.0.0.1", 0, routes={"/engine.io/": handle})
+    await site.start()
+    try:
+        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
+
+
+FRONTS = {"aiohttp": serve_aiohttp, "rtio": serve_rtio}
 
 
 @pytest.fixture(params=sorted(FRONTS))
