@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from urllib.parse import unquote_plus
 
 __all__ = [
     "MAX_HEAD",
@@ -32,6 +34,7 @@ __all__ = [
     "RequestHead",
     "decode_chunked",
     "parse_head",
+    "parse_query",
 ]
 
 #: the largest request head accepted (request line and header fields), in bytes
@@ -100,10 +103,31 @@ class Headers(Mapping[str, str]):
         return f"Headers({self.raw!r})"
 
 
+def parse_query(query_string: str) -> dict[str, str]:
+    """The first value of each parameter of an urlencoded query, percent-decoded ('+' is a
+    space, as in forms and aiohttp's ``request.query``)."""
+    result: dict[str, str] = {}
+    if not query_string:
+        return result
+    for field in query_string.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        # the common Engine.IO query (EIO=4&transport=polling&sid=...) needs no decoding
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if "%" in value or "+" in value:
+            value = unquote_plus(value)
+        result.setdefault(name, value)
+    return result
+
+
 class RequestHead:
-    """One parsed request head."""
+    """One parsed request head. Read-only once parsed: a connection reuses it for the same
+    head bytes (a polling client sends the same GET again and again)."""
 
     __slots__ = (
+        "_query",
         "chunked",
         "content_length",
         "expect_continue",
@@ -141,6 +165,15 @@ class RequestHead:
         self.chunked = chunked
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
+        self._query: Mapping[str, str] | None = None
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        """The query parameters (parse_query), parsed on first use, read-only."""
+        query = self._query
+        if query is None:
+            query = self._query = MappingProxyType(parse_query(self.query_string))
+        return query
 
     def __repr__(self) -> str:
         return f"<RequestHead {self.method} {self.target} {self.version}>"

@@ -31,7 +31,14 @@ from typing import Any, cast
 from rtio.engine import HttpResponse, PayloadTooLarge
 from rtio.ws import ServerOptions, WebSocket, serve_upgrade
 
-from .parser import MAX_HEAD, BadRequest, BodyTooLarge, decode_chunked, parse_head
+from .parser import (
+    MAX_HEAD,
+    BadRequest,
+    BodyTooLarge,
+    RequestHead,
+    decode_chunked,
+    parse_head,
+)
 from .request import FrontRequest
 
 __all__ = ["Front", "FrontProtocol", "Handler", "serialize_response"]
@@ -40,6 +47,9 @@ logger = logging.getLogger("rtio.http")
 
 #: what answers the requests of one path: ``EngineServer.handle``
 Handler = Callable[[FrontRequest], Coroutine[Any, Any, HttpResponse | None]]
+
+#: parsed heads a connection keeps for reuse (keyed by their bytes)
+MAX_HEADS_KEPT = 4
 
 #: bytes kept while a request is in flight before reading pauses (pipelined requests)
 MAX_PIPELINED = 65536
@@ -180,6 +190,7 @@ class FrontProtocol(asyncio.Protocol):
         "_body_waiter",
         "_buffer",
         "_front",
+        "_heads",
         "_last_active",
         "_loop",
         "_reading_paused",
@@ -203,6 +214,7 @@ class FrontProtocol(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._last_active = 0.0
+        self._heads: dict[bytes, RequestHead] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
@@ -277,11 +289,22 @@ class FrontProtocol(asyncio.Protocol):
                 if len(buffer) > MAX_HEAD:
                     self._refuse(BadRequest("request head too large", 431))
                 break
-            try:
-                head = parse_head(buffer[:end])
-            except BadRequest as exc:
-                self._refuse(exc)
-                break
+            raw = buffer[:end]
+            heads = self._heads
+            head = heads.get(raw) if heads is not None else None
+            if head is None:
+                try:
+                    head = parse_head(raw)
+                except BadRequest as exc:
+                    self._refuse(exc)
+                    break
+                # a polling client sends the same heads again and again (its GET, its
+                # POST of a given length): the last few are kept, parsed
+                if heads is None:
+                    heads = self._heads = {}
+                elif len(heads) >= MAX_HEADS_KEPT:
+                    heads.clear()
+                heads[raw] = head
             handler = self._front.routes.get(head.path)
             if handler is None:
                 self._hand_off()

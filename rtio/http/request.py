@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import unquote
 
 from rtio.ws import ServerOptions, WebSocket
 
@@ -20,26 +20,7 @@ from .parser import RequestHead
 if TYPE_CHECKING:
     from .protocol import FrontProtocol
 
-__all__ = ["FrontRequest", "parse_cookies", "parse_query"]
-
-
-def parse_query(query_string: str) -> dict[str, str]:
-    """The first value of each parameter of an urlencoded query, percent-decoded ('+' is a
-    space, as in forms and aiohttp's ``request.query``)."""
-    result: dict[str, str] = {}
-    if not query_string:
-        return result
-    for field in query_string.split("&"):
-        if not field:
-            continue
-        name, _, value = field.partition("=")
-        # the common Engine.IO query (EIO=4&transport=polling&sid=...) needs no decoding
-        if "%" in name or "+" in name:
-            name = unquote_plus(name)
-        if "%" in value or "+" in value:
-            value = unquote_plus(value)
-        result.setdefault(name, value)
-    return result
+__all__ = ["FrontRequest", "parse_cookies"]
 
 
 def parse_cookies(header: str | None) -> dict[str, str]:
@@ -63,14 +44,13 @@ def parse_cookies(header: str | None) -> dict[str, str]:
 class FrontRequest:
     """One request of the front, as the engine sees it."""
 
-    __slots__ = ("_cookies", "_query", "_remote", "body_read", "connection", "head")
+    __slots__ = ("_cookies", "_remote", "body_read", "connection", "head")
 
     def __init__(self, connection: FrontProtocol, head: RequestHead) -> None:
         self.connection = connection
         self.head = head
         #: whether the body was consumed (else the connection skips or drops it)
         self.body_read = False
-        self._query: dict[str, str] | None = None
         self._cookies: dict[str, str] | None = None
         self._remote: str | None = None
 
@@ -92,10 +72,7 @@ class FrontRequest:
 
     @property
     def query(self) -> Mapping[str, str]:
-        query = self._query
-        if query is None:
-            query = self._query = parse_query(self.head.query_string)
-        return query
+        return self.head.query
 
     @property
     def headers(self) -> Mapping[str, str]:

@@ -51,6 +51,12 @@ def test_keep_alive(raw: bytes, keep_alive: bool) -> None:
     assert parse_head(raw).keep_alive is keep_alive
 
 
+def test_repeated_connection_headers_and_trailing_whitespace() -> None:
+    head = parse_head(b"GET / HTTP/1.1\r\nHost: a \t\r\nConnection: upgrade\r\nConnection: close")
+    assert head.keep_alive is False
+    assert head.headers["host"] == "a"
+
+
 def test_bodies() -> None:
     head = parse_head(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\nContent-Length: 12")
     assert head.content_length == 12
