@@ -1,0 +1,106 @@
+"""rtio.http in front of the real thing: an rtio.Server attached to an aiohttp app with
+its own routes, served by FrontSite on a real socket; Engine.IO over polling and over a
+WebSocket (the rtio.ws client) on the same port as aiohttp's pages, and the shutdown's
+close packets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+import rtio
+from rtio.http import FrontSite, start_server
+from rtio.ws import connect
+
+TEXT = {"Content-Type": "text/plain;charset=UTF-8"}
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[FrontSite]:
+    sio = rtio.Server(ping_interval=20.0, ping_timeout=20.0)
+
+    @sio.on("echo")
+    def echo(socket: rtio.Socket, *args: Any) -> tuple[Any, ...]:
+        return args
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="page")
+
+    app = web.Application()
+    app.router.add_get("/page", page)
+    sio.attach(app)
+    started = await start_server(app, "127.0.0.1", 0)
+    try:
+        yield started
+    finally:
+        await started.runner.cleanup()
+
+
+async def test_polling_websocket_and_pages_on_one_port(site: FrontSite) -> None:
+    base = f"http://127.0.0.1:{site.port}"
+    assert set(site.front.routes) == {"/socket.io/", "/socket.io"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base + "/page") as r:
+            assert (r.status, await r.text()) == (200, "page")
+        # that keep-alive connection is aiohttp's now: Engine.IO on it goes through the
+        # route attach() added
+        async with http.get(base + "/socket.io/?EIO=4&transport=polling") as r:
+            assert "aiohttp" in r.headers["Server"] and (await r.text()).startswith("0{")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base + "/socket.io/?EIO=4&transport=polling") as r:
+            assert "aiohttp" not in r.headers.get("Server", "")  # answered by the front
+            sid = json.loads((await r.text())[1:])["sid"]
+        url = f"{base}/socket.io/?EIO=4&transport=polling&sid={sid}"
+        async with http.post(url, data=b"40", headers=TEXT) as r:
+            assert await r.text() == "ok"
+        async with http.get(url) as r:
+            assert (await r.text()).startswith("40{")
+        async with http.post(url, data=b'421["echo","hi"]', headers=TEXT) as r:
+            assert await r.text() == "ok"
+        async with http.get(url) as r:
+            assert await r.text() == '431["hi"]'
+        # the upgrade of that session to a WebSocket, through the front
+        ws_url = f"ws://127.0.0.1:{site.port}/socket.io/?EIO=4&transport=websocket&sid={sid}"
+        ws = await connect(ws_url)
+        await ws.send("2probe")
+        assert await ws.recv() == "3probe"
+        async with http.get(url) as r:  # the pending-poll flush of the upgrade: a noop
+            assert await r.text() == "6"
+        await ws.send("5")
+        await ws.send('422["echo",{"a":1}]')
+        assert await ws.recv() == '432[{"a":1}]'
+        await ws.close()
+
+
+async def test_a_direct_websocket_gets_the_close_packet_on_shutdown(site: FrontSite) -> None:
+    ws = await connect(f"ws://127.0.0.1:{site.port}/socket.io/?EIO=4&transport=websocket")
+    assert (await ws.recv()).startswith("0{")  # type: ignore[union-attr]
+    await ws.send("40")
+    assert (await ws.recv()).startswith("40{")  # type: ignore[union-attr]
+    assert not site.front.connections  # the WebSocket has the connection now
+    cleanup = asyncio.create_task(site.runner.cleanup())
+    assert await ws.recv() == "1"  # Engine.IO close: "server shutting down"
+    await ws.wait_closed()
+    await cleanup
+
+
+async def test_a_pending_poll_gets_the_close_packet_on_shutdown(site: FrontSite) -> None:
+    base = f"http://127.0.0.1:{site.port}/socket.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base) as r:
+            sid = json.loads((await r.text())[1:])["sid"]
+        poll = asyncio.create_task(http.get(f"{base}&sid={sid}"))
+        while not site.front.connections or all(
+            c.state.value != "busy" for c in site.front.connections
+        ):
+            await asyncio.sleep(0.005)
+        await site.runner.cleanup()
+        async with await poll as r:
+            assert (r.status, await r.text()) == (200, "1")
+            assert r.headers["Connection"] == "close"

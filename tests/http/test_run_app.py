@@ -1,0 +1,101 @@
+"""rtio.run_app and rtio.Server.run in a real process: the app's startup, shutdown and
+cleanup hooks run, a pending poll gets the close packet on SIGTERM, SIGINT stops it too,
+and the process exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import sys
+import textwrap
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+RUN_APP = """
+import sys
+sys.path.insert(0, {root!r})
+from aiohttp import web
+import rtio
+
+sio = rtio.Server()
+app = web.Application()
+sio.attach(app)
+for hook in ("startup", "shutdown", "cleanup"):
+    async def say(_app, hook=hook):
+        print(hook, flush=True)
+    getattr(app, "on_" + hook).append(say)
+rtio.run_app(app, host="127.0.0.1", port={port}, print=lambda s: print(s, flush=True))
+print("exited", flush=True)
+"""
+
+SERVER_RUN = """
+import sys
+sys.path.insert(0, {root!r})
+import rtio
+rtio.Server().run(port={port}, print=lambda s: print(s, flush=True))
+print("exited", flush=True)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def start(code: str) -> tuple[asyncio.subprocess.Process, int, list[str]]:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        textwrap.dedent(code.format(root=str(ROOT), port=port)),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while True:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        assert line, f"the server exited early: {lines}"
+        lines.append(line.strip())
+        if "Running on" in line:
+            return proc, port, lines
+
+
+async def rest(proc: asyncio.subprocess.Process, lines: list[str]) -> list[str]:
+    assert proc.stdout is not None
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    return lines + out.decode().split()
+
+
+async def test_run_app_lifecycle_and_close_packet_on_sigterm() -> None:
+    proc, port, lines = await start(RUN_APP)
+    assert lines[0] == "startup" and "(rtio)" in lines[1]
+    base = f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base) as r:
+            assert "aiohttp" not in r.headers.get("Server", "")
+            sid = json.loads((await r.text())[1:])["sid"]
+        poll = asyncio.create_task(http.get(f"{base}&sid={sid}"))
+        await asyncio.sleep(0.5)  # for the GET to reach the server (nothing to wait on)
+        proc.send_signal(signal.SIGTERM)
+        async with await poll as r:
+            assert await r.text() == "1"
+    lines = await rest(proc, lines)
+    assert proc.returncode == 0
+    assert lines[-3:] == ["shutdown", "cleanup", "exited"]
+
+
+async def test_server_run_stops_on_sigint() -> None:
+    proc, port, lines = await start(SERVER_RUN)
+    async with aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling"
+        async with http.get(url) as r:
+            assert (await r.text()).startswith("0{")
+    proc.send_signal(signal.SIGINT)
+    lines = await rest(proc, lines)
+    assert proc.returncode == 0 and lines[-1] == "exited"
