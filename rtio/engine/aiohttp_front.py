@@ -3,7 +3,8 @@
 ``AiohttpRequest`` presents a ``web.Request`` as the engine's HttpRequest (http.py);
 ``respond`` runs ``EngineServer.handle`` on it and turns the HttpResponse into a
 ``web.Response``, or returns the 101 response that rtio.ws's ``accept`` prepared once the
-request became a WebSocket. ``ENGINES_KEY`` is where ``EngineServer.attach`` records the
+request became a WebSocket: at once, the WebSocket being detached from aiohttp (it lives
+on rtio.ws's own protocol; the engine closes it at shutdown). ``ENGINES_KEY`` is where ``EngineServer.attach`` records the
 engines of an app (path, server), so that a runner can find them.
 
 Owns nothing of Engine.IO itself (server.py) nor of the WebSocket (rtio.ws).
@@ -35,13 +36,12 @@ ENGINES_KEY: web.AppKey[list[tuple[str, EngineServer]]] = web.AppKey("rtio.engin
 class AiohttpRequest:
     """A ``web.Request`` as the engine's HttpRequest."""
 
-    __slots__ = ("_request", "upgrade_response", "websocket")
+    __slots__ = ("_request", "upgrade_response")
 
     def __init__(self, request: web.Request) -> None:
         self._request = request
-        #: set by accept_websocket: the 101 the route returns, and the WebSocket
+        #: set by accept_websocket: the 101 the route returns
         self.upgrade_response: web.StreamResponse | None = None
-        self.websocket: WebSocket | None = None
 
     @property
     def method(self) -> str:
@@ -105,9 +105,10 @@ class AiohttpRequest:
     async def accept_websocket(
         self, options: ServerOptions, headers: Mapping[str, str] | None
     ) -> WebSocket:
-        ws, response = await accept(self._request, options=options, headers=headers)
+        # detached: the WebSocket lives on its own protocol, and the route returns at once,
+        # which frees aiohttp's request, handler and parser (~9 kB per idle connection)
+        ws, response = await accept(self._request, options=options, headers=headers, detach=True)
         self.upgrade_response = response
-        self.websocket = ws
         return ws
 
 
@@ -118,10 +119,7 @@ async def respond(
     front = AiohttpRequest(request)
     response = await handle(front)  # (mypy checks that AiohttpRequest is an HttpRequest)
     if response is None:
-        upgraded, ws = front.upgrade_response, front.websocket
-        assert upgraded is not None and ws is not None, "handle returned None without a 101"
-        # aiohttp's write_eof() on the returned 101 closes a WebSocket still open: the
-        # handler holds on until the WebSocket is closed
-        await ws.wait_closed()
+        upgraded = front.upgrade_response
+        assert upgraded is not None, "handle returned None without a 101"
         return upgraded
     return web.Response(status=response.status, headers=response.headers, body=response.body)
