@@ -604,3 +604,21 @@ async def test_send_now_behind_a_compression_when_the_connection_drops() -> None
     ws.receive_eof()
     with pytest.raises(ConnectionClosed):
         await asyncio.wait_for(ws.drain(), 5)
+
+
+async def test_push_mode_echo_makes_no_future_or_task_per_message() -> None:
+    ws, _, peer = make(coalesce_writes=True)
+    Receiver(ws)
+    loop = asyncio.get_running_loop()
+    made: list[str] = []
+    create_future, create_task = loop.create_future, loop.create_task
+    loop.create_future = lambda: made.append("future") or create_future()  # type: ignore[method-assign]
+    loop.create_task = lambda *a, **k: made.append("task") or create_task(*a, **k)  # type: ignore[method-assign]
+    try:
+        for i in range(100):
+            ws.receive_data(peer.send(f"m{i}"))
+        await asyncio.sleep(0)  # the end-of-iteration write
+    finally:
+        del loop.create_future, loop.create_task
+    assert made == []
+    assert [payload for _, payload in peer.frames()] == [f"m{i}".encode() for i in range(100)]
