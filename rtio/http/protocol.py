@@ -132,10 +132,15 @@ class Front:
         self.keepalive_timeout = keepalive_timeout
         self.connections: set[FrontProtocol] = set()
         self.closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __call__(self) -> FrontProtocol:
         """A protocol for a new connection (the protocol factory of ``create_server``)."""
-        return FrontProtocol(self)
+        loop = self._loop
+        if loop is None:
+            # asked once: get_running_loop() makes a getpid() system call each time
+            loop = self._loop = asyncio.get_running_loop()
+        return FrontProtocol(self, loop)
 
     def close_idle(self) -> None:
         """Stop: close the idle connections now; a busy one closes after its response."""
@@ -202,9 +207,9 @@ class FrontProtocol(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, front: Front) -> None:
+    def __init__(self, front: Front, loop: asyncio.AbstractEventLoop) -> None:
         self._front = front
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
         self.transport: asyncio.Transport | None = None
         self.state = State.IDLE
         self._buffer = b""
