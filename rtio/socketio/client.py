@@ -9,7 +9,6 @@ socket's disconnect reason. Knows Engine.IO only through ``rtio.engine``'s publi
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +54,6 @@ class Client:
 
     __slots__ = (
         "_close_reason",
-        "_connect_timer",
         "_connecting",
         "_decoder",
         "connected",
@@ -79,11 +77,7 @@ class Client:
         #: False once the session is gone
         self.connected = True
         self._close_reason: DisconnectReason | None = None
-        self._connect_timer: asyncio.TimerHandle | None = None
-        timeout = server.connect_timeout
-        if timeout is not None:
-            loop = asyncio.get_running_loop()
-            self._connect_timer = loop.call_later(timeout, self._on_connect_timeout)
+        server._connect_deadlines.add(self)
 
     def __repr__(self) -> str:
         return f"<rtio.Client {self.session.sid} namespaces={list(self.sockets)}>"
@@ -197,17 +191,14 @@ class Client:
 
     def _joined(self, socket: Socket) -> None:
         self.sockets[socket.nsp.name] = socket
-        if self._connect_timer is not None:
-            self._connect_timer.cancel()
-            self._connect_timer = None
+        self.server._connect_deadlines.discard(self)
 
     def remove(self, socket: Socket) -> None:
         if self.sockets.get(socket.nsp.name) is socket:
             del self.sockets[socket.nsp.name]
 
-    def _on_connect_timeout(self) -> None:
-        # Node's connectTimeout: a connection that joined no namespace in time is closed
-        self._connect_timer = None
+    def on_connect_timeout(self) -> None:
+        """Node's connectTimeout: a connection that joined no namespace in time is closed."""
         if not self.sockets and self.connected:
             log.info("client %s joined no namespace in time: closing", self.session.sid)
             self.close(DisconnectReason.FORCED_SERVER_CLOSE)
@@ -238,9 +229,7 @@ class Client:
         self._closed(self._close_reason or _REASONS[reason.value])
 
     def _closed(self, reason: DisconnectReason) -> None:
-        if self._connect_timer is not None:
-            self._connect_timer.cancel()
-            self._connect_timer = None
+        self.server._connect_deadlines.discard(self)
         if not self.connected:
             return
         self.connected = False

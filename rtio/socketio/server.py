@@ -35,6 +35,7 @@ from rtio.engine import (
     HandshakeRequest,
 )
 
+from ._deadlines import ConnectDeadlines
 from .adapter import Adapter, InMemoryAdapter
 from .broadcast import AckResults, BroadcastOperator
 from .client import Client
@@ -129,15 +130,13 @@ class Server:
                 allow_request=allow_request,
                 cors=cors,
             )
-        if connect_timeout is not None and connect_timeout <= 0:
-            raise ValueError("connect_timeout must be positive (or None)")
         if max_queued_events < 1:
             raise ValueError("max_queued_events must be at least 1")
         self.engine_options = engine_options
         #: events of one socket that may wait for its handlers before it is cut off
         self.max_queued_events = max_queued_events
         self.path = path
-        #: seconds a client has to join a namespace (None: no limit)
+        self._connect_deadlines = ConnectDeadlines(None)
         self.connect_timeout = connect_timeout
         self.parser: Parser = (
             parser
@@ -154,6 +153,20 @@ class Server:
 
     def __repr__(self) -> str:
         return f"<rtio.Server namespaces={list(self._nsps)}>"
+
+    @property
+    def connect_timeout(self) -> float | None:
+        """Seconds a client has to join a namespace (None: no limit). A change applies to
+        the clients that connect afterwards."""
+        return self._connect_deadlines.timeout
+
+    @connect_timeout.setter
+    def connect_timeout(self, seconds: float | None) -> None:
+        if seconds is not None and seconds <= 0:
+            raise ValueError("connect_timeout must be positive (or None)")
+        # the clients waiting keep their deadlines; a shorter timeout can put a later
+        # client's before theirs: it is then met when theirs is (late by the difference)
+        self._connect_deadlines.timeout = seconds
 
     # -- namespaces -----------------------------------------------------------------------
 
