@@ -121,7 +121,8 @@ class Link:
     def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport
         self._paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
+        # created on first use: most connections never wait for a drain
+        self._drain_waiters: list[asyncio.Future[None]] | None = None
 
     @property
     def writing_paused(self) -> bool:
@@ -132,8 +133,8 @@ class Link:
 
     def resume_writing(self) -> None:
         self._paused = False
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
 
@@ -141,6 +142,8 @@ class Link:
         if not self._paused:
             return
         waiter = asyncio.get_running_loop().create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
         self._drain_waiters.append(waiter)
         await waiter
 
@@ -220,7 +223,9 @@ class WebSocket:
         self._recv_waiter: asyncio.Future[None] | None = None
         self._max_queue = max(options.max_queue, 1)
         self._reading_paused = False
-        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        # pings waiting for their pong (created on the first ping: an idle connection
+        # without keepalive never needs it; an empty dict is 64 bytes, a future 150)
+        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] | None = None
         self._ping_counter = 0
         self._keepalive_handle: asyncio.TimerHandle | None = None
         self._keepalive_payload: bytes | None = None
@@ -235,7 +240,8 @@ class WebSocket:
         self._on_message: Callable[[str | bytes], None] | None = None
         self._on_closed: Callable[[], None] | None = None  # None again once called
         self._lost = False
-        self._closed_waiter: asyncio.Future[None] = self._loop.create_future()
+        # created when someone waits (wait_closed, close); set when the TCP connection ends
+        self._closed_waiter: asyncio.Future[None] | None = None
         self._closing_transport = False
         # writes of this loop iteration (see _TickWrites)
         self._tick = _tick_writes_of(self._loop) if options.coalesce_writes else None
@@ -481,14 +487,15 @@ class WebSocket:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         error = self._closed_error()
-        for future, _ in self._pings.values():
+        for future, _ in (self._pings or {}).values():
             if not future.done():
                 future.set_exception(error)
                 future.exception()  # retrieved: nobody has to await an unanswered ping
-        self._pings.clear()
+        self._pings = None
         self._link.connection_lost()
-        if not self._closed_waiter.done():
-            self._closed_waiter.set_result(None)
+        waiter = self._closed_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         self._notify_closed()
 
     def _protocol_closed(self) -> None:
@@ -734,23 +741,27 @@ class WebSocket:
         if not data:
             self._ping_counter += 1
             data = struct.pack("!I", self._ping_counter & 0xFFFFFFFF)
-        if data in self._pings:
+        pings = self._pings
+        if pings is None:
+            pings = self._pings = {}
+        elif data in pings:
             raise InvalidState("a ping with this payload is already waiting for its pong")
         proto.send_ping(data)
         future: asyncio.Future[float] = self._loop.create_future()
-        self._pings[data] = (future, self._loop.time())
+        pings[data] = (future, self._loop.time())
         self._write(proto.data_to_send())
         if self._link.writing_paused:
             await self._drain()
         return future
 
     def _receive_pong(self, payload: bytes) -> None:
-        if payload not in self._pings:
+        pings = self._pings
+        if pings is None or payload not in pings:
             return  # 5.5.3: "A response to an unsolicited Pong frame is not expected."
         now = self._loop.time()
-        while self._pings:
-            key = next(iter(self._pings))
-            future, sent = self._pings.pop(key)
+        while pings:
+            key = next(iter(pings))
+            future, sent = pings.pop(key)
             if not future.done():
                 future.set_result(now - sent)
             if key == payload:
@@ -777,6 +788,8 @@ class WebSocket:
         payload = struct.pack("!I", self._ping_counter & 0xFFFFFFFF)
         proto.send_ping(payload)
         future: asyncio.Future[float] = self._loop.create_future()
+        if self._pings is None:
+            self._pings = {}
         self._pings[payload] = (future, self._loop.time())
         self._keepalive_payload = payload
         self._write(proto.data_to_send())
@@ -811,6 +824,10 @@ class WebSocket:
 
     async def wait_closed(self) -> None:
         """Wait until the TCP connection is closed."""
+        if self._lost:
+            return
+        if self._closed_waiter is None:
+            self._closed_waiter = self._loop.create_future()
         await asyncio.shield(self._closed_waiter)
 
 
