@@ -27,7 +27,7 @@ __all__ = ["Client", "Encoded"]
 
 log = logging.getLogger("rtio.socketio")
 
-_REASONS = {reason.value: DisconnectReason(reason.value) for reason in CloseReason}
+_REASONS = {reason: DisconnectReason(reason.value) for reason in CloseReason}
 _EVENT = PacketType.EVENT  # a module global is read faster than an enum class attribute
 
 
@@ -226,7 +226,7 @@ class Client:
 
     def on_session_closed(self, reason: CloseReason) -> None:
         """The engine says the session ended."""
-        self._closed(self._close_reason or _REASONS[reason.value])
+        self._closed(self._close_reason or _REASONS[reason])
 
     def _closed(self, reason: DisconnectReason) -> None:
         self.server._connect_deadlines.discard(self)

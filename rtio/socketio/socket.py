@@ -461,7 +461,10 @@ class Socket:
                 on_ack(None)
             except Exception:
                 log.exception("error in an ack callback")
-        self._serial().submit(self._run_close(reason))
+        if self._runner is None:  # nothing ever queued: no runner needed to keep an order
+            run_inline(self._run_close(reason))
+        else:
+            self._runner.submit(self._run_close(reason))
 
     async def _run_close(self, reason: DisconnectReason) -> None:
         await self._call_special("disconnecting", reason)
