@@ -72,6 +72,9 @@ def detach(
     will come to us); ``resume_reading``: the previous protocol had paused
     reading, which nobody else would resume."""
     stream = WebSocketStream(transport, writing_paused=writing_paused)
+    # ours before the WebSocket sets the transport's write limit, which may pause writing
+    # at once: that pause must come to us, not to the previous protocol
+    transport.set_protocol(stream)
     ws = WebSocket(
         open_protocol(Side.SERVER, options, deflate, options.compression),
         stream,
@@ -79,11 +82,10 @@ def detach(
         options=options,
     )
     stream.ws = ws
-    transport.set_protocol(stream)
     if resume_reading:
         stream.resume_reading()
     if tail:
-        ws.receive_data(tail)
+        ws.receive_data(bytes(tail))  # a copy: the caller's buffer may be a bytearray
     return ws
 
 

@@ -39,6 +39,8 @@ class Front(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it
         self.transport = transport  # type: ignore[assignment]
+        if self.server.front_write_limit is not None:
+            transport.set_write_buffer_limits(high=self.server.front_write_limit)  # type: ignore[attr-defined]
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -94,6 +96,7 @@ class Server:
         self.refusals: asyncio.Queue[Exception] = asyncio.Queue()
         self.on_accept: Callable[[WebSocket], None] | None = push_echo
         self.big = 0
+        self.front_write_limit: int | None = None
         self.port = 0
 
     @property
@@ -259,3 +262,24 @@ async def test_writes_paused_by_the_front_stay_paused_until_resumed(server: Serv
     await asyncio.wait_for(ws.wait_closed(), 5)
     with pytest.raises(ConnectionClosed):
         ws.send_now("gone")
+
+
+async def test_a_pause_from_the_websockets_own_write_limit_reaches_it(server: Server) -> None:
+    # The front allows a big write buffer and was not paused; the WebSocket's write_limit
+    # is lower than what is buffered, so setting it pauses writing at once: the WebSocket
+    # must see that pause (not the front's protocol).
+    server.big = 16 << 20
+    server.front_write_limit = 64 << 20
+    server.on_accept = None
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n" + upgrade_request(key))
+    ws = await asyncio.wait_for(server.accepted.get(), 5)
+    assert ws.transport.get_write_buffer_size() > ws.options.write_limit
+    assert ws.send_now("behind the body") is False
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    await asyncio.wait_for(reader.readexactly(server.big), 20)
+    await asyncio.wait_for(ws.drain(), 5)
+    _, rest = await read_101(reader, key)
+    assert await read_frames(reader, rest, 1) == [(Opcode.TEXT, b"behind the body")]
+    writer.close()
