@@ -4,8 +4,9 @@
 ``respond`` runs ``EngineServer.handle`` on it and turns the HttpResponse into a
 ``web.Response``, or returns the 101 response that rtio.ws's ``accept`` prepared once the
 request became a WebSocket: at once, the WebSocket being detached from aiohttp (it lives
-on rtio.ws's own protocol; the engine closes it at shutdown). ``ENGINES_KEY`` is where ``EngineServer.attach`` records the
-engines of an app (path, server), so that a runner can find them.
+on rtio.ws's own protocol; the engine closes it at shutdown). ``ENGINES_KEY`` is where
+``EngineServer.attach`` records the engines of an app (path, server), so that a runner
+can find them.
 
 Owns nothing of Engine.IO itself (server.py) nor of the WebSocket (rtio.ws).
 """
