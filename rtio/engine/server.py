@@ -650,6 +650,8 @@ class EngineServer:
         self._sessions: dict[str, EngineSession] = {}
         self._websockets: set[WebSocketTransport] = set()
         self._timers_: TimerQueue | None = None
+        #: the open packet after its sid, JSON-encoded once: with and without upgrades
+        self._open_tails: dict[bool, str] = {}
         self._closing = False
 
     @property
@@ -824,17 +826,21 @@ class EngineServer:
         return sid
 
     def _open_packet(self, session: EngineSession, upgrades: list[str]) -> str:
-        opts = self.options
-        return "0" + json.dumps(
-            {
-                "sid": session.sid,
-                "upgrades": upgrades,
-                "pingInterval": ms(opts.ping_interval),
-                "pingTimeout": ms(opts.ping_timeout),
-                "maxPayload": opts.max_payload,
-            },
-            separators=(",", ":"),
-        )
+        """``0{"sid":...,"upgrades":[...],"pingInterval":...,"pingTimeout":...,
+        "maxPayload":...}``: all but the sid is the server's, encoded once."""
+        tail = self._open_tails.get(bool(upgrades))
+        if tail is None:
+            opts = self.options
+            tail = self._open_tails[bool(upgrades)] = json.dumps(
+                {
+                    "upgrades": upgrades,
+                    "pingInterval": ms(opts.ping_interval),
+                    "pingTimeout": ms(opts.ping_timeout),
+                    "maxPayload": opts.max_payload,
+                },
+                separators=(",", ":"),
+            )[1:]
+        return '0{"sid":' + json.dumps(session.sid) + "," + tail
 
     def _handshake_headers(self, hreq: HandshakeRequest, sid: str) -> dict[str, str]:
         headers: dict[str, str] = {}

@@ -101,6 +101,10 @@ async def accept_websocket(
     return WebSocketTransport(ws, options.max_payload, options.max_buffered_bytes)
 
 
+#: ``WebSocketTransport._closing`` of a WebSocket that was closed already (no task needed)
+_CLOSED = object()
+
+
 class WebSocketTransport:
     """One WebSocket carrying one session (or probing for an upgrade).
 
@@ -129,7 +133,8 @@ class WebSocketTransport:
         #: (item, compress) waiting behind a paused socket
         self._backlog: deque[tuple[str | bytes | PreparedPacket, bool]] | None = None
         self._writer: asyncio.Task[None] | None = None
-        self._closing: asyncio.Task[None] | None = None
+        #: None while open; the task running the close, or _CLOSED
+        self._closing: asyncio.Task[None] | object | None = None
         #: bytes waiting in the backlog (the socket is paused)
         self.buffered = 0
         self.on_drained: Callable[[], None] | None = None
@@ -220,6 +225,10 @@ class WebSocketTransport:
             if self._writer is not None:
                 self._writer.cancel()
                 self._writer = None
+        if self.ws.closed and self._writer is None:
+            # the usual end (the peer closed or went away): nothing left to do, no task
+            self._closing = _CLOSED
+            return
         self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
