@@ -11,7 +11,7 @@ unchanged. ``start_server`` / ``FrontSite`` listen with it; ``rtio.run_app`` use
 """
 
 from .parser import BadRequest, BodyTooLarge, Headers, HttpError, RequestHead, parse_head
-from .protocol import Front, FrontProtocol, serialize_response
+from .protocol import Front, FrontProtocol, Route, serialize_response
 from .request import FrontRequest
 from .serve import FrontSite, engine_routes, start_server
 
@@ -25,6 +25,7 @@ __all__ = [
     "Headers",
     "HttpError",
     "RequestHead",
+    "Route",
     "engine_routes",
     "parse_head",
     "serialize_response",

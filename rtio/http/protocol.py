@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from rtio.engine import HttpResponse, PayloadTooLarge
 from rtio.ws import ServerOptions, WebSocket, serve_upgrade
@@ -41,12 +41,23 @@ from .parser import (
 )
 from .request import FrontRequest
 
-__all__ = ["Front", "FrontProtocol", "Handler", "serialize_response"]
+__all__ = ["Front", "FrontProtocol", "Handler", "Route", "serialize_response"]
 
 logger = logging.getLogger("rtio.http")
 
 #: what answers the requests of one path: ``EngineServer.handle``
 Handler = Callable[[FrontRequest], Coroutine[Any, Any, HttpResponse | None]]
+
+
+class Route(NamedTuple):
+    """A path the front answers: its handler, and whether the handler's first step may run
+    outside a task. It may unless code before its first suspension needs a current task
+    (``asyncio.timeout``, ``asyncio.TaskGroup``, ``asyncio.wait_for`` from Python 3.12),
+    as an application's own async hook might: such routes always start in a task."""
+
+    handle: Handler
+    inline: bool = True
+
 
 #: parsed heads a connection keeps for reuse (keyed by their bytes)
 MAX_HEADS_KEPT = 4
@@ -122,12 +133,15 @@ class Front:
 
     def __init__(
         self,
-        routes: Mapping[str, Handler],
+        routes: Mapping[str, Route | Handler],
         fallback: Callable[[], asyncio.Protocol] | None = None,
         *,
         keepalive_timeout: float = 75.0,
     ) -> None:
-        self.routes = dict(routes)
+        self.routes = {
+            path: route if isinstance(route, Route) else Route(route)
+            for path, route in routes.items()
+        }
         self.fallback = fallback
         self.keepalive_timeout = keepalive_timeout
         self.connections: set[FrontProtocol] = set()
@@ -310,19 +324,22 @@ class FrontProtocol(asyncio.Protocol):
                 elif len(heads) >= MAX_HEADS_KEPT:
                     heads.clear()
                 heads[raw] = head
-            handler = self._front.routes.get(head.path)
-            if handler is None:
+            route = self._front.routes.get(head.path)
+            if route is None:
                 self._hand_off()
                 break
             self._buffer = buffer[end + 4 :]
-            self._start(handler, FrontRequest(self, head))
+            self._start(route, FrontRequest(self, head))
         if self.state is State.IDLE and len(self._buffer) > MAX_PIPELINED:
             self._pause_reading()
 
-    def _start(self, handler: Handler, request: FrontRequest) -> None:
+    def _start(self, route: Route, request: FrontRequest) -> None:
         self.state = State.BUSY
         self._request = request
-        coro = handler(request)
+        coro = route.handle(request)
+        if not route.inline:
+            self._run_in_task(coro)
+            return
         try:
             first = coro.send(None)
         except StopIteration as stop:
@@ -332,9 +349,12 @@ class FrontProtocol(asyncio.Protocol):
             self._respond(request, HttpResponse(500, {}))
         else:
             # it waits (a long poll, a body still arriving): a task takes it from here
-            task = self._loop.create_task(_Stepped(coro, first))
-            self._task = task
-            task.add_done_callback(self._on_task_done)
+            self._run_in_task(_Stepped(coro, first))
+
+    def _run_in_task(self, coro: Coroutine[Any, Any, HttpResponse | None]) -> None:
+        task = self._loop.create_task(coro)
+        self._task = task
+        task.add_done_callback(self._on_task_done)
 
     def _on_task_done(self, task: asyncio.Task[Any]) -> None:
         if self._task is not task:

@@ -9,27 +9,31 @@ wiring only: the connection handling is protocol.py's.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from ssl import SSLContext
 
 from aiohttp import web
 
 from rtio.engine import ENGINES_KEY
 
-from .protocol import Front, Handler
+from .protocol import Front, Handler, Route
 
 __all__ = ["FrontSite", "engine_routes", "start_server"]
 
 
-def engine_routes(app: web.Application) -> dict[str, Handler]:
+def engine_routes(app: web.Application) -> dict[str, Route]:
     """The paths the front answers itself: each attached engine's path, with and without
-    its trailing slash (as ``attach`` routes them)."""
-    routes: dict[str, Handler] = {}
+    its trailing slash (as ``attach`` routes them). An engine with an ``allow_request``
+    hook (the application's async code, awaited before the engine's first suspension)
+    gets its requests started in a task (Route.inline)."""
+    routes: dict[str, Route] = {}
     for path, engine in app.get(ENGINES_KEY, []):
         handler: Handler = engine.handle
-        routes[path] = handler
+        route = Route(handler, inline=engine.options.allow_request is None)
+        routes[path] = route
         bare = path.rstrip("/")
         if bare:
-            routes.setdefault(bare, handler)
+            routes.setdefault(bare, route)
     return routes
 
 
@@ -46,7 +50,7 @@ class FrontSite(web.TCPSite):
         host: str | None = None,
         port: int | None = None,
         *,
-        routes: dict[str, Handler] | None = None,
+        routes: Mapping[str, Route | Handler] | None = None,
         keepalive_timeout: float = 75.0,
         ssl_context: SSLContext | None = None,
         backlog: int = 128,

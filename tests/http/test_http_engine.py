@@ -104,3 +104,29 @@ async def test_a_pending_poll_gets_the_close_packet_on_shutdown(site: FrontSite)
         async with await poll as r:
             assert (r.status, await r.text()) == (200, "1")
             assert r.headers["Connection"] == "close"
+
+
+async def test_an_allow_request_hook_runs_in_a_task() -> None:
+    # asyncio.timeout() needs a current task: the front starts such engines' requests in
+    # one instead of stepping them by hand
+    seen: list[bool] = []
+
+    async def allow(request: Any) -> bool:
+        async with asyncio.timeout(5):
+            seen.append(asyncio.current_task() is not None)
+            return request.query.get("token") == "ok"
+
+    app = web.Application()
+    rtio.Server(allow_request=allow).attach(app)
+    started = await start_server(app, "127.0.0.1", 0)
+    assert not started.front.routes["/socket.io/"].inline
+    base = f"http://127.0.0.1:{started.port}/socket.io/?EIO=4&transport=polling"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(base + "&token=ok") as r:
+                assert r.status == 200 and (await r.text()).startswith("0{")
+            async with http.get(base + "&token=no") as r:
+                assert r.status == 403
+    finally:
+        await started.runner.cleanup()
+    assert seen == [True, True]
