@@ -119,8 +119,8 @@ async def respond(
     """The aiohttp answer to ``request``, as ``handle`` (``EngineServer.handle``) decides."""
     front = AiohttpRequest(request)
     response = await handle(front)  # (mypy checks that AiohttpRequest is an HttpRequest)
-    if response is None:
-        upgraded = front.upgrade_response
-        assert upgraded is not None, "handle returned None without a 101"
-        return upgraded
+    upgraded = front.upgrade_response
+    if upgraded is not None:
+        return upgraded  # after a 101, the connection is the WebSocket's
+    assert response is not None, "handle returned None without a 101"
     return web.Response(status=response.status, headers=response.headers, body=response.body)

@@ -900,12 +900,24 @@ class EngineServer:
             return
         session = EngineSession(self, sid, hreq, "websocket")
         self._sessions[sid] = session
-        session._use_websocket(ws)
-        ws.write(self._open_packet(session, []))
-        self._connect(session)
-        if not session.closed:
-            # messages pipelined behind the upgrade request wait in rtio.ws until now
-            ws.ws.set_receiver(session._on_ws_message, session._on_ws_closed)
+        try:
+            session._use_websocket(ws)
+            ws.write(self._open_packet(session, []))
+            self._connect(session)
+            if not session.closed:
+                # messages pipelined behind the upgrade request wait in rtio.ws until now
+                ws.ws.set_receiver(session._on_ws_message, session._on_ws_closed)
+        except Exception:
+            self._failed_after_101(ws, session)
+
+    def _failed_after_101(self, ws: WebSocketTransport, session: EngineSession | None) -> None:
+        """A bug after the 101: no HTTP answer is possible any more (the front must not
+        write one), so the session and the WebSocket close with 1011."""
+        logger.exception("engine: setting up a WebSocket failed after its 101")
+        if session is not None:
+            session._close(CloseReason.TRANSPORT_ERROR, "internal error", ws_code=1011)
+        ws.close(1011)
+        self._release(ws)
 
     async def _upgrade(
         self, request: HttpRequest, session: EngineSession, headers: dict[str, str]
@@ -921,7 +933,12 @@ class EngineServer:
             ws.close(1000)
             self._release(ws)
             return
-        session._start_upgrade(ws)
+        try:
+            session._start_upgrade(ws)
+        except Exception:
+            self._failed_after_101(ws, None)
+            if session._probe is ws:
+                session._abort_upgrade("internal error")
 
     def _release(self, ws: WebSocketTransport) -> None:
         """No session reads ``ws`` any more: what it still receives is dropped, and it

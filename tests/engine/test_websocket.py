@@ -678,3 +678,24 @@ async def test_a_raising_handler_over_websocket_is_logged_and_the_session_lives(
     assert any("on_message failed" in r.getMessage() for r in caplog.records)
     assert not engine.handler.disconnected
     await ws.close()
+
+
+async def test_a_bug_after_the_101_closes_with_1011_and_the_server_lives(
+    make_engine: MakeEngine, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = await make_engine()
+
+    def broken(*args: object) -> str:
+        raise RuntimeError("bug in the open packet")
+
+    monkeypatch.setattr(engine.server, "_open_packet", broken)
+    with caplog.at_level(logging.ERROR, logger="rtio.engine"):
+        ws = await engine.ws()
+        msg = await ws.receive(timeout=3)
+    assert msg.type is WSMsgType.CLOSE and msg.data == 1011
+    assert any("after its 101" in r.getMessage() for r in caplog.records)
+    await engine.handler.wait_for(lambda: bool(engine.handler.disconnected))
+    assert engine.handler.disconnected[0][1:] == (CloseReason.TRANSPORT_ERROR, "internal error")
+    monkeypatch.undo()
+    _, sid = await engine.ws_open()  # the server goes on
+    assert sid in engine.server.sessions
