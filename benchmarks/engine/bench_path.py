@@ -8,7 +8,10 @@ One EngineSession over a real rtio.ws WebSocket whose transport swallows the byt
 - ``send``: ``session.send("hello")`` (the layer above answering: EngineSession.send,
   WebSocketTransport.write, WebSocket.send_now, the frame header);
 - ``echo``: one masked text frame ``4hello`` fed to ``WebSocket.receive_data`` and echoed
-  by the handler (receive, rtio.ws push mode, EngineSession._on_ws_message, send).
+  by the handler (receive, rtio.ws push mode, EngineSession._on_ws_message, send);
+- ``connect``: ``EngineServer.handle`` of a direct WebSocket handshake (an HttpRequest whose
+  ``accept_websocket`` gives such a WebSocket, no HTTP parsing), then the peer's close
+  frame: the engine's share of a connection's life (and rtio.ws's protocol set-up).
 
 Each figure is the best of 5 runs. ``--profile``: cProfile of the echo loop, top 15.
 """
@@ -21,6 +24,7 @@ import cProfile
 import pstats
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rtio.engine import CloseReason, EngineOptions, EngineServer, EngineSession, HandshakeRequest
 from rtio.engine.websocket import WebSocketTransport, server_options
-from rtio.ws import WebSocket
+from rtio.ws import ServerOptions, WebSocket
 from rtio.ws.connection import Link, open_protocol
 from rtio.ws.protocol import Side
 
@@ -62,6 +66,35 @@ class Echo:
 
     def on_disconnect(self, session: EngineSession, reason: CloseReason, description: str) -> None:
         pass
+
+
+class FakeRequest:
+    """A WebSocket handshake as an HTTP front hands it to the engine (already parsed)."""
+
+    method = "GET"
+    path = "/engine.io/"
+    url = "http://127.0.0.1/engine.io/?EIO=4&transport=websocket"
+    query = {"EIO": "4", "transport": "websocket"}
+    headers = {"Host": "127.0.0.1", "Upgrade": "websocket", "Connection": "Upgrade"}
+    cookies: dict[str, str] = {}
+    remote = "127.0.0.1"
+    transport = None
+    content_type = ""
+
+    def __init__(self, ws_options: ServerOptions) -> None:
+        self.ws_options = ws_options
+        self.ws: WebSocket | None = None
+
+    async def read_body(self, limit: int) -> bytes:
+        return b""
+
+    async def accept_websocket(
+        self, options: ServerOptions, headers: Mapping[str, str] | None
+    ) -> WebSocket:
+        self.ws = WebSocket(
+            open_protocol(Side.SERVER, options, None, None), Link(NullTransport()), options=options
+        )
+        return self.ws
 
 
 def _frame(text: str) -> bytes:
@@ -103,6 +136,21 @@ async def main(n: int, profile: bool) -> None:
             best = min(best, time.perf_counter() - start)
             await asyncio.sleep(0)  # the end of the loop iteration: coalesced writes go
         print(f"{name}: {best / n * 1e6:.3f} µs/message")
+
+    close_frame = b"\x88\x82\0\0\0\0\x03\xe8"  # the client's close, code 1000
+    connects = max(n // 20, 1000)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(connects):
+            request = FakeRequest(ws_options)
+            await server.handle(request)
+            assert request.ws is not None
+            request.ws.receive_data(close_frame)
+        best = min(best, time.perf_counter() - start)
+        assert len(server.sessions) == 1  # only the session made by hand is left
+        await asyncio.sleep(0)
+    print(f"connect: {best / connects * 1e6:.2f} µs/connection")
     if profile:
         profiler = cProfile.Profile()
         profiler.runcall(run_echo)
