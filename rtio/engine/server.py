@@ -94,8 +94,13 @@ class _SidPool:
             ids.extend(text[i : i + 20] for i in range(0, len(text), 20))
         return ids.pop()
 
+    def clear(self) -> None:
+        self._ids.clear()
+
 
 _default_sid = _SidPool()
+# a forked child must not hand out the ids its parent may still hand out
+os.register_at_fork(after_in_child=_default_sid.clear)
 
 
 def _snapshot(request: HttpRequest) -> HandshakeRequest:
