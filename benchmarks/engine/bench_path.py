@@ -7,6 +7,8 @@ One EngineSession over a real rtio.ws WebSocket whose transport swallows the byt
 
 - ``send``: ``session.send("hello")`` (the layer above answering: EngineSession.send,
   WebSocketTransport.write, WebSocket.send_now, the frame header);
+- ``broadcast``: ``session.send(prepared)``, a packet prepared once (``prepare_packet``),
+  as each member of a broadcast gets it;
 - ``echo``: one masked text frame ``4hello`` fed to ``WebSocket.receive_data`` and echoed
   by the handler (receive, rtio.ws push mode, EngineSession._on_ws_message, send);
 - ``connect``: ``EngineServer.handle`` of a direct WebSocket handshake (an HttpRequest whose
@@ -30,7 +32,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from rtio.engine import CloseReason, EngineOptions, EngineServer, EngineSession, HandshakeRequest
+from rtio.engine import (
+    CloseReason,
+    EngineOptions,
+    EngineServer,
+    EngineSession,
+    HandshakeRequest,
+    prepare_packet,
+)
 from rtio.engine.websocket import WebSocketTransport, server_options
 from rtio.ws import ServerOptions, WebSocket
 from rtio.ws.connection import Link, open_protocol
@@ -123,12 +132,19 @@ async def main(n: int, profile: bool) -> None:
         for _ in range(n):
             send("hello")
 
+    prepared = prepare_packet("hello")
+
+    def run_broadcast() -> None:
+        send = session.send
+        for _ in range(n):
+            send(prepared)
+
     def run_echo() -> None:
         receive = ws.receive_data
         for _ in range(n):
             receive(frame)
 
-    for name, run in (("send", run_send), ("echo", run_echo)):
+    for name, run in (("send", run_send), ("broadcast", run_broadcast), ("echo", run_echo)):
         best = float("inf")
         for _ in range(5):
             start = time.perf_counter()

@@ -176,12 +176,17 @@ class WebSocketTransport:
             self.buffered += len(item)
             return self.buffered <= self._limit
         try:
-            # the usual case first, without a call to _send_now: a text packet
-            if (
-                self.ws.send_now(item)
-                if type(item) is str and compress
-                else self._send_now(item, compress)
-            ):
+            # the usual cases inline (a text packet; a broadcast's prepared packet, its
+            # frame made by the first member), the rest through _send_now
+            kind = type(item)
+            if kind is str and compress:
+                sent = self.ws.send_now(item)  # type: ignore[arg-type]
+            elif kind is PreparedPacket and compress:
+                frame = item._frame  # type: ignore[union-attr]
+                sent = self.ws.send_prepared_now(frame if frame is not None else item.frame())  # type: ignore[union-attr]
+            else:
+                sent = self._send_now(item, compress)
+            if sent:
                 return True  # written, the socket is not paused
         except ConnectionClosed:
             return True  # the session hears of the close from the receiver's on_closed
