@@ -21,7 +21,7 @@ from .deflate import DeflateParams
 from .handshake import server_handshake
 from .protocol import Side
 
-__all__ = ["WebSocketStream", "detach", "serve_upgrade"]
+__all__ = ["WebSocketStream", "detach", "serialize_101", "serve_upgrade"]
 
 
 class WebSocketStream(Link, asyncio.Protocol):
