@@ -2,10 +2,11 @@
 
 Owns the I/O: answers requests (``handle``: one HttpRequest of either HTTP front, see
 http.py; ``attach`` routes an aiohttp app's requests to it through aiohttp_front.py),
-verifies them (Node's error codes), runs the handshake,
-holds the sessions, arms one timer per session at the deadline its sans-I/O core
-(session.py) asks for, answers polls, runs WebSocket read loops and the upgrade, and
-reports connect / message / disconnect to the layer above (EngineHandler).
+verifies them (Node's error codes), runs the handshake, holds the sessions, keeps each
+session's next deadline (the one its sans-I/O core, session.py, asks for) in the server's
+TimerQueue (timers.py), answers polls, receives WebSocket messages through rtio.ws's push
+mode (callbacks, no task per connection or message) and runs the upgrade, and reports
+connect / message / disconnect to the layer above (EngineHandler).
 Knows nothing of Socket.IO; sees a WebSocket only through rtio.ws's public API.
 """
 
