@@ -18,8 +18,12 @@ import asyncio
 import base64
 import gc
 import os
+import shutil
+import ssl
+import subprocess
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -322,3 +326,42 @@ async def test_writes_wait_while_aiohttp_is_paused(server: Server) -> None:
         assert (opcode, len(payload)) == (Opcode.BINARY, 1 << 20)
     assert sent == 64
     client.writer.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+async def test_detached_over_tls(tmp_path: Path) -> None:
+    # set_protocol on a TLS transport: the WebSocket is handed over above the TLS layer
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(cert))
+    server = Server(detach=True)
+    server.handler = echo
+    server.app.router.add_get("/ws", server.endpoint)
+    close_all_on_shutdown(server.app)
+    runner = web.AppRunner(server.app, shutdown_timeout=2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        client = await connect(f"wss://127.0.0.1:{port}/ws", ssl=client_context)
+        for message in ("over TLS", b"x" * 100_000):
+            await client.send(message)
+            assert await asyncio.wait_for(client.recv(), 5) == message
+        await client.close()
+        assert client.close_code == 1000
+        ws = server.sockets[0]
+        await asyncio.wait_for(ws.wait_closed(), 5)
+        assert ws.close_code == 1000
+    finally:
+        await runner.cleanup()
+        for task in server.tasks:
+            task.cancel()
+        await asyncio.gather(*server.tasks, return_exceptions=True)
