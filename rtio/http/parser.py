@@ -68,16 +68,23 @@ class BadRequest(HttpError):
 
 class Headers(Mapping[str, str]):
     """The header fields of a request: case-insensitive lookup of the first value of each
-    name; ``raw`` keeps every field as received (name, value), in order."""
+    name. ``raw`` gives every field (name, value) in order; only a head with a repeated
+    name keeps its fields as received (a session holds its handshake's headers: the
+    common case keeps one dict, lower-case names)."""
 
-    __slots__ = ("_first", "raw")
+    __slots__ = ("_first", "_raw")
 
     def __init__(self, raw: list[tuple[str, str]]) -> None:
-        self.raw = raw
         first: dict[str, str] = {}
         for name, value in raw:
             first.setdefault(name.lower(), value)
         self._first = first
+        self._raw = raw if len(first) != len(raw) else None
+
+    @property
+    def raw(self) -> list[tuple[str, str]]:
+        """Every field, in order (names lower-case unless a name was repeated)."""
+        return self._raw if self._raw is not None else list(self._first.items())
 
     def __getitem__(self, name: str) -> str:
         return self._first[name.lower()]
@@ -97,7 +104,10 @@ class Headers(Mapping[str, str]):
     def getall(self, name: str) -> list[str]:
         """Every value of ``name``, in order."""
         lname = name.lower()
-        return [value for key, value in self.raw if key.lower() == lname]
+        if self._raw is None:
+            value = self._first.get(lname)
+            return [] if value is None else [value]
+        return [value for key, value in self._raw if key.lower() == lname]
 
     def __repr__(self) -> str:
         return f"Headers({self.raw!r})"

@@ -32,7 +32,10 @@ def test_headers_first_value_and_raw() -> None:
     head = parse_head(b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\na: 2")
     assert head.headers["A"] == "1"
     assert head.headers.getall("a") == ["1", "2"]
-    assert head.headers.raw == [("Host", "a"), ("A", "1"), ("a", "2")]
+    assert head.headers.raw == [("Host", "a"), ("A", "1"), ("a", "2")]  # as received
+    once = parse_head(b"GET / HTTP/1.1\r\nHost: a\r\nX-Y: 1")
+    assert once.headers.raw == [("host", "a"), ("x-y", "1")]  # one dict, lower-case
+    assert once.headers.getall("X-y") == ["1"] and once.headers.getall("z") == []
     assert "a" in head.headers and 3 not in head.headers
     assert sorted(head.headers) == ["a", "host"] and len(head.headers) == 2
 
@@ -172,5 +175,5 @@ def test_chunked_over_the_limit_before_the_data() -> None:
 
 
 def test_headers_repr() -> None:
-    assert repr(Headers([("A", "1")])) == "Headers([('A', '1')])"
+    assert repr(Headers([("A", "1")])) == "Headers([('a', '1')])"
     assert repr(parse_head(b"GET / HTTP/1.0")) == "<RequestHead GET / HTTP/1.0>"
