@@ -23,12 +23,12 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Callable, Coroutine, Generator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, NamedTuple, cast
 
-from rtio.engine import HttpResponse, PayloadTooLarge
+from rtio.engine import HttpRequest, HttpResponse, PayloadTooLarge
 from rtio.ws import ServerOptions, WebSocket, serve_upgrade
 
 from .parser import (
@@ -45,8 +45,9 @@ __all__ = ["Front", "FrontProtocol", "Handler", "Route", "serialize_response"]
 
 logger = logging.getLogger("rtio.http")
 
-#: what answers the requests of one path: ``EngineServer.handle``
-Handler = Callable[[FrontRequest], Coroutine[Any, Any, HttpResponse | None]]
+#: what answers the requests of one path: ``EngineServer.handle`` (a coroutine function
+#: is stepped by hand; any other awaitable runs in a task)
+Handler = Callable[[HttpRequest], Awaitable[HttpResponse | None]]
 
 
 class Route(NamedTuple):
@@ -337,7 +338,7 @@ class FrontProtocol(asyncio.Protocol):
         self.state = State.BUSY
         self._request = request
         coro = route.handle(request)
-        if not route.inline:
+        if not route.inline or not isinstance(coro, Coroutine):
             self._run_in_task(coro)
             return
         try:
@@ -351,8 +352,8 @@ class FrontProtocol(asyncio.Protocol):
             # it waits (a long poll, a body still arriving): a task takes it from here
             self._run_in_task(_Stepped(coro, first))
 
-    def _run_in_task(self, coro: Coroutine[Any, Any, HttpResponse | None]) -> None:
-        task = self._loop.create_task(coro)
+    def _run_in_task(self, awaitable: Awaitable[HttpResponse | None]) -> None:
+        task = asyncio.ensure_future(awaitable, loop=self._loop)
         self._task = task
         task.add_done_callback(self._on_task_done)
 

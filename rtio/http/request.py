@@ -9,8 +9,8 @@ the connection (``read_body``), the WebSocket switch is rtio.ws's (``accept_webs
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from rtio.ws import ServerOptions, WebSocket
@@ -105,10 +105,11 @@ class FrontRequest:
             return ""
         return value.partition(";")[0].strip().lower()
 
-    async def read_body(self, limit: int) -> bytes:
+    def read_body(self, limit: int) -> Coroutine[Any, Any, bytes]:
         """The body (Content-Length or chunked), refusing more than ``limit`` bytes with
-        the engine's PayloadTooLarge before buffering them."""
-        return await self.connection.read_body(self, limit)
+        the engine's PayloadTooLarge before buffering them. (The connection's coroutine
+        itself, not one more frame around it.)"""
+        return self.connection.read_body(self, limit)
 
     async def accept_websocket(
         self, options: ServerOptions, headers: Mapping[str, str] | None

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from rtio.engine import HttpResponse, PayloadTooLarge
-from rtio.http import FrontRequest, FrontSite
+from rtio.engine import HttpRequest, HttpResponse, PayloadTooLarge
+from rtio.http import FrontSite
 from rtio.http.protocol import FrontProtocol, State
 
 H = "Host: t\r\n"
@@ -27,7 +27,7 @@ class Stub:
         self.cancelled = asyncio.Event()
         self.in_task: list[bool] = []
 
-    async def handle(self, request: FrontRequest) -> HttpResponse:
+    async def handle(self, request: HttpRequest) -> HttpResponse:
         self.in_task.append(asyncio.current_task() is not None)
         if "wait" in request.query:
             try:
@@ -336,5 +336,25 @@ async def test_no_fallback_answers_404() -> None:
     writer.write(f"GET /other HTTP/1.1\r\n{H}\r\n".encode())
     answer = await asyncio.wait_for(reader.read(), 5)
     assert answer.startswith(b"HTTP/1.1 404 Not Found\r\n")
+    writer.close()
+    server.close()
+
+
+async def test_a_handler_returning_another_awaitable_runs_in_a_task() -> None:
+    from rtio.http import Front
+
+    loop = asyncio.get_running_loop()
+
+    def handle(request: HttpRequest) -> asyncio.Future[HttpResponse | None]:
+        future: asyncio.Future[HttpResponse | None] = loop.create_future()
+        future.set_result(HttpResponse(200, {}, b"from a future"))
+        return future
+
+    server = await loop.create_server(Front({"/engine.io/": handle}), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET /engine.io/ HTTP/1.1\r\n{H}Connection: close\r\n\r\n".encode())
+    answer = await asyncio.wait_for(reader.read(), 5)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"from a future")
     writer.close()
     server.close()
