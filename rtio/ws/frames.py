@@ -218,24 +218,34 @@ class FrameParser:
         buf += data  # bytearray: amortized append
         self._buf = buf
 
-    def single_small_frame(self, data: bytes) -> tuple[int, bytes] | None:
+    def small_frames(self, data: bytes) -> list[tuple[int, bytes]] | None:
         """The fast path of a server's common case: with nothing buffered, ``data`` is
-        exactly one complete, masked, final TEXT or BINARY frame without RSV bits and with a
-        payload of less than 126 bytes within ``max_payload``. Returns (opcode, unmasked
-        payload) without buffering anything; None for anything else, which the caller then
-        ``feed``s (the general path makes every check)."""
-        if self._buf or not self.require_mask or len(data) < 6:
+        exactly a run of complete, masked, final TEXT or BINARY frames without RSV bits,
+        each with a payload of less than 126 bytes within ``max_payload``. Returns their
+        (opcode, unmasked payload) without buffering anything; None for anything else,
+        which the caller then ``feed``s (the general path makes every check)."""
+        if self._buf or not self.require_mask:
             return None
-        b0 = data[0]
-        b1 = data[1]
-        # 0x81 / 0x82: FIN, no RSV bit, TEXT / BINARY; 0x80-0xFD: MASK and a 7-bit length
-        if (b0 != 0x81 and b0 != 0x82) or b1 < 0x80 or b1 > 0xFD:
-            return None
-        n = b1 & 0x7F
         limit = self.max_payload
-        if len(data) != n + 6 or (limit is not None and n > limit):
-            return None
-        return b0 & 0x0F, apply_mask(data[6:], data[2:6])
+        if limit is None or limit > 125:
+            limit = 125
+        end = len(data)
+        pos = 0
+        frames = []
+        while pos < end:
+            if end - pos < 6:
+                return None
+            b0 = data[pos]
+            b1 = data[pos + 1]
+            # 0x81 / 0x82: FIN, no RSV bit, TEXT / BINARY; b1: MASK and a 7-bit length
+            if (b0 != 0x81 and b0 != 0x82) or b1 < 0x80 or (b1 & 0x7F) > limit:
+                return None
+            start = pos + 6
+            pos = start + (b1 & 0x7F)
+            if pos > end:
+                return None
+            frames.append((b0 & 0x0F, apply_mask(data[start:pos], data[start - 4 : start])))
+        return frames
 
     @property
     def buffered(self) -> int:

@@ -174,16 +174,18 @@ class WebSocketProtocol:
             return []
         parser = self._parser
         if not self._msg_opcode:
-            # the fast path: a small single-frame message alone in ``data`` (a client's
-            # typical message); anything else, or invalid UTF-8, takes the general path
-            single = parser.single_small_frame(data)
-            if single is not None:
-                if single[0] == _BINARY:
-                    return [single[1]]
+            # the fast path: ``data`` holds only small single-frame messages (a client's
+            # typical read); anything else, or invalid UTF-8, takes the general path
+            small = parser.small_frames(data)
+            if small is not None:
+                messages: list[Event] = []
                 try:
-                    return [single[1].decode()]
+                    for opcode, payload in small:
+                        messages.append(payload if opcode == _BINARY else payload.decode())
                 except UnicodeDecodeError:
                     pass
+                else:
+                    return messages
         events: list[Event] = []
         parser.feed(data)
         try:

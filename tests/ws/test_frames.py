@@ -347,41 +347,48 @@ def test_fuzz_parser_raises_only_its_own_errors(
         pass
 
 
-def test_single_small_frame_fast_path() -> None:
+def test_small_frames_fast_path() -> None:
     mask = b"\x01\x02\x03\x04"
     parser = FrameParser(require_mask=True)
     text = serialize_frame(Opcode.TEXT, b"hello", mask_key=mask)
     assert text[:2] == b"\x81\x85"
-    assert parser.single_small_frame(text) == (Opcode.TEXT, b"hello")
-    assert parser.single_small_frame(b"\x82\x80" + mask) == (Opcode.BINARY, b"")
+    assert parser.small_frames(text) == [(Opcode.TEXT, b"hello")]
+    assert parser.small_frames(b"\x82\x80" + mask) == [(Opcode.BINARY, b"")]
     largest = serialize_frame(Opcode.BINARY, b"x" * 125, mask_key=mask)
-    assert parser.single_small_frame(largest) == (Opcode.BINARY, b"x" * 125)
+    assert parser.small_frames(largest + text + largest) == [
+        (Opcode.BINARY, b"x" * 125),
+        (Opcode.TEXT, b"hello"),
+        (Opcode.BINARY, b"x" * 125),
+    ]
     assert parser.buffered == 0  # nothing was buffered
+
+
+SMALL = serialize_frame(Opcode.TEXT, b"hello", mask_key=b"abcd")
 
 
 @pytest.mark.parametrize(
     "data",
     [
         b"\x81\x85\x01\x02",  # incomplete header
-        serialize_frame(Opcode.TEXT, b"hello", mask_key=b"abcd")[:-1],  # incomplete payload
-        serialize_frame(Opcode.TEXT, b"hello", mask_key=b"abcd") + b"\x81",  # more behind
+        SMALL[:-1],  # incomplete payload
+        SMALL + b"\x81",  # an incomplete frame behind
+        SMALL + SMALL[:7],
         serialize_frame(Opcode.TEXT, b"x" * 126, mask_key=b"abcd"),  # 16-bit length
         serialize_frame(Opcode.TEXT, b"hello"),  # unmasked
         serialize_frame(Opcode.TEXT, b"hello", fin=False, mask_key=b"abcd"),
         serialize_frame(Opcode.CONTINUATION, b"hello", mask_key=b"abcd"),
         serialize_frame(Opcode.TEXT, b"hello", rsv=RSV1, mask_key=b"abcd"),
-        serialize_frame(Opcode.PING, b"hello", mask_key=b"abcd"),
+        SMALL + serialize_frame(Opcode.PING, b"hello", mask_key=b"abcd"),  # a control frame
         serialize_frame(Opcode.TEXT, b"x" * 11, mask_key=b"abcd"),  # over max_payload
     ],
 )
-def test_single_small_frame_leaves_the_rest_to_the_general_path(data: bytes) -> None:
-    assert FrameParser(require_mask=True, max_payload=10).single_small_frame(data) is None
+def test_small_frames_leave_the_rest_to_the_general_path(data: bytes) -> None:
+    assert FrameParser(require_mask=True, max_payload=10).small_frames(data) is None
 
 
-def test_single_small_frame_only_with_nothing_buffered_and_on_a_server() -> None:
-    frame = serialize_frame(Opcode.TEXT, b"hi", mask_key=b"abcd")
+def test_small_frames_only_with_nothing_buffered_and_on_a_server() -> None:
     parser = FrameParser(require_mask=True)
-    parser.feed(frame[:1])
-    assert parser.single_small_frame(frame) is None
+    parser.feed(SMALL[:1])
+    assert parser.small_frames(SMALL) is None
     client_side = FrameParser(require_mask=False)
-    assert client_side.single_small_frame(frame) is None
+    assert client_side.small_frames(SMALL) is None

@@ -431,6 +431,14 @@ def test_the_small_frame_fast_path_keeps_every_check() -> None:
     s.receive_data(masked(Opcode.TEXT, b"a", fin=False))
     s.receive_data(masked(Opcode.TEXT, b"b"))
     assert s.close_code == 1002
+    # several small messages in one read, one with invalid UTF-8: the ones before it
+    # are delivered, then the connection fails (deliver_before_failing)
+    s = server(deliver_before_failing=True)
+    chunk = masked(Opcode.TEXT, b"a") + masked(Opcode.BINARY, b"b") + masked(Opcode.TEXT, b"\xff")
+    assert s.receive_data(chunk) == ["a", b"b"]
+    assert s.pending_failure is not None and s.pending_failure.close_code == 1007
+    s = server()
+    assert s.receive_data(masked(Opcode.TEXT, b"a") + masked(Opcode.TEXT, b"b")) == ["a", "b"]
     # after a held-back violation nothing more is read
     s = server(deliver_before_failing=True)
     assert s.receive_data(masked(Opcode.TEXT, b"ok") + masked(3, b"")) == ["ok"]
