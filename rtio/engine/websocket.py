@@ -178,14 +178,15 @@ class WebSocketTransport:
         try:
             # the usual cases inline (a text packet; a broadcast's prepared packet, its
             # frame made by the first member), the rest through _send_now
-            kind = type(item)
-            if kind is str and compress:
-                sent = self.ws.send_now(item)  # type: ignore[arg-type]
-            elif kind is PreparedPacket and compress:
-                frame = item._frame  # type: ignore[union-attr]
-                sent = self.ws.send_prepared_now(frame if frame is not None else item.frame())  # type: ignore[union-attr]
-            else:
+            if not compress:
                 sent = self._send_now(item, compress)
+            elif type(item) is str:
+                sent = self.ws.send_now(item)
+            elif isinstance(item, PreparedPacket):
+                frame = item._frame
+                sent = self.ws.send_prepared_now(frame if frame is not None else item.frame())
+            else:
+                sent = self.ws.send_now(item)
             if sent:
                 return True  # written, the socket is not paused
         except ConnectionClosed:
