@@ -11,7 +11,15 @@ added). A WebSocket upgrade gives the connection to rtio.ws.
 Running a request: the engine's coroutine is stepped once by hand; most requests (a POST,
 a GET with packets queued, a handshake) finish in that step and are answered at once. Only
 one that waits (a long-poll GET, a body still arriving) continues in a task, which a lost
-connection cancels (the contract of rtio/engine/http.py).
+connection cancels (the contract of rtio/engine/http.py). That first step runs with no
+current task: a route whose handler may await application code needing one
+(``asyncio.timeout``) is marked ``Route(inline=False)`` and always runs in a task.
+
+Limits: a head over 8 KiB gets 431, a malformed one 400 (505 for another HTTP version, 501
+for an unknown transfer coding), then the connection closes; the body limit is the
+handler's (``read_body(limit)``); while a request is in flight at most 64 KiB more is read;
+an idle keep-alive connection closes after ``keepalive_timeout``; a client that closes its
+side (EOF) is taken as gone.
 
 Owns the connection's HTTP framing only: parsing is parser.py's, what to answer the
 engine's, the WebSocket rtio.ws's.
