@@ -146,7 +146,10 @@ class Front:
         fallback: Callable[[], asyncio.Protocol] | None = None,
         *,
         keepalive_timeout: float = 75.0,
+        scheme: str = "http",
     ) -> None:
+        #: "https" when the listening socket has TLS (the URL a request reports)
+        self.scheme = scheme
         self.routes = {
             path: route if isinstance(route, Route) else Route(route)
             for path, route in routes.items()
@@ -249,6 +252,10 @@ class FrontProtocol(asyncio.Protocol):
         return f"<FrontProtocol {self.state.value}>"
 
     # -- asyncio.Protocol -----------------------------------------------------------------
+
+    @property
+    def scheme(self) -> str:
+        return self._front.scheme
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # (uvloop's transports are not asyncio.Transport subclasses, but behave as one)

@@ -68,7 +68,7 @@ class FrontRequest:
     @property
     def url(self) -> str:
         host = self.head.headers.get("Host") or "localhost"
-        return f"http://{host}{self.head.target}"
+        return f"{self.connection.scheme}://{host}{self.head.target}"
 
     @property
     def query(self) -> Mapping[str, str]:

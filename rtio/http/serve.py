@@ -71,7 +71,12 @@ class FrontSite(web.TCPSite):
         if routes is None:
             app = getattr(runner, "app", None)
             routes = engine_routes(app) if isinstance(app, web.Application) else {}
-        self.front = Front(routes, server, keepalive_timeout=keepalive_timeout)
+        self.front = Front(
+            routes,
+            server,
+            keepalive_timeout=keepalive_timeout,
+            scheme="https" if ssl_context is not None else "http",
+        )
 
     @property
     def runner(self) -> web.BaseRunner:

@@ -358,3 +358,48 @@ async def test_a_handler_returning_another_awaitable_runs_in_a_task() -> None:
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"from a future")
     writer.close()
     server.close()
+
+
+async def test_tls(tmp_path: Any) -> None:
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    make = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+    subprocess.run(
+        [*make.split(), "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    seen: list[str] = []
+
+    async def handle(request: HttpRequest) -> HttpResponse:
+        seen.append(request.url)
+        return HttpResponse(200, {}, b"secure")
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="page over tls")
+
+    app = web.Application()
+    app.router.add_get("/page", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = FrontSite(runner, "127.0.0.1", 0, routes={"/e/": handle}, ssl_context=context)
+    await site.start()
+    client = ssl.create_default_context(cafile=str(cert))
+    client.check_hostname = False
+    try:
+        for path, body in (("/e/?x=1", b"secure"), ("/page", b"page over tls")):
+            reader, writer = await asyncio.open_connection("127.0.0.1", site.port, ssl=client)
+            writer.write(f"GET {path} HTTP/1.1\r\n{H}Connection: close\r\n\r\n".encode())
+            answer = await asyncio.wait_for(reader.read(), 5)
+            assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(body)
+            writer.close()
+        assert seen == ["https://t/e/?x=1"]
+    finally:
+        await runner.cleanup()
