@@ -7,7 +7,8 @@ the figures are CPU cost per packet on this machine:
 
 - encode: ``parser.encode(packet)`` (all messages, attachments included);
 - decode: one connection's decoder fed the encoded messages (one incoming packet);
-- echo: decode one client packet and encode the reply (the server's per-message work);
+- echo: decode one client packet and encode the reply (the server's per-message work: the
+  ack through the parser's ``encode_ack`` where it has one, as the server does);
 - broadcast: what a broadcast costs the parser: one encode per parser in use, whatever the
   number of recipients (the server shares the encoded messages);
 - bytes: the size on the wire (a WebSocket frame's payload; over long-polling a binary
@@ -75,10 +76,15 @@ def bench(parser: Parser, packet: Packet, rounds: int) -> dict[str, float]:
         for m in messages:
             decoder.feed(m)
 
+    encode_ack = getattr(parser, "encode_ack", None)
+
     def echo() -> None:
         for m in messages:
             decoder.feed(m)
-        parser.encode(reply)
+        if encode_ack is not None:
+            encode_ack(packet.nsp, 1, ["ok"])
+        else:
+            parser.encode(reply)
 
     size = sum(len(m.encode()) if isinstance(m, str) else len(m) for m in messages)
     return {
