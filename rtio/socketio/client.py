@@ -1,10 +1,10 @@
 """Client: one Engine.IO session seen from Socket.IO, shared by the namespaces it joined.
 
 Owns the session's decoder (its parser is chosen per connection), routing decoded packets
-to the namespace sockets, the connect timeout, writing encoded packets to the session
-(volatile ones only when it can take them), and turning the session's end into each
-socket's disconnect reason. Knows Engine.IO only through ``rtio.engine``'s public
-``EngineSession`` (send / close) and ``prepare_packet``.
+to the namespace sockets, the connect timeout (on the server's shared timer), writing
+encoded packets to the session (volatile ones only when it can take them), and turning the
+session's end into each socket's disconnect reason. Knows Engine.IO only through
+``rtio.engine``'s public ``EngineSession`` (send / close) and ``prepare_packet``.
 """
 
 from __future__ import annotations
@@ -173,16 +173,17 @@ class Client:
 
     def send_ack(self, nsp: str, ack_id: int, args: list[Any]) -> None:
         """Answer the client's ack ``ack_id``: encoded in one step where the parser can."""
+        if not self.connected:
+            return
         parser = self.parser
         encode_ack = getattr(parser, "encode_ack", None)
         if encode_ack is not None:
             messages: list[str | bytes] = encode_ack(nsp, ack_id, args)
         else:
             messages = parser.encode(Packet(PacketType.ACK, nsp, args, ack_id))
-        if self.connected:
-            send = self.session.send
-            for message in messages:
-                send(message, True)
+        send = self.session.send
+        for message in messages:
+            send(message, True)
 
     def _connect_error(self, nsp: str, payload: dict[str, Any]) -> None:
         self.send_packet(Packet(PacketType.CONNECT_ERROR, nsp, payload))
