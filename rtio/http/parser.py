@@ -29,6 +29,7 @@ __all__ = [
     "MAX_HEAD",
     "BadRequest",
     "BodyTooLarge",
+    "ChunkedDecoder",
     "Headers",
     "HttpError",
     "RequestHead",
@@ -280,44 +281,97 @@ def parse_head(head: bytes) -> RequestHead:
 
 
 def decode_chunked(buffer: bytes | bytearray, start: int, limit: int) -> tuple[bytes, int] | None:
-    """Decode the chunked body that starts at ``buffer[start]``: (body, index just past
-    its end), or None while it is incomplete. Raises BadRequest when malformed and
-    ``BodyTooLarge`` (a BadRequest with 413) as soon as the sizes announced pass ``limit``,
-    before the data arrives."""
-    chunks: list[bytes] = []
-    size = 0
-    pos = start
-    while True:
-        eol = buffer.find(b"\r\n", pos, pos + MAX_CHUNK_LINE + 2)
-        if eol < 0:
-            if len(buffer) - pos > MAX_CHUNK_LINE:
+    """Decode the chunked body that starts at ``buffer[start]`` in one go: (body, index
+    just past its end), or None while it is incomplete (ChunkedDecoder does it piece by
+    piece)."""
+    decoder = ChunkedDecoder(limit)
+    end = decoder.feed(bytes(buffer[start:]))
+    return None if end is None else (decoder.body(), start + end)
+
+
+_SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
+
+
+class ChunkedDecoder:
+    """A chunked body, decoded as its bytes arrive (each byte looked at once, whatever the
+    pieces). ``feed`` raises BadRequest when malformed and ``BodyTooLarge`` (413) as soon
+    as the sizes announced pass ``limit``, before the data arrives."""
+
+    __slots__ = ("_chunks", "_line", "_need", "_size", "_state", "_trailers", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._state = _SIZE
+        #: the start of a line (chunk size, CRLF after data, trailer) cut by a piece's end
+        self._line = b""
+        #: bytes of the current chunk's data still to come
+        self._need = 0
+        self._trailers = 0
+
+    def body(self) -> bytes:
+        return b"".join(self._chunks)
+
+    def feed(self, data: bytes) -> int | None:
+        """Consume ``data``: the index in it just past the body's end once the body is
+        complete (what follows belongs to the next request), else None."""
+        if self._state == _DONE:
+            raise RuntimeError("the body is complete")
+        pos = 0
+        while True:
+            if self._state == _DATA:
+                take = min(self._need, len(data) - pos)
+                if take:
+                    self._chunks.append(data[pos : pos + take])
+                    pos += take
+                    self._need -= take
+                if self._need:
+                    return None
+                self._state = _DATA_END
+            eol = data.find(b"\n", pos)
+            if eol < 0:
+                self._line += data[pos:]
+                self._check_line(len(self._line))
+                return None
+            line = self._line + data[pos : eol + 1]
+            self._line = b""
+            pos = eol + 1
+            self._check_line(len(line))
+            if not line.endswith(b"\r\n"):
+                raise BadRequest("bare LF in a chunked body")
+            line = line[:-2]
+            if self._state == _SIZE:
+                hex_size = line.split(b";", 1)[0].rstrip(b" \t")
+                if not _HEX.fullmatch(hex_size):
+                    raise BadRequest("malformed chunk size")
+                size = int(hex_size, 16)
+                if size == 0:
+                    self._state = _TRAILER
+                    continue
+                self._size += size
+                if self._size > self.limit:
+                    raise BodyTooLarge(self._size, self.limit)
+                self._need = size
+                self._state = _DATA
+            elif self._state == _DATA_END:
+                if line:
+                    raise BadRequest("chunk data not followed by CRLF")
+                self._state = _SIZE
+            elif line:  # a trailer field: ignored (nothing here needs one)
+                self._trailers += len(line) + 2
+            else:
+                self._state = _DONE
+                return pos
+
+    def _check_line(self, length: int) -> None:
+        if self._state == _TRAILER:
+            if self._trailers + length > MAX_TRAILERS:
+                raise BadRequest("chunked trailers too large")
+        elif length > MAX_CHUNK_LINE + 2:
+            if self._state == _SIZE:
                 raise BadRequest("chunk-size line too long")
-            return None
-        line = bytes(buffer[pos:eol])
-        hex_size = line.split(b";", 1)[0].rstrip(b" \t")
-        if not _HEX.fullmatch(hex_size):
-            raise BadRequest("malformed chunk size")
-        n = int(hex_size, 16)
-        pos = eol + 2
-        if n == 0:
-            break
-        size += n
-        if size > limit:
-            raise BodyTooLarge(size, limit)
-        end = pos + n
-        if len(buffer) < end + 2:
-            return None
-        if buffer[end : end + 2] != b"\r\n":
             raise BadRequest("chunk data not followed by CRLF")
-        chunks.append(bytes(buffer[pos:end]))
-        pos = end + 2
-    # trailer section: fields until an empty line (ignored: nothing here needs them)
-    trailers_end = buffer.find(b"\r\n\r\n", pos - 2, pos + MAX_TRAILERS)
-    if trailers_end < 0:
-        if len(buffer) - pos > MAX_TRAILERS:
-            raise BadRequest("chunked trailers too large")
-        return None
-    return b"".join(chunks), trailers_end + 4
 
 
 class BodyTooLarge(BadRequest):

@@ -43,8 +43,8 @@ from .parser import (
     MAX_HEAD,
     BadRequest,
     BodyTooLarge,
+    ChunkedDecoder,
     RequestHead,
-    decode_chunked,
     parse_head,
 )
 from .request import FrontRequest
@@ -222,6 +222,7 @@ class FrontProtocol(asyncio.Protocol):
         "_buffer",
         "_front",
         "_heads",
+        "_incoming",
         "_last_active",
         "_loop",
         "_reading_paused",
@@ -242,6 +243,8 @@ class FrontProtocol(asyncio.Protocol):
         self._request: FrontRequest | None = None
         self._task: asyncio.Task[Any] | None = None
         self._body_waiter: asyncio.Future[None] | None = None
+        #: while a body is read: the pieces received since read_body last looked
+        self._incoming: list[bytes] | None = None
         self._reading_paused = False
         self._writing_paused = False
         self._last_active = 0.0
@@ -267,18 +270,22 @@ class FrontProtocol(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
-        self._buffer = self._buffer + data if self._buffer else data
-        state = self.state
-        if state is State.IDLE:
-            self._process()
-        elif state is State.BUSY:
+        incoming = self._incoming
+        if incoming is not None:
+            # a body is being read: its pieces wait as they came, for read_body
+            incoming.append(data)
             waiter = self._body_waiter
             if waiter is not None:
                 self._body_waiter = None
                 if not waiter.done():
                     waiter.set_result(None)
-            elif len(self._buffer) > MAX_PIPELINED:
-                self._pause_reading()
+            return
+        self._buffer = self._buffer + data if self._buffer else data
+        state = self.state
+        if state is State.IDLE:
+            self._process()
+        elif state is State.BUSY and len(self._buffer) > MAX_PIPELINED:
+            self._pause_reading()
 
     def eof_received(self) -> bool:
         # the client closed its side: like aiohttp, take it as gone (the transport closes,
@@ -451,53 +458,83 @@ class FrontProtocol(asyncio.Protocol):
     # -- bodies -------------------------------------------------------------------------------
 
     async def read_body(self, request: FrontRequest, limit: int) -> bytes:
-        """The body of the request in flight (FrontRequest.read_body)."""
+        """The body of the request in flight (FrontRequest.read_body). While it arrives,
+        each piece is kept as it came (joined once at the end), never re-copied."""
         if request is not self._request or request.body_read:
             raise RuntimeError("the body of this request cannot be read (read already?)")
         head = request.head
-        if head.chunked:
-            while True:
-                try:
-                    decoded = decode_chunked(self._buffer, 0, limit)
-                except BodyTooLarge as exc:
-                    raise PayloadTooLarge(exc.size, limit) from None
-                except BadRequest as exc:
-                    # no way to find the next request: answer 400 and close, and the
-                    # handler sees a broken connection
-                    self._refuse(exc)
-                    raise ConnectionResetError(exc.reason) from None
-                if decoded is not None:
-                    body, end = decoded
-                    self._buffer = self._buffer[end:]
-                    request.body_read = True
-                    return body
-                await self._more_data(head.expect_continue)
-        length = head.content_length or 0
-        if length > limit:
-            raise PayloadTooLarge(length, limit)
-        while len(self._buffer) < length:
-            await self._more_data(head.expect_continue)
-        buffer = self._buffer
-        if len(buffer) == length:
-            body, self._buffer = buffer, b""
-        else:
-            body, self._buffer = buffer[:length], buffer[length:]
+        if not head.chunked:
+            length = head.content_length or 0
+            if length > limit:
+                raise PayloadTooLarge(length, limit)
+            buffer = self._buffer
+            if len(buffer) >= length:  # the usual case: it came with the head
+                if len(buffer) == length:
+                    body, self._buffer = buffer, b""
+                else:
+                    body, self._buffer = buffer[:length], buffer[length:]
+                request.body_read = True
+                return body
+        # RFC 9110 10.1.1: a client that sent "Expect: 100-continue" waits for a 100
+        # before the body (unless it gave up waiting: some of the body is here)
+        expect_continue = head.expect_continue and not self._buffer
+        piece, self._buffer = self._buffer, b""
+        self._incoming = []
+        try:
+            if head.chunked:
+                decoder = ChunkedDecoder(limit)
+                while True:
+                    try:
+                        end = decoder.feed(piece)
+                    except BodyTooLarge as exc:
+                        raise PayloadTooLarge(exc.size, limit) from None
+                    except BadRequest as exc:
+                        # no way to find the next request: answer 400 and close, and the
+                        # handler sees a broken connection
+                        self._refuse(exc)
+                        raise ConnectionResetError(exc.reason) from None
+                    if end is not None:
+                        body, rest = decoder.body(), piece[end:]
+                        break
+                    piece = await self._more_data(expect_continue)
+                    expect_continue = False
+            else:
+                length = head.content_length or 0
+                pieces = [piece]
+                have = len(piece)
+                while have < length:
+                    piece = await self._more_data(expect_continue)
+                    expect_continue = False
+                    pieces.append(piece)
+                    have += len(piece)
+                data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                body, rest = (data, b"") if have == length else (data[:length], data[length:])
+        finally:
+            # (on an error the body stays unread: _respond closes the connection)
+            self._incoming = None
+        self._buffer = rest
         request.body_read = True
         return body
 
-    async def _more_data(self, expect_continue: bool) -> None:
-        transport = self.transport
-        if self.state is not State.BUSY or transport is None or transport.is_closing():
-            raise ConnectionResetError("connection lost")
-        if expect_continue and not self._buffer:
-            # RFC 9110 10.1.1: the client waits for this before sending the body
-            transport.write(_CONTINUE)
-        if self._reading_paused:
-            self._reading_paused = False
-            transport.resume_reading()
-        waiter = self._loop.create_future()
-        self._body_waiter = waiter
-        await waiter
+    async def _more_data(self, expect_continue: bool) -> bytes:
+        """The bytes received since the last call (waiting for some)."""
+        incoming = self._incoming
+        assert incoming is not None
+        if not incoming:
+            transport = self.transport
+            if self.state is not State.BUSY or transport is None or transport.is_closing():
+                raise ConnectionResetError("connection lost")
+            if expect_continue:
+                transport.write(_CONTINUE)
+            if self._reading_paused:
+                self._reading_paused = False
+                transport.resume_reading()
+            waiter = self._loop.create_future()
+            self._body_waiter = waiter
+            await waiter
+        data = incoming[0] if len(incoming) == 1 else b"".join(incoming)
+        incoming.clear()
+        return data
 
     # -- giving the connection away --------------------------------------------------------
 

@@ -10,6 +10,7 @@ from rtio.http.parser import (
     MAX_HEAD,
     BadRequest,
     BodyTooLarge,
+    ChunkedDecoder,
     Headers,
     decode_chunked,
     parse_head,
@@ -143,6 +144,27 @@ def test_chunked_round_trip_at_any_split(chunks: list[bytes], cut: int) -> None:
         assert decode_chunked(wire[:end], 0, 10_000) is None
     assert decode_chunked(wire, 0, 10_000) == (body, len(wire) - 4)
     assert decode_chunked(b"xx" + wire, 2, 10_000) == (body, len(wire) - 2)
+
+
+@given(
+    st.lists(st.binary(min_size=1, max_size=40), max_size=8),
+    st.lists(st.integers(min_value=1, max_value=30), min_size=1, max_size=50),
+)
+def test_chunked_decoder_fed_in_any_pieces(chunks: list[bytes], cuts: list[int]) -> None:
+    wire = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\nT: v\r\n\r\nNEXT"
+    decoder = ChunkedDecoder(10_000)
+    pos, i, end = 0, 0, None
+    while end is None:
+        piece = wire[pos : pos + cuts[i % len(cuts)]]
+        assert piece, "the body ended without the decoder seeing it"
+        end = decoder.feed(piece)
+        if end is None:
+            pos += len(piece)
+        i += 1
+    assert decoder.body() == b"".join(chunks)
+    assert wire[pos + end :] == b"NEXT"
+    with pytest.raises(RuntimeError):
+        decoder.feed(b"more")
 
 
 def test_chunked_without_trailers() -> None:

@@ -403,3 +403,14 @@ async def test_tls(tmp_path: Any) -> None:
         assert seen == ["https://t/e/?x=1"]
     finally:
         await runner.cleanup()
+
+
+async def test_a_chunked_body_with_100_continue(served: Any) -> None:
+    _, site, _ = served
+    c = await Conn.open(site)
+    head = f"POST /engine.io/ HTTP/1.1\r\n{H}Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n"
+    c.send(head.encode() + b"\r\n")
+    assert await c.reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    c.send(b"2\r\nok\r\n0\r\n\r\n")
+    assert (await c.response())[2] == b"body=ok"
+    c.close()
