@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from sys import intern
 from types import MappingProxyType
 from urllib.parse import unquote_plus
 
@@ -78,7 +79,11 @@ class Headers(Mapping[str, str]):
     def __init__(self, raw: list[tuple[str, str]]) -> None:
         first: dict[str, str] = {}
         for name, value in raw:
-            first.setdefault(name.lower(), value)
+            # interned: every session's handshake headers share one "host", "upgrade",
+            # "websocket"... (a session holds its handshake's headers)
+            if len(value) <= 12:
+                value = intern(value)
+            first.setdefault(intern(name.lower()), value)
         self._first = first
         self._raw = raw if len(first) != len(raw) else None
 
@@ -129,7 +134,8 @@ def parse_query(query_string: str) -> dict[str, str]:
             name = unquote_plus(name)
         if "%" in value or "+" in value:
             value = unquote_plus(value)
-        result.setdefault(name, value)
+        # interned: every session's query shares one "EIO", "transport", "websocket"...
+        result.setdefault(intern(name), intern(value) if len(value) <= 12 else value)
     return result
 
 
