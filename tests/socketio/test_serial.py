@@ -167,3 +167,45 @@ async def test_run_inline(caplog: pytest.LogCaptureFixture) -> None:
         await asyncio.sleep(0.01)
     assert out == ["quick", "later"]
     assert "bad now" in caplog.text and "bad later" in caplog.text
+
+
+async def test_a_claimed_runner_queues_submissions_until_release() -> None:
+    runner = SerialRunner()
+    order: list[str] = []
+
+    async def job(tag: str) -> None:
+        order.append(tag)
+
+    assert runner.claim()  # the caller runs a plain function inline now
+    assert not runner.claim() and runner.busy  # claimed once only
+    runner.submit(job("submitted meanwhile"))
+    assert order == [] and runner.backlog == 1
+    order.append("claimed job")
+    runner.release()  # what was submitted meanwhile runs now, in order
+    assert order == ["claimed job", "submitted meanwhile"] and runner.idle
+    assert runner.claim()
+    runner.release()  # nothing queued: idle again at once
+    assert runner.idle and runner.backlog == 0
+
+
+async def test_a_job_released_into_that_suspends_keeps_the_order() -> None:
+    runner = SerialRunner()
+    order: list[str] = []
+    gate = asyncio.Event()
+
+    async def slow() -> None:
+        await gate.wait()
+        order.append("slow")
+
+    async def fast() -> None:
+        order.append("fast")
+
+    assert runner.claim()
+    runner.submit(slow())
+    runner.submit(fast())
+    runner.release()
+    assert runner.busy and not runner.claim()  # slow() suspended: a task finishes it
+    gate.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert order == ["slow", "fast"] and runner.idle
