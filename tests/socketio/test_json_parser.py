@@ -297,3 +297,36 @@ def test_fuzz_decoder_structured(t: str, att: str, nsp: str, ack: str, body: str
         d.feed(b"\x01")
     except ParseError:
         pass
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.sampled_from("23"),
+    st.sampled_from(["", "0", "7", "0123", "9" * 16, "9" * 17, "\u0663", "/a,", " "]),
+    st.lists(_JSON_VALUES, max_size=4),
+    st.sampled_from(["", " ", "x", "]"]),
+)
+def test_fuzz_the_common_shapes_agree_with_the_general_path(
+    t: str, ack: str, args: list[Any], tail: str
+) -> None:
+    import json
+
+    from rtio.socketio.parsers.json_parser import decode_text
+
+    message = t + ack + json.dumps(args, separators=(",", ":")) + tail
+    try:
+        expected: Packet | None = decode_text(message)[0]
+    except ParseError:
+        expected = None
+    try:
+        got: Packet | None = decode_all(message)
+    except ParseError:
+        got = None
+    assert got == expected
