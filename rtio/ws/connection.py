@@ -555,6 +555,21 @@ class WebSocket:
         if self._batch_size >= self._write_limit:
             self._flush_batch()  # the transport's own buffer limit applies from here
 
+    def _write_first(self, data: bytes) -> None:
+        """The connection's first bytes, before any frame (the 101 of ``stream.detach``):
+        held in the batch until the end of this loop iteration, so that the frames written
+        meanwhile (an Engine.IO open packet) leave in the same write syscall; written at
+        once when writes are not coalesced. Backpressure (a batch above write_limit) and
+        the close path flush it like any batch, always ahead of what came after it."""
+        tick = self._tick
+        if tick is None or self._touched or self._batch is not None:
+            self._write(data)
+            return
+        self._touched = True
+        tick.touch(self)
+        self._batch = [data]
+        self._batch_size = len(data)
+
     def _flush_batch(self) -> None:
         batch = self._batch
         if batch is None:

@@ -64,10 +64,14 @@ def detach(
     tail: bytes = b"",
     writing_paused: bool = False,
     resume_reading: bool = False,
+    head: bytes = b"",
 ) -> WebSocket:
-    """Make ``transport`` (the 101 already written on it) carry a server WebSocket on its
-    own, with the negotiated permessage-deflate ``deflate`` (None: none): our protocol on
-    the transport, ``tail`` (bytes already read behind the request) fed first.
+    """Make ``transport`` (the 101 written on it, or ``head``) carry a server WebSocket on
+    its own, with the negotiated permessage-deflate ``deflate`` (None: none): our protocol
+    on the transport, ``tail`` (bytes already read behind the request) fed first.
+    ``head``: the 101 not written yet; it becomes the WebSocket's first write, which goes
+    out with whatever the WebSocket writes in the same loop iteration (see
+    ``WebSocket._write_first``).
     ``writing_paused``: the transport had paused the previous protocol's writes (its resume
     will come to us); ``resume_reading``: the previous protocol had paused
     reading, which nobody else would resume."""
@@ -82,6 +86,8 @@ def detach(
         options=options,
     )
     stream.ws = ws
+    if head:
+        ws._write_first(head)
     if resume_reading:
         stream.resume_reading()
     if tail:
@@ -116,7 +122,8 @@ def serve_upgrade(
     response = accepted.headers
     if extra_headers:
         response = [*response, *extra_headers.items()]
-    transport.write(serialize_101(response))
+    # the 101 leaves with the frames written behind it in this loop iteration (an
+    # Engine.IO open packet): one write syscall for both
     return detach(
         transport,
         options,
@@ -124,6 +131,7 @@ def serve_upgrade(
         subprotocol=accepted.subprotocol,
         tail=tail,
         writing_paused=writing_paused,
+        head=serialize_101(response),
     )
 
 

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import os
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -68,8 +69,11 @@ class Front(asyncio.Protocol):
         assert self.transport is not None
         major, minor = version.removeprefix("HTTP/").split(".")
         try:
+            transport = self.transport
+            if self.server.writes is not None:
+                transport = CountingTransport(transport, self.server.writes)  # type: ignore[assignment]
             ws = serve_upgrade(
-                self.transport,
+                transport,
                 method,
                 (int(major), int(minor)),
                 headers,
@@ -88,6 +92,22 @@ class Front(asyncio.Protocol):
             self.server.on_accept(ws)
 
 
+class CountingTransport:
+    """The front's transport with every write recorded (the transport tries a send syscall
+    on each write)."""
+
+    def __init__(self, transport: asyncio.Transport, writes: list[bytes]) -> None:
+        self._transport = transport
+        self.writes = writes
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class Server:
     def __init__(self) -> None:
         self.options = ServerOptions(ping_interval=None, close_timeout=2)
@@ -98,6 +118,8 @@ class Server:
         self.big = 0
         self.front_write_limit: int | None = None
         self.port = 0
+        #: set to a list: the WebSocket's transport writes are recorded there
+        self.writes: list[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -215,6 +237,108 @@ async def test_a_header_with_a_line_break_is_refused_before_writing(server: Serv
     assert await asyncio.wait_for(reader.read(), 5) == b""
     assert isinstance(await server.refusals.get(), ValueError)
     writer.close()
+
+
+async def test_the_101_and_the_frames_right_behind_it_are_one_write(server: Server) -> None:
+    # An Engine.IO open packet follows the 101 in the same loop iteration: both leave in
+    # one write, in order (what was written after the iteration is a write of its own).
+    writes: list[bytes] = []
+    server.writes = writes
+
+    def on_accept(ws: WebSocket) -> None:
+        ws.send_now("open")
+        ws.send_now(b"packet")
+
+    server.on_accept = on_accept
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(upgrade_request(key))
+    _, rest = await read_101(reader, key)
+    frames = await read_frames(reader, rest, 2)
+    assert frames == [(Opcode.TEXT, b"open"), (Opcode.BINARY, b"packet")]
+    assert len(writes) == 1
+    assert writes[0].startswith(b"HTTP/1.1 101 ") and writes[0].endswith(b"packet")
+    ws = await server.accepted.get()
+    ws.send_now("later")
+    assert await read_frames(reader, b"", 1) == [(Opcode.TEXT, b"later")]
+    assert len(writes) == 2
+    writer.close()
+
+
+async def test_a_101_alone_goes_out_by_the_end_of_the_iteration(server: Server) -> None:
+    writes: list[bytes] = []
+    server.writes = writes
+    server.on_accept = None
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(upgrade_request(key))
+    _, rest = await read_101(reader, key)  # the client sent nothing else
+    assert rest == b""
+    assert len(writes) == 1
+    writer.close()
+
+
+async def test_without_coalescing_the_101_is_written_at_once(server: Server) -> None:
+    server.options = ServerOptions(ping_interval=None, coalesce_writes=False)
+    writes: list[bytes] = []
+    server.writes = writes
+    server.on_accept = send_open
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(upgrade_request(key))
+    _, rest = await read_101(reader, key)
+    assert await read_frames(reader, rest, 1) == [(Opcode.TEXT, b"open")]
+    assert len(writes) == 2 and writes[0].startswith(b"HTTP/1.1 101 ")
+    writer.close()
+
+
+async def test_a_big_write_behind_the_101_flushes_it_first(server: Server) -> None:
+    # above write_limit the batch goes to the transport at once (its own buffer limit
+    # applies from there): the 101 first, then the frame
+    writes: list[bytes] = []
+    server.writes = writes
+    big = b"x" * (server.options.write_limit + 1)
+    seen: list[int] = []
+
+    def on_accept(ws: WebSocket) -> None:
+        ws.send_now(big)
+        seen.append(len(writes))  # still in the iteration of the upgrade
+
+    server.on_accept = on_accept
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(upgrade_request(key))
+    _, rest = await read_101(reader, key)
+    assert await read_frames(reader, rest, 1) == [(Opcode.BINARY, big)]
+    assert seen == [1] and writes[0].startswith(b"HTTP/1.1 101 ")
+    writer.close()
+
+
+async def test_a_close_in_the_iteration_of_the_upgrade_sends_the_101_first(
+    server: Server,
+) -> None:
+    # a message pipelined behind the request meets a raising receiver at once: the
+    # connection fails with 1011 and closes its transport in the same iteration
+    def on_accept(ws: WebSocket) -> None:
+        ws.set_receiver(_raise, lambda: None)
+
+    server.on_accept = on_accept
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(upgrade_request(key) + serialize_frame(Opcode.TEXT, b"boom", mask_key=MASK))
+    _, rest = await read_101(reader, key)
+    frames = await read_frames(reader, rest, 1)
+    assert frames[0][0] == Opcode.CLOSE and frames[0][1][:2] == b"\x03\xf3"  # 1011
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+
+
+def send_open(ws: WebSocket) -> None:
+    ws.send_now("open")
+
+
+def _raise(message: str | bytes) -> None:
+    raise RuntimeError("a buggy handler")
 
 
 def test_serialize_101() -> None:
