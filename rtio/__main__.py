@@ -3,7 +3,8 @@ serves yours. ``rtio --help`` says the rest.
 
 Owns argument parsing, logging setup, and turning what ``serve`` is given (an
 :class:`rtio.Server`, an aiohttp application, or a function returning one) into an aiohttp
-application run by ``aiohttp.web.run_app``. Knows nothing of the protocols.
+application run by ``rtio.run_app`` (rtio's HTTP/1.1 front for the Engine.IO path,
+aiohttp for the rest). Knows nothing of the protocols.
 """
 
 from __future__ import annotations
@@ -135,11 +136,12 @@ def _setup_logging(level: str) -> None:
 
 def _run(app: web.Application | Callable[[], Any], host: str, port: int, level: str,
          banner: str) -> None:
-    def announce(_aiohttp_banner: str) -> None:  # called once the port is open
+    def announce(_front_banner: str) -> None:  # called once the port is open
         where = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}/"
         print(f"{banner} on {where}  (Ctrl+C to stop)", flush=True)
 
-    web.run_app(
+    # rtio's HTTP/1.1 front answers the Engine.IO path, aiohttp the app's other routes
+    rtio.run_app(
         app() if callable(app) and not isinstance(app, web.Application) else app,
         host=host,
         port=port,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import inspect
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ __all__ = ["run_app"]
 
 
 def run_app(
-    app_or_server: web.Application | Server,
+    app_or_server: web.Application | Server | Awaitable[web.Application],
     host: str | None = None,
     port: int = 8080,
     *,
@@ -47,9 +48,14 @@ def run_app(
 
     ``host`` None listens on every interface. ``runner_kwargs`` go to ``web.AppRunner``
     (``access_log``, ``client_max_size``...). An ``rtio.Server`` is served with its
-    ``make_app()``. Runs its own event loop (``asyncio.run``): set a loop policy such as
-    uvloop's before calling it."""
-    app = app_or_server if isinstance(app_or_server, web.Application) else app_or_server.make_app()
+    ``make_app()``; an awaitable (a coroutine making the app, as aiohttp's run_app takes)
+    is awaited in the server's loop. Runs its own event loop (``asyncio.run``): set a loop
+    policy such as uvloop's before calling it."""
+    app: web.Application | Awaitable[web.Application]
+    if isinstance(app_or_server, web.Application) or inspect.isawaitable(app_or_server):
+        app = app_or_server
+    else:
+        app = app_or_server.make_app()
     asyncio.run(
         _serve(
             app,
@@ -69,7 +75,7 @@ def run_app(
 
 
 async def _serve(
-    app: web.Application,
+    app: web.Application | Awaitable[web.Application],
     host: str | None,
     port: int,
     *,
@@ -83,6 +89,8 @@ async def _serve(
     print: Callable[..., None] | None,
     runner_kwargs: dict[str, Any],
 ) -> None:
+    if not isinstance(app, web.Application):
+        app = await app
     runner = web.AppRunner(
         app, handle_signals=False, shutdown_timeout=shutdown_timeout, **runner_kwargs
     )

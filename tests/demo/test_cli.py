@@ -160,6 +160,14 @@ async def test_serve_runs_a_users_server(user_module: str, tmp_path: Path) -> No
         await client.disconnect()
         async with aiohttp.ClientSession() as http, http.get(server.url + "/health") as r:
             assert await r.text() == "ok"
+            assert "aiohttp" in r.headers["Server"]
+        # the Engine.IO path is answered by rtio's own front (rtio.run_app), which sends
+        # no Server header; aiohttp answers the other routes (a new connection: one that
+        # began with an aiohttp route stays aiohttp's)
+        async with aiohttp.ClientSession() as http, \
+                http.get(server.url + "/socket.io/?EIO=4&transport=polling") as r:
+            assert r.status == 200 and (await r.text()).startswith('0{"sid":')
+            assert "Server" not in r.headers
     finally:
         server.stop()
     assert server.proc.returncode == 0
