@@ -103,6 +103,8 @@ def encode_payload(items: Iterable[str | bytes]) -> str:
     """A polling payload from queued items (see :func:`encode_polling_record`).
 
     v4: "The packets are separated by the record separator character: `\\x1e`"."""
+    if type(items) is list and len(items) == 1 and type(items[0]) is str:
+        return items[0]  # the usual poll: one text packet
     return RECORD_SEPARATOR.join(map(encode_polling_record, items))
 
 

@@ -34,7 +34,14 @@ from .errors import (
 )
 from .http import HttpRequest, HttpResponse
 from .options import EngineOptions, ms
-from .packet import Packet, PacketType, decode_packet, decode_payload, encode_payload
+from .packet import (
+    RECORD_SEPARATOR,
+    Packet,
+    PacketType,
+    decode_packet,
+    decode_payload,
+    encode_payload,
+)
 from .polling import decode_post_body, jsonp_index, poll_response, post_response
 from .request import HandshakeRequest
 from .session import OutboundQueue, Received, Session, SessionState, TimerEvent
@@ -538,6 +545,10 @@ class EngineSession:
         jsonp = jsonp_index(request.query) is not None
         try:
             text = decode_post_body(body, request.content_type, jsonp)
+            if text[:1] == "4" and RECORD_SEPARATOR not in text:
+                # the usual POST: one text message, dispatched without a Packet
+                self._dispatch(text[1:])
+                return post_response(headers)
             packets = decode_payload(text, max_packets=options.max_payload_packets)
             for packet in packets:
                 if self.closed:
@@ -766,17 +777,22 @@ class EngineServer:
         hook or a bug gives a logged 500 with the same shape, never a crashed server."""
         options = self.options
         cors = self._cors
+        method = request.method
         origin = request.headers.get("Origin")
-        if request.method == "OPTIONS" and cors is not None:
+        if cors is None:
+            headers: dict[str, str] = {}
+        elif method == "OPTIONS":
             headers = cors.preflight_headers(
                 origin, request.headers.get("Access-Control-Request-Headers")
             )
             return HttpResponse(204, headers)
-        headers = cors.response_headers(origin) if cors is not None else {}
+        else:
+            headers = cors.response_headers(origin)
         try:
             # the snapshot the hooks see; built only when a hook or a handshake needs it
-            hreq = _snapshot(request) if options.headers is not None else None
-            if options.headers is not None and hreq is not None:
+            hreq = None
+            if options.headers is not None:
+                hreq = _snapshot(request)
                 headers.update(options.headers(hreq))
             query = request.query
             transport = query.get("transport")
@@ -789,29 +805,31 @@ class EngineServer:
             if eio != "4":
                 logger.info("refused Engine.IO protocol version %r (only 4 is served)", eio)
                 raise RequestRefused(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
-            if transport == "websocket" and not is_websocket_request(request):
+            polling = transport == "polling"
+            if not polling and not is_websocket_request(request):
                 raise RequestRefused(ErrorCode.BAD_REQUEST)
             sid = query.get("sid")
             if sid is not None:
                 session = self._sessions.get(sid)
-                if session is not None:
-                    session._catch_up()
-                if session is None or session.closed:
-                    # v4: "The server MUST return an HTTP 400 response if the session ID
-                    # (from the `sid` query parameter) is not known."
+                # v4: "The server MUST return an HTTP 400 response if the session ID
+                # (from the `sid` query parameter) is not known."
+                if session is None:
                     raise RequestRefused(ErrorCode.UNKNOWN_SID)
-                if transport == "websocket":
+                session._catch_up()
+                if session.closed:
+                    raise RequestRefused(ErrorCode.UNKNOWN_SID)
+                if not polling:
                     await self._upgrade(request, session, headers)
                     return None
                 if session.transport != "polling":
                     # polling on an upgraded session (the official suite checks the 400)
                     raise RequestRefused(ErrorCode.BAD_REQUEST)
-                if request.method == "GET":
+                if method == "GET":
                     return await session._handle_get(request, headers)
-                if request.method == "POST":
+                if method == "POST":
                     return await session._handle_post(request, headers)
                 raise RequestRefused(ErrorCode.BAD_REQUEST)
-            if request.method != "GET":
+            if method != "GET":
                 raise RequestRefused(ErrorCode.BAD_HANDSHAKE_METHOD)
             if self._closing:
                 raise RequestRefused(ErrorCode.BAD_REQUEST, "Server shutting down", status=503)

@@ -144,6 +144,7 @@ class RequestHead:
     head bytes (a polling client sends the same GET again and again)."""
 
     __slots__ = (
+        "_content_type",
         "_query",
         "chunked",
         "content_length",
@@ -183,6 +184,18 @@ class RequestHead:
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
         self._query: Mapping[str, str] | None = None
+        self._content_type: str | None = None
+
+    @property
+    def content_type(self) -> str:
+        """The media type of Content-Type, lower-case, without parameters ('' if none);
+        found on first use."""
+        value = self._content_type
+        if value is None:
+            header = self.headers.get("Content-Type")
+            value = header.partition(";")[0].strip().lower() if header else ""
+            self._content_type = value
+        return value
 
     @property
     def query(self) -> Mapping[str, str]:

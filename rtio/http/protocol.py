@@ -34,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from email.utils import formatdate
 from http import HTTPStatus
+from types import CoroutineType
 from typing import Any, NamedTuple, cast
 
 from rtio.engine import HttpRequest, HttpResponse, PayloadTooLarge
@@ -89,19 +90,37 @@ _STATUS_LINES = {int(s): _status_line(int(s)) for s in HTTPStatus}
 
 
 class _Date:
-    """The Date header (RFC 9110 6.6.1: an origin server with a clock MUST send it in
+    """The Date header line (RFC 9110 6.6.1: an origin server with a clock MUST send it in
     2xx-4xx responses), formatted once per second."""
 
     second = -1
-    value = ""
+    line = b""
 
     @classmethod
-    def now(cls) -> str:
+    def now(cls) -> bytes:
         second = int(time.time())
         if second != cls.second:
             cls.second = second
-            cls.value = formatdate(second, usegmt=True)
-        return cls.value
+            cls.line = f"Date: {formatdate(second, usegmt=True)}\r\n".encode("latin-1")
+        return cls.line
+
+
+#: the constant part of recent responses (status line, header fields, Connection), keyed
+#: by status, headers and Connection variant: the engine answers every polling request of
+#: a server with the same few header sets (its CORS headers and a Content-Type)
+_prefixes: dict[tuple[Any, ...], bytes] = {}
+
+#: prefixes kept (a handshake's Set-Cookie makes one per session: the cache then restarts)
+MAX_PREFIXES = 64
+
+
+def _prefix(status: int, headers: Mapping[str, str], connection: str) -> bytes:
+    fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+    # a CR or LF inside a name or value would split the response (header injection)
+    if fields.count("\n") != len(headers) or fields.count("\r") != len(headers):
+        raise ValueError("CR or LF in a response header")
+    status_line = _STATUS_LINES.get(status) or _status_line(status)
+    return f"{status_line}{fields}{connection}".encode("latin-1")
 
 
 def serialize_response(
@@ -113,26 +132,24 @@ def serialize_response(
     http10: bool = False,
     head_only: bool = False,
 ) -> bytes:
-    """One response as the bytes of a single write: status line, headers, Content-Length,
-    Date, Connection when it differs from the version's default, then the body."""
-    fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
-    # a CR or LF inside a name or value would split the response (header injection)
-    if fields.count("\n") != len(headers) or fields.count("\r") != len(headers):
-        raise ValueError("CR or LF in a response header")
+    """One response as the bytes of a single write: status line, headers, Connection when
+    it differs from the version's default, Date, Content-Length, then the body."""
     if not keep_alive:
         connection = "Connection: close\r\n"
     elif http10:
         connection = "Connection: keep-alive\r\n"
     else:
         connection = ""
-    status_line = _STATUS_LINES.get(status) or _status_line(status)
-    head = (
-        f"{status_line}{fields}Content-Length: {len(body)}\r\n"
-        f"Date: {_Date.now()}\r\n{connection}\r\n"
-    ).encode("latin-1")
+    key = (status, connection, *headers.items())
+    prefix = _prefixes.get(key)
+    if prefix is None:
+        prefix = _prefix(status, headers, connection)
+        if len(_prefixes) >= MAX_PREFIXES:
+            _prefixes.clear()
+        _prefixes[key] = prefix
     if head_only or not body:
-        return head
-    return head + body
+        return b"%s%sContent-Length: %d\r\n\r\n" % (prefix, _Date.now(), len(body))
+    return b"%s%sContent-Length: %d\r\n\r\n%s" % (prefix, _Date.now(), len(body), body)
 
 
 class Front:
@@ -360,9 +377,16 @@ class FrontProtocol(asyncio.Protocol):
         self.state = State.BUSY
         self._request = request
         coro = route.handle(request)
-        if not route.inline or not isinstance(coro, Coroutine):
+        # (the type first: isinstance with an ABC costs more than the rest of this)
+        if route.inline and (type(coro) is CoroutineType or isinstance(coro, Coroutine)):
+            self._step(request, coro)
+        else:
             self._run_in_task(coro)
-            return
+
+    def _step(
+        self, request: FrontRequest, coro: Coroutine[Any, Any, HttpResponse | None]
+    ) -> None:
+        """Run the handler's coroutine one step, outside a task."""
         try:
             first = coro.send(None)
         except StopIteration as stop:

@@ -100,10 +100,7 @@ class FrontRequest:
 
     @property
     def content_type(self) -> str:
-        value = self.head.headers.get("Content-Type")
-        if not value:
-            return ""
-        return value.partition(";")[0].strip().lower()
+        return self.head.content_type
 
     def read_body(self, limit: int) -> Coroutine[Any, Any, bytes]:
         """The body (Content-Length or chunked), refusing more than ``limit`` bytes with
