@@ -1,6 +1,7 @@
 """Idle memory per WebSocket connection of an aiohttp server, attached to aiohttp's
 RequestHandler (``accept()``, the handler awaits the close) or detached from it
-(``accept(detach=True)`` in push mode, the handler returns at once).
+(``accept(detach=True)`` in push mode, the handler returns at once), and detached with
+``track=False`` ("untracked": not in close_all_on_shutdown's set, as the engine's).
 
     .venv/bin/python benchmarks/ws/bench_idle.py [--n 2000]
 
@@ -43,9 +44,12 @@ def serve(mode: str, port: int) -> None:
     sockets = []
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
-        ws, response = await accept(request, options=OPTIONS, detach=mode == "detached")
+        detached = mode != "attached"
+        ws, response = await accept(
+            request, options=OPTIONS, detach=detached, track=mode != "untracked"
+        )
         sockets.append(ws)
-        if mode == "detached":
+        if detached:
             ws.set_receiver(lambda message: None, lambda: None)
         else:
             await ws.wait_closed()
@@ -110,7 +114,7 @@ def main() -> None:
         serve(args.serve, args.port)
         return
     print(f"{'mode':<10} {'tracemalloc B/conn':>20} {'RSS B/conn':>12}  (n={args.n})")
-    for mode in ("attached", "detached"):
+    for mode in ("attached", "detached", "untracked"):
         port = free_port()
         cmd = [sys.executable, __file__, "--serve", mode, "--port", str(port)]
         child = subprocess.Popen(cmd)

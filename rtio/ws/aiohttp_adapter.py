@@ -103,6 +103,7 @@ async def accept(
     origin_check: Callable[[str | None], bool] | None = None,
     headers: Mapping[str, str] | None = None,
     detach: bool = False,
+    track: bool = True,
 ) -> tuple[WebSocket, web.StreamResponse]:
     """Validate the opening handshake of ``request``, answer 101 (plus any extra
     ``headers``, e.g. a Set-Cookie) and return the WebSocket with the response the handler
@@ -113,7 +114,9 @@ async def accept(
     (returning it with the WebSocket open runs the close handshake). ``detach=True``: the
     WebSocket lives on its own, free of aiohttp; the handler returns the response at once
     (returning it does not close the WebSocket) and aiohttp's request and handler objects
-    are freed. Either way ``close_all_on_shutdown`` closes it when the app shuts down."""
+    are freed. Either way ``close_all_on_shutdown`` closes it when the app shuts down,
+    unless ``track=False``: for a caller that closes its own WebSockets at shutdown (the
+    app's WeakSet entry costs ~150 bytes per connection, bench_idle.py)."""
     options = options or ServerOptions()
     version = request.version
     accepted = server_handshake(
@@ -144,7 +147,8 @@ async def accept(
         if handler.transport is None:  # lost while the 101 was written
             raise ConnectionResetError("the connection was lost during the handshake")
         ws = _detach(handler, transport, options, accepted.deflate, accepted.subprotocol)
-        _open_sockets.setdefault(request.app, weakref.WeakSet()).add(ws)
+        if track:
+            _track(request.app, ws)
         return ws, response
 
     protocol = open_protocol(Side.SERVER, options, accepted.deflate, options.compression)
@@ -155,11 +159,20 @@ async def accept(
         options=options,
     )
     response._ws = ws
-    _open_sockets.setdefault(request.app, weakref.WeakSet()).add(ws)
+    if track:
+        _track(request.app, ws)
     # From here on aiohttp hands every byte to us, starting with the pipelined tail.
     handler.set_parser(_Feed(ws))  # type: ignore[arg-type]
     handler.keep_alive(False)
     return ws, response
+
+
+def _track(app: web.Application, ws: WebSocket) -> None:
+    """For close_all_on_shutdown."""
+    sockets = _open_sockets.get(app)
+    if sockets is None:
+        sockets = _open_sockets[app] = weakref.WeakSet()
+    sockets.add(ws)
 
 
 def _detach(

@@ -120,6 +120,34 @@ def _compressed_bound(size: int) -> int:
 class WebSocketProtocol:
     """One connection's protocol state (after a successful opening handshake)."""
 
+    # slots: one per connection (set-up ~0.2 us faster, no instance dict)
+    __slots__ = (
+        "_mask_key",
+        "_msg_compressed",
+        "_msg_opcode",
+        "_msg_parts",
+        "_msg_size",
+        "_out",
+        "_parser",
+        "_pending_offset",
+        "_pending_utf8",
+        "_text_parts",
+        "_utf8",
+        "close_code",
+        "close_reason",
+        "close_received",
+        "close_sent",
+        "deflate",
+        "deliver_before_failing",
+        "failure",
+        "is_client",
+        "max_frame_size",
+        "max_message_size",
+        "pending_failure",
+        "side",
+        "state",
+    )
+
     def __init__(
         self,
         side: Side,

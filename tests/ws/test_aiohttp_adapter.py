@@ -58,12 +58,17 @@ class Server:
         self.tasks: set[asyncio.Task[None]] = set()
         self.requests: list[weakref.ref[web.Request]] = []
         self.before_accept: asyncio.Future[None] | None = None
+        #: accept()'s track for each next connection (then True)
+        self.track: list[bool] = []
 
     async def endpoint(self, request: web.Request) -> web.StreamResponse:
         if self.before_accept is not None:
             await self.before_accept
         try:
-            ws, response = await accept(request, options=self.options, detach=self.detach)
+            track = self.track.pop(0) if self.track else True
+            ws, response = await accept(
+                request, options=self.options, detach=self.detach, track=track
+            )
         except HandshakeRefused as exc:
             return exc.response()
         self.sockets.append(ws)
@@ -250,6 +255,21 @@ async def test_app_shutdown_closes_every_websocket(server: Server) -> None:
     for ws in clients:
         await asyncio.wait_for(ws.wait_closed(), 5)
         assert (ws.close_code, ws.close_reason) == (1001, "server shutting down")
+
+
+async def test_app_shutdown_leaves_an_untracked_websocket_to_its_owner(server: Server) -> None:
+    server.handler = echo
+    server.track = [True, False]
+    tracked, untracked = [await connect(server.url) for _ in range(2)]
+    assert server.runner is not None
+    await asyncio.wait_for(server.runner.shutdown(), 5)
+    await asyncio.wait_for(tracked.wait_closed(), 5)
+    assert tracked.close_code == 1001
+    await untracked.send("still open")
+    assert await asyncio.wait_for(untracked.recv(), 5) == "still open"
+    await asyncio.wait_for(server.sockets[1].close(1001), 5)  # its owner closes it
+    await asyncio.wait_for(untracked.wait_closed(), 5)
+    assert untracked.close_code == 1001
 
 
 @pytest.mark.parametrize(
