@@ -43,6 +43,10 @@ class CorsPolicy:
                 self._set = frozenset([origins])
         else:
             self._set = frozenset(origins)
+        # any origin without credentials: the same headers for every request
+        self._static: dict[str, str] | None = None
+        if self._any and not options.credentials:
+            self._static = self._response_headers(None)
 
     def is_allowed(self, origin: str | None) -> bool:
         """Whether a request carrying this Origin header may proceed (no Origin: yes, it is
@@ -69,7 +73,14 @@ class CorsPolicy:
         return headers
 
     def response_headers(self, origin: str | None) -> dict[str, str]:
-        """Headers for an actual (non-preflight) response."""
+        """Headers for an actual (non-preflight) response (a new dict: the caller adds to
+        it)."""
+        static = self._static
+        if static is not None:
+            return static.copy()
+        return self._response_headers(origin)
+
+    def _response_headers(self, origin: str | None) -> dict[str, str]:
         headers = self._allow_origin(origin)
         if headers and self.options.exposed_headers:
             headers["Access-Control-Expose-Headers"] = ",".join(self.options.exposed_headers)

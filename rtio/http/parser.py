@@ -149,7 +149,9 @@ class RequestHead:
         "chunked",
         "content_length",
         "expect_continue",
+        "head_only",
         "headers",
+        "http10",
         "keep_alive",
         "method",
         "path",
@@ -183,6 +185,9 @@ class RequestHead:
         self.chunked = chunked
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
+        #: what the response depends on: HTTP/1.0, a HEAD (no body sent)
+        self.http10 = version == "HTTP/1.0"
+        self.head_only = method == "HEAD"
         self._query: Mapping[str, str] | None = None
         self._content_type: str | None = None
 

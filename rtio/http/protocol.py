@@ -93,16 +93,20 @@ class _Date:
     """The Date header line (RFC 9110 6.6.1: an origin server with a clock MUST send it in
     2xx-4xx responses), formatted once per second."""
 
-    second = -1
-    line = b""
+    __slots__ = ("line", "second")
 
-    @classmethod
-    def now(cls) -> bytes:
-        second = int(time.time())
-        if second != cls.second:
-            cls.second = second
-            cls.line = f"Date: {formatdate(second, usegmt=True)}\r\n".encode("latin-1")
-        return cls.line
+    def __init__(self) -> None:
+        self.second = -1
+        self.line = b""
+
+    def update(self, second: int) -> bytes:
+        self.second = second
+        self.line = f"Date: {formatdate(second, usegmt=True)}\r\n".encode("latin-1")
+        return self.line
+
+
+_date = _Date()
+_time = time.time
 
 
 #: the constant part of recent responses (status line, header fields, Connection), keyed
@@ -147,9 +151,11 @@ def serialize_response(
         if len(_prefixes) >= MAX_PREFIXES:
             _prefixes.clear()
         _prefixes[key] = prefix
+    second = int(_time())
+    date = _date.line if second == _date.second else _date.update(second)
     if head_only or not body:
-        return b"%s%sContent-Length: %d\r\n\r\n" % (prefix, _Date.now(), len(body))
-    return b"%s%sContent-Length: %d\r\n\r\n%s" % (prefix, _Date.now(), len(body), body)
+        return b"%s%sContent-Length: %d\r\n\r\n" % (prefix, date, len(body))
+    return b"%s%sContent-Length: %d\r\n\r\n%s" % (prefix, date, len(body), body)
 
 
 class Front:
@@ -198,6 +204,10 @@ class State(enum.Enum):
     UPGRADED = "upgraded"  # the connection is a WebSocket's now
     HANDED_OFF = "handed off"  # the connection is aiohttp's now
     CLOSED = "closed"
+
+
+_IDLE = State.IDLE
+_BUSY = State.BUSY
 
 
 class _Stepped(Coroutine[Any, Any, Any]):
@@ -255,7 +265,7 @@ class FrontProtocol(asyncio.Protocol):
         self._front = front
         self._loop = loop
         self.transport: asyncio.Transport | None = None
-        self.state = State.IDLE
+        self.state = _IDLE
         self._buffer = b""
         self._request: FrontRequest | None = None
         self._task: asyncio.Task[Any] | None = None
@@ -299,9 +309,9 @@ class FrontProtocol(asyncio.Protocol):
             return
         self._buffer = self._buffer + data if self._buffer else data
         state = self.state
-        if state is State.IDLE:
+        if state is _IDLE:
             self._process()
-        elif state is State.BUSY and len(self._buffer) > MAX_PIPELINED:
+        elif state is _BUSY and len(self._buffer) > MAX_PIPELINED:
             self._pause_reading()
 
     def eof_received(self) -> bool:
@@ -326,7 +336,7 @@ class FrontProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
-        if self.state is State.IDLE:
+        if self.state is _IDLE:
             self._process()
 
     # -- reading requests -------------------------------------------------------------------
@@ -334,18 +344,18 @@ class FrontProtocol(asyncio.Protocol):
     def _process(self) -> None:
         """Answer the complete requests in the buffer, in order, while nothing is in
         flight and the transport takes writes."""
-        while self.state is State.IDLE and not self._writing_paused:
+        while self.state is _IDLE and not self._writing_paused:
             buffer = self._buffer
             if not buffer:
                 break
             # RFC 9112 2.2: "a server that is expecting to receive and parse a
             # request-line SHOULD ignore at least one empty line (CRLF) received prior"
-            if buffer[:2] == b"\r\n":
+            if buffer[0] == 13 and buffer[:2] == b"\r\n":
                 self._buffer = buffer = buffer.lstrip(b"\r\n")
                 continue
-            end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
-            if end < 0:
-                if len(buffer) > MAX_HEAD:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0 or end > MAX_HEAD:
+                if end > MAX_HEAD or len(buffer) > MAX_HEAD:
                     self._refuse(BadRequest("request head too large", 431))
                 break
             raw = buffer[:end]
@@ -370,11 +380,11 @@ class FrontProtocol(asyncio.Protocol):
                 break
             self._buffer = buffer[end + 4 :]
             self._start(route, FrontRequest(self, head))
-        if self.state is State.IDLE and len(self._buffer) > MAX_PIPELINED:
+        if self.state is _IDLE and len(self._buffer) > MAX_PIPELINED:
             self._pause_reading()
 
     def _start(self, route: Route, request: FrontRequest) -> None:
-        self.state = State.BUSY
+        self.state = _BUSY
         self._request = request
         coro = route.handle(request)
         # (the type first: isinstance with an ABC costs more than the rest of this)
@@ -422,13 +432,13 @@ class FrontProtocol(asyncio.Protocol):
         else:
             response = task.result()
         self._respond(request, response)
-        if self.state is State.IDLE:
+        if self.state is _IDLE:
             self._process()
 
     def _respond(self, request: FrontRequest, response: HttpResponse | None) -> None:
         self._request = None
         transport = self.transport
-        if self.state is not State.BUSY or transport is None:
+        if self.state is not _BUSY or transport is None:
             return  # the connection was lost, or became a WebSocket
         if response is None:
             logger.error("rtio.http: the handler returned no response without an upgrade")
@@ -451,8 +461,8 @@ class FrontProtocol(asyncio.Protocol):
                 response.headers,
                 response.body,
                 keep_alive=keep_alive,
-                http10=head.version == "HTTP/1.0",
-                head_only=head.method == "HEAD",
+                http10=head.http10,
+                head_only=head.head_only,
             )
         except (ValueError, UnicodeEncodeError):
             logger.exception("rtio.http: invalid response headers %r", response.headers)
@@ -464,7 +474,7 @@ class FrontProtocol(asyncio.Protocol):
             transport.close()
             self._detach(State.CLOSED)
             return
-        self.state = State.IDLE
+        self.state = _IDLE
         if self._reading_paused:
             self._reading_paused = False
             transport.resume_reading()
@@ -546,7 +556,7 @@ class FrontProtocol(asyncio.Protocol):
         assert incoming is not None
         if not incoming:
             transport = self.transport
-            if self.state is not State.BUSY or transport is None or transport.is_closing():
+            if self.state is not _BUSY or transport is None or transport.is_closing():
                 raise ConnectionResetError("connection lost")
             if expect_continue:
                 transport.write(_CONTINUE)
@@ -567,7 +577,7 @@ class FrontProtocol(asyncio.Protocol):
     ) -> WebSocket:
         """Switch the request in flight to a WebSocket (FrontRequest.accept_websocket)."""
         transport = self.transport
-        if request is not self._request or transport is None or self.state is not State.BUSY:
+        if request is not self._request or transport is None or self.state is not _BUSY:
             raise ConnectionResetError("connection lost")
         head = request.head
         ws = serve_upgrade(
@@ -614,7 +624,7 @@ class FrontProtocol(asyncio.Protocol):
 
     def close_if_idle(self) -> None:
         """Close now if no request is in flight (shutdown); else after the response."""
-        if self.state is State.IDLE and self.transport is not None:
+        if self.state is _IDLE and self.transport is not None:
             self.transport.close()
             self._detach(State.CLOSED)
 
@@ -630,12 +640,12 @@ class FrontProtocol(asyncio.Protocol):
         # one timer per connection, re-armed lazily: a request only stamps _last_active
         self._timer = None
         deadline = self._last_active + self._front.keepalive_timeout
-        if self.state is State.IDLE and self._loop.time() >= deadline:
+        if self.state is _IDLE and self._loop.time() >= deadline:
             if self.transport is not None:
                 self.transport.close()
             self._detach(State.CLOSED)
             return
-        if self.state in (State.IDLE, State.BUSY):
+        if self.state in (_IDLE, _BUSY):
             when = max(deadline, self._loop.time() + 1.0)
             self._timer = self._loop.call_at(when, self._on_timer)
 
