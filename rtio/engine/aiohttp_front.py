@@ -107,8 +107,11 @@ class AiohttpRequest:
         self, options: ServerOptions, headers: Mapping[str, str] | None
     ) -> WebSocket:
         # detached: the WebSocket lives on its own protocol, and the route returns at once,
-        # which frees aiohttp's request, handler and parser (~9 kB per idle connection)
-        ws, response = await accept(self._request, options=options, headers=headers, detach=True)
+        # which frees aiohttp's request, handler and parser (~9 kB per idle connection);
+        # untracked: the engine closes its own WebSockets at shutdown
+        ws, response = await accept(
+            self._request, options=options, headers=headers, detach=True, track=False
+        )
         self.upgrade_response = response
         return ws
 
