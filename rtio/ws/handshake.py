@@ -100,11 +100,19 @@ def _check_upgrade(table: dict[str, list[str]]) -> str | None:
     # 4.2.1: "An |Upgrade| header field containing the value "websocket", treated as an
     # ASCII case-insensitive value." / "A |Connection| header field that includes the token
     # "Upgrade", treated as an ASCII case-insensitive value."
-    if "websocket" not in _tokens(table.get("upgrade", [])):
+    # (first the common single value, without tokenizing)
+    upgrade = table.get("upgrade", [])
+    if not _is_single(upgrade, "websocket") and "websocket" not in _tokens(upgrade):
         return "the Upgrade header must include 'websocket'"
-    if "upgrade" not in _tokens(table.get("connection", [])):
+    connection = table.get("connection", [])
+    if not _is_single(connection, "upgrade") and "upgrade" not in _tokens(connection):
         return "the Connection header must include 'Upgrade'"
     return None
+
+
+def _is_single(values: list[str], token: str) -> bool:
+    """``values`` is exactly one value that is ``token`` (lower-case; any case matches)."""
+    return len(values) == 1 and values[0].lower() == token
 
 
 def server_handshake(
@@ -133,7 +141,8 @@ def server_handshake(
     key = _valid_key(table.get("sec-websocket-key", []))
     if key is None:
         raise HandshakeRefused(400, "Sec-WebSocket-Key must be one base64-encoded 16-byte value")
-    if _tokens(table.get("sec-websocket-version", [])) != ["13"]:
+    versions = table.get("sec-websocket-version", [])
+    if versions != ["13"] and _tokens(versions) != ["13"]:
         # 4.4: "If this version does not match a version understood by the server, the
         # server MUST abort the WebSocket handshake described in this section and instead
         # send an appropriate HTTP error code (such as 426 Upgrade Required) and a
@@ -156,16 +165,17 @@ def server_handshake(
     ]
 
     subprotocol = None
-    offered = [
-        t.strip() for v in table.get("sec-websocket-protocol", []) for t in v.split(",")
-    ]
-    # 4.2.2: "Either a single value representing the subprotocol the server is ready to use
-    # or null." The server's order of preference decides.
-    for candidate in subprotocols:
-        if candidate in offered:
-            subprotocol = candidate
-            response.append(("Sec-WebSocket-Protocol", candidate))
-            break
+    if subprotocols:
+        offered = [
+            t.strip() for v in table.get("sec-websocket-protocol", []) for t in v.split(",")
+        ]
+        # 4.2.2: "Either a single value representing the subprotocol the server is ready to
+        # use or null." The server's order of preference decides.
+        for candidate in subprotocols:
+            if candidate in offered:
+                subprotocol = candidate
+                response.append(("Sec-WebSocket-Protocol", candidate))
+                break
 
     deflate = None
     ext_values = table.get("sec-websocket-extensions", [])
