@@ -540,9 +540,9 @@ class EngineSession:
                 raise
         finally:
             self._posting = False
-        if self.closed:
+        if self._core.state is _CLOSED:
             raise RequestRefused(ErrorCode.UNKNOWN_SID)
-        jsonp = jsonp_index(request.query) is not None
+        jsonp = "j" in request.query  # (jsonp_index is not None)
         try:
             text = decode_post_body(body, request.content_type, jsonp)
             if text[:1] == "4" and RECORD_SEPARATOR not in text:
@@ -816,12 +816,13 @@ class EngineServer:
                 if session is None:
                     raise RequestRefused(ErrorCode.UNKNOWN_SID)
                 session._catch_up()
-                if session.closed:
+                core = session._core
+                if core.state is _CLOSED:
                     raise RequestRefused(ErrorCode.UNKNOWN_SID)
                 if not polling:
                     await self._upgrade(request, session, headers)
                     return None
-                if session.transport != "polling":
+                if core.transport != "polling":
                     # polling on an upgraded session (the official suite checks the 400)
                     raise RequestRefused(ErrorCode.BAD_REQUEST)
                 if method == "GET":

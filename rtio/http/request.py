@@ -44,11 +44,24 @@ def parse_cookies(header: str | None) -> dict[str, str]:
 class FrontRequest:
     """One request of the front, as the engine sees it."""
 
-    __slots__ = ("_cookies", "_remote", "body_read", "connection", "head")
+    __slots__ = (
+        "_cookies",
+        "_remote",
+        "body_read",
+        "connection",
+        "head",
+        "headers",
+        "method",
+        "query",
+    )
 
     def __init__(self, connection: FrontProtocol, head: RequestHead) -> None:
         self.connection = connection
         self.head = head
+        # plain attributes: the engine reads these several times per request
+        self.method: str = head.method
+        self.query: Mapping[str, str] = head.query
+        self.headers: Mapping[str, str] = head.headers
         #: whether the body was consumed (else the connection skips or drops it)
         self.body_read = False
         self._cookies: dict[str, str] | None = None
@@ -58,10 +71,6 @@ class FrontRequest:
         return f"<FrontRequest {self.head.method} {self.head.target}>"
 
     @property
-    def method(self) -> str:
-        return self.head.method
-
-    @property
     def path(self) -> str:
         return self.head.path
 
@@ -69,14 +78,6 @@ class FrontRequest:
     def url(self) -> str:
         host = self.head.headers.get("Host") or "localhost"
         return f"{self.connection.scheme}://{host}{self.head.target}"
-
-    @property
-    def query(self) -> Mapping[str, str]:
-        return self.head.query
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self.head.headers
 
     @property
     def cookies(self) -> Mapping[str, str]:
