@@ -489,7 +489,7 @@ class EngineSession:
         core = self._core
         options = self._server.options
         compress = False
-        if self._queue:
+        if self._queue.items is not None:  # (None: empty)
             batch, compress = self._queue.pop_batch(options.max_payload)
             payload = encode_payload(batch)
             self._after_flush()
@@ -506,12 +506,16 @@ class EngineSession:
                     self._poll_waiter = None
                     self._close(CloseReason.TRANSPORT_ERROR, "poll connection closed prematurely")
                 raise
+        query = request.query
+        compression = options.http_compression if compress else None
         return poll_response(
             payload,
-            jsonp=jsonp_index(request.query),
+            jsonp=jsonp_index(query) if "j" in query else None,
             headers=headers,
-            accept_encoding=request.headers.get("Accept-Encoding"),
-            compression=options.http_compression if compress else None,
+            accept_encoding=(
+                request.headers.get("Accept-Encoding") if compression is not None else None
+            ),
+            compression=compression,
         )
 
     async def _handle_post(self, request: HttpRequest, headers: dict[str, str]) -> HttpResponse:
