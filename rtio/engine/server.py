@@ -479,35 +479,44 @@ class EngineSession:
 
     # -- polling --------------------------------------------------------------------------
 
-    async def _handle_get(self, request: HttpRequest, headers: dict[str, str]) -> HttpResponse:
+    def _poll_now(self, request: HttpRequest, headers: dict[str, str]) -> HttpResponse | None:
+        """The answer to a GET that need not wait (packets are queued, or the upgrade's
+        noop); None when it must (then ``_poll_wait``). Not a coroutine: most polls of a
+        busy session are answered here."""
         if self._poll_waiter is not None:
             # v4 "Receiving data": "a client MUST NOT have more than one active `GET`
             # request. Should it happen, the server MUST return an HTTP 400 error status and
             # close the session." (Node: "overlap from client"; the first poll gets "1".)
             self._close(CloseReason.TRANSPORT_ERROR, "overlapping poll requests")
             raise RequestRefused(ErrorCode.BAD_REQUEST, "Overlapping poll requests")
-        core = self._core
-        options = self._server.options
-        compress = False
         if self._queue.items is not None:  # (None: empty)
-            batch, compress = self._queue.pop_batch(options.max_payload)
+            batch, compress = self._queue.pop_batch(self._server.options.max_payload)
             payload = encode_payload(batch)
             self._after_flush()
-        elif core.state is SessionState.UPGRADING and self._probed:
-            payload = "6"
-        else:
-            waiter: asyncio.Future[tuple[str, bool]] = self._loop.create_future()
-            self._poll_waiter = waiter
-            self._poll_transport = request.transport
-            try:
-                payload, compress = await waiter
-            except asyncio.CancelledError:
-                if self._poll_waiter is waiter:
-                    self._poll_waiter = None
-                    self._close(CloseReason.TRANSPORT_ERROR, "poll connection closed prematurely")
-                raise
+            return self._poll_response(request, headers, payload, compress)
+        if self._core.state is SessionState.UPGRADING and self._probed:
+            return self._poll_response(request, headers, "6", False)
+        return None
+
+    async def _poll_wait(self, request: HttpRequest, headers: dict[str, str]) -> HttpResponse:
+        """The answer to a GET once packets come (a long poll)."""
+        waiter: asyncio.Future[tuple[str, bool]] = self._loop.create_future()
+        self._poll_waiter = waiter
+        self._poll_transport = request.transport
+        try:
+            payload, compress = await waiter
+        except asyncio.CancelledError:
+            if self._poll_waiter is waiter:
+                self._poll_waiter = None
+                self._close(CloseReason.TRANSPORT_ERROR, "poll connection closed prematurely")
+            raise
+        return self._poll_response(request, headers, payload, compress)
+
+    def _poll_response(
+        self, request: HttpRequest, headers: dict[str, str], payload: str, compress: bool
+    ) -> HttpResponse:
         query = request.query
-        compression = options.http_compression if compress else None
+        compression = self._server.options.http_compression if compress else None
         return poll_response(
             payload,
             jsonp=jsonp_index(query) if "j" in query else None,
@@ -830,7 +839,10 @@ class EngineServer:
                     # polling on an upgraded session (the official suite checks the 400)
                     raise RequestRefused(ErrorCode.BAD_REQUEST)
                 if method == "GET":
-                    return await session._handle_get(request, headers)
+                    response = session._poll_now(request, headers)
+                    if response is None:
+                        response = await session._poll_wait(request, headers)
+                    return response
                 if method == "POST":
                     return await session._handle_post(request, headers)
                 raise RequestRefused(ErrorCode.BAD_REQUEST)

@@ -103,6 +103,23 @@ async def test_messages_both_ways_text_and_binary(make_engine: MakeEngine) -> No
     assert await engine.poll(sid) == (200, "4hello\x1ebAQIDBA==")
 
 
+async def test_one_message_posts_and_polls(make_engine: MakeEngine) -> None:
+    # the usual POST (one text message) and poll (one packet) take a shorter path
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    assert await engine.post(sid, "4hello") == (200, "ok")
+    assert await engine.post(sid, "4") == (200, "ok")
+    assert await engine.post(sid, "4a\x1e4") == (200, "ok")
+    assert engine.handler.messages == [(sid, "hello"), (sid, ""), (sid, "a"), (sid, "")]
+    # (the recorder echoes each message)
+    assert await engine.poll(sid) == (200, "4hello\x1e4\x1e4a\x1e4")
+    engine.server.sessions[sid].send("one")
+    assert await engine.poll(sid) == (200, "4one")
+    # a client's ping is not a message: refused (Node: "invalid heartbeat direction")
+    assert (await engine.post(sid, "2"))[0] == 400
+    assert engine.handler.disconnected[0][1] is CloseReason.PARSE_ERROR
+
+
 async def test_pending_poll_is_answered_by_a_send(make_engine: MakeEngine) -> None:
     engine = await make_engine()
     sid, _ = await engine.handshake()

@@ -414,3 +414,28 @@ async def test_a_chunked_body_with_100_continue(served: Any) -> None:
     c.send(b"2\r\nok\r\n0\r\n\r\n")
     assert (await c.response())[2] == b"body=ok"
     c.close()
+
+
+def test_serialize_response_reuses_the_constant_part_and_refuses_cr_lf() -> None:
+    from rtio.http import serialize_response
+
+    headers = {"Content-Type": "text/plain; charset=UTF-8", "Access-Control-Allow-Origin": "*"}
+    first = serialize_response(200, dict(headers), b"4hi", keep_alive=True)
+    again = serialize_response(200, dict(headers), b"4hello", keep_alive=True)
+    for data, body in ((first, b"4hi"), (again, b"4hello")):
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        assert lines[0] == b"HTTP/1.1 200 OK" and rest == body
+        assert b"Access-Control-Allow-Origin: *" in lines
+        assert f"Content-Length: {len(body)}".encode() in lines
+        assert any(line.startswith(b"Date: ") for line in lines)
+    closing = serialize_response(200, dict(headers), b"", keep_alive=False, head_only=True)
+    assert b"\r\nConnection: close\r\n" in closing and closing.endswith(b"\r\n\r\n")
+    http10 = serialize_response(404, {}, b"x", keep_alive=True, http10=True)
+    assert http10.startswith(b"HTTP/1.1 404 Not Found\r\n")
+    assert b"\r\nConnection: keep-alive\r\n" in http10
+    # a CR or LF in a name or value would split the response: refused every time
+    for bad in ({"X-A": "1\r\nSet-Cookie: x=1"}, {"X-A\n": "1"}, {"X-A": "1\r"}):
+        for _ in range(2):
+            with pytest.raises(ValueError, match="CR or LF"):
+                serialize_response(200, bad, b"", keep_alive=True)
