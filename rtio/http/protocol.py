@@ -464,7 +464,7 @@ class FrontProtocol(asyncio.Protocol):
                 http10=head.http10,
                 head_only=head.head_only,
             )
-        except (ValueError, UnicodeEncodeError):
+        except (ValueError, TypeError, UnicodeEncodeError):
             logger.exception("rtio.http: invalid response headers %r", response.headers)
             data = serialize_response(500, {}, b"", keep_alive=False)
             keep_alive = False

@@ -439,3 +439,23 @@ def test_serialize_response_reuses_the_constant_part_and_refuses_cr_lf() -> None
         for _ in range(2):
             with pytest.raises(ValueError, match="CR or LF"):
                 serialize_response(200, bad, b"", keep_alive=True)
+
+
+@pytest.mark.parametrize("value", ["1\r\nSet-Cookie: x=1", ["not", "a", "str"], "caf\u00e9\u2603"])
+async def test_invalid_response_headers_answer_500_and_close(value: Any) -> None:
+    from rtio.http import Front
+
+    loop = asyncio.get_running_loop()
+
+    async def handle(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, {"X-Bad": value}, b"never sent")
+
+    server = await loop.create_server(Front({"/engine.io/": handle}), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET /engine.io/ HTTP/1.1\r\n{H}\r\n".encode())
+    answer = await asyncio.wait_for(reader.read(), 5)
+    assert answer.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert b"never sent" not in answer and b"Set-Cookie" not in answer
+    writer.close()
+    server.close()
