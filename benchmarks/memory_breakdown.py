@@ -1,6 +1,7 @@
 """What each idle connection holds in the bench server, by allocation site (tracemalloc).
 
     .venv/bin/python benchmarks/memory_breakdown.py [--n 2000] [--top 30] [--layer rtio/socketio]
+        [--front rtio|aiohttp]
 
 Starts ``server.py``'s rtio server in this process with tracemalloc on, opens ``n`` idle
 Socket.IO connections to it with the shared harness's load generator (``loadgen.js
@@ -30,6 +31,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from server import make_server  # noqa: E402
 
+from rtio.http import FrontSite  # noqa: E402
+
 BENCH = HERE.parent.parent / "shared" / "bench"
 
 
@@ -41,11 +44,16 @@ def rss_kb() -> int:
     return 0
 
 
-async def main(n: int, top: int, port: int, layer: str | None) -> None:
+async def main(n: int, top: int, port: int, layer: str | None, front: str) -> None:
     app = make_server().make_app()
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
+    # rtio's own HTTP/1.1 front, as server.py listens by default; or aiohttp's web stack
+    site: web.BaseSite = (
+        FrontSite(runner, "127.0.0.1", port, backlog=1024)
+        if front == "rtio"
+        else web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
+    )
     await site.start()
     env = dict(os.environ)
     env["NODE_PATH"] = str(Path.home() / ".cache/bench/node/node_modules")
@@ -121,7 +129,7 @@ async def main(n: int, top: int, port: int, layer: str | None) -> None:
 def _group(filename: str) -> str:
     """Who allocated: a layer of rtio, aiohttp (and its helpers), or the event loop."""
     path = filename.replace("\\", "/")
-    for layer in ("rtio/ws/", "rtio/engine/", "rtio/socketio/"):
+    for layer in ("rtio/ws/", "rtio/http/", "rtio/engine/", "rtio/socketio/"):
         if layer in path:
             return layer.rstrip("/")
     for lib in ("aiohttp", "multidict", "yarl"):
@@ -148,6 +156,7 @@ if __name__ == "__main__":
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--port", type=int, default=5310)
     parser.add_argument("--layer", help="list only the lines of one layer, e.g. rtio/socketio")
+    parser.add_argument("--front", choices=("rtio", "aiohttp"), default="rtio")
     args = parser.parse_args()
     try:
         import uvloop
@@ -155,4 +164,4 @@ if __name__ == "__main__":
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
-    asyncio.run(main(args.n, args.top, args.port, args.layer))
+    asyncio.run(main(args.n, args.top, args.port, args.layer, args.front))
