@@ -1,18 +1,28 @@
 """Long-polling echo throughput: rtio next to python-socketio, same client, same load.
 
-    .venv/bin/python benchmarks/polling.py [--clients 20] [--seconds 10] [--rounds 3]
+    .venv/bin/python benchmarks/polling.py [--client raw|aiohttp] [--clients N]
+        [--seconds 10] [--rounds 3] [--servers NAME ...]
 
 Starts each server (rtio's ``server.py`` with its own HTTP/1.1 front, "rtio", and behind
 aiohttp's web stack, "rtio-aiohttp"; python-socketio's bench server from the shared
 harness, ``../shared/bench/servers/py_socketio_aiohttp.py`` on its own venv) on a free
 loopback port, pinned to CPU 1, and drives it from this process (CPU 0) with ``clients``
-aiohttp clients over Engine.IO long-polling only: each one keeps one ``echo`` event with an
+virtual clients over Engine.IO long-polling only: each one keeps one ``echo`` event with an
 ack in flight (a POST carrying ``42<id>["echo",{...}]``, then GETs until ``43<id>[...]``
 arrives; pings are answered). Servers alternate (A B A B ...), a fresh process per run.
-Prints round trips per second and server CPU per round trip (user + system of the server
-process, from /proc) with medians over the rounds, and the ratio to python-socketio.
+Prints round trips per second, server CPU per round trip (user + system of the server
+process, from /proc), the CPU % of the server and of this client process (the side near
+100 % is the bottleneck), medians over the rounds, and the ratios to python-socketio.
 
-Server µs per round trip, ``--clients 20 --seconds 8 --rounds 3``, median [range], on a
+The default client, ``--client raw`` (``polling_client.py``, 64 clients), speaks HTTP/1.1
+on asyncio Protocols over two keep-alive connections per client and costs far less per
+round trip than the servers, so the server's core saturates and round trips/s compares
+the servers' capacity. ``--client aiohttp`` (20 clients) is the earlier client on
+aiohttp's ClientSession: ~180 µs of client CPU per round trip, so its core saturates first
+and every server shows ~5.5k round trips/s; with it only server µs/op means anything.
+
+With the aiohttp client, server µs per round trip, ``--client aiohttp --clients 20
+--seconds 8 --rounds 3``, median [range], on a
 loaded 2-core machine (2026-11-26): at ae6ed61 rtio 63 [62-66], rtio-aiohttp 111,
 python-socketio 184 (2.9x its capacity); after the front's and the engine's polling hot
 path were cut (e8d9431..e2c17c2) rtio 55 [49-57], rtio-aiohttp 111, python-socketio 198
@@ -31,9 +41,11 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+from polling_client import Counter, VirtualClient
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "bench"
@@ -101,16 +113,39 @@ class PollingClient:
             pass
 
 
-async def drive(
-    port: int, clients: int, seconds: float, warmup: float, pid: int
-) -> tuple[float, float]:
+Run = tuple[float, float, float, float]  # round trips/s, server µs/op, server %, client %
+
+
+def measure(pid: int, seconds: float, count: Callable[[], int]) -> Awaitable[Run]:
+    """Round trips and CPU (server process and this client process) over ``seconds``."""
+
+    async def window() -> Run:
+        n0, cpu0, me0, t0 = count(), cpu_s(pid), own_cpu_s(), time.monotonic()
+        await asyncio.sleep(seconds)
+        n1, cpu1, me1, t1 = count(), cpu_s(pid), own_cpu_s(), time.monotonic()
+        n, wall = n1 - n0, t1 - t0
+        return (
+            n / wall,
+            (cpu1 - cpu0) * 1e6 / max(n, 1),
+            (cpu1 - cpu0) * 100 / wall,
+            (me1 - me0) * 100 / wall,
+        )
+
+    return window()
+
+
+def own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+async def drive_aiohttp(port: int, clients: int, seconds: float, warmup: float, pid: int) -> Run:
     base = f"http://127.0.0.1:{port}/socket.io/"
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         conns = [PollingClient(http, base) for _ in range(clients)]
         await asyncio.gather(*(c.open() for c in conns))
         count = 0
-        measuring = False
         stop = False
 
         async def loop(c: PollingClient) -> None:
@@ -119,25 +154,47 @@ async def drive(
             while not stop:
                 ack_id += 1
                 await c.echo(ack_id)
-                if measuring:
-                    count += 1
+                count += 1
 
         tasks = [asyncio.create_task(loop(c)) for c in conns]
         await asyncio.sleep(warmup)
-        measuring = True
-        cpu0, t0 = cpu_s(pid), time.monotonic()
-        await asyncio.sleep(seconds)
-        measuring = False
-        cpu1, t1 = cpu_s(pid), time.monotonic()
-        n = count
+        run = await measure(pid, seconds, lambda: count)
         stop = True
         await asyncio.wait(tasks, timeout=5)
         for t in tasks:
             t.cancel()
-    return n / (t1 - t0), (cpu1 - cpu0) * 1e6 / max(n, 1)
+    return run
 
 
-async def run_one(name: str, clients: int, seconds: float, warmup: float) -> tuple[float, float]:
+async def drive_raw(port: int, clients: int, seconds: float, warmup: float, pid: int) -> Run:
+    counter = Counter()
+    vcs = [VirtualClient("127.0.0.1", port, counter) for _ in range(clients)]
+    try:
+        await asyncio.gather(*(vc.open() for vc in vcs))
+        for vc in vcs:
+            vc.start()
+        failed = asyncio.gather(*(vc.done for vc in vcs))
+        await asyncio.wait([failed], timeout=warmup)
+        if failed.done():  # every client stopped early: one of them says why
+            await failed
+            raise RuntimeError("all clients stopped during the warm-up")
+        run = await measure(pid, seconds, lambda: counter.n)
+        if failed.done():  # a client failed during the window: its error, not a figure
+            await failed
+        counter.stop = True
+        await asyncio.wait([failed], timeout=5)
+        if failed.done():
+            await failed
+        return run
+    finally:
+        for vc in vcs:
+            vc.close()
+
+
+DRIVERS = {"raw": drive_raw, "aiohttp": drive_aiohttp}
+
+
+async def run_one(name: str, args: argparse.Namespace) -> Run:
     port = free_port()
     proc = subprocess.Popen(
         ["taskset", "-c", "1", *SERVERS[name][:2], str(port), *SERVERS[name][2:]],
@@ -152,7 +209,8 @@ async def run_one(name: str, clients: int, seconds: float, warmup: float) -> tup
                 await asyncio.sleep(0.1)
         if proc.poll() is not None:
             raise RuntimeError(f"{name} server exited with {proc.returncode}")
-        return await drive(port, clients, seconds, warmup, proc.pid)
+        drive = DRIVERS[args.client]
+        return await drive(port, args.clients, args.seconds, args.warmup, proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -163,46 +221,79 @@ async def run_one(name: str, clients: int, seconds: float, warmup: float) -> tup
 
 async def main(args: argparse.Namespace) -> None:
     names = args.servers or list(SERVERS)
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    results: dict[str, list[Run]] = {name: [] for name in names}
     for r in range(args.rounds):
         for name in names:
-            run_rps, run_us = await run_one(name, args.clients, args.seconds, args.warmup)
-            results[name].append((run_rps, run_us))
+            run = await run_one(name, args)
+            results[name].append(run)
             print(
                 f"[{time.strftime('%H:%M:%S')}] round {r + 1} {name:12s} "
-                f"round-trips/s={run_rps:,.0f} server µs/op={run_us:,.0f}",
+                f"round-trips/s={run[0]:,.0f} server µs/op={run[1]:,.1f} "
+                f"CPU% server={run[2]:.0f} client={run[3]:.0f}",
                 file=sys.stderr,
                 flush=True,
             )
     summary: dict[str, dict[str, object]] = {}
+    medians: dict[str, list[float]] = {}
     for name, runs in results.items():
-        rps = [x for x, _ in runs]
-        us = [y for _, y in runs]
+        columns = list(zip(*runs, strict=True))
+        medians[name] = [statistics.median(c) for c in columns]
+        rps, us = columns[:2]
         summary[name] = {
-            "rps_median": round(statistics.median(rps)),
+            "rps_median": round(medians[name][0]),
             "rps_range": [round(min(rps)), round(max(rps))],
-            "server_us_per_op_median": round(statistics.median(us)),
-            "server_us_per_op_range": [round(min(us)), round(max(us))],
+            "server_us_per_op_median": round(medians[name][1], 1),
+            "server_us_per_op_range": [round(min(us), 1), round(max(us), 1)],
+            "server_cpu_pct_median": round(medians[name][2]),
+            "client_cpu_pct_median": round(medians[name][3]),
         }
-    medians = {
-        name: (statistics.median(x for x, _ in runs), statistics.median(y for _, y in runs))
-        for name, runs in results.items()
-    }
-    ref_rps, ref_us = medians.get("py-aiohttp", next(iter(medians.values())))
-    for name, (med_rps, med_us) in medians.items():
-        summary[name]["rps_vs_py_socketio"] = round(med_rps / ref_rps, 2)
-        summary[name]["cpu_vs_py_socketio"] = round(med_us / ref_us, 2)
-    print(json.dumps({"benchmark": "polling-echo", "clients": args.clients, **summary}))
+    ref = medians.get("py-aiohttp", next(iter(medians.values())))
+    print(
+        f"client={args.client} clients={args.clients} seconds={args.seconds} "
+        f"rounds={args.rounds}; median [range]; ratios to python-socketio (py-aiohttp)"
+    )
+    print(
+        f"{'server':13s} {'round trips/s':>24s} {'server µs/op':>20s} "
+        f"{'CPU% srv/cli':>13s} {'rps ratio':>9s} {'µs ratio':>8s}"
+    )
+    for name, (med_rps, med_us, med_srv, med_cli) in medians.items():
+        summary[name]["rps_vs_py_socketio"] = round(med_rps / ref[0], 2)
+        summary[name]["cpu_vs_py_socketio"] = round(med_us / ref[1], 2)
+        rps, us = list(zip(*results[name], strict=True))[:2]
+        print(
+            f"{name:13s} {f'{med_rps:,.0f} [{min(rps):,.0f}-{max(rps):,.0f}]':>24s} "
+            f"{f'{med_us:.1f} [{min(us):.1f}-{max(us):.1f}]':>20s} "
+            f"{f'{med_srv:.0f}/{med_cli:.0f}':>13s} "
+            f"{med_rps / ref[0]:>8.2f}x {med_us / ref[1]:>7.2f}x"
+        )
+    print(
+        json.dumps(
+            {
+                "benchmark": "polling-echo",
+                "client": args.client,
+                "clients": args.clients,
+                **summary,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument(
+        "--client",
+        choices=list(DRIVERS),
+        default="raw",
+        help="raw: asyncio Protocols (cheap, the default); aiohttp: aiohttp's ClientSession",
+    )
+    parser.add_argument("--clients", type=int, help="virtual clients (default: 64 raw, 20 aiohttp)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--servers", nargs="*", choices=list(SERVERS), help="default: all")
     args = parser.parse_args()
+    if args.clients is None:
+        args.clients = 64 if args.client == "raw" else 20
     if not os.environ.get("BENCH_CPU_PINNED"):
         os.environ["BENCH_CPU_PINNED"] = "1"
         os.execvp("taskset", ["taskset", "-c", "0", sys.executable, *sys.argv])
