@@ -105,10 +105,15 @@ class PreparedMessage:
         self.frame = serialize_frame(opcode, payload)
 
 
-def prepare_message(message: str | bytes) -> PreparedMessage:
+def _message_payload(message: str | bytes) -> tuple[int, bytes]:
+    """The opcode and payload of one message: str as a text frame, bytes as binary."""
     if isinstance(message, str):
-        return PreparedMessage(_TEXT, message.encode())
-    return PreparedMessage(_BINARY, bytes(message))
+        return _TEXT, message.encode()
+    return _BINARY, message if type(message) is bytes else bytes(message)
+
+
+def prepare_message(message: str | bytes) -> PreparedMessage:
+    return PreparedMessage(*_message_payload(message))
 
 
 def _compressed_bound(size: int) -> int:
@@ -429,13 +434,7 @@ class WebSocketProtocol:
         ``send(data, {compress: false})``)."""
         if self.state is not State.OPEN:
             self._check_open()
-        if isinstance(message, str):
-            opcode = _TEXT
-            payload = message.encode()
-        else:
-            opcode = _BINARY
-            payload = message if type(message) is bytes else bytes(message)
-        self._send_payload(opcode, payload, compress)
+        self._send_payload(*_message_payload(message), compress)
 
     def encode_message(self, message: str | bytes, compress: bool = True) -> bytes:
         """The bytes of one message (as ``send_message`` queues them) for a caller that
@@ -443,12 +442,7 @@ class WebSocketProtocol:
         send's shorter path. A server's small uncompressed message is framed here directly."""
         if self.state is not State.OPEN:
             self._check_open()
-        if isinstance(message, str):
-            opcode = _TEXT
-            payload = message.encode()
-        else:
-            opcode = _BINARY
-            payload = message if type(message) is bytes else bytes(message)
+        opcode, payload = _message_payload(message)
         n = len(payload)
         if n < 126 and not self.is_client and (not compress or self.deflate is None):
             # 5.2: FIN, no RSV bit, the opcode; no MASK bit and the 7-bit length
