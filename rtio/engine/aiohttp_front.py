@@ -126,4 +126,12 @@ async def respond(
     if upgraded is not None:
         return upgraded  # after a 101, the connection is the WebSocket's
     assert response is not None, "handle returned None without a 101"
-    return web.Response(status=response.status, headers=response.headers, body=response.body)
+    answer = web.Response(status=response.status, headers=response.headers, body=response.body)
+    if response.close:
+        # the request's body was not read (a refused or timed-out POST): write the answer
+        # and close now, rather than let aiohttp linger up to 10 s reading the body
+        answer.force_close()
+        await answer.prepare(request)
+        await answer.write_eof()
+        request.protocol.force_close()
+    return answer

@@ -2,16 +2,89 @@
 headers that say so. Modelled on the ``cors`` npm module that Node's engine.io uses.
 
 Origins are ``"*"`` (any), a list of exact origins, or a callable ``(origin) -> bool``.
-The same policy decides whether the Origin of a WebSocket upgrade is accepted.
+The same policy decides whether the Origin of a WebSocket upgrade is accepted. Without a
+policy (``EngineOptions.cors`` None, rtio.Server's ``cors_allowed_origins=None``) only the
+same origin is accepted (``same_origin``), on both transports, as python-socketio does: a
+browser page elsewhere cannot open a session with the user's cookies (issue 12, defect 7).
+A request without Origin (a non-browser client) is always accepted.
 Knows nothing of HTTP servers: it maps header values to header dicts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-__all__ = ["CorsOptions", "CorsPolicy"]
+__all__ = ["MAX_LOGGED_ORIGINS", "CorsOptions", "CorsPolicy", "OriginLog", "same_origin"]
+
+logger = logging.getLogger("rtio.engine")
+
+#: the most refused origins remembered as already logged (then the memory starts afresh)
+MAX_LOGGED_ORIGINS = 1024
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _host_port(authority: str, default_port: int) -> tuple[str, int] | None:
+    try:
+        parts = urlsplit("//" + authority.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host or parts.username is not None or parts.path or parts.query:
+        return None
+    return host, default_port if port is None else port
+
+
+def same_origin(origin: str, headers: Mapping[str, str]) -> bool:
+    """Whether ``origin`` (an Origin header) names the server the request was sent to: its
+    host and port (the scheme's default when absent) are those of the Host header, or of
+    X-Forwarded-Host (a proxy that rewrites Host; a browser page cannot set that header on
+    a WebSocket, nor on a request without a preflight, which gets no CORS answer here).
+    The scheme is not compared with the request's (unknown behind a TLS proxy)."""
+    try:
+        parts = urlsplit(origin.strip())
+        scheme, host, port = parts.scheme, parts.hostname, parts.port
+    except ValueError:
+        return False
+    default = _DEFAULT_PORTS.get(scheme)
+    if default is None or not host:
+        return False  # "null" (a sandboxed page, a file), or not a web origin
+    ours = (host, default if port is None else port)
+    for name in ("Host", "X-Forwarded-Host"):
+        value = headers.get(name)
+        if value and _host_port(value.split(",")[0], default) == ours:
+            return True
+    return False
+
+
+class OriginLog:
+    """Logs a refused origin once, at INFO, with the option that admits it. Remembers at
+    most MAX_LOGGED_ORIGINS origins (a client chooses them): past that it starts afresh."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def refused(self, origin: str, why: str) -> None:
+        seen = self._seen
+        if origin in seen:
+            return
+        if len(seen) >= MAX_LOGGED_ORIGINS:
+            seen.clear()
+        seen.add(origin[:200])
+        logger.info(
+            "engine: refused a request from origin %r (%s); to admit it, list it in"
+            " cors_allowed_origins (rtio.Server) or EngineOptions.cors",
+            origin[:200],
+            why,
+        )
 
 OriginsSpec = str | Sequence[str] | Callable[[str], bool]
 

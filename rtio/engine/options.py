@@ -100,6 +100,14 @@ class EngineOptions:
     max_buffered_bytes: int = 16 * 1024 * 1024
     #: the most packets accepted in one polling payload
     max_payload_packets: int = 10_000
+    #: Node's closeTimeout: how long a session the server closes waits for a polling
+    #: client to fetch what is queued and the close packet (a live client polls again
+    #: within a round trip); also never longer than its heartbeat would have lasted
+    close_timeout: float = 10.0
+    #: the longest the body of a POST may take to arrive: past it the POST is answered
+    #: 408 and its session closed ("data request timeout"), as Node closes a session
+    #: whose data request breaks; a session's close also ends its pending POST
+    body_timeout: float = 30.0
     #: how long ``EngineServer.shutdown`` lets clients fetch their close packet (polling)
     #: or answer the close handshake (WebSocket) before closing without waiting
     shutdown_grace: float = 1.0
@@ -116,6 +124,8 @@ class EngineOptions:
             raise ValueError("upgrade_timeout must be positive")
         if self.max_payload <= 0 or self.max_payload_packets <= 0:
             raise ValueError("max_payload and max_payload_packets must be positive")
+        if self.close_timeout <= 0 or self.body_timeout <= 0:
+            raise ValueError("close_timeout and body_timeout must be positive")
         if self.shutdown_grace < 0:
             raise ValueError("shutdown_grace must not be negative")
         if self.max_buffered_bytes <= 0:

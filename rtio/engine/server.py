@@ -24,7 +24,7 @@ from typing import Protocol
 from aiohttp import web
 
 from .aiohttp_front import ENGINES_KEY, respond
-from .cors import CorsPolicy
+from .cors import CorsPolicy, OriginLog, same_origin
 from .errors import (
     CloseReason,
     ErrorCode,
@@ -32,7 +32,7 @@ from .errors import (
     PayloadTooLarge,
     RequestRefused,
 )
-from .http import HttpRequest, HttpResponse
+from .http import BodyRead, BodyReadEnded, HttpRequest, HttpResponse
 from .options import EngineOptions, ms
 from .packet import (
     RECORD_SEPARATOR,
@@ -57,10 +57,6 @@ from .websocket import (
 __all__ = ["EngineHandler", "EngineServer", "EngineSession"]
 
 logger = logging.getLogger("rtio.engine")
-
-#: Node's closeTimeout: how long a server close waits for the client to fetch the close
-#: packet over polling.
-CLOSE_TIMEOUT = 30.0
 
 _FORCED_CLOSE = (CloseReason.FORCED_CLOSE, "closed by the server")
 # the states the per-message paths test, as module globals (cheaper than enum attributes)
@@ -138,7 +134,7 @@ class EngineSession:
         "_loop",
         "_poll_transport",
         "_poll_waiter",
-        "_posting",
+        "_post",
         "_probe",
         "_probed",
         "_queue",
@@ -175,7 +171,8 @@ class EngineSession:
         #: the pending GET: set with its payload and whether it may be compressed
         self._poll_waiter: asyncio.Future[tuple[str, bool]] | None = None
         self._poll_transport: asyncio.BaseTransport | None = None
-        self._posting = False
+        #: the body read of the pending POST (a session's close ends it)
+        self._post: BodyRead | None = None
         self._ws: WebSocketTransport | None = None
         self._probe: WebSocketTransport | None = None
         self._probed = False
@@ -389,7 +386,7 @@ class EngineSession:
 
     def _begin_close(self, reason: CloseReason, description: str) -> None:
         core = self._core
-        if not core.start_closing(self._loop.time(), CLOSE_TIMEOUT):
+        if not core.start_closing(self._loop.time(), self._server.options.close_timeout):
             return
         if self._probe is not None:
             self._abort_upgrade("session closing")
@@ -434,6 +431,9 @@ class EngineSession:
             self._poll_waiter = None
             if not waiter.done():
                 waiter.set_result((poll_reply, False))
+        post = self._post
+        if post is not None:
+            post.end("session closed")  # its POST is answered 400, its connection closed
         self._queue.clear()
         self._wake_drain_waiters()
         if self._ws is not None:
@@ -528,22 +528,43 @@ class EngineSession:
         )
 
     async def _handle_post(self, request: HttpRequest, headers: dict[str, str]) -> HttpResponse:
-        if self._posting:
+        if self._post is not None:
             # v4 "Sending data": "a client MUST NOT have more than one active `POST`
             # request. Should it happen, the server MUST return an HTTP 400 error status and
             # close the session."
             self._close(CloseReason.TRANSPORT_ERROR, "overlapping data requests")
             raise RequestRefused(ErrorCode.BAD_REQUEST, "Overlapping data requests")
         options = self._server.options
-        self._posting = True
+        # a body that never comes must not hold the request (and its connection) for ever:
+        # it has body_timeout to arrive, and the session's close ends it (issue 12, defect 3)
+        reader = self._post = BodyRead(
+            request.read_body(options.max_payload), self._loop, options.body_timeout
+        )
         try:
             try:
-                body = await request.read_body(options.max_payload)
+                body = await reader
             except PayloadTooLarge as exc:
                 logger.warning("engine session %s: %s", self.sid, exc)
                 self._close(CloseReason.TRANSPORT_ERROR, "payload too large")
                 headers["Content-Type"] = "application/json"
-                return HttpResponse(413, headers, b'{"code": 3, "message": "Payload too large"}')
+                return HttpResponse(
+                    413, headers, b'{"code": 3, "message": "Payload too large"}', close=True
+                )
+            except BodyReadEnded as exc:
+                headers["Content-Type"] = "application/json"
+                if exc.reason != "timeout":
+                    # the session closed while its POST was still arriving
+                    refused = RequestRefused(ErrorCode.UNKNOWN_SID)
+                    return HttpResponse(400, headers, refused.body().encode(), close=True)
+                logger.info(
+                    "engine session %s: a POST body did not arrive within body_timeout"
+                    " (%g s), closing",
+                    self.sid,
+                    options.body_timeout,
+                )
+                self._close(CloseReason.TRANSPORT_ERROR, "data request timeout")
+                refused = RequestRefused(ErrorCode.BAD_REQUEST, "Body timeout", status=408)
+                return HttpResponse(408, headers, refused.body().encode(), close=True)
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
                 # Node: "data request connection closed prematurely"
                 self._close(CloseReason.TRANSPORT_ERROR, "data request connection lost")
@@ -552,7 +573,7 @@ class EngineSession:
                 self._close(CloseReason.TRANSPORT_ERROR, "data request connection lost")
                 raise
         finally:
-            self._posting = False
+            self._post = None
         if self._core.state is _CLOSED:
             raise RequestRefused(ErrorCode.UNKNOWN_SID)
         jsonp = "j" in request.query  # (jsonp_index is not None)
@@ -694,6 +715,7 @@ class EngineServer:
         self.handler = handler
         self.options = options or EngineOptions()
         self._cors = CorsPolicy(self.options.cors) if self.options.cors is not None else None
+        self._origin_log = OriginLog()
         self._ws_options = server_options(self.options)
         self._sessions: dict[str, EngineSession] = {}
         self._websockets: set[WebSocketTransport] = set()
@@ -811,9 +833,16 @@ class EngineServer:
             transport = query.get("transport")
             if transport is None or transport not in options.transports:
                 raise RequestRefused(ErrorCode.UNKNOWN_TRANSPORT)
-            if cors is not None and not cors.is_allowed(origin):
-                # the same policy for the Origin of a WebSocket upgrade
-                raise RequestRefused(ErrorCode.FORBIDDEN, "Not an accepted origin")
+            if origin is not None:
+                # the same policy for the Origin of a WebSocket upgrade; without one, the
+                # same origin only (issue 12, defect 7)
+                if cors is None:
+                    if not same_origin(origin, request.headers):
+                        self._origin_log.refused(origin, "not the same origin as Host")
+                        raise RequestRefused(ErrorCode.FORBIDDEN, "Not an accepted origin")
+                elif not cors.is_allowed(origin):
+                    self._origin_log.refused(origin, "not an allowed origin")
+                    raise RequestRefused(ErrorCode.FORBIDDEN, "Not an accepted origin")
             eio = query.get("EIO")
             if eio != "4":
                 logger.info("refused Engine.IO protocol version %r (only 4 is served)", eio)

@@ -13,8 +13,11 @@ Lifecycle::
      └──error / timeout / client close────────────────> CLOSED
 
 Heartbeat (v4: the server pings): a ping is due ``ping_interval`` after the session opened
-or after the last pong; a pong must arrive within ``ping_timeout`` of that due time (so the
-deadlines are exact even when the glue's timer fires late).
+or after the last pong; a pong must arrive within ``ping_timeout`` of when the ping was
+actually sent (the ``now`` of the :meth:`Session.on_timer` call that asked for it): after a
+loop stall the ping goes out late, and a client that answers it at once is kept, as in Node
+(issue 12, defect 4). A closing session keeps that bound: it is closed at the latest when a
+live client would have had to answer its next ping (issue 12, defect 8).
 """
 
 from __future__ import annotations
@@ -145,13 +148,19 @@ class Session:
 
     def start_closing(self, now: float, timeout: float) -> bool:
         """Server-initiated close: stop accepting sends and flush the queue (with its close
-        packet) within ``timeout``. False if the session is already closing or closed."""
+        packet) within ``timeout``, and no later than the heartbeat would have closed the
+        session (Node keeps its ping timer running while a socket closes): the pending
+        pong's deadline, else ``ping_timeout`` after the next ping is due. False if the
+        session is already closing or closed."""
         if not self.is_open:
             return False
         self._goto(SessionState.CLOSING)
+        beat = self._pong_deadline
+        if beat is None:
+            beat = max(self._next_ping, now) + self.ping_timeout
         self._upgrade_deadline = None
         self._pong_deadline = None
-        self._close_deadline = now + timeout
+        self._close_deadline = min(now + timeout, beat)
         return True
 
     def close(self) -> bool:
@@ -219,11 +228,11 @@ class Session:
                 self._pong_deadline = None
                 return TimerEvent.PING_TIMEOUT
         elif now >= self._next_ping:
-            # The deadlines follow the schedule, not the timer's lateness: the pong is due
-            # ping_timeout after the ping was due, so a busy loop cannot stretch the
-            # heartbeat (the peer's own limit, pingInterval + pingTimeout after the last
-            # ping, does not stretch either).
-            self._pong_deadline = self._next_ping + self.ping_timeout
+            # The glue sends the ping now: the pong is due ping_timeout after this, not
+            # after the ping was due. Counted from the due time, a loop stall longer than
+            # ping_timeout would drop every client, even those that answer at once
+            # (issue 12, defect 4; Node arms its pong timer when it sends the ping).
+            self._pong_deadline = now + self.ping_timeout
             return TimerEvent.SEND_PING
         return None
 

@@ -37,18 +37,40 @@ def test_heartbeat_pings_then_times_out() -> None:
     assert s.on_timer(100.5) is TimerEvent.PING_TIMEOUT
 
 
-def test_a_late_timer_does_not_stretch_the_heartbeat() -> None:
+def test_a_late_ping_gets_its_whole_ping_timeout() -> None:
+    """Issue 12, defect 4: after a loop stall the ping goes out late, and the pong is due
+    ping_timeout after it was sent (the ``now`` of the call), not after it was due: a stall
+    longer than pingTimeout must not drop a client that answers at once (on 0d24665 the
+    deadline was 100.5, already past when the late ping went out)."""
     s = make()
-    # the timer fires 0.15 s late: the ping goes out now, but the pong is still due at
-    # 100.5 (0.2 s after the ping was due), not 0.2 s after this late call
-    assert s.on_timer(100.45) is TimerEvent.SEND_PING
-    assert s.deadline() == pytest.approx(100.5)
-    assert s.on_timer(100.45) is None
-    assert s.on_timer(100.5) is TimerEvent.PING_TIMEOUT
-    # later than the whole timeout: the ping and the timeout are due in one call sequence
+    # the timer fires 0.7 s late (a stall longer than the 0.2 s pingTimeout)
+    assert s.on_timer(101.0) is TimerEvent.SEND_PING
+    assert s.deadline() == pytest.approx(101.2)
+    assert s.on_timer(101.0) is None  # not a timeout in the same call sequence
+    assert s.on_timer(101.19) is None
+    s.receive_pong(101.05)  # the client answered 50 ms after the ping was sent
+    assert s.deadline() == pytest.approx(101.35)  # the next ping, not a timeout
+    # a client that does not answer still times out, ping_timeout after the late ping
     s = make()
     assert s.on_timer(101.0) is TimerEvent.SEND_PING
-    assert s.on_timer(101.0) is TimerEvent.PING_TIMEOUT
+    assert s.on_timer(101.2) is TimerEvent.PING_TIMEOUT
+
+
+def test_closing_keeps_the_heartbeat_bound() -> None:
+    """Issue 12, defect 8: a session the server closes is closed at the latest when its
+    heartbeat would have closed it, not close_timeout later (on 0d24665: 30 s, heartbeat
+    off)."""
+    s = make()  # opened at 100.0: ping due at 100.3, pong by 100.5
+    assert s.start_closing(100.1, 30.0)
+    assert s.deadline() == pytest.approx(100.5)
+    assert s.on_timer(100.5) is TimerEvent.CLOSE_TIMEOUT
+    s = make()
+    assert s.on_timer(100.3) is TimerEvent.SEND_PING  # a pong is awaited until 100.5
+    assert s.start_closing(100.4, 30.0)
+    assert s.deadline() == pytest.approx(100.5)
+    s = make()
+    assert s.start_closing(100.1, 0.1)  # a short close_timeout comes first
+    assert s.deadline() == pytest.approx(100.2)
 
 
 def test_pong_rearms_the_next_ping_from_its_arrival() -> None:
@@ -103,12 +125,12 @@ def test_upgrade_timeout() -> None:
 
 def test_closing_then_closed() -> None:
     s = make()
-    assert s.start_closing(100.0, 5.0)
+    assert s.start_closing(100.0, 0.1)
     assert not s.is_open
-    assert not s.start_closing(100.0, 5.0)
-    assert s.deadline() == 105.0
-    assert s.on_timer(104.0) is None
-    assert s.on_timer(105.0) is TimerEvent.CLOSE_TIMEOUT
+    assert not s.start_closing(100.0, 0.1)
+    assert s.deadline() == pytest.approx(100.1)
+    assert s.on_timer(100.05) is None
+    assert s.on_timer(100.1) is TimerEvent.CLOSE_TIMEOUT
     assert s.close()
     assert not s.close()
     assert s.deadline() is None

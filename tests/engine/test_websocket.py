@@ -699,3 +699,36 @@ async def test_a_bug_after_the_101_closes_with_1011_and_the_server_lives(
     monkeypatch.undo()
     _, sid = await engine.ws_open()  # the server goes on
     assert sid in engine.server.sessions
+
+
+async def test_a_loop_stall_does_not_drop_a_websocket_client_that_answers(
+    make_engine: MakeEngine,
+) -> None:
+    """Issue 12, defect 4 (WebSocket, real loop): the loop is blocked 0.8 s, longer than
+    pingInterval + pingTimeout (0.1 + 0.3 s); the late ping goes out after the stall and
+    the client answers it at once: it is kept (on 0d24665 it was closed with "ping timeout"
+    as soon as the late ping went out)."""
+    import time
+
+    engine = await make_engine(ping_interval=0.1, ping_timeout=0.3)
+    ws, sid = await engine.ws_open()
+    pings = 0
+
+    async def answer() -> None:
+        nonlocal pings
+        while True:
+            msg = await ws.receive()
+            if msg.type is not WSMsgType.TEXT:
+                return
+            if msg.data == "2":
+                pings += 1
+                await ws.send_str("3")
+
+    task = asyncio.ensure_future(answer())
+    await asyncio.sleep(0.02)
+    time.sleep(0.8)  # the stall: the ping timer fires late
+    await asyncio.sleep(0.5)  # the late ping and a few more, all answered
+    task.cancel()
+    assert engine.handler.disconnected == []
+    assert sid in engine.server.sessions and pings >= 2
+    await ws.close()
