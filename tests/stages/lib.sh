@@ -1,6 +1,6 @@
 # Sourced by stage scripts: common helpers.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-SHARED="$(cd "$ROOT/../shared" 2>/dev/null && pwd || true)"
+SHARED="${RTIO_SHARED:-$(cd "$ROOT/../shared" 2>/dev/null && pwd || true)}"
 PY="$ROOT/.venv/bin/python"
 ARTIFACTS="${ARTIFACTS:-$ROOT/artifacts}"
 mkdir -p "$ARTIFACTS"
