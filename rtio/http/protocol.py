@@ -393,9 +393,7 @@ class FrontProtocol(asyncio.Protocol):
         else:
             self._run_in_task(coro)
 
-    def _step(
-        self, request: FrontRequest, coro: Coroutine[Any, Any, HttpResponse | None]
-    ) -> None:
+    def _step(self, request: FrontRequest, coro: Coroutine[Any, Any, HttpResponse | None]) -> None:
         """Run the handler's coroutine one step, outside a task."""
         try:
             first = coro.send(None)
