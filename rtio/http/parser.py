@@ -309,10 +309,10 @@ class RequestHead:
         return f"<RequestHead {self.method} {self.target} {self.version}>"
 
 
-def parse_head(head: bytes) -> RequestHead:
+def parse_head(head: bytes, max_head: int = MAX_HEAD) -> RequestHead:
     """Parse a request head: the bytes before the blank line that ends it (without that
-    CRLF CRLF). Raises BadRequest (400, 431, 501 or 505)."""
-    if len(head) > MAX_HEAD:
+    CRLF CRLF), at most ``max_head`` of them. Raises BadRequest (400, 431, 501 or 505)."""
+    if len(head) > max_head:
         raise BadRequest("request head too large", 431)
     # latin-1: every byte maps to one character (RFC 9110 5.5: field values are octets);
     # the checks below keep what is not text out.
