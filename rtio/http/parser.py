@@ -86,8 +86,14 @@ class Headers(Mapping[str, str]):
 
     __slots__ = ("_first", "_raw")
 
-    def __init__(self, raw: list[tuple[str, str]]) -> None:
-        first: dict[str, str] = {}
+    def __init__(self, raw: list[tuple[str, str]], first: dict[str, str] | None = None) -> None:
+        if first is not None:
+            # (parse_head built the first values as it went, names lower-case and shared,
+            # and gives every field only when a name repeats)
+            self._first = first
+            self._raw = raw or None
+            return
+        first = {}
         known = _KNOWN
         for name, value in raw:
             # shared, not interned: every session's handshake headers use one "host",
@@ -97,7 +103,7 @@ class Headers(Mapping[str, str]):
             if len(value) <= 16:
                 value = known.get(value, value)
             lname = name.lower()
-            first.setdefault(known.get(lname, lname), value)
+            first.setdefault(_KNOWN_NAMES.get(lname, lname), value)
         self._first = first
         self._raw = raw if len(first) != len(raw) else None
 
@@ -156,9 +162,10 @@ def parse_query(query_string: str) -> dict[str, str]:
 
 
 #: the strings a session keeps from its handshake that many sessions have in common:
-#: parsed copies are swapped for these (a fixed set: what a client makes up stays its own
-#: and is freed with the request)
-_KNOWN: dict[str, str] = {
+#: parsed copies are swapped for these (fixed sets: what a client makes up stays its own
+#: and is freed with the request). Header names, lower-case (each a valid token: a name
+#: found here needs no further check)
+_KNOWN_NAMES: dict[str, str] = {
     s: s
     for s in (
         # header names (lower-case)
@@ -195,6 +202,12 @@ _KNOWN: dict[str, str] = {
         "x-forwarded-proto",
         "x-forwarded-host",
         "x-real-ip",
+    )
+}
+#: header values, query names and values
+_KNOWN: dict[str, str] = {
+    s: s
+    for s in (
         # header values
         "websocket",
         "Upgrade",
@@ -317,14 +330,16 @@ def parse_head(head: bytes, max_head: int = MAX_HEAD) -> RequestHead:
     # latin-1: every byte maps to one character (RFC 9110 5.5: field values are octets);
     # the checks below keep what is not text out.
     text = head.decode("latin-1")
-    crlf = text.count("\r\n")
-    if text.count("\r") != crlf or text.count("\n") != crlf:
-        raise BadRequest("bare CR or LF in the request head")
-    if _CTL.search(text) is not None:
-        # (issue 12, defect 9: 0x01 and 0x7f in a value were accepted)
-        raise BadRequest("control character (NUL, DEL...) in the request head")
-    lines = text.split("\r\n")
-    request_line = lines[0]
+    # the usual head is printable ASCII but for its CRLFs: one fast check for it; else
+    # find what is wrong (HTAB and obs-text are allowed in field values)
+    if not text.replace("\r\n", "").isprintable():
+        crlf = text.count("\r\n")
+        if text.count("\r") != crlf or text.count("\n") != crlf:
+            raise BadRequest("bare CR or LF in the request head")
+        if _CTL.search(text) is not None:
+            # (issue 12, defect 9: 0x01 and 0x7f in a value were accepted)
+            raise BadRequest("control character (NUL, DEL...) in the request head")
+    request_line, _, rest = text.partition("\r\n")
     parts = request_line.split(" ")
     if len(parts) != 3:
         raise BadRequest("malformed request line")
@@ -337,23 +352,40 @@ def parse_head(head: bytes, max_head: int = MAX_HEAD) -> RequestHead:
         if _VERSION.fullmatch(version):
             raise BadRequest("HTTP version not supported", 505)
         raise BadRequest("malformed HTTP version")
-    raw: list[tuple[str, str]] = []
     content_length: int | None = None
     chunked = False
     connection: list[str] = []
     expect_continue = False
     has_host = False
-    for line in lines[1:]:
+    raw: list[tuple[str, str]] | None = None
+    first: dict[str, str] = {}
+    known_names = _KNOWN_NAMES
+    known = _KNOWN
+    framing = _FRAMING
+    for line in rest.split("\r\n") if rest else ():
         name, colon, value = line.partition(":")
         if not colon:
             raise BadRequest("header line without a colon")
+        lname = name.lower()
+        # shared, not interned: every session's handshake headers use one "host",
+        # "upgrade", "websocket"... (a session holds its handshake's headers), found in a
+        # fixed table. Never sys.intern what a client chose: interned strings are
+        # immortal on CPython 3.12 (issue 12, defect 2)
+        shared = known_names.get(lname)
+        if shared is not None:
+            lname = shared  # a known name is a token
         # RFC 9112 5.1: "No whitespace is allowed between the field name and colon";
         # 5.2: obs-fold (a line starting with whitespace) is rejected, not unfolded
-        if not _TOKEN.fullmatch(name):
+        elif not _TOKEN.fullmatch(name):
             raise BadRequest(f"malformed header name {name[:40]!r}")
         value = value.strip(" \t")
-        raw.append((name, value))
-        lname = name.lower()
+        if lname not in first:
+            first[lname] = known.get(value, value) if len(value) <= 16 else value
+        elif raw is None:
+            # a repeated name: every field is kept as received (Headers.raw)
+            raw = _fields(rest)
+        if lname not in framing:
+            continue
         if lname == "content-length":
             if not (value.isascii() and value.isdigit()):
                 raise BadRequest("malformed Content-Length")
@@ -376,7 +408,7 @@ def parse_head(head: bytes, max_head: int = MAX_HEAD) -> RequestHead:
             if value.lower() != "100-continue":
                 raise BadRequest("unsupported expectation", 417)
             expect_continue = True
-        elif lname == "host":
+        else:  # host
             # RFC 9112 3.2: "A server MUST respond with a 400 (Bad Request) status code to
             # any HTTP/1.1 request message that lacks a Host header field and to any
             # request message that contains more than one Host header field line or a
@@ -405,12 +437,25 @@ def parse_head(head: bytes, max_head: int = MAX_HEAD) -> RequestHead:
         method,
         target,
         version,
-        Headers(raw),
+        Headers(raw if raw is not None else [], first),
         content_length=content_length,
         chunked=chunked,
         keep_alive=keep_alive,
         expect_continue=expect_continue,
     )
+
+
+def _fields(rest: str) -> list[tuple[str, str]]:
+    """Every field of a head's field lines (checked already), as received."""
+    fields = []
+    for line in rest.split("\r\n"):
+        name, _, value = line.partition(":")
+        fields.append((name, value.strip(" \t")))
+    return fields
+
+
+#: the fields that frame the request (looked at as they are parsed)
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "expect", "host"))
 
 
 def decode_chunked(buffer: bytes | bytearray, start: int, limit: int) -> tuple[bytes, int] | None:

@@ -411,6 +411,9 @@ class FrontProtocol(asyncio.Protocol):
             if end < 0 or end > max_head:
                 if end > max_head or len(buffer) > max_head:
                     self._refuse(BadRequest("request head too large", 431))
+                elif end < 0 and b"\n\n" in buffer:
+                    # a head ended by bare LFs never ends here: say so now, not at 408
+                    self._refuse(BadRequest("bare LF in the request head"))
                 elif not self._head_since:
                     # the head is coming in pieces: it has head_timeout to complete
                     now = self._head_since = self._loop.time()

@@ -175,3 +175,11 @@ def test_keepalive_timeout_argument_replaces_the_options() -> None:
     assert front.keepalive_timeout == 5.0 and front.max_head == 100
     front = Front({}, keepalive_timeout=1.0, options=FrontOptions(keepalive_timeout=5.0))
     assert front.options.keepalive_timeout == 1.0 == front.keepalive_timeout
+
+
+async def test_a_head_ended_by_bare_lfs_is_refused_at_once(stub_site: FrontSite) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", stub_site.port)
+    writer.write(b"GET /engine.io/ HTTP/1.1\nHost: t\n\n")
+    answer = await asyncio.wait_for(_read_to_eof(reader), 5)
+    assert answer.startswith(b"HTTP/1.1 400 ") and answer.endswith(b"bare LF in the request head\n")
+    writer.close()
