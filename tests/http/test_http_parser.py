@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from rtio.http.parser import (
@@ -298,6 +298,7 @@ def test_a_field_value_is_accepted_exactly_when_it_is_field_content(
     holds a control character other than HTAB (RFC 9110 5.5), a name iff not a token."""
     import re
 
+    assume(b"\r\n" not in value)  # (that is a second field line)
     framing = (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect")
     if not name or name.lower() in framing:
         name = b"X"
