@@ -475,10 +475,26 @@ class ChunkedDecoder:
     pieces). ``feed`` raises BadRequest when malformed and ``BodyTooLarge`` (413) as soon
     as the sizes announced pass ``limit``, before the data arrives."""
 
-    __slots__ = ("_chunks", "_line", "_need", "_size", "_state", "_trailers", "limit")
+    __slots__ = (
+        "_chunks",
+        "_line",
+        "_need",
+        "_size",
+        "_state",
+        "_trailers",
+        "limit",
+        "max_line",
+        "max_trailers",
+    )
 
-    def __init__(self, limit: int) -> None:
+    def __init__(
+        self, limit: int, max_line: int = MAX_CHUNK_LINE, max_trailers: int = MAX_TRAILERS
+    ) -> None:
         self.limit = limit
+        #: the longest chunk-size line (with its extensions), without its CRLF
+        self.max_line = max_line
+        #: the largest trailer section
+        self.max_trailers = max_trailers
         self._chunks: list[bytes] = []
         self._size = 0
         self._state = _SIZE
@@ -549,9 +565,9 @@ class ChunkedDecoder:
 
     def _check_line(self, length: int) -> None:
         if self._state == _TRAILER:
-            if self._trailers + length > MAX_TRAILERS:
+            if self._trailers + length > self.max_trailers:
                 raise BadRequest("chunked trailers too large")
-        elif length > MAX_CHUNK_LINE + 2:
+        elif length > self.max_line + 2:
             if self._state == _SIZE:
                 raise BadRequest("chunk-size line too long")
             raise BadRequest("chunk data not followed by CRLF")

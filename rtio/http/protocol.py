@@ -45,7 +45,9 @@ from rtio.engine import HttpRequest, HttpResponse, PayloadTooLarge
 from rtio.ws import ServerOptions, WebSocket, serve_upgrade
 
 from .parser import (
+    MAX_CHUNK_LINE,
     MAX_HEAD,
+    MAX_TRAILERS,
     BadRequest,
     BodyTooLarge,
     ChunkedDecoder,
@@ -96,6 +98,9 @@ class FrontOptions:
       bounds the whole request, 300 s there).
     - ``max_head``: the largest request head (request line and fields), else 431 and close.
     - ``max_pipelined``: bytes read past a request in flight before reading pauses.
+    - ``max_chunk_line``: the longest chunk-size line of a chunked body (extensions
+      included), else 400 and close; ``max_trailers``: the largest trailer section, else
+      400 and close. (The body's size is the handler's limit: ``read_body(limit)``.)
     """
 
     keepalive_timeout: float = 75.0
@@ -103,6 +108,8 @@ class FrontOptions:
     body_timeout: float = 60.0
     max_head: int = MAX_HEAD
     max_pipelined: int = MAX_PIPELINED
+    max_chunk_line: int = MAX_CHUNK_LINE
+    max_trailers: int = MAX_TRAILERS
 
     def __post_init__(self) -> None:
         for name in ("keepalive_timeout", "head_timeout", "body_timeout"):
@@ -110,6 +117,8 @@ class FrontOptions:
                 raise ValueError(f"{name} must be positive")
         if self.max_head < 64 or self.max_pipelined < 0:
             raise ValueError("max_head must be at least 64, max_pipelined not negative")
+        if self.max_chunk_line < 16 or self.max_trailers < 0:
+            raise ValueError("max_chunk_line must be at least 16, max_trailers not negative")
 
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -452,7 +461,8 @@ class FrontProtocol(asyncio.Protocol):
         first bytes, already received, are malformed (a chunk size of 16 hex digits or
         more, a chunk-size line over 1 KiB, control characters in an extension). What
         comes later is aiohttp's to judge."""
-        decoder = ChunkedDecoder(1 << 62)
+        options = self._front.options
+        decoder = ChunkedDecoder(1 << 62, options.max_chunk_line, options.max_trailers)
         try:
             decoder.feed(self._buffer[start:])
         except BadRequest as exc:
@@ -605,7 +615,8 @@ class FrontProtocol(asyncio.Protocol):
         self._arm(now + self._front.options.body_timeout)
         try:
             if head.chunked:
-                decoder = ChunkedDecoder(limit)
+                options = self._front.options
+                decoder = ChunkedDecoder(limit, options.max_chunk_line, options.max_trailers)
                 while True:
                     try:
                         end = decoder.feed(piece)
