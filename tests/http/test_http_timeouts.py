@@ -82,10 +82,13 @@ async def stub_site() -> AsyncIterator[FrontSite]:
         await runner.cleanup()
 
 
-async def test_trickled_heads_time_out_with_408(stub_site: FrontSite) -> None:
+async def test_trickled_heads_time_out_with_408(
+    stub_site: FrontSite, caplog: pytest.LogCaptureFixture
+) -> None:
     """Issue 12, defect 3 (a head that trickles in, slowloris): 200 connections that keep
     sending a byte of their head every 0.1 s are answered 408 and closed within 10 s
-    (head_timeout 0.5 s), however recent their last byte."""
+    (head_timeout 0.5 s), however recent their last byte; each refusal is logged (INFO)."""
+    caplog.set_level("INFO", "rtio.http")
     site = stub_site
     conns = [await asyncio.open_connection("127.0.0.1", site.port) for _ in range(N)]
     for _, writer in conns:
@@ -112,6 +115,7 @@ async def test_trickled_heads_time_out_with_408(stub_site: FrontSite) -> None:
     assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), answers[0]
     assert b"head not received in time" in answers[0]
     assert elapsed < 10 and not site.front.connections
+    assert "408 request head not received in time (from ('127.0.0.1'" in caplog.text
     for _, writer in conns:
         writer.close()
 
