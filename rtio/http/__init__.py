@@ -11,7 +11,7 @@ unchanged. ``start_server`` / ``FrontSite`` listen with it; ``rtio.run_app`` use
 """
 
 from .parser import BadRequest, BodyTooLarge, Headers, HttpError, RequestHead, parse_head
-from .protocol import Front, FrontProtocol, Route, serialize_response
+from .protocol import Front, FrontOptions, FrontProtocol, Route, serialize_response
 from .request import FrontRequest
 from .serve import FrontSite, engine_routes, start_server
 
@@ -19,6 +19,7 @@ __all__ = [
     "BadRequest",
     "BodyTooLarge",
     "Front",
+    "FrontOptions",
     "FrontProtocol",
     "FrontRequest",
     "FrontSite",

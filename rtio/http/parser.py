@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from sys import intern
 from types import MappingProxyType
 from urllib.parse import unquote_plus
 
@@ -47,6 +46,17 @@ MAX_TRAILERS = 8192
 
 # RFC 9110 5.6.2: token = 1*tchar
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 5.5: field-value = *field-content, field-vchar = VCHAR / obs-text, with SP and
+# HTAB inside: any other control character (CR and LF are counted apart) is refused
+_CTL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# RFC 9112 3.2 / RFC 3986 3.2.2: Host = uri-host [ ":" port ]; uri-host is an IP-literal
+# in brackets or a reg-name (unreserved / pct-encoded / sub-delims), possibly empty
+_HOST = re.compile(r"(?:\[[0-9A-Za-z:.]+\]|[0-9A-Za-z\-._~%!$&'()*+,;=]*)(?::[0-9]*)?")
+# RFC 9112 7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ),
+# names are tokens, values tokens or quoted strings: no control character but HTAB
+_CHUNK_CTL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+#: the longest Content-Length accepted, in digits (10^18 bytes: past any body limit)
+_MAX_LENGTH_DIGITS = 18
 _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 
@@ -76,14 +86,24 @@ class Headers(Mapping[str, str]):
 
     __slots__ = ("_first", "_raw")
 
-    def __init__(self, raw: list[tuple[str, str]]) -> None:
-        first: dict[str, str] = {}
+    def __init__(self, raw: list[tuple[str, str]], first: dict[str, str] | None = None) -> None:
+        if first is not None:
+            # (parse_head built the first values as it went, names lower-case and shared,
+            # and gives every field only when a name repeats)
+            self._first = first
+            self._raw = raw or None
+            return
+        first = {}
+        known = _KNOWN
         for name, value in raw:
-            # interned: every session's handshake headers share one "host", "upgrade",
-            # "websocket"... (a session holds its handshake's headers)
-            if len(value) <= 12:
-                value = intern(value)
-            first.setdefault(intern(name.lower()), value)
+            # shared, not interned: every session's handshake headers use one "host",
+            # "upgrade", "websocket"... (a session holds its handshake's headers), found in
+            # a fixed table. Never sys.intern what a client chose: interned strings are
+            # immortal on CPython 3.12 (issue 12, defect 2)
+            if len(value) <= 16:
+                value = known.get(value, value)
+            lname = name.lower()
+            first.setdefault(_KNOWN_NAMES.get(lname, lname), value)
         self._first = first
         self._raw = raw if len(first) != len(raw) else None
 
@@ -134,9 +154,97 @@ def parse_query(query_string: str) -> dict[str, str]:
             name = unquote_plus(name)
         if "%" in value or "+" in value:
             value = unquote_plus(value)
-        # interned: every session's query shares one "EIO", "transport", "websocket"...
-        result.setdefault(intern(name), intern(value) if len(value) <= 12 else value)
+        # shared from a fixed table, never interned (see Headers): every session's query
+        # uses one "EIO", "transport", "websocket"...
+        known = _KNOWN
+        result.setdefault(known.get(name, name), known.get(value, value))
     return result
+
+
+#: the strings a session keeps from its handshake that many sessions have in common:
+#: parsed copies are swapped for these (fixed sets: what a client makes up stays its own
+#: and is freed with the request). Header names, lower-case (each a valid token: a name
+#: found here needs no further check)
+_KNOWN_NAMES: dict[str, str] = {
+    s: s
+    for s in (
+        # header names (lower-case)
+        "host",
+        "connection",
+        "upgrade",
+        "origin",
+        "user-agent",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "pragma",
+        "cookie",
+        "referer",
+        "content-type",
+        "content-length",
+        "transfer-encoding",
+        "expect",
+        "authorization",
+        "dnt",
+        "priority",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+        "sec-fetch-dest",
+        "sec-fetch-mode",
+        "sec-fetch-site",
+        "sec-ch-ua",
+        "sec-ch-ua-mobile",
+        "sec-ch-ua-platform",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-real-ip",
+    )
+}
+#: header values, query names and values
+_KNOWN: dict[str, str] = {
+    s: s
+    for s in (
+        # header values
+        "websocket",
+        "Upgrade",
+        "upgrade",
+        "keep-alive",
+        "Keep-Alive",
+        "close",
+        "13",
+        "*/*",
+        "no-cache",
+        "gzip, deflate",
+        "gzip, deflate, br",
+        "empty",
+        "cors",
+        "same-origin",
+        "same-site",
+        "cross-site",
+        "?0",
+        "?1",
+        "text/plain;charset=UTF-8",
+        "text/plain; charset=UTF-8",
+        "node",
+        "http",
+        "https",
+        # query names and values (Engine.IO)
+        "EIO",
+        "transport",
+        "sid",
+        "t",
+        "b64",
+        "j",
+        "polling",
+        "4",
+        "3",
+        "1",
+    )
+}
 
 
 class RequestHead:
@@ -214,19 +322,24 @@ class RequestHead:
         return f"<RequestHead {self.method} {self.target} {self.version}>"
 
 
-def parse_head(head: bytes) -> RequestHead:
+def parse_head(head: bytes, max_head: int = MAX_HEAD) -> RequestHead:
     """Parse a request head: the bytes before the blank line that ends it (without that
-    CRLF CRLF). Raises BadRequest (400, 431, 501 or 505)."""
-    if len(head) > MAX_HEAD:
+    CRLF CRLF), at most ``max_head`` of them. Raises BadRequest (400, 431, 501 or 505)."""
+    if len(head) > max_head:
         raise BadRequest("request head too large", 431)
     # latin-1: every byte maps to one character (RFC 9110 5.5: field values are octets);
     # the checks below keep what is not text out.
     text = head.decode("latin-1")
-    crlf = text.count("\r\n")
-    if text.count("\r") != crlf or text.count("\n") != crlf or "\0" in text:
-        raise BadRequest("bare CR, LF or NUL in the request head")
-    lines = text.split("\r\n")
-    request_line = lines[0]
+    # the usual head is printable ASCII but for its CRLFs: one fast check for it; else
+    # find what is wrong (HTAB and obs-text are allowed in field values)
+    if not text.replace("\r\n", "").isprintable():
+        crlf = text.count("\r\n")
+        if text.count("\r") != crlf or text.count("\n") != crlf:
+            raise BadRequest("bare CR or LF in the request head")
+        if _CTL.search(text) is not None:
+            # (issue 12, defect 9: 0x01 and 0x7f in a value were accepted)
+            raise BadRequest("control character (NUL, DEL...) in the request head")
+    request_line, _, rest = text.partition("\r\n")
     parts = request_line.split(" ")
     if len(parts) != 3:
         raise BadRequest("malformed request line")
@@ -239,26 +352,46 @@ def parse_head(head: bytes) -> RequestHead:
         if _VERSION.fullmatch(version):
             raise BadRequest("HTTP version not supported", 505)
         raise BadRequest("malformed HTTP version")
-    raw: list[tuple[str, str]] = []
     content_length: int | None = None
     chunked = False
     connection: list[str] = []
     expect_continue = False
     has_host = False
-    for line in lines[1:]:
+    raw: list[tuple[str, str]] | None = None
+    first: dict[str, str] = {}
+    known_names = _KNOWN_NAMES
+    known = _KNOWN
+    framing = _FRAMING
+    for line in rest.split("\r\n") if rest else ():
         name, colon, value = line.partition(":")
         if not colon:
             raise BadRequest("header line without a colon")
+        lname = name.lower()
+        # shared, not interned: every session's handshake headers use one "host",
+        # "upgrade", "websocket"... (a session holds its handshake's headers), found in a
+        # fixed table. Never sys.intern what a client chose: interned strings are
+        # immortal on CPython 3.12 (issue 12, defect 2)
+        shared = known_names.get(lname)
+        if shared is not None:
+            lname = shared  # a known name is a token
         # RFC 9112 5.1: "No whitespace is allowed between the field name and colon";
         # 5.2: obs-fold (a line starting with whitespace) is rejected, not unfolded
-        if not _TOKEN.fullmatch(name):
+        elif not _TOKEN.fullmatch(name):
             raise BadRequest(f"malformed header name {name[:40]!r}")
         value = value.strip(" \t")
-        raw.append((name, value))
-        lname = name.lower()
+        if lname not in first:
+            first[lname] = known.get(value, value) if len(value) <= 16 else value
+        elif raw is None:
+            # a repeated name: every field is kept as received (Headers.raw)
+            raw = _fields(rest)
+        if lname not in framing:
+            continue
         if lname == "content-length":
             if not (value.isascii() and value.isdigit()):
                 raise BadRequest("malformed Content-Length")
+            if len(value) > _MAX_LENGTH_DIGITS:
+                # (also: int() of a 5,000-digit string raises ValueError)
+                raise BadRequest("Content-Length too large")
             length = int(value)
             if content_length is not None and content_length != length:
                 raise BadRequest("conflicting Content-Length values")
@@ -275,7 +408,15 @@ def parse_head(head: bytes) -> RequestHead:
             if value.lower() != "100-continue":
                 raise BadRequest("unsupported expectation", 417)
             expect_continue = True
-        elif lname == "host":
+        else:  # host
+            # RFC 9112 3.2: "A server MUST respond with a 400 (Bad Request) status code to
+            # any HTTP/1.1 request message that lacks a Host header field and to any
+            # request message that contains more than one Host header field line or a
+            # Host header field with an invalid field value."
+            if has_host:
+                raise BadRequest("more than one Host header")
+            if not _HOST.fullmatch(value):
+                raise BadRequest("invalid Host header")
             has_host = True
     if chunked:
         # RFC 9112 6.1: "A server MAY reject a request that contains both Content-Length
@@ -296,12 +437,25 @@ def parse_head(head: bytes) -> RequestHead:
         method,
         target,
         version,
-        Headers(raw),
+        Headers(raw if raw is not None else [], first),
         content_length=content_length,
         chunked=chunked,
         keep_alive=keep_alive,
         expect_continue=expect_continue,
     )
+
+
+def _fields(rest: str) -> list[tuple[str, str]]:
+    """Every field of a head's field lines (checked already), as received."""
+    fields = []
+    for line in rest.split("\r\n"):
+        name, _, value = line.partition(":")
+        fields.append((name, value.strip(" \t")))
+    return fields
+
+
+#: the fields that frame the request (looked at as they are parsed)
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "expect", "host"))
 
 
 def decode_chunked(buffer: bytes | bytearray, start: int, limit: int) -> tuple[bytes, int] | None:
@@ -321,10 +475,26 @@ class ChunkedDecoder:
     pieces). ``feed`` raises BadRequest when malformed and ``BodyTooLarge`` (413) as soon
     as the sizes announced pass ``limit``, before the data arrives."""
 
-    __slots__ = ("_chunks", "_line", "_need", "_size", "_state", "_trailers", "limit")
+    __slots__ = (
+        "_chunks",
+        "_line",
+        "_need",
+        "_size",
+        "_state",
+        "_trailers",
+        "limit",
+        "max_line",
+        "max_trailers",
+    )
 
-    def __init__(self, limit: int) -> None:
+    def __init__(
+        self, limit: int, max_line: int = MAX_CHUNK_LINE, max_trailers: int = MAX_TRAILERS
+    ) -> None:
         self.limit = limit
+        #: the longest chunk-size line (with its extensions), without its CRLF
+        self.max_line = max_line
+        #: the largest trailer section
+        self.max_trailers = max_trailers
         self._chunks: list[bytes] = []
         self._size = 0
         self._state = _SIZE
@@ -365,6 +535,11 @@ class ChunkedDecoder:
             if not line.endswith(b"\r\n"):
                 raise BadRequest("bare LF in a chunked body")
             line = line[:-2]
+            # RFC 9112 7.1.1: no CR (nor other control character) in a chunk-size line or
+            # a trailer; a bare CR is a smuggling vector behind a proxy that splits on it
+            # (issue 12, defect 9)
+            if _CHUNK_CTL.search(line) is not None:
+                raise BadRequest("control character in a chunked body's line")
             if self._state == _SIZE:
                 hex_size = line.split(b";", 1)[0].rstrip(b" \t")
                 if not _HEX.fullmatch(hex_size):
@@ -390,9 +565,9 @@ class ChunkedDecoder:
 
     def _check_line(self, length: int) -> None:
         if self._state == _TRAILER:
-            if self._trailers + length > MAX_TRAILERS:
+            if self._trailers + length > self.max_trailers:
                 raise BadRequest("chunked trailers too large")
-        elif length > MAX_CHUNK_LINE + 2:
+        elif length > self.max_line + 2:
             if self._state == _SIZE:
                 raise BadRequest("chunk-size line too long")
             raise BadRequest("chunk data not followed by CRLF")

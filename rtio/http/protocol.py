@@ -15,11 +15,14 @@ connection cancels (the contract of rtio/engine/http.py). That first step runs w
 current task: a route whose handler may await application code needing one
 (``asyncio.timeout``) is marked ``Route(inline=False)`` and always runs in a task.
 
-Limits: a head over 8 KiB gets 431, a malformed one 400 (505 for another HTTP version, 501
-for an unknown transfer coding), then the connection closes; the body limit is the
-handler's (``read_body(limit)``); while a request is in flight at most 64 KiB more is read;
-an idle keep-alive connection closes after ``keepalive_timeout``; a client that closes its
-side (EOF) is taken as gone.
+Limits (FrontOptions): a head over ``max_head`` (8 KiB) gets 431, a malformed one 400 (505
+for another HTTP version, 501 for an unknown transfer coding), then the connection closes; a
+head not complete ``head_timeout`` after its first byte (a slowloris) gets 408 and the
+connection closes; the body limit is the handler's (``read_body(limit)``), its deadline
+``body_timeout`` from when the handler starts reading it (then 408, the handler's read_body
+raises ConnectionResetError, the connection closes); while a request is in flight at most
+``max_pipelined`` (64 KiB) more is read; an idle keep-alive connection closes after
+``keepalive_timeout``; a client that closes its side (EOF) is taken as gone.
 
 Owns the connection's HTTP framing only: parsing is parser.py's, what to answer the
 engine's, the WebSocket rtio.ws's.
@@ -28,6 +31,7 @@ engine's, the WebSocket rtio.ws's.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import time
@@ -41,7 +45,9 @@ from rtio.engine import HttpRequest, HttpResponse, PayloadTooLarge
 from rtio.ws import ServerOptions, WebSocket, serve_upgrade
 
 from .parser import (
+    MAX_CHUNK_LINE,
     MAX_HEAD,
+    MAX_TRAILERS,
     BadRequest,
     BodyTooLarge,
     ChunkedDecoder,
@@ -50,7 +56,7 @@ from .parser import (
 )
 from .request import FrontRequest
 
-__all__ = ["Front", "FrontProtocol", "Handler", "Route", "serialize_response"]
+__all__ = ["Front", "FrontOptions", "FrontProtocol", "Handler", "Route", "serialize_response"]
 
 logger = logging.getLogger("rtio.http")
 
@@ -74,6 +80,46 @@ MAX_HEADS_KEPT = 4
 
 #: bytes kept while a request is in flight before reading pauses (pipelined requests)
 MAX_PIPELINED = 65536
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FrontOptions:
+    """The limits of the front's connections (every one a peer can drive). Times are in
+    seconds, sizes in bytes.
+
+    - ``keepalive_timeout``: an idle connection (no request in flight, nothing of the next
+      head received) closes this long after its last response (or its opening), silently.
+    - ``head_timeout``: a request head must be complete this long after its first byte
+      arrived (a slowloris trickling a head), else 408 and close (Node's
+      ``headersTimeout``, 60 s there).
+    - ``body_timeout``: a body must be complete this long after the handler started
+      waiting for it (a POST that announces 1,000 bytes and sends 1), else 408 and close;
+      the handler's ``read_body`` raises ConnectionResetError (Node's ``requestTimeout``
+      bounds the whole request, 300 s there).
+    - ``max_head``: the largest request head (request line and fields), else 431 and close.
+    - ``max_pipelined``: bytes read past a request in flight before reading pauses.
+    - ``max_chunk_line``: the longest chunk-size line of a chunked body (extensions
+      included), else 400 and close; ``max_trailers``: the largest trailer section, else
+      400 and close. (The body's size is the handler's limit: ``read_body(limit)``.)
+    """
+
+    keepalive_timeout: float = 75.0
+    head_timeout: float = 30.0
+    body_timeout: float = 60.0
+    max_head: int = MAX_HEAD
+    max_pipelined: int = MAX_PIPELINED
+    max_chunk_line: int = MAX_CHUNK_LINE
+    max_trailers: int = MAX_TRAILERS
+
+    def __post_init__(self) -> None:
+        for name in ("keepalive_timeout", "head_timeout", "body_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+        if self.max_head < 64 or self.max_pipelined < 0:
+            raise ValueError("max_head must be at least 64, max_pipelined not negative")
+        if self.max_chunk_line < 16 or self.max_trailers < 0:
+            raise ValueError("max_chunk_line must be at least 16, max_trailers not negative")
+
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -161,16 +207,23 @@ def serialize_response(
 class Front:
     """What the connections of one listening socket share: the engine routes (path ->
     handler), the aiohttp protocol factory that takes other requests (None: answer 404),
-    the open connections, and the idle keep-alive timeout."""
+    the open connections, and their limits (``options``; ``keepalive_timeout``, when
+    given, replaces the options' own)."""
 
     def __init__(
         self,
         routes: Mapping[str, Route | Handler],
         fallback: Callable[[], asyncio.Protocol] | None = None,
         *,
-        keepalive_timeout: float = 75.0,
+        keepalive_timeout: float | None = None,
         scheme: str = "http",
+        options: FrontOptions | None = None,
     ) -> None:
+        if options is None:
+            options = FrontOptions()
+        if keepalive_timeout is not None:
+            options = dataclasses.replace(options, keepalive_timeout=keepalive_timeout)
+        self.options = options
         #: "https" when the listening socket has TLS (the URL a request reports)
         self.scheme = scheme
         self.routes = {
@@ -178,7 +231,10 @@ class Front:
             for path, route in routes.items()
         }
         self.fallback = fallback
-        self.keepalive_timeout = keepalive_timeout
+        # (plain attributes: read on every request)
+        self.keepalive_timeout = options.keepalive_timeout
+        self.max_head = options.max_head
+        self.max_pipelined = options.max_pipelined
         self.connections: set[FrontProtocol] = set()
         self.closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -245,9 +301,11 @@ class FrontProtocol(asyncio.Protocol):
     """One connection of the front."""
 
     __slots__ = (
+        "_body_since",
         "_body_waiter",
         "_buffer",
         "_front",
+        "_head_since",
         "_heads",
         "_incoming",
         "_last_active",
@@ -275,6 +333,10 @@ class FrontProtocol(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._last_active = 0.0
+        #: when the first byte of the head awaited arrived (0: none yet)
+        self._head_since = 0.0
+        #: when read_body started waiting for the body (0: not waiting)
+        self._body_since = 0.0
         self._heads: dict[bytes, RequestHead] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -311,7 +373,7 @@ class FrontProtocol(asyncio.Protocol):
         state = self.state
         if state is _IDLE:
             self._process()
-        elif state is _BUSY and len(self._buffer) > MAX_PIPELINED:
+        elif state is _BUSY and len(self._buffer) > self._front.max_pipelined:
             self._pause_reading()
 
     def eof_received(self) -> bool:
@@ -344,6 +406,7 @@ class FrontProtocol(asyncio.Protocol):
     def _process(self) -> None:
         """Answer the complete requests in the buffer, in order, while nothing is in
         flight and the transport takes writes."""
+        max_head = self._front.max_head
         while self.state is _IDLE and not self._writing_paused:
             buffer = self._buffer
             if not buffer:
@@ -354,16 +417,24 @@ class FrontProtocol(asyncio.Protocol):
                 self._buffer = buffer = buffer.lstrip(b"\r\n")
                 continue
             end = buffer.find(b"\r\n\r\n")
-            if end < 0 or end > MAX_HEAD:
-                if end > MAX_HEAD or len(buffer) > MAX_HEAD:
+            if end < 0 or end > max_head:
+                if end > max_head or len(buffer) > max_head:
                     self._refuse(BadRequest("request head too large", 431))
+                elif end < 0 and b"\n\n" in buffer:
+                    # a head ended by bare LFs never ends here: say so now, not at 408
+                    self._refuse(BadRequest("bare LF in the request head"))
+                elif not self._head_since:
+                    # the head is coming in pieces: it has head_timeout to complete
+                    now = self._head_since = self._loop.time()
+                    self._arm(now + self._front.options.head_timeout)
                 break
+            self._head_since = 0.0
             raw = buffer[:end]
             heads = self._heads
             head = heads.get(raw) if heads is not None else None
             if head is None:
                 try:
-                    head = parse_head(raw)
+                    head = parse_head(raw, max_head)
                 except BadRequest as exc:
                     self._refuse(exc)
                     break
@@ -376,12 +447,28 @@ class FrontProtocol(asyncio.Protocol):
                 heads[raw] = head
             route = self._front.routes.get(head.path)
             if route is None:
+                if head.chunked and not self._check_chunked_start(end + 4):
+                    break
                 self._hand_off()
                 break
             self._buffer = buffer[end + 4 :]
             self._start(route, FrontRequest(self, head))
-        if self.state is _IDLE and len(self._buffer) > MAX_PIPELINED:
+        if self.state is _IDLE and len(self._buffer) > self._front.max_pipelined:
             self._pause_reading()
+
+    def _check_chunked_start(self, start: int) -> bool:
+        """Before a chunked request goes to aiohttp: refuse (400, False) a body whose
+        first bytes, already received, are malformed (a chunk size of 16 hex digits or
+        more, a chunk-size line over 1 KiB, control characters in an extension). What
+        comes later is aiohttp's to judge."""
+        options = self._front.options
+        decoder = ChunkedDecoder(1 << 62, options.max_chunk_line, options.max_trailers)
+        try:
+            decoder.feed(self._buffer[start:])
+        except BadRequest as exc:
+            self._refuse(exc)
+            return False
+        return True
 
     def _start(self, route: Route, request: FrontRequest) -> None:
         self.state = _BUSY
@@ -393,9 +480,7 @@ class FrontProtocol(asyncio.Protocol):
         else:
             self._run_in_task(coro)
 
-    def _step(
-        self, request: FrontRequest, coro: Coroutine[Any, Any, HttpResponse | None]
-    ) -> None:
+    def _step(self, request: FrontRequest, coro: Coroutine[Any, Any, HttpResponse | None]) -> None:
         """Run the handler's coroutine one step, outside a task."""
         try:
             first = coro.send(None)
@@ -480,13 +565,23 @@ class FrontProtocol(asyncio.Protocol):
             transport.resume_reading()
 
     def _refuse(self, error: BadRequest) -> None:
-        """Answer a malformed request with its status and reason, then close."""
+        """Answer a malformed request (or one too slow) with its status and reason, then
+        close (at once if the peer is not reading)."""
         transport = self.transport
         assert transport is not None
+        logger.info(
+            "rtio.http: %d %s (from %s): closing the connection",
+            error.status,
+            error.reason,
+            transport.get_extra_info("peername"),
+        )
         body = f"{error.reason}\n".encode()
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         transport.write(serialize_response(error.status, headers, body, keep_alive=False))
-        transport.close()
+        if self._writing_paused:
+            transport.abort()
+        else:
+            transport.close()
         self._detach(State.CLOSED)
 
     # -- bodies -------------------------------------------------------------------------------
@@ -514,9 +609,14 @@ class FrontProtocol(asyncio.Protocol):
         expect_continue = head.expect_continue and not self._buffer
         piece, self._buffer = self._buffer, b""
         self._incoming = []
+        # the rest of the body has body_timeout to arrive (issue 12, defect 3: a POST that
+        # announced 1,000 bytes and sent 1 held its connection for ever)
+        now = self._body_since = self._loop.time()
+        self._arm(now + self._front.options.body_timeout)
         try:
             if head.chunked:
-                decoder = ChunkedDecoder(limit)
+                options = self._front.options
+                decoder = ChunkedDecoder(limit, options.max_chunk_line, options.max_trailers)
                 while True:
                     try:
                         end = decoder.feed(piece)
@@ -546,6 +646,7 @@ class FrontProtocol(asyncio.Protocol):
         finally:
             # (on an error the body stays unread: _respond closes the connection)
             self._incoming = None
+            self._body_since = 0.0
         self._buffer = rest
         request.body_read = True
         return body
@@ -636,18 +737,59 @@ class FrontProtocol(asyncio.Protocol):
             self._timer = None
             timer.cancel()
 
+    def _arm(self, when: float) -> None:
+        """Have the connection's timer fire at ``when`` at the latest."""
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= when:
+                return
+            timer.cancel()
+        self._timer = self._loop.call_at(when, self._on_timer)
+
     def _on_timer(self) -> None:
-        # one timer per connection, re-armed lazily: a request only stamps _last_active
+        # one timer per connection, re-armed lazily: a request only stamps _last_active;
+        # it checks the deadline of what the connection waits for (the next head, the
+        # rest of a head, the rest of a body), else it looks again later
         self._timer = None
-        deadline = self._last_active + self._front.keepalive_timeout
-        if self.state is _IDLE and self._loop.time() >= deadline:
-            if self.transport is not None:
-                self.transport.close()
-            self._detach(State.CLOSED)
+        state = self.state
+        now = self._loop.time()
+        options = self._front.options
+        if state is _IDLE:
+            if self._head_since:
+                deadline = self._head_since + options.head_timeout
+                if now >= deadline:
+                    self._refuse(BadRequest("request head not received in time", 408))
+                    return
+            else:
+                deadline = self._last_active + options.keepalive_timeout
+                if now >= deadline:
+                    if self.transport is not None:
+                        self.transport.close()
+                    self._detach(State.CLOSED)
+                    return
+        elif state is _BUSY:
+            if self._body_since:
+                deadline = self._body_since + options.body_timeout
+                if now >= deadline:
+                    self._body_timed_out()
+                    return
+            else:
+                # a request in flight (a long poll): the engine ends it
+                deadline = now + options.keepalive_timeout
+        else:
             return
-        if self.state in (_IDLE, _BUSY):
-            when = max(deadline, self._loop.time() + 1.0)
-            self._timer = self._loop.call_at(when, self._on_timer)
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _body_timed_out(self) -> None:
+        """The body did not come in time: 408 (nothing of the response is written while
+        the body is read), close, and the handler's read_body raises."""
+        reason = "request body not received in time"
+        self._refuse(BadRequest(reason, 408))
+        waiter = self._body_waiter
+        if waiter is not None:
+            self._body_waiter = None
+            if not waiter.done():
+                waiter.set_exception(ConnectionResetError(reason))
 
     def _pause_reading(self) -> None:
         if not self._reading_paused and self.transport is not None:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from rtio.engine import ENGINES_KEY
 
-from .protocol import Front, Handler, Route
+from .protocol import Front, FrontOptions, Handler, Route
 
 __all__ = ["FrontSite", "engine_routes", "start_server"]
 
@@ -40,7 +40,8 @@ def engine_routes(app: web.Application) -> dict[str, Route]:
 class FrontSite(web.TCPSite):
     """A TCP site whose connections the front reads first: use it instead of
     ``web.TCPSite``. The app's engines (or ``routes``) are answered by rtio, anything else
-    by aiohttp."""
+    by aiohttp. ``options`` are the connections' limits (FrontOptions: timeouts, head
+    size...); ``keepalive_timeout``, when given, replaces theirs."""
 
     __slots__ = ("front",)
 
@@ -51,7 +52,8 @@ class FrontSite(web.TCPSite):
         port: int | None = None,
         *,
         routes: Mapping[str, Route | Handler] | None = None,
-        keepalive_timeout: float = 75.0,
+        keepalive_timeout: float | None = None,
+        options: FrontOptions | None = None,
         ssl_context: SSLContext | None = None,
         backlog: int = 128,
         reuse_address: bool | None = None,
@@ -76,6 +78,7 @@ class FrontSite(web.TCPSite):
             server,
             keepalive_timeout=keepalive_timeout,
             scheme="https" if ssl_context is not None else "http",
+            options=options,
         )
 
     @property
@@ -115,10 +118,12 @@ async def start_server(
     ssl_context: SSLContext | None = None,
     reuse_address: bool | None = None,
     reuse_port: bool | None = None,
-    keepalive_timeout: float = 75.0,
+    keepalive_timeout: float | None = None,
+    options: FrontOptions | None = None,
 ) -> FrontSite:
     """Listen on ``host:port`` with the front, for users who run their own loop; returns
-    the started site (``site.port`` is the bound port).
+    the started site (``site.port`` is the bound port). ``options``: the connections'
+    limits (FrontOptions).
 
     Given an app, it makes an ``AppRunner`` and sets it up (the app's on_startup runs).
     Stop with ``await site.runner.cleanup()``: it stops the site, runs the app's shutdown
@@ -137,6 +142,7 @@ async def start_server(
         reuse_address=reuse_address,
         reuse_port=reuse_port,
         keepalive_timeout=keepalive_timeout,
+        options=options,
     )
     await site.start()
     return site

@@ -295,6 +295,44 @@ async def test_other_paths_go_to_aiohttp(served: Any) -> None:
     c.close()
 
 
+@pytest.mark.parametrize(
+    ("wire", "reason"),
+    [
+        # what aiohttp would have taken and waited on (issue 12, defect 9)
+        (b"Transfer-Encoding: chunked\r\n\r\n1000000000000000\r\nab", b"chunk size"),
+        (b"Transfer-Encoding: chunked\r\n\r\n2;" + b"e" * 20_000, b"too long"),
+        (b"Transfer-Encoding: chunked\r\n\r\n2;a\rb\r\nab\r\n0\r\n\r\n", b"control"),
+        (b"Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\nab", b"both"),
+        (b"Host: u\r\nContent-Length: 2\r\n\r\nab", b"more than one Host"),
+        (b"Content-Length: 2\r\nX: a\x01\r\n\r\nab", b"control"),
+    ],
+)
+async def test_bad_requests_for_aiohttp_refused_before_the_handoff(
+    served: Any, wire: bytes, reason: bytes
+) -> None:
+    """Issue 12, defect 9: what the front sees of a request it would hand to aiohttp (the
+    head, and the start of a chunked body that came with it) is judged first: 400."""
+    _, site, _ = served
+    c = await Conn.open(site)
+    c.send(f"POST /page HTTP/1.1\r\n{H}".encode() + wire)
+    status, headers, body = await c.response()
+    assert status == 400 and reason in body and "server" not in headers
+    assert await c.at_eof()
+    c.close()
+
+
+async def test_a_good_chunked_request_still_goes_to_aiohttp(served: Any) -> None:
+    _, site, _ = served
+    c = await Conn.open(site)
+    c.send(
+        f"POST /page HTTP/1.1\r\n{H}Transfer-Encoding: chunked\r\n\r\n"
+        "2;x=y\r\nab\r\n1\r\nc\r\n0\r\n\r\n".encode()
+    )
+    status, headers, body = await c.response()
+    assert (status, body) == (200, b"page abc") and "aiohttp" in headers["server"]
+    c.close()
+
+
 async def test_handoff_after_engine_requests_keeps_the_pipelined_bytes(served: Any) -> None:
     _, site, _ = served
     c = await Conn.open(site)
