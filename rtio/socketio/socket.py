@@ -380,7 +380,18 @@ class Socket:
         if on_ack is not None:
             ack_id = packet.id = self.nsp._next_ack_id()
         # data the parser cannot carry raises here, to the caller, before any state changes
-        messages = self.client.parser.encode(packet)
+        try:
+            messages = self.client.parser.encode(packet)
+        except Exception:
+            log.error(
+                "event %r to socket %s (namespace %s) cannot be encoded by the %s parser: "
+                "not sent",
+                event,
+                self.id,
+                self.nsp.name,
+                self.client.parser.name,
+            )
+            raise
         if on_ack is not None:
             self._expect_ack(ack_id, on_ack)
         if self._any_out:
@@ -535,7 +546,7 @@ class Socket:
                 # function...): awaited in its turn, as a coroutine handler is
                 runner.submit(self._finish_handler(result, handler, event, ack_id))
             elif ack_id is not None and not handler.takes_ack:
-                self._send_ack(ack_id, result)
+                self._send_ack(ack_id, result, event)
         except Exception:
             # the handler raised, or its return value cannot be encoded as the ack
             log.exception("error in the %r handler of socket %s", event, self.id)
@@ -591,7 +602,7 @@ class Socket:
         if handler.is_async or (type(result) not in PLAIN_RESULTS and inspect.isawaitable(result)):
             await self._finish_handler(result, handler, data[0], ack_id)
         elif ack_id is not None and not handler.takes_ack:
-            self._send_ack(ack_id, result)
+            self._send_ack(ack_id, result, data[0])
 
     async def _finish_handler(
         self, awaitable: Any, handler: Handler, event: Any, ack_id: int | None
@@ -602,7 +613,7 @@ class Socket:
             log.exception("error in the %r handler of socket %s", event, self.id)
             return
         if ack_id is not None and not handler.takes_ack:
-            self._send_ack(ack_id, result)
+            self._send_ack(ack_id, result, event)
 
     def _invoke(self, handler: Handler, own: bool, data: list[Any], ack_id: int | None) -> Any:
         """Call an event's handler with the client's arguments (fitted): a namespace
@@ -611,14 +622,33 @@ class Socket:
         args = handler.fit(data[1:])
         fn = handler.fn
         if handler.takes_ack:
-            ack = None if ack_id is None else self._make_ack(ack_id)
+            ack = None if ack_id is None else self._make_ack(ack_id, data[0])
             return fn(*args, ack=ack) if own else fn(self, *args, ack=ack)
         return fn(*args) if own else fn(self, *args)
 
-    def _send_ack(self, ack_id: int, result: Any) -> None:
+    def _send_ack(self, ack_id: int, result: Any, event: Any) -> None:
         """Answer the client's ack with a handler's return value (unless gone meanwhile)."""
         if self.connected:
-            self.client.send_ack(self.nsp.name, ack_id, ack_args(result))
+            self._answer(ack_id, ack_args(result), event)
+
+    def _answer(self, ack_id: int, args: list[Any], event: Any) -> None:
+        """Send the ACK of ``event``. Data the parser cannot carry still answers: the client
+        would otherwise wait for ever (issue 12 defect 10; the protocol has no error ack),
+        so it gets an ack without arguments, and the error is logged, naming the event."""
+        client = self.client
+        try:
+            client.send_ack(self.nsp.name, ack_id, args)
+        except Exception:
+            log.error(
+                "the ack of event %r of socket %s (namespace %s) cannot be encoded by the "
+                "%s parser: the client gets an ack without arguments",
+                event,
+                self.id,
+                self.nsp.name,
+                client.parser.name,
+                exc_info=True,
+            )
+            client.send_ack(self.nsp.name, ack_id, [])
 
     async def _on_middleware_error(self, exc: Exception) -> None:
         listener = self._handlers.get("error") if self._handlers else None
@@ -630,7 +660,7 @@ class Socket:
         except Exception:
             log.exception("error in the 'error' listener of socket %s", self.id)
 
-    def _make_ack(self, ack_id: int) -> Callable[..., None]:
+    def _make_ack(self, ack_id: int, event: Any) -> Callable[..., None]:
         # v5 "Acknowledgement": "The receiver MUST respond with an `ACK` packet with the
         # same event ID." (once: later calls are ignored, as in Node)
         sent = False
@@ -640,7 +670,7 @@ class Socket:
             if sent or not self.connected:
                 return
             sent = True
-            self.client.send_ack(self.nsp.name, ack_id, list(args))
+            self._answer(ack_id, list(args), event)
 
         return ack
 

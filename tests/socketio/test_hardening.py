@@ -9,6 +9,7 @@ import gc
 import logging
 import re
 import tracemalloc
+from collections.abc import Callable
 
 import pytest
 from sio_loopback import Peer, settle
@@ -109,3 +110,163 @@ async def test_child_namespaces_are_bounded(caplog: pytest.LogCaptureFixture) ->
     assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
     with pytest.raises(ValueError):
         rtio.Server(max_child_namespaces=-1)
+
+
+# -- defect 10: acks the encoder cannot carry ---------------------------------------------
+
+
+def _echo_server(parser: object | None = None) -> rtio.Server:
+    sio = rtio.Server(connect_timeout=None, parser=parser)  # type: ignore[arg-type]
+
+    @sio.on("echo")
+    def echo(socket: rtio.Socket, *args: object) -> object:
+        return args  # a tuple: each argument back
+
+    @sio.on("aecho")
+    async def aecho(socket: rtio.Socket, *args: object) -> object:
+        await asyncio.sleep(0)
+        return args
+
+    @sio.on("obj")
+    def obj(socket: rtio.Socket) -> object:
+        return object()
+
+    @sio.on("callback")
+    async def callback(socket: rtio.Socket, *, ack: Callable[..., None]) -> None:
+        await asyncio.sleep(0)
+        ack({"x": object()})
+
+    return sio
+
+
+async def test_an_echoed_1e400_is_answered_with_null() -> None:
+    """Issue 12 defect 10: ``1e400`` decodes to inf, which JSON cannot carry; Node answers
+    null (JSON.stringify). On 0d24665 the ack was dropped: the client waited for ever."""
+    peer = Peer(_echo_server())
+    await peer.connect()
+    peer.feed(
+        '21["echo",1e400]',
+        '22["aecho",[-1e400,{"a":1e999}],"kept",1.5]',
+        '23["echo",{"deep":[[[[1e400]]]]}]',
+    )
+    await settle()
+    assert peer.take() == [
+        "31[null]",
+        '32[[null,{"a":null}],"kept",1.5]',
+        '33[{"deep":[[[[null]]]]}]',
+    ]
+
+
+def test_the_json_encoder_writes_null_for_infinity_and_nan() -> None:
+    """Issue 12 defect 10, at the codec: as JSON.stringify (a key as String(key))."""
+    from rtio.socketio.packet import Packet, PacketType
+    from rtio.socketio.parsers.json_parser import JsonParser
+
+    inf, nan = float("inf"), float("nan")
+    encode = JsonParser().encode
+    assert encode(Packet(PacketType.EVENT, "/", ["x", nan, {"a": [inf]}, {-inf: 1}])) == [
+        '2["x",null,{"a":[null]},{"-Infinity":1}]'
+    ]
+    assert encode(Packet(PacketType.EVENT, "/", ["x", b"\x01", (inf,)])) == [
+        '51-["x",{"_placeholder":true,"num":0},[null]]',
+        b"\x01",
+    ]
+    assert JsonParser().encode_ack("/", 7, [inf]) == ["37[null]"]
+    with pytest.raises(TypeError):
+        encode(Packet(PacketType.EVENT, "/", ["x", object()]))
+
+
+@pytest.mark.parametrize("parser", ["json", "msgpack"])
+async def test_an_ack_the_parser_cannot_carry_still_answers(
+    parser: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12 defect 10: a return value (or an ``ack()`` argument) the parser cannot
+    encode answers the client with an ack without arguments, and logs an error naming the
+    event; on 0d24665 the ack was dropped and the client waited for ever."""
+    from rtio.socketio.parsers.msgpack_parser import MsgpackParser
+
+    sio = _echo_server(MsgpackParser() if parser == "msgpack" else None)
+    peer = Peer(sio)
+    if parser == "json":
+        await peer.connect()
+        peer.feed('21["obj"]', '22["callback"]')
+    else:
+        import msgpack  # type: ignore[import-untyped]
+
+        peer.feed(msgpack.packb({"type": 0, "nsp": "/"}))
+        await settle()
+        peer.take()
+        for k, event in ((1, "obj"), (2, "callback")):
+            peer.feed(msgpack.packb({"type": 2, "nsp": "/", "data": [event], "id": k}))
+    with caplog.at_level(logging.ERROR, logger="rtio.socketio"):
+        await settle()
+    replies = peer.take()
+    if parser == "json":
+        assert replies == ["31[]", "32[]"]
+    else:
+        import msgpack
+
+        assert [msgpack.unpackb(r) for r in replies] == [
+            {"type": 3, "nsp": "/", "data": [], "id": 1},
+            {"type": 3, "nsp": "/", "data": [], "id": 2},
+        ]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("event 'obj'" in m and "cannot be encoded" in m for m in errors), errors
+    assert any("event 'callback'" in m for m in errors), errors
+
+
+async def test_msgpack_answers_every_value_it_decodes() -> None:
+    """Issue 12 defect 10, the msgpack parser: whatever it decodes it can encode back
+    (infinities and NaN travel as float64; big ints, dates, ext types, bin, odd map keys,
+    deep nesting), so an echo always answers."""
+    import msgpack
+
+    from rtio.socketio.parsers.msgpack_parser import MsgpackParser
+
+    nested: list[object] = []
+    for _ in range(1000):
+        nested = [nested]
+    values = [
+        float("inf"),
+        float("-inf"),
+        float("nan"),
+        2**64 - 1,
+        -(2**63),
+        b"\x00\xff",
+        {1: "int key", b"k": "bin key", None: "nil key"},
+        msgpack.ExtType(5, b"ext"),
+        msgpack.Timestamp(1, 2),
+        nested,
+    ]
+    peer = Peer(_echo_server(MsgpackParser()))
+    peer.feed(msgpack.packb({"type": 0, "nsp": "/"}))
+    await settle()
+    peer.take()
+    for k, value in enumerate(values):
+        data = ["echo", value]
+        peer.feed(msgpack.packb({"type": 2, "nsp": "/", "data": data, "id": k}))
+    date = b"\xd7\x00" + bytes(8)  # notepack's Date (the epoch), which msgpack cannot name
+    peer.feed(b"\x84\xa4type\x02\xa3nsp\xa1/\xa4data\x92\xa4echo" + date + b"\xa2id\x63")
+    await settle()
+    answered = [msgpack.unpackb(r, strict_map_key=False)["id"] for r in peer.take()]
+    assert answered == [*range(len(values)), 99]
+    assert not peer.session.closed
+
+
+async def test_an_emit_the_parser_cannot_carry_raises_and_names_the_event(
+    sio: rtio.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12 defect 10, emits: nothing waits on the client side, so the caller gets the
+    exception, and an error names the event."""
+    peer = Peer(sio)
+    sid = await peer.connect()
+    socket = sio.sockets[sid]
+    with caplog.at_level(logging.ERROR, logger="rtio.socketio"):
+        with pytest.raises(TypeError):
+            socket.emit("news", object())
+        with pytest.raises(TypeError):
+            sio.emit("bulletin", object())
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("event 'news'" in m for m in messages)
+    assert any("event 'bulletin'" in m for m in messages)
+    assert peer.take() == []
