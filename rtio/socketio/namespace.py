@@ -260,7 +260,7 @@ class Namespace(BaseNamespace):
         socket._send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
         handler = self._handlers.get("connect")
         if handler is not None:
-            socket._start(_run_connect(socket, handler, socket._auth_dict()))
+            socket._start(_run_connect(socket, handler, socket._auth_dict()), "connect")
 
     def _remove(self, socket: Socket) -> None:
         if self.sockets.get(socket.id) is socket:

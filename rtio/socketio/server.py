@@ -86,6 +86,9 @@ class Server:
         run one at a time); a client that sends more is disconnected.
     :param max_attachments: binary attachments one incoming packet may carry (JSON
         parser; ignored when ``parser`` is given).
+    :param slow_handler_warning: seconds after which a handler still running (an event's,
+        or ``connect``) is logged, once, as a warning naming the event, namespace and
+        socket: the socket's later events wait for it. None: no watch.
     :param max_child_namespaces: child namespaces that parent namespaces (``of(pattern)``)
         may have at once, all parents together; a CONNECT that would create one more gets
         CONNECT_ERROR "Too many namespaces" (and a warning is logged). None: no limit.
@@ -114,6 +117,7 @@ class Server:
         max_attachments: int = 10,
         max_queued_events: int = 1000,
         max_child_namespaces: int | None = 10_000,
+        slow_handler_warning: float | None = 5.0,
         engine_options: EngineOptions | None = None,
         path: str = "/socket.io/",
     ) -> None:
@@ -138,6 +142,10 @@ class Server:
             raise ValueError("max_queued_events must be at least 1")
         if max_child_namespaces is not None and max_child_namespaces < 0:
             raise ValueError("max_child_namespaces must be at least 0 (or None)")
+        if slow_handler_warning is not None and slow_handler_warning <= 0:
+            raise ValueError("slow_handler_warning must be positive (or None)")
+        #: seconds a handler may run before a warning says so (None: not watched)
+        self.slow_handler_warning = slow_handler_warning
         #: child namespaces of all parent namespaces together, at most (None: no limit)
         self.max_child_namespaces = max_child_namespaces
         # the limit was met and said so in a warning (said again once a child has gone)

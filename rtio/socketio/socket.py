@@ -15,7 +15,7 @@ import inspect
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -133,6 +133,7 @@ class Socket:
         "_any_in",
         "_any_out",
         "_auth",
+        "_closed",
         "_data",
         "_handlers",
         "_handshake",
@@ -153,6 +154,8 @@ class Socket:
         self.client = client
         #: True from the CONNECT reply until the socket disconnects
         self.connected = False
+        # disconnected (connected is False before the CONNECT reply too)
+        self._closed = False
         # the handshake snapshot is built from these when first asked for (None: no auth)
         self._auth = auth
         self._issued = time.time()
@@ -220,7 +223,11 @@ class Socket:
         return self.client.session.transport
 
     def join(self, rooms: str | Iterable[str]) -> Sent:
-        """Join a room or several. Returns at once (awaiting the result is allowed)."""
+        """Join a room or several. Returns at once (awaiting the result is allowed).
+        Nothing once the socket has disconnected: its rooms are gone and stay so (a handler
+        still running then would otherwise leave its id in a room for ever)."""
+        if self._closed:
+            return SENT
         self.nsp.adapter.add_all(self.id, (rooms,) if isinstance(rooms, str) else rooms)
         return SENT
 
@@ -384,8 +391,7 @@ class Socket:
             messages = self.client.parser.encode(packet)
         except Exception:
             log.error(
-                "event %r to socket %s (namespace %s) cannot be encoded by the %s parser: "
-                "not sent",
+                "event %r to socket %s (namespace %s) cannot be encoded by the %s parser: not sent",
                 event,
                 self.id,
                 self.nsp.name,
@@ -457,11 +463,22 @@ class Socket:
         return self
 
     def _on_close(self, reason: DisconnectReason) -> None:
-        """The socket is gone: run ``disconnecting`` then ``disconnect`` after the handlers
-        already queued, then leave every room."""
+        """The socket is gone: at once, fail its pending acks and run ``disconnecting``,
+        leave every room, run ``disconnect``, even while one of its handlers is still
+        running (issue 12 defect 11).
+
+        The handler still running is left to finish, not cancelled, as in Node and
+        python-socketio: a CancelledError thrown into application code at any await could
+        leave its work half done (aiohttp made handler cancellation opt-in for this
+        reason). It sees ``socket.connected`` False; its emits are dropped, its
+        ``emit_with_ack`` raises SocketDisconnected, ``join`` does nothing; the
+        ``slow_handler_warning`` log shows one that never ends. The events already queued
+        behind it still run after it, in order (the client sent them before it left, as
+        Node runs every event received before a disconnect), no more can queue."""
         if not self.connected:
             return
         self.connected = False
+        self._closed = True
         log.info("socket %s disconnected from %s: %s", self.id, self.nsp.name, reason.value)
         self.client.remove(self)
         self.nsp._remove(self)
@@ -472,10 +489,9 @@ class Socket:
                 on_ack(None)
             except Exception:
                 log.exception("error in an ack callback")
-        if self._runner is None:  # nothing ever queued: no runner needed to keep an order
-            run_inline(self._run_close(reason))
-        else:
-            self._runner.submit(self._run_close(reason))
+        # not behind the runner: a stuck handler would hold the disconnect (and the rooms)
+        # for ever (before issue 12 defect 11 it did)
+        run_inline(self._run_close(reason))
 
     async def _run_close(self, reason: DisconnectReason) -> None:
         await self._call_special("disconnecting", reason)
@@ -608,7 +624,10 @@ class Socket:
         self, awaitable: Any, handler: Handler, event: Any, ack_id: int | None
     ) -> None:
         try:
-            result = await awaitable
+            if self.server.slow_handler_warning is None:
+                result = await awaitable
+            else:
+                result = await _Watched(awaitable, self, event)
         except Exception:
             log.exception("error in the %r handler of socket %s", event, self.id)
             return
@@ -674,8 +693,84 @@ class Socket:
 
         return ack
 
-    def _start(self, job: Any) -> None:
+    def _start(self, job: Any, event: str) -> None:
+        """Run ``job`` (the ``connect`` handler) in this socket's turn, watched as events
+        are."""
+        if self.server.slow_handler_warning is not None:
+            job = self._watch(job, event)
         self._serial().submit(job)
+
+    async def _watch(self, job: Any, event: str) -> Any:
+        return await _Watched(job, self, event)
+
+    def _slow_handler(self, event: Any, started: float) -> None:
+        """A handler of this socket is still running past ``slow_handler_warning`` (once
+        per call, while it runs)."""
+        loop = asyncio.get_running_loop()
+        runner = self._runner
+        log.warning(
+            "the %r handler of socket %s (namespace %s) is still running after %.1f s "
+            "(slow_handler_warning): the socket's later events wait for it (%d waiting; "
+            "over max_queued_events=%d the client is disconnected)",
+            event,
+            self.id,
+            self.nsp.name,
+            loop.time() - started,
+            0 if runner is None else runner.backlog,
+            self.server.max_queued_events,
+        )
+
+
+class _Watched:
+    """Awaits a handler, and warns once if it is still running ``slow_handler_warning``
+    seconds after it first suspended (a handler that never suspends cannot be watched: it
+    holds the whole loop, and asyncio's debug mode reports that). No timer until it
+    suspends: most handlers finish in their first step."""
+
+    __slots__ = ("_awaitable", "_event", "_socket")
+
+    def __init__(self, awaitable: Any, socket: Socket, event: Any) -> None:
+        self._awaitable = awaitable
+        self._socket = socket
+        self._event = event
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        it = self._awaitable.__await__()
+        try:
+            value = it.send(None)
+        except StopIteration as stop:
+            return stop.value
+        socket = self._socket
+        threshold = socket.server.slow_handler_warning
+        if threshold is None:
+            threshold = float("inf")  # turned off meanwhile
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        handle = loop.call_later(threshold, socket._slow_handler, self._event, started)
+        try:
+            while True:
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    it.close()
+                    raise
+                except BaseException as exc:
+                    value = it.throw(exc)
+                else:
+                    value = it.send(sent)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            handle.cancel()
+            elapsed = loop.time() - started
+            if elapsed >= threshold:
+                log.info(
+                    "the %r handler of socket %s (namespace %s) ended after %.1f s",
+                    self._event,
+                    socket.id,
+                    socket.nsp.name,
+                    elapsed,
+                )
 
 
 class SocketEmitter:

@@ -270,3 +270,172 @@ async def test_an_emit_the_parser_cannot_carry_raises_and_names_the_event(
     assert any("event 'news'" in m for m in messages)
     assert any("event 'bulletin'" in m for m in messages)
     assert peer.take() == []
+
+
+# -- defect 11: a handler that never returns ----------------------------------------------
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Wait for ``condition`` (a bound on a loaded machine, not a timing)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def _stuck_server(**options: object) -> tuple[rtio.Server, asyncio.Event, list[str]]:
+    sio = rtio.Server(connect_timeout=None, **options)  # type: ignore[arg-type]
+    release = asyncio.Event()
+    done: list[str] = []
+
+    @sio.on("stuck")
+    async def stuck(socket: rtio.Socket) -> str:
+        await release.wait()
+        socket.join("late")  # after a disconnect: nothing
+        socket.emit("late")  # after a disconnect: dropped
+        done.append(f"stuck connected={socket.connected}")
+        return "finally"
+
+    @sio.on("next")
+    def next_(socket: rtio.Socket) -> str:
+        done.append("next")
+        return "next"
+
+    return sio, release, done
+
+
+async def test_a_stuck_handler_is_logged_once_while_it_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 12 defect 11: a handler still running past slow_handler_warning is logged, once,
+    while it runs, naming the event, the namespace and the socket (0d24665: nothing)."""
+    sio, release, done = _stuck_server(slow_handler_warning=0.05)
+    peer = Peer(sio)
+    sid = await peer.connect()
+    with caplog.at_level(logging.INFO, logger="rtio.socketio"):
+        peer.feed('21["stuck"]', '22["next"]')
+
+        def slow_warnings() -> list[str]:
+            return [
+                r.getMessage()
+                for r in caplog.records
+                if r.levelno == logging.WARNING and "slow_handler_warning" in r.getMessage()
+            ]
+
+        await _until(lambda: len(slow_warnings()) >= 1)
+        await asyncio.sleep(0.2)  # four thresholds more: still one warning
+        (warning,) = slow_warnings()
+        assert "'stuck'" in warning and sid in warning and "namespace /" in warning
+        assert "1 waiting" in warning
+        assert done == [] and peer.take() == []  # "next" waits its turn: order is kept
+        release.set()
+        await settle()
+    assert done == ["stuck connected=True", "next"]
+    assert peer.take() == ['2["late"]', '31["finally"]', '32["next"]']
+    assert any(
+        "'stuck' handler" in r.getMessage() and "ended after" in r.getMessage()
+        for r in caplog.records
+    )
+    with pytest.raises(ValueError):
+        rtio.Server(slow_handler_warning=0)
+
+
+async def test_slow_handler_warning_off_and_default(caplog: pytest.LogCaptureFixture) -> None:
+    assert rtio.Server().slow_handler_warning == 5.0
+    sio, release, done = _stuck_server(slow_handler_warning=None)
+    peer = Peer(sio)
+    await peer.connect()
+    with caplog.at_level(logging.WARNING, logger="rtio.socketio"):
+        peer.feed('21["stuck"]')
+        await asyncio.sleep(0.05)
+        release.set()
+        await settle()
+    assert done == ["stuck connected=True"] and not caplog.records
+
+
+async def test_acks_reach_a_socket_whose_handler_is_stuck() -> None:
+    """Issue 12 defect 11: the client's ACKs (answers to the server's emits) are handled
+    while a handler of the socket is still running, including one that awaits an ack from
+    its own client (already so on 0d24665, where ACKs skip the handler queue)."""
+    sio, release, _ = _stuck_server()
+
+    @sio.on("ask")
+    async def ask(socket: rtio.Socket) -> object:
+        return await socket.emit_with_ack("question", timeout=30)
+
+    peer = Peer(sio)
+    sid = await peer.connect()
+    peer.feed('21["stuck"]')
+    await settle()
+    pending = asyncio.ensure_future(sio.sockets[sid].emit_with_ack("q", timeout=30))
+    await settle()
+    assert peer.take() == ['20["q"]']
+    peer.feed('30["answer"]')
+    assert await asyncio.wait_for(pending, 5) == "answer"
+    release.set()
+    await settle()
+    peer.take()
+    # a handler that awaits its own client's ack gets it at once
+    peer.feed('22["ask"]')
+    await settle()
+    assert peer.take() == ['21["question"]']
+    peer.feed('31["yes"]')
+    await settle()
+    assert peer.take() == ['32["yes"]']
+
+
+@pytest.mark.parametrize("how", ["client DISCONNECT", "transport close"])
+async def test_a_disconnect_is_handled_while_a_handler_is_stuck(how: str) -> None:
+    """Issue 12 defect 11: a DISCONNECT (or the connection's end) is handled at once while
+    a handler of the socket never returns: the disconnect handlers run and the socket leaves
+    its rooms (0d24665: both waited behind the stuck handler, for ever: rooms and handler
+    state held). The stuck handler is left running, not cancelled; when it ends its join
+    does nothing and its emit and ack are dropped."""
+    sio, release, done = _stuck_server()
+    reasons: list[str] = []
+    sio.on("disconnecting", lambda socket, reason: reasons.append(f"ing {socket.rooms}"))
+    sio.on("disconnect", lambda socket, reason: reasons.append(str(reason)))
+    peer = Peer(sio)
+    sid = await peer.connect()
+    sio.sockets[sid].join("lobby")
+    peer.feed('21["stuck"]', '22["next"]')
+    await settle()
+    if how == "client DISCONNECT":
+        peer.feed("1")
+    else:
+        from rtio.engine import CloseReason
+
+        peer.session.end(CloseReason.TRANSPORT_CLOSE)
+    await settle()
+    assert reasons[0] == f"ing {set([sid, 'lobby'])}"
+    assert reasons[1:] == [
+        "client namespace disconnect" if how == "client DISCONNECT" else "transport close"
+    ]
+    assert sio.main.rooms() == set() and sio.sockets == {}
+    assert done == []  # still running: not cancelled
+    release.set()
+    await settle()
+    assert done == ["stuck connected=False", "next"]  # queued events still ran, in order
+    assert sio.main.rooms() == set()  # the late join did nothing
+    assert peer.take() == []
+
+
+async def test_a_slow_connect_handler_is_watched_too(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 12 defect 11: ``connect`` runs in the socket's turn as events do: watched."""
+    sio = rtio.Server(connect_timeout=None, slow_handler_warning=0.02)
+    release = asyncio.Event()
+
+    @sio.on("connect")
+    async def connect(socket: rtio.Socket, auth: object) -> None:
+        await release.wait()
+        raise RuntimeError("after a while")
+
+    peer = Peer(sio)
+    with caplog.at_level(logging.INFO, logger="rtio.socketio"):
+        await peer.connect()
+        await _until(lambda: any("'connect' handler" in r.getMessage() for r in caplog.records))
+        release.set()
+        await settle()
+    text = caplog.text
+    assert "still running" in text and "ended after" in text and "after a while" in text
