@@ -260,7 +260,7 @@ class Namespace(BaseNamespace):
         socket._send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
         handler = self._handlers.get("connect")
         if handler is not None:
-            socket._start(_run_connect(socket, handler, socket._auth_dict()), "connect")
+            socket._start(_run_connect(socket, handler, socket._auth_dict()))
 
     def _remove(self, socket: Socket) -> None:
         if self.sockets.get(socket.id) is socket:
@@ -284,6 +284,7 @@ class Namespace(BaseNamespace):
 
 
 async def _run_connect(socket: Socket, handler: Handler, auth: dict[str, Any]) -> None:
+    socket._serial().label = "connect"  # what the slow handler warning names
     try:
         await handler.call(socket, *handler.fit([auth]))
     except ConnectionRefused as exc:

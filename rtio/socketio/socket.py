@@ -15,7 +15,7 @@ import inspect
 import logging
 import os
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -550,7 +550,7 @@ class Socket:
         if handler is None:
             return
         if handler.is_async:
-            self._serial().submit(self._run_handler(handler, own is not None, data, ack_id))
+            self._start(self._run_handler(handler, own is not None, data, ack_id))
             return
         if runner is None:
             runner = self._runner = SerialRunner()
@@ -568,6 +568,8 @@ class Socket:
             log.exception("error in the %r handler of socket %s", event, self.id)
         finally:
             runner.release()
+            if runner.timer is None and runner.running_async:
+                self._watch(runner)
 
     def _queue_event(self, data: list[Any], ack_id: int | None) -> None:
         """The general path of an event: catch-all listeners at once, then the packet
@@ -588,10 +590,11 @@ class Socket:
                 _call_listener(listener, data)
         # the handler is looked up when the event's turn comes: a handler queued before
         # it may register it
-        runner.submit(self._run_event(data, ack_id))
+        self._start(self._run_event(data, ack_id))
 
     async def _run_event(self, data: list[Any], ack_id: int | None) -> None:
         """An event's turn in the serial runner: packet middlewares, then its handler."""
+        self._runner.label = data[0]  # type: ignore[union-attr]  # jobs run on it
         if self._middlewares:
             try:
                 for middleware in tuple(self._middlewares):
@@ -610,6 +613,7 @@ class Socket:
     async def _run_handler(
         self, handler: Handler, own: bool, data: list[Any], ack_id: int | None
     ) -> None:
+        self._runner.label = data[0]  # type: ignore[union-attr]  # jobs run on it
         try:
             result = self._invoke(handler, own, data, ack_id)
         except Exception:
@@ -623,11 +627,9 @@ class Socket:
     async def _finish_handler(
         self, awaitable: Any, handler: Handler, event: Any, ack_id: int | None
     ) -> None:
+        self._runner.label = event  # type: ignore[union-attr]  # jobs run on it
         try:
-            if self.server.slow_handler_warning is None:
-                result = await awaitable
-            else:
-                result = await _Watched(awaitable, self, event)
+            result = await awaitable
         except Exception:
             log.exception("error in the %r handler of socket %s", event, self.id)
             return
@@ -693,84 +695,54 @@ class Socket:
 
         return ack
 
-    def _start(self, job: Any, event: str) -> None:
-        """Run ``job`` (the ``connect`` handler) in this socket's turn, watched as events
-        are."""
-        if self.server.slow_handler_warning is not None:
-            job = self._watch(job, event)
-        self._serial().submit(job)
+    def _start(self, job: Any) -> None:
+        runner = self._serial()
+        runner.submit(job)
+        if runner.timer is None and runner.running_async:
+            self._watch(runner)
 
-    async def _watch(self, job: Any, event: str) -> Any:
-        return await _Watched(job, self, event)
+    # -- the watch on slow handlers (issue 12 defect 11) ----------------------------------
+    #
+    # One timer per socket whose runner has a task (a handler suspended), armed when the
+    # task starts and re-armed by itself while the runner is busy; a handler that never
+    # suspends costs nothing (and cannot be watched: it holds the whole loop, which
+    # asyncio's debug mode reports). Each job notes when it began (runner.since); the timer
+    # warns once per job that runs past slow_handler_warning, while it still runs.
 
-    def _slow_handler(self, event: Any, started: float) -> None:
-        """A handler of this socket is still running past ``slow_handler_warning`` (once
-        per call, while it runs)."""
-        loop = asyncio.get_running_loop()
+    def _watch(self, runner: SerialRunner) -> None:
+        threshold = self.server.slow_handler_warning
+        if threshold is not None:
+            loop = asyncio.get_running_loop()
+            delay = max(runner.since + threshold - loop.time(), 0.0)
+            runner.timer = loop.call_later(delay, self._check_slow)
+
+    def _check_slow(self) -> None:
         runner = self._runner
-        log.warning(
-            "the %r handler of socket %s (namespace %s) is still running after %.1f s "
-            "(slow_handler_warning): the socket's later events wait for it (%d waiting; "
-            "over max_queued_events=%d the client is disconnected)",
-            event,
-            self.id,
-            self.nsp.name,
-            loop.time() - started,
-            0 if runner is None else runner.backlog,
-            self.server.max_queued_events,
-        )
-
-
-class _Watched:
-    """Awaits a handler, and warns once if it is still running ``slow_handler_warning``
-    seconds after it first suspended (a handler that never suspends cannot be watched: it
-    holds the whole loop, and asyncio's debug mode reports that). No timer until it
-    suspends: most handlers finish in their first step."""
-
-    __slots__ = ("_awaitable", "_event", "_socket")
-
-    def __init__(self, awaitable: Any, socket: Socket, event: Any) -> None:
-        self._awaitable = awaitable
-        self._socket = socket
-        self._event = event
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        it = self._awaitable.__await__()
-        try:
-            value = it.send(None)
-        except StopIteration as stop:
-            return stop.value
-        socket = self._socket
-        threshold = socket.server.slow_handler_warning
-        if threshold is None:
-            threshold = float("inf")  # turned off meanwhile
+        if runner is None:
+            return
+        runner.timer = None
+        threshold = self.server.slow_handler_warning
+        if not runner.running_async or threshold is None:
+            return  # idle: armed again when a handler suspends
         loop = asyncio.get_running_loop()
-        started = loop.time()
-        handle = loop.call_later(threshold, socket._slow_handler, self._event, started)
-        try:
-            while True:
-                try:
-                    sent = yield value
-                except GeneratorExit:
-                    it.close()
-                    raise
-                except BaseException as exc:
-                    value = it.throw(exc)
-                else:
-                    value = it.send(sent)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            handle.cancel()
-            elapsed = loop.time() - started
-            if elapsed >= threshold:
-                log.info(
-                    "the %r handler of socket %s (namespace %s) ended after %.1f s",
-                    self._event,
-                    socket.id,
-                    socket.nsp.name,
-                    elapsed,
-                )
+        elapsed = loop.time() - runner.since
+        if elapsed >= threshold and runner.warned != runner.since:
+            runner.warned = runner.since
+            log.warning(
+                "the %r handler of socket %s (namespace %s) is still running after %.1f s "
+                "(slow_handler_warning): the socket's later events wait for it (%d "
+                "waiting; over max_queued_events=%d the client is disconnected)",
+                runner.label,
+                self.id,
+                self.nsp.name,
+                elapsed,
+                runner.backlog,
+                self.server.max_queued_events,
+            )
+        if runner.warned == runner.since:  # watch for the job after it
+            runner.timer = loop.call_later(threshold, self._check_slow)
+        else:
+            self._watch(runner)
 
 
 class SocketEmitter:

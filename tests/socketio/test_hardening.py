@@ -333,10 +333,6 @@ async def test_a_stuck_handler_is_logged_once_while_it_runs(
         await settle()
     assert done == ["stuck connected=True", "next"]
     assert peer.take() == ['2["late"]', '31["finally"]', '32["next"]']
-    assert any(
-        "'stuck' handler" in r.getMessage() and "ended after" in r.getMessage()
-        for r in caplog.records
-    )
     with pytest.raises(ValueError):
         rtio.Server(slow_handler_warning=0)
 
@@ -438,4 +434,4 @@ async def test_a_slow_connect_handler_is_watched_too(caplog: pytest.LogCaptureFi
         release.set()
         await settle()
     text = caplog.text
-    assert "still running" in text and "ended after" in text and "after a while" in text
+    assert "still running" in text and "after a while" in text
