@@ -220,8 +220,18 @@ class Namespace(BaseNamespace):
 
     async def _join(self, client: Client, auth: dict[str, Any] | None) -> None:
         socket = Socket(self, client, auth)
-        if self._middlewares:
-            auth = socket._auth_dict()
+        if not self._middlewares:
+            await self._connect_socket(client, socket)
+            return
+        auth = socket._auth_dict()
+        try:
+            await self._run_middlewares(client, socket, auth)
+        finally:
+            if not socket.connected:
+                # refused, or the connection went: rooms a middleware joined go too
+                self.adapter.delete_all(socket.id)
+
+    async def _run_middlewares(self, client: Client, socket: Socket, auth: dict[str, Any]) -> None:
         for middleware in tuple(self._middlewares):
             try:
                 result = await middleware.call(socket, auth)
@@ -235,6 +245,9 @@ class Namespace(BaseNamespace):
             if result is False:
                 client._connect_error(self.name, ConnectionRefused().payload())
                 return
+        await self._connect_socket(client, socket)
+
+    async def _connect_socket(self, client: Client, socket: Socket) -> None:
         if not client.connected:  # the connection closed while the middlewares ran
             return
         self.sockets[socket.id] = socket

@@ -91,6 +91,23 @@ async def test_a_refused_connect_keeps_a_child_another_client_joins_meanwhile(
     assert parent.children == {}
 
 
+async def test_rooms_a_refusing_middleware_joined_are_left(sio: rtio.Server) -> None:
+    """Defect 6's kin: a middleware that joins rooms and then refuses leaves nothing."""
+
+    @sio.use
+    def join_then_refuse(socket: rtio.Socket, auth: dict[str, object]) -> bool:
+        socket.join(["vip", f"user-{auth.get('user')}"])
+        return auth.get("ok") is True
+
+    peer = Peer(sio)
+    for k in range(100):
+        peer.feed(f'0{{"user":{k}}}')
+    await settle()
+    assert sio.main.rooms() == set()
+    sid = await peer.connect(auth='{"user":1,"ok":true}')
+    assert sio.main.rooms() == {sid, "vip", "user-1"}
+
+
 async def test_child_namespaces_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
     """Issue 12 defect 6: without cleanup, children stay for ever (as in Node); a CONNECT
     that would make more than max_child_namespaces gets connect_error and one warning."""
