@@ -7,7 +7,8 @@ function costs no coroutine either: the caller claims the idle runner, calls it,
 releases the runner (which then runs what was submitted meanwhile).
 
 Knows nothing of Socket.IO; jobs are expected to catch their own exceptions (anything that
-escapes is logged).
+escapes is logged). For its owner's watch on slow jobs it notes when the job running in
+its task began (``since``) and keeps the owner's timer (``timer``) and the job's ``label``.
 """
 
 from __future__ import annotations
@@ -84,11 +85,19 @@ async def _finish(coro: Job, yielded: Any) -> None:
 class SerialRunner:
     """A queue of coroutines run one at a time, in submission order."""
 
-    __slots__ = ("_queue", "_task", "busy")
+    __slots__ = ("_queue", "_task", "busy", "label", "since", "timer", "warned")
 
     def __init__(self) -> None:
         #: a job is running (inline or in a task); read-only for callers
         self.busy = False
+        #: loop time at which the job running in the task began (when it suspended, for the
+        #: first one); read-only for callers
+        self.since = 0.0
+        #: for the owner: what the running job is (set by the job), the ``since`` of the job
+        #: it warned about, its watch timer (None: not armed)
+        self.label: Any = None
+        self.warned = 0.0
+        self.timer: asyncio.TimerHandle | None = None
         # created by the first job that has to wait (an empty deque is 760 bytes, and most
         # sockets never have one)
         self._queue: deque[Job] | None = None
@@ -97,6 +106,11 @@ class SerialRunner:
     @property
     def idle(self) -> bool:
         return not self.busy
+
+    @property
+    def running_async(self) -> bool:
+        """A job suspended and a task runs the jobs (until the queue is empty)."""
+        return self._task is not None
 
     @property
     def backlog(self) -> int:
@@ -134,7 +148,9 @@ class SerialRunner:
             except Exception:
                 log.exception("error in a handler")
             else:
-                task = asyncio.get_running_loop().create_task(self._finish(coro, yielded))
+                loop = asyncio.get_running_loop()
+                self.since = loop.time()
+                task = loop.create_task(self._finish(coro, yielded))
                 task.add_done_callback(self._task_done)
                 self._task = task
                 return
@@ -159,8 +175,11 @@ class SerialRunner:
                 log.exception("error in a handler")
             # a job submitted while this one ran created the queue: read it now
             queue = self._queue
+            if queue:
+                time = asyncio.get_running_loop().time
             while queue:
                 job = queue.popleft()
+                self.since = time()
                 try:
                     await job
                 except Exception:

@@ -45,7 +45,18 @@ class Encoded:
     def messages(self, parser: Parser) -> list[PreparedPacket]:
         out = self._by_parser.get(parser)
         if out is None:
-            out = self._by_parser[parser] = [prepare_packet(m) for m in parser.encode(self.packet)]
+            try:
+                encoded = parser.encode(self.packet)
+            except Exception:
+                packet = self.packet
+                log.error(
+                    "event %r to namespace %s cannot be encoded by the %s parser: not sent",
+                    packet.data[0] if packet.data else None,
+                    packet.nsp,
+                    parser.name,
+                )
+                raise
+            out = self._by_parser[parser] = [prepare_packet(m) for m in encoded]
         return out
 
 

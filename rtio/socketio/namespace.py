@@ -172,6 +172,10 @@ class Namespace(BaseNamespace):
         #: rooms and broadcast delivery
         self.adapter: Adapter = server._adapter_factory(self)
         self._ack_id = 0
+        # CONNECTs whose middlewares are running: a child is not dropped under them
+        self._joining = 0
+        # a socket connected once: a child that never had one is not kept (see _drop_if_unused)
+        self._ever_joined = False
 
     def __repr__(self) -> str:
         return f"<rtio.Namespace {self.name!r} sockets={len(self.sockets)}>"
@@ -206,9 +210,28 @@ class Namespace(BaseNamespace):
     async def _add(self, client: Client, auth: dict[str, Any] | None) -> None:
         """The connect flow of one client: middlewares, then CONNECT, then ``connect``.
         ``auth`` None: the CONNECT had no payload (``{}`` is made when someone looks)."""
+        self._joining += 1
+        try:
+            await self._join(client, auth)
+        finally:
+            self._joining -= 1
+            if not self.sockets:
+                self._drop_if_unused()
+
+    async def _join(self, client: Client, auth: dict[str, Any] | None) -> None:
         socket = Socket(self, client, auth)
-        if self._middlewares:
-            auth = socket._auth_dict()
+        if not self._middlewares:
+            await self._connect_socket(client, socket)
+            return
+        auth = socket._auth_dict()
+        try:
+            await self._run_middlewares(client, socket, auth)
+        finally:
+            if not socket.connected:
+                # refused, or the connection went: rooms a middleware joined go too
+                self.adapter.delete_all(socket.id)
+
+    async def _run_middlewares(self, client: Client, socket: Socket, auth: dict[str, Any]) -> None:
         for middleware in tuple(self._middlewares):
             try:
                 result = await middleware.call(socket, auth)
@@ -222,6 +245,9 @@ class Namespace(BaseNamespace):
             if result is False:
                 client._connect_error(self.name, ConnectionRefused().payload())
                 return
+        await self._connect_socket(client, socket)
+
+    async def _connect_socket(self, client: Client, socket: Socket) -> None:
         if not client.connected:  # the connection closed while the middlewares ran
             return
         self.sockets[socket.id] = socket
@@ -233,6 +259,7 @@ class Namespace(BaseNamespace):
             self.adapter.delete_all(socket.id)
             return
         socket.connected = True
+        self._ever_joined = True
         client._joined(socket)
         log.info(
             "socket %s connected to %s (transport %s, address %s)",
@@ -251,12 +278,26 @@ class Namespace(BaseNamespace):
     def _remove(self, socket: Socket) -> None:
         if self.sockets.get(socket.id) is socket:
             del self.sockets[socket.id]
+        if not self.sockets:
+            self._drop_if_unused()
+
+    def _drop_if_unused(self) -> None:
+        """A child namespace without sockets goes, unless a CONNECT to it is in progress:
+        with ``cleanup_empty_children`` always, and without it when no socket ever joined it
+        (issue 12 defect 6: a CONNECT that a middleware refuses, or that the connection
+        left, must not leave a namespace behind; a client could otherwise fill the server
+        with them, ~500 bytes per name, and the ``max_child_namespaces`` bound too)."""
         parent = self.parent
-        if parent is not None and not self.sockets and parent.cleanup_empty_children:
+        if (
+            parent is not None
+            and not self._joining
+            and (parent.cleanup_empty_children or not self._ever_joined)
+        ):
             parent._drop_child(self)
 
 
 async def _run_connect(socket: Socket, handler: Handler, auth: dict[str, Any]) -> None:
+    socket._serial().label = "connect"  # what the slow handler warning names
     try:
         await handler.call(socket, *handler.fit([auth]))
     except ConnectionRefused as exc:

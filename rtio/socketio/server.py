@@ -86,6 +86,12 @@ class Server:
         run one at a time); a client that sends more is disconnected.
     :param max_attachments: binary attachments one incoming packet may carry (JSON
         parser; ignored when ``parser`` is given).
+    :param slow_handler_warning: seconds after which a handler still running (an event's,
+        or ``connect``) is logged, once, as a warning naming the event, namespace and
+        socket: the socket's later events wait for it. None: no watch.
+    :param max_child_namespaces: child namespaces that parent namespaces (``of(pattern)``)
+        may have at once, all parents together; a CONNECT that would create one more gets
+        CONNECT_ERROR "Too many namespaces" (and a warning is logged). None: no limit.
     :param engine_options: full control of the engine; when given, the engine options
         above are ignored.
     :param path: where :meth:`attach` and :meth:`run` mount the server.
@@ -110,6 +116,8 @@ class Server:
         adapter: Callable[[Namespace], Adapter] = InMemoryAdapter,
         max_attachments: int = 10,
         max_queued_events: int = 1000,
+        max_child_namespaces: int | None = 10_000,
+        slow_handler_warning: float | None = 5.0,
         engine_options: EngineOptions | None = None,
         path: str = "/socket.io/",
     ) -> None:
@@ -132,6 +140,16 @@ class Server:
             )
         if max_queued_events < 1:
             raise ValueError("max_queued_events must be at least 1")
+        if max_child_namespaces is not None and max_child_namespaces < 0:
+            raise ValueError("max_child_namespaces must be at least 0 (or None)")
+        if slow_handler_warning is not None and slow_handler_warning <= 0:
+            raise ValueError("slow_handler_warning must be positive (or None)")
+        #: seconds a handler may run before a warning says so (None: not watched)
+        self.slow_handler_warning = slow_handler_warning
+        #: child namespaces of all parent namespaces together, at most (None: no limit)
+        self.max_child_namespaces = max_child_namespaces
+        # the limit was met and said so in a warning (said again once a child has gone)
+        self._child_limit_warned = False
         self.engine_options = engine_options
         #: events of one socket that may wait for its handlers before it is cut off
         self.max_queued_events = max_queued_events
@@ -212,6 +230,28 @@ class Server:
     def _forget_namespace(self, nsp: Namespace) -> None:
         if self._nsps.get(nsp.name) is nsp:
             del self._nsps[nsp.name]
+            self._child_limit_warned = False
+
+    def _child_limit_reached(self, client: Client, name: str) -> bool:
+        """Whether one more child namespace would exceed ``max_child_namespaces`` (checked
+        before the child is made). Without cleanup children stay for ever, as in Node: a
+        client allowed to connect to fresh names could otherwise grow memory without end."""
+        limit = self.max_child_namespaces
+        if limit is None or sum(len(p.children) for p in self._parents) < limit:
+            return False
+        # one warning while the limit holds (a client may try thousands of names)
+        level = logging.DEBUG if self._child_limit_warned else logging.WARNING
+        self._child_limit_warned = True
+        log.log(
+            level,
+            "client %s: CONNECT to %s refused: max_child_namespaces (%d) child namespaces "
+            "exist (raise the option, or let parents drop empty children with "
+            "cleanup_empty_children=True)",
+            client.session.sid,
+            name,
+            limit,
+        )
+        return True
 
     async def _connect(self, client: Client, name: str, auth: dict[str, Any] | None) -> None:
         """A CONNECT from ``client`` for namespace ``name`` (``auth`` None: no payload)."""
@@ -228,6 +268,9 @@ class Server:
                 if matched:
                     nsp = self._nsps.get(name)  # created meanwhile by another client
                     if nsp is None:
+                        if self._child_limit_reached(client, name):
+                            client._connect_error(name, {"message": "Too many namespaces"})
+                            return
                         nsp = self._nsps[name] = parent._create_child(name)
                     break
         if nsp is None:

@@ -133,6 +133,7 @@ class Socket:
         "_any_in",
         "_any_out",
         "_auth",
+        "_closed",
         "_data",
         "_handlers",
         "_handshake",
@@ -153,6 +154,8 @@ class Socket:
         self.client = client
         #: True from the CONNECT reply until the socket disconnects
         self.connected = False
+        # disconnected (connected is False before the CONNECT reply too)
+        self._closed = False
         # the handshake snapshot is built from these when first asked for (None: no auth)
         self._auth = auth
         self._issued = time.time()
@@ -220,7 +223,11 @@ class Socket:
         return self.client.session.transport
 
     def join(self, rooms: str | Iterable[str]) -> Sent:
-        """Join a room or several. Returns at once (awaiting the result is allowed)."""
+        """Join a room or several. Returns at once (awaiting the result is allowed).
+        Nothing once the socket has disconnected: its rooms are gone and stay so (a handler
+        still running then would otherwise leave its id in a room for ever)."""
+        if self._closed:
+            return SENT
         self.nsp.adapter.add_all(self.id, (rooms,) if isinstance(rooms, str) else rooms)
         return SENT
 
@@ -380,7 +387,17 @@ class Socket:
         if on_ack is not None:
             ack_id = packet.id = self.nsp._next_ack_id()
         # data the parser cannot carry raises here, to the caller, before any state changes
-        messages = self.client.parser.encode(packet)
+        try:
+            messages = self.client.parser.encode(packet)
+        except Exception:
+            log.error(
+                "event %r to socket %s (namespace %s) cannot be encoded by the %s parser: not sent",
+                event,
+                self.id,
+                self.nsp.name,
+                self.client.parser.name,
+            )
+            raise
         if on_ack is not None:
             self._expect_ack(ack_id, on_ack)
         if self._any_out:
@@ -446,11 +463,22 @@ class Socket:
         return self
 
     def _on_close(self, reason: DisconnectReason) -> None:
-        """The socket is gone: run ``disconnecting`` then ``disconnect`` after the handlers
-        already queued, then leave every room."""
+        """The socket is gone: at once, fail its pending acks and run ``disconnecting``,
+        leave every room, run ``disconnect``, even while one of its handlers is still
+        running (issue 12 defect 11).
+
+        The handler still running is left to finish, not cancelled, as in Node and
+        python-socketio: a CancelledError thrown into application code at any await could
+        leave its work half done (aiohttp made handler cancellation opt-in for this
+        reason). It sees ``socket.connected`` False; its emits are dropped, its
+        ``emit_with_ack`` raises SocketDisconnected, ``join`` does nothing; the
+        ``slow_handler_warning`` log shows one that never ends. The events already queued
+        behind it still run after it, in order (the client sent them before it left, as
+        Node runs every event received before a disconnect), no more can queue."""
         if not self.connected:
             return
         self.connected = False
+        self._closed = True
         log.info("socket %s disconnected from %s: %s", self.id, self.nsp.name, reason.value)
         self.client.remove(self)
         self.nsp._remove(self)
@@ -461,10 +489,9 @@ class Socket:
                 on_ack(None)
             except Exception:
                 log.exception("error in an ack callback")
-        if self._runner is None:  # nothing ever queued: no runner needed to keep an order
-            run_inline(self._run_close(reason))
-        else:
-            self._runner.submit(self._run_close(reason))
+        # not behind the runner: a stuck handler would hold the disconnect (and the rooms)
+        # for ever (before issue 12 defect 11 it did)
+        run_inline(self._run_close(reason))
 
     async def _run_close(self, reason: DisconnectReason) -> None:
         await self._call_special("disconnecting", reason)
@@ -523,7 +550,7 @@ class Socket:
         if handler is None:
             return
         if handler.is_async:
-            self._serial().submit(self._run_handler(handler, own is not None, data, ack_id))
+            self._start(self._run_handler(handler, own is not None, data, ack_id))
             return
         if runner is None:
             runner = self._runner = SerialRunner()
@@ -535,12 +562,14 @@ class Socket:
                 # function...): awaited in its turn, as a coroutine handler is
                 runner.submit(self._finish_handler(result, handler, event, ack_id))
             elif ack_id is not None and not handler.takes_ack:
-                self._send_ack(ack_id, result)
+                self._send_ack(ack_id, result, event)
         except Exception:
             # the handler raised, or its return value cannot be encoded as the ack
             log.exception("error in the %r handler of socket %s", event, self.id)
         finally:
             runner.release()
+            if runner.timer is None and runner.running_async:
+                self._watch(runner)
 
     def _queue_event(self, data: list[Any], ack_id: int | None) -> None:
         """The general path of an event: catch-all listeners at once, then the packet
@@ -561,10 +590,11 @@ class Socket:
                 _call_listener(listener, data)
         # the handler is looked up when the event's turn comes: a handler queued before
         # it may register it
-        runner.submit(self._run_event(data, ack_id))
+        self._start(self._run_event(data, ack_id))
 
     async def _run_event(self, data: list[Any], ack_id: int | None) -> None:
         """An event's turn in the serial runner: packet middlewares, then its handler."""
+        self._runner.label = data[0]  # type: ignore[union-attr]  # jobs run on it
         if self._middlewares:
             try:
                 for middleware in tuple(self._middlewares):
@@ -583,6 +613,7 @@ class Socket:
     async def _run_handler(
         self, handler: Handler, own: bool, data: list[Any], ack_id: int | None
     ) -> None:
+        self._runner.label = data[0]  # type: ignore[union-attr]  # jobs run on it
         try:
             result = self._invoke(handler, own, data, ack_id)
         except Exception:
@@ -591,18 +622,19 @@ class Socket:
         if handler.is_async or (type(result) not in PLAIN_RESULTS and inspect.isawaitable(result)):
             await self._finish_handler(result, handler, data[0], ack_id)
         elif ack_id is not None and not handler.takes_ack:
-            self._send_ack(ack_id, result)
+            self._send_ack(ack_id, result, data[0])
 
     async def _finish_handler(
         self, awaitable: Any, handler: Handler, event: Any, ack_id: int | None
     ) -> None:
+        self._runner.label = event  # type: ignore[union-attr]  # jobs run on it
         try:
             result = await awaitable
         except Exception:
             log.exception("error in the %r handler of socket %s", event, self.id)
             return
         if ack_id is not None and not handler.takes_ack:
-            self._send_ack(ack_id, result)
+            self._send_ack(ack_id, result, event)
 
     def _invoke(self, handler: Handler, own: bool, data: list[Any], ack_id: int | None) -> Any:
         """Call an event's handler with the client's arguments (fitted): a namespace
@@ -611,14 +643,33 @@ class Socket:
         args = handler.fit(data[1:])
         fn = handler.fn
         if handler.takes_ack:
-            ack = None if ack_id is None else self._make_ack(ack_id)
+            ack = None if ack_id is None else self._make_ack(ack_id, data[0])
             return fn(*args, ack=ack) if own else fn(self, *args, ack=ack)
         return fn(*args) if own else fn(self, *args)
 
-    def _send_ack(self, ack_id: int, result: Any) -> None:
+    def _send_ack(self, ack_id: int, result: Any, event: Any) -> None:
         """Answer the client's ack with a handler's return value (unless gone meanwhile)."""
         if self.connected:
-            self.client.send_ack(self.nsp.name, ack_id, ack_args(result))
+            self._answer(ack_id, ack_args(result), event)
+
+    def _answer(self, ack_id: int, args: list[Any], event: Any) -> None:
+        """Send the ACK of ``event``. Data the parser cannot carry still answers: the client
+        would otherwise wait for ever (issue 12 defect 10; the protocol has no error ack),
+        so it gets an ack without arguments, and the error is logged, naming the event."""
+        client = self.client
+        try:
+            client.send_ack(self.nsp.name, ack_id, args)
+        except Exception:
+            log.error(
+                "the ack of event %r of socket %s (namespace %s) cannot be encoded by the "
+                "%s parser: the client gets an ack without arguments",
+                event,
+                self.id,
+                self.nsp.name,
+                client.parser.name,
+                exc_info=True,
+            )
+            client.send_ack(self.nsp.name, ack_id, [])
 
     async def _on_middleware_error(self, exc: Exception) -> None:
         listener = self._handlers.get("error") if self._handlers else None
@@ -630,7 +681,7 @@ class Socket:
         except Exception:
             log.exception("error in the 'error' listener of socket %s", self.id)
 
-    def _make_ack(self, ack_id: int) -> Callable[..., None]:
+    def _make_ack(self, ack_id: int, event: Any) -> Callable[..., None]:
         # v5 "Acknowledgement": "The receiver MUST respond with an `ACK` packet with the
         # same event ID." (once: later calls are ignored, as in Node)
         sent = False
@@ -640,12 +691,58 @@ class Socket:
             if sent or not self.connected:
                 return
             sent = True
-            self.client.send_ack(self.nsp.name, ack_id, list(args))
+            self._answer(ack_id, list(args), event)
 
         return ack
 
     def _start(self, job: Any) -> None:
-        self._serial().submit(job)
+        runner = self._serial()
+        runner.submit(job)
+        if runner.timer is None and runner.running_async:
+            self._watch(runner)
+
+    # -- the watch on slow handlers (issue 12 defect 11) ----------------------------------
+    #
+    # One timer per socket whose runner has a task (a handler suspended), armed when the
+    # task starts and re-armed by itself while the runner is busy; a handler that never
+    # suspends costs nothing (and cannot be watched: it holds the whole loop, which
+    # asyncio's debug mode reports). Each job notes when it began (runner.since); the timer
+    # warns once per job that runs past slow_handler_warning, while it still runs.
+
+    def _watch(self, runner: SerialRunner) -> None:
+        threshold = self.server.slow_handler_warning
+        if threshold is not None:
+            loop = asyncio.get_running_loop()
+            delay = max(runner.since + threshold - loop.time(), 0.0)
+            runner.timer = loop.call_later(delay, self._check_slow)
+
+    def _check_slow(self) -> None:
+        runner = self._runner
+        if runner is None:
+            return
+        runner.timer = None
+        threshold = self.server.slow_handler_warning
+        if not runner.running_async or threshold is None:
+            return  # idle: armed again when a handler suspends
+        loop = asyncio.get_running_loop()
+        elapsed = loop.time() - runner.since
+        if elapsed >= threshold and runner.warned != runner.since:
+            runner.warned = runner.since
+            log.warning(
+                "the %r handler of socket %s (namespace %s) is still running after %.1f s "
+                "(slow_handler_warning): the socket's later events wait for it (%d "
+                "waiting; over max_queued_events=%d the client is disconnected)",
+                runner.label,
+                self.id,
+                self.nsp.name,
+                elapsed,
+                runner.backlog,
+                self.server.max_queued_events,
+            )
+        if runner.warned == runner.since:  # watch for the job after it
+            runner.timer = loop.call_later(threshold, self._check_slow)
+        else:
+            self._watch(runner)
 
 
 class SocketEmitter:

@@ -127,22 +127,28 @@ async def test_invalid_state_closes_with_forced_server_close(sio: rtio.Server) -
     assert log[-1][:2] == ("disconnect", "forced server close")
 
 
-async def test_disconnect_handlers_run_after_queued_events(sio: rtio.Server) -> None:
+async def test_disconnect_handlers_run_at_once_and_queued_events_still_run(
+    sio: rtio.Server,
+) -> None:
+    """A client's DISCONNECT is handled at once, not behind the handler still running (issue
+    12 defect 11); that handler finishes, and the events queued behind it still run, in
+    order, on the disconnected socket."""
     import asyncio
 
     order: list[str] = []
 
     @sio.on("slow")
-    async def slow(socket: rtio.Socket) -> None:
+    async def slow(socket: rtio.Socket, tag: str) -> None:
         await asyncio.sleep(0.01)
-        order.append("slow")
+        order.append(f"{tag} connected={socket.connected}")
 
     sio.on("disconnect", lambda socket, reason: order.append("disconnect"))
     peer = Peer(sio)
     await peer.connect()
-    peer.feed('2["slow"]', "1")
-    await asyncio.sleep(0.03)
-    assert order == ["slow", "disconnect"]
+    peer.feed('2["slow","a"]', '2["slow","b"]', "1")
+    assert order == ["disconnect"]
+    await asyncio.sleep(0.05)
+    assert order == ["disconnect", "a connected=False", "b connected=False"]
 
 
 async def test_disconnect_handler_that_raises_is_logged(

@@ -19,6 +19,7 @@ The namespace is written only when it is not ``/``; the JSON is compact. Each ``
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from json.encoder import c_encode_basestring, c_make_encoder  # type: ignore[attr-defined]
 from json.scanner import make_scanner
@@ -63,6 +64,39 @@ else:  # no C accelerator (not CPython)
     _dumps_plain = json.JSONEncoder(
         separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False
     ).encode
+
+
+def _js_key(key: float) -> str:
+    """The string JS makes of a number used as an object key (Infinity, -Infinity, NaN)."""
+    if key != key:
+        return "NaN"
+    return "Infinity" if key > 0 else "-Infinity"
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float as None, as JS's ``JSON.stringify`` writes
+    ``null`` for Infinity and NaN (``1e400`` decodes to inf, and Node echoes it as null); a
+    non-finite float key becomes the string JS makes of it. ``obj`` itself when it holds
+    none (the caller then knows the ValueError was something else)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, (list, tuple)):
+        items = [_finite(item) for item in obj]
+        if all(new is old for new, old in zip(items, obj, strict=True)):
+            return obj
+        return items
+    if isinstance(obj, dict):
+        changed = False
+        out: dict[Any, Any] = {}
+        for key, value in obj.items():
+            new = _finite(value)
+            if isinstance(key, float) and not math.isfinite(key):
+                key = _js_key(key)
+                changed = True
+            changed = changed or new is not value
+            out[key] = new
+        return out if changed else obj
+    return obj
 
 
 def _no_constant(name: str) -> Any:
@@ -138,21 +172,15 @@ class JsonParser:
             attachments: list[bytes] = []
         else:
             try:
-                # Fast path: the C encoder, no hook; bytes anywhere make it raise.
-                body = _dumps_plain(data)
-                attachments = []
-            except TypeError:
-                # Bytes or application objects somewhere: the hooked (slower) encoder.
-                binary = _Binary(self.default)
-                body = json.dumps(
-                    data,
-                    separators=(",", ":"),
-                    ensure_ascii=False,
-                    allow_nan=False,
-                    check_circular=False,
-                    default=binary.default,
-                )
-                attachments = binary.attachments
+                body, attachments = self._encode_data(data)
+            except ValueError:
+                # JSON has no Infinity or NaN: write null, as JSON.stringify does (issue
+                # 12 defect 10: an echoed 1e400 answered nothing). Rare: the data is walked
+                # only after the encoder refused it.
+                finite = _finite(data)
+                if finite is data:
+                    raise
+                body, attachments = self._encode_data(finite)
         ptype = packet.type
         if attachments:
             if ptype is PacketType.EVENT:
@@ -173,14 +201,34 @@ class JsonParser:
         out.extend(attachments)
         return out
 
+    def _encode_data(self, data: Any) -> tuple[str, list[bytes]]:
+        """The JSON text of ``data`` and its binary attachments."""
+        try:
+            # Fast path: the C encoder, no hook; bytes anywhere make it raise.
+            return _dumps_plain(data), []
+        except TypeError:
+            # Bytes or application objects somewhere: the hooked (slower) encoder.
+            binary = _Binary(self.default)
+            body = json.dumps(
+                data,
+                separators=(",", ":"),
+                ensure_ascii=False,
+                allow_nan=False,
+                check_circular=False,
+                default=binary.default,
+            )
+            return body, binary.attachments
+
     def encode_ack(self, nsp: str, ack_id: int, args: list[Any]) -> list[str | bytes]:
         """``encode(Packet(ACK, nsp, args, ack_id))`` in one step for the common answer, an
         ack on the main namespace without bytes: ``3<id>[...]``."""
         if nsp == "/":
             try:
                 return [f"3{ack_id}{_dumps_plain(args)}"]
-            except TypeError:
-                pass  # bytes (attachments) or objects for the application's default hook
+            except (TypeError, ValueError):
+                # bytes (attachments), objects for the application's default hook, or a
+                # float JSON cannot carry: the general path knows them
+                pass
         return self.encode(Packet(PacketType.ACK, nsp, args, ack_id))
 
     def new_decoder(self) -> JsonDecoder:
