@@ -18,13 +18,14 @@ WebSocket layer.
 
 from __future__ import annotations
 
-from .errors import ClusterError, LinkClosed, MessageError
+from .errors import ClusterError, LinkClosed, LinkDown, MessageError
 from .wire import EMITTER_UID, RemoteSocket, Room, WireFlags, WireOptions, WirePacket
 
 __all__ = [
     "EMITTER_UID",
     "ClusterError",
     "LinkClosed",
+    "LinkDown",
     "MessageError",
     "RemoteSocket",
     "Room",

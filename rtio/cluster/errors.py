@@ -3,14 +3,15 @@
     ClusterError
     ├── MessageError        a message from the cluster that is not valid (remote violation):
     │                       the receiver logs and drops it, as Node's adapters do
-    └── LinkClosed          the Redis link was closed by its owner (local misuse to use it)
+    ├── LinkClosed          the Redis link was closed by its owner (local misuse to use it)
+    └── LinkDown            Redis cannot be reached now (a query such as NUMSUB failed)
 
 Owns nothing else; knows nothing of Redis or Socket.IO.
 """
 
 from __future__ import annotations
 
-__all__ = ["ClusterError", "LinkClosed", "MessageError"]
+__all__ = ["ClusterError", "LinkClosed", "LinkDown", "MessageError"]
 
 
 class ClusterError(Exception):
@@ -23,3 +24,7 @@ class MessageError(ClusterError, ValueError):
 
 class LinkClosed(ClusterError):
     """The link was closed (``close()``) and cannot publish or subscribe any more."""
+
+
+class LinkDown(ClusterError):
+    """Redis cannot be reached now; the link keeps reconnecting."""
