@@ -256,3 +256,41 @@ async def test_a_failing_handler_does_not_stop_the_link(
     await link.publish("c", b"fine")
     await until(lambda: seen == [b"boom", b"fine"])
     assert link.state is LinkState.CONNECTED
+
+
+async def test_codec_through_the_link_a_node_drops_rooms_it_has_no_member_in(
+    redis_server: RedisServer, links: list[RedisLink]
+) -> None:
+    """Two classic nodes' channels over a real Redis: node B hears A's broadcasts by
+    pattern, and tells from the channel alone, before decoding, which rooms concern it."""
+    from rtio.cluster.classic import BroadcastMessage, ClassicChannels
+    from rtio.cluster.wire import WireOptions, WirePacket
+
+    a_channels, b_channels = ClassicChannels("/", "AAAAAA"), ClassicChannels("/", "BBBBBB")
+    b_rooms = {"room1", "123"}
+    decoded: list[BroadcastMessage] = []
+    skipped: list[str] = []
+
+    def on_b(delivery: Delivery) -> None:
+        room = b_channels.room_of(delivery.channel)
+        if room is None or (room and room not in b_rooms):
+            skipped.append(delivery.channel)  # no member here: no decoding
+            return
+        decoded.append(BroadcastMessage.parse(delivery.payload))
+
+    b = RedisLink(LinkOptions(port=redis_server.port, **FAST), on_b, name="B")  # type: ignore[arg-type]
+    links.append(b)
+    await b.psubscribe(b_channels.broadcast_pattern)
+    b.start()
+    a = make(links, redis_server.port, Inbox(), "A")
+    a.start()
+    assert await a.wait_connected(5) and await b.wait_connected(5)
+    for rooms in [(), ("room1",), ("elsewhere",), (123,), ("room1", "elsewhere")]:
+        message = BroadcastMessage(
+            "AAAAAA", WirePacket(["e", b"\x00bin"], nsp="/"), WireOptions(rooms)
+        )
+        await a.publish(a_channels.for_broadcast(rooms), message.serialize())
+    await until(lambda: len(decoded) + len(skipped) == 5)
+    assert [m.opts.rooms for m in decoded] == [(), ("room1",), (123,), ("room1", "elsewhere")]
+    assert skipped == ["socket.io#/#elsewhere#"]
+    assert decoded[0].packet.data == ["e", b"\x00bin"]
