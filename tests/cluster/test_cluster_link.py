@@ -187,6 +187,18 @@ async def test_redis_killed_and_restarted_mid_run(
     assert len(full) == 1
     lost = [r for r in caplog.records if "lost" in r.getMessage() and r.name.endswith("redis")]
     assert len(lost) == 2  # once per link, not per message or per attempt
+    # one line per state change of link a: connected, lost, buffer full, reconnected
+    lines_a = [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith(("redis link a ", "redis link a:"))
+    ]
+    assert len(lines_a) == 4, lines_a
+    assert (
+        "reconnected" in lines_a[-1]
+        and "replayed 10" in lines_a[-1]
+        and "dropped 20" in lines_a[-1]
+    )
     # subscriptions work again, both ways
     await b.publish("bus", b"after")
     await inbox_a.wait_for(lambda: inbox_a.payloads()[-1] == b"after")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import random
@@ -88,8 +89,8 @@ class Delivery:
     pattern: str | None = None
 
 
-class PublishResult:
-    """What became of a publish (plain strings, for logs and tests)."""
+class PublishResult(str, enum.Enum):
+    """What became of a publish. Compares equal to its string."""
 
     SENT = "sent"
     BUFFERED = "buffered"
@@ -143,6 +144,7 @@ class RedisLink:
         self._attempts = 0
         #: counters for tests and metrics
         self.reconnects = 0
+        self._ever_connected = False
         self.deaf_detected = 0
         self.replayed = 0
 
@@ -213,6 +215,7 @@ class RedisLink:
                 await asyncio.wait_for(task, self.options.close_timeout + 1)
         await self._teardown()
         self._set_state(LinkState.CLOSED, "closed")
+        log.info("redis link %s closed", self.name)
         if len(self._buffer):
             log.warning(
                 "redis link %s closed with %d unpublished messages (%d bytes) dropped",
@@ -226,15 +229,15 @@ class RedisLink:
 
     # -- publishing and queries ----------------------------------------------------------
 
-    async def publish(self, channel: str, payload: bytes) -> str:
+    async def publish(self, channel: str, payload: bytes) -> PublishResult:
         """PUBLISH, or keep it for the reconnect while Redis is down (bounded)."""
         return await self._publish(BufferedPublish(channel, payload, False))
 
-    async def spublish(self, channel: str, payload: bytes) -> str:
+    async def spublish(self, channel: str, payload: bytes) -> PublishResult:
         """SPUBLISH (sharded pub/sub, Redis >= 7), buffered the same way."""
         return await self._publish(BufferedPublish(channel, payload, True))
 
-    async def _publish(self, item: BufferedPublish) -> str:
+    async def _publish(self, item: BufferedPublish) -> PublishResult:
         if self._closing:
             raise LinkClosed("the link is closed")
         client = self._client
@@ -253,7 +256,7 @@ class RedisLink:
             self.options.command_timeout,
         )
 
-    def _keep(self, item: BufferedPublish) -> str:
+    def _keep(self, item: BufferedPublish) -> PublishResult:
         evicted_before = self._buffer.dropped_messages
         kept = self._buffer.append(item)
         if self._buffer.dropped_messages != evicted_before and not self._buffer_full_logged:
@@ -297,12 +300,10 @@ class RedisLink:
             self._connected.set()
         else:
             self._connected.clear()
-        if previous is state:
-            return
-        # connecting <-> disconnected cycles while Redis stays away are not news
-        quiet = {previous, state} <= {LinkState.CONNECTING, LinkState.DISCONNECTED}
-        log.log(logging.DEBUG if quiet else logging.INFO, "redis link %s: %s -> %s (%s)",
-                self.name, previous.value, state.value, reason)  # fmt: skip
+        if previous is not state:  # a trace; the news is one line each, at INFO / WARNING:
+            # connected, lost (why), cannot reach (the first connect), reconnected, closed
+            log.debug("redis link %s: %s -> %s (%s)", self.name, previous.value, state.value,
+                      reason)  # fmt: skip
 
     def _break(self, exc: BaseException) -> None:
         """A command failed: the loop reconnects at its next look around."""
@@ -351,7 +352,7 @@ class RedisLink:
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
             decode_responses=False,
-            client_name=self.name,
+            client_name="".join(c if c.isalnum() or c in "-_.#:" else "_" for c in self.name),
         )
 
     async def _connect(self) -> None:
@@ -370,7 +371,9 @@ class RedisLink:
         # the SUBSCRIBE replies come first: once the first canary is back, all are in place
         self._canary.reset(self._clock())
         self._set_state(LinkState.CONNECTED, "subscribed")
-        if self._attempts or self.reconnects:
+        again = self._ever_connected
+        self._ever_connected = True
+        if again:
             self.reconnects += 1
         down = None if self._down_since is None else self._clock() - self._down_since
         self._attempts = 0
@@ -378,13 +381,17 @@ class RedisLink:
         self._buffer_full_logged = False
         replayed, size = await self._replay(client)
         dropped, dropped_size = self._buffer.take_drop_counts()
-        if down is not None or replayed or dropped:
-            log.info(
-                "redis link %s connected%s; replayed %d buffered messages (%d bytes), "
-                "dropped %d (%d bytes)",
-                self.name, "" if down is None else f" after {down:.1f} s down",
-                replayed, size, dropped, dropped_size,
-            )  # fmt: skip
+        replay = (
+            f"; replayed {replayed} buffered messages ({size} bytes), dropped {dropped} "
+            f"({dropped_size} bytes)"
+            if replayed or dropped
+            else ""
+        )
+        log.info(
+            "redis link %s %s %s:%d%s%s",
+            self.name, "reconnected to" if again else "connected to", opts.host, opts.port,
+            "" if down is None else f" after {down:.1f} s down", replay,
+        )  # fmt: skip
 
     async def _replay(self, client: Redis) -> tuple[int, int]:
         """Publish what was kept, in order; what fails stays for the next connect."""
