@@ -8,6 +8,8 @@
 // A raw subscriber records every PUBLISH (PSUBSCRIBE *) and every SPUBLISH on the channels
 // the sharded nodes use (SSUBSCRIBE). Each scenario step runs alone, then waits until the
 // bus has been quiet for a moment, so each vector is tagged with the step that caused it.
+// With RTIO_PROBES (a JSON list of {name, how, channel, hex}), it also publishes rtio's own
+// bytes raw and records what Node's servers and clients made of them ("observed").
 // Random ids (adapter uids, request ids, socket ids) are made deterministic so that a
 // regeneration gives the same bytes, except the handshake's time, headers and address.
 import { createRequire } from "node:module";
@@ -275,11 +277,30 @@ await step("heartbeat.close", async () => {
   await sleep(20);
 });
 
+// -- probes: rtio's bytes (from regen_vectors.py) published raw, and what Node made of them
+const observed = {};
+const show = (args) => args.map((x) => (Buffer.isBuffer(x) || x instanceof ArrayBuffer ? "buffer:" + Buffer.from(x).toString("hex") : JSON.stringify(x)));
+const watch = (target, event, name) => target.on(event, (...args) => {
+  if (typeof args[args.length - 1] === "function") args.pop();
+  observed[name] = show(args);
+});
+watch(B.io, "probe-bin", "classic.serverSideEmit.binary");
+watch(cB, "probe-bcast", "classic.broadcast.binary");
+watch(cA, "probe-emitter", "emitter.emit.binary");
+watch(D.io, "probe-bin", "sharded.serverSideEmit.binary");
+watch(cD, "probe-bcast", "sharded.broadcast.binary");
+for (const probe of JSON.parse(process.env.RTIO_PROBES || "[]")) {
+  await step(`probe.${probe.name}`, async () => {
+    const payload = Buffer.from(probe.hex, "hex");
+    await (probe.how === "spublish" ? pub.sPublish(probe.channel, payload) : pub.publish(probe.channel, payload));
+  });
+}
+
 // -- done ------------------------------------------------------------------------------
 for (const s of [cA, cB, cK, cK2, cC, cD, cDk]) s.disconnect();
 for (const node of [A, B, C, D]) node.io.close();
 await sleep(100);
 for (const c of clients) await c.quit().catch(() => {});
-writeFileSync(outFile, JSON.stringify({ context, vectors }, null, 1) + "\n");
+writeFileSync(outFile, JSON.stringify({ context, vectors, observed }, null, 1) + "\n");
 console.error(`captured ${vectors.length} messages in ${new Set(vectors.map((v) => v.step)).size} steps`);
 process.exit(0);

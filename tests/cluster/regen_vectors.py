@@ -7,12 +7,18 @@ Starts a throwaway redis-server (tests/cluster/redis_server.py), runs capture.mj
 (node, with tests/cluster/node_modules installed from the lockfile), and compares message by
 message: the same steps, channels and bytes, except inside a fetchSockets answer, whose
 handshake (time, issued, headers with a random WebSocket key and port) changes every run and
-is compared with those fields masked. Exit status 0: match; 1: a difference (printed).
+is compared with those fields masked.
+
+It also publishes bytes made by rtio's codecs (PROBES: binary in a classic broadcast and
+serverSideEmit, a sharded broadcast and serverSideEmit, the emitter) and checks what Node's
+servers and clients received: rtio's messages are accepted by Node's, binary intact.
+Exit status 0: all match; 1: a difference (printed).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,9 +32,47 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from redis_server import RedisServer  # noqa: E402
 
-from rtio.cluster.wire import decode  # noqa: E402
+from rtio.cluster import classic, messages  # noqa: E402
+from rtio.cluster.emitter import EmitterWire  # noqa: E402
+from rtio.cluster.messages import ClusterMessage  # noqa: E402
+from rtio.cluster.sharded import ShardedChannels  # noqa: E402
+from rtio.cluster.wire import WireOptions, WirePacket, decode  # noqa: E402
 
 VOLATILE = {"time", "issued", "headers"}
+
+
+def probes() -> list[tuple[dict[str, str], list[str]]]:
+    """(what to publish, what Node must observe), built with rtio's codecs."""
+    uid, shard_uid = "rtioPY", "f" * 16
+    sharded = ShardedChannels("/", shard_uid)
+    classic_channels = classic.ClassicChannels("/", uid)
+    emit = classic.ServerSideEmitRequest(uid, ["probe-bin", b"\x01\x02", "text"])
+    bcast = classic.BroadcastMessage(
+        uid, WirePacket(["probe-bcast", b"\x03\x04"], nsp="/"), WireOptions(("room1",))
+    )
+    s_bcast = ClusterMessage(
+        shard_uid,
+        "/",
+        messages.Broadcast(WirePacket(["probe-bcast", b"\x05"]), WireOptions(("room1",))),
+    )
+    s_emit = ClusterMessage(shard_uid, "/", messages.ServerSideEmit(["probe-bin", b"\x06", 7]))
+    e_channel, e_payload = EmitterWire().emit("probe-emitter", [b"\x07", {"k": 1}])
+
+    def probe(name: str, how: str, channel: str, payload: bytes) -> dict[str, str]:
+        return {"name": name, "how": how, "channel": channel, "hex": payload.hex()}
+
+    return [
+        (probe("classic.serverSideEmit.binary", "publish", classic_channels.request,
+               classic.serialize_request(emit)), ["buffer:0102", '"text"']),
+        (probe("classic.broadcast.binary", "publish", classic_channels.for_broadcast(("room1",)),
+               bcast.serialize()), ["buffer:0304"]),
+        (probe("sharded.broadcast.binary", "spublish", sharded.for_message(s_bcast),
+               s_bcast.serialize()), ["buffer:05"]),
+        (probe("sharded.serverSideEmit.binary", "spublish", sharded.for_message(s_emit),
+               s_emit.serialize()), ["buffer:06", "7"]),
+        (probe("emitter.emit.binary", "publish", e_channel, e_payload),
+         ["buffer:07", '{"k":1}']),
+    ]  # fmt: skip
 
 
 def masked(value: Any) -> Any:
@@ -70,21 +114,31 @@ def main() -> int:
         server.start()
         try:
             out = Path(tmp) / "vectors.json"
+            expected = probes()
+            env = {**os.environ, "RTIO_PROBES": json.dumps([p for p, _ in expected])}
             subprocess.run(
                 ["node", str(HERE / "capture.mjs"), str(server.port), str(out)],
-                cwd=HERE, check=True, timeout=120,
+                cwd=HERE, check=True, timeout=120, env=env,
             )  # fmt: skip
             new = json.loads(out.read_text())
         finally:
             server.stop()
+    observed = new.pop("observed")
+    new["vectors"] = [v for v in new["vectors"] if not v["step"].startswith("probe.")]
+    problems = []
+    for probe, want in expected:
+        got = observed.get(probe["name"])
+        print(f"probe {probe['name']}: Node received {got}")
+        if got != want:
+            problems.append(f"probe {probe['name']}: Node received {got}, expected {want}")
     fixture = HERE / "vectors.json"
     steps = len({v["step"] for v in new["vectors"]})
     print(f"captured {len(new['vectors'])} messages in {steps} steps")
-    if write:
+    if write and not problems:
         fixture.write_text(json.dumps(new, indent=1) + "\n")
         print(f"wrote {fixture}")
         return 0
-    problems = compare(json.loads(fixture.read_text()), new)
+    problems += compare(json.loads(fixture.read_text()), new)
     for problem in problems:
         print(problem)
     print("vectors: match" if not problems else f"vectors: {len(problems)} differences")
