@@ -321,6 +321,13 @@ class WireOptions:
             return {"rooms": rooms, "flags": self.flags.to_wire(), "except": except_rooms}
         return {"rooms": rooms, "except": except_rooms, "flags": self.flags.to_wire()}
 
+    def room_names(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(rooms, except) as rtio's string rooms: a number is its JavaScript decimal."""
+        return (
+            frozenset(js_string(room) for room in self.rooms),
+            frozenset(js_string(room) for room in self.except_rooms),
+        )
+
     def without_flags(self) -> WireOptions:
         return WireOptions(self.rooms, self.except_rooms, None)
 

@@ -173,3 +173,8 @@ def test_sharded_subscription_modes() -> None:
     assert not static.subscribes_to_room("room", is_private=False)
     assert looks_like_socket_id(sid) and not looks_like_socket_id(12345678901234567890)
     assert dynamic.response == "socket.io#/#u#"
+
+
+def test_room_names_for_rtio() -> None:
+    opts = WireOptions(("room", 123, 1.5), ("S" * 20, 7))
+    assert opts.room_names() == (frozenset({"room", "123", "1.5"}), frozenset({"S" * 20, "7"}))
