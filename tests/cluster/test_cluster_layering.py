@@ -1,0 +1,43 @@
+"""rtio.cluster stands beside the protocol layers: it imports none of rtio's other packages
+(the adapter that joins it to rtio.socketio will import both), and its codecs import no
+I/O: only rtio.cluster.redis touches asyncio and redis-py."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+CLUSTER = Path(__file__).resolve().parents[2] / "rtio" / "cluster"
+IO_MODULES = {"asyncio", "redis", "socket", "aiohttp", "time", "random"}
+
+
+def imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_cluster_imports_no_other_rtio_package() -> None:
+    bad = [
+        f"{path.relative_to(CLUSTER)}: {name}"
+        for path in CLUSTER.rglob("*.py")
+        for name in imports(path)
+        if name.startswith("rtio.") and not name.startswith("rtio.cluster")
+    ]
+    assert bad == []
+
+
+def test_the_codecs_and_policies_are_sans_io() -> None:
+    sans_io = [p for p in CLUSTER.rglob("*.py") if p.name != "link.py" and p.parent.name != "redis"]
+    sans_io.append(CLUSTER / "redis" / "policy.py")
+    bad = [
+        f"{path.relative_to(CLUSTER)}: {name}"
+        for path in sans_io
+        for name in imports(path)
+        if name.split(".")[0] in IO_MODULES
+    ]
+    assert bad == []
