@@ -701,8 +701,9 @@ class WebSocket:
     def _protocol_closed(self) -> None:
         """The protocol reached CLOSED: wake the reader and end the TCP connection."""
         failure = self._proto.failure
-        if type(failure) is PolicyViolation:
-            # a limit of ConnectionOptions (max_fragments, message_timeout) was exceeded
+        if type(failure) is PolicyViolation and not self._closing_transport:
+            # a limit of ConnectionOptions (max_fragments, message_timeout) was exceeded;
+            # (max_write_buffer's abort has logged already, and closed the transport)
             logger.warning("WebSocket failed with 1008: %s", failure)
         waiter = self._recv_waiter
         if waiter is not None and not waiter.done():

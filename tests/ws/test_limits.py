@@ -25,6 +25,7 @@ import pytest
 from aiohttp import web
 
 from rtio.ws import ConnectionClosed, ConnectionOptions, ServerOptions, WebSocket, accept
+from rtio.ws.connection import Link, open_protocol
 from rtio.ws.frames import FrameParser, Opcode, serialize_frame
 from rtio.ws.handshake import accept_key, parse_response
 from rtio.ws.protocol import Side, State, WebSocketProtocol
@@ -158,8 +159,6 @@ class _BufferedTransport(MemoryTransport):
 
 
 def _make_buffered(**options: Any) -> tuple[WebSocket, _BufferedTransport]:
-    from rtio.ws.connection import Link
-
     transport = _BufferedTransport()
     proto = WebSocketProtocol(Side.SERVER, deliver_before_failing=True)
     opts = ConnectionOptions(**{"ping_interval": None, "coalesce_writes": False, **options})
@@ -235,22 +234,46 @@ async def test_a_write_past_max_write_buffer_aborts_with_1008(
     assert ws.close_code == 1008
     assert "peer not reading" in ws.close_reason
     assert "max_write_buffer" in caplog.text
+    assert len(caplog.records) == 1  # one line per connection
 
 
-async def test_a_ping_flood_past_max_write_buffer_aborts() -> None:
+async def test_a_ping_flood_past_max_write_buffer_aborts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """Issue 12 defect 1: pongs count against max_write_buffer too (a peer flooding pings
     while the application's writes fill the buffer)."""
     ws, transport = _make_buffered(max_write_buffer=4096)
     ws._link.pause_writing()
     ws.send_now(b"y" * 5000)
     ping = masked(Opcode.PING, b"p" * 125)
-    for _ in range(10):
-        if transport.aborted:
-            break
-        ws.receive_data(ping)
+    with caplog.at_level(logging.WARNING, logger="rtio.ws"):
+        for _ in range(10):
+            if transport.aborted:
+                break
+            ws.receive_data(ping)
+        await asyncio.sleep(0)
     assert transport.aborted
-    await asyncio.sleep(0)
     assert ws.close_code == 1008
+    assert len(caplog.records) == 1 and "max_write_buffer" in caplog.text
+
+
+async def test_max_fragments_on_a_connection_closes_with_1008_and_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 12 defect 5: the option reaches the protocol; the failure is logged once."""
+    proto = open_protocol(Side.SERVER, ConnectionOptions(max_fragments=3), None, None)
+    assert proto.max_fragments == 3
+    ws, _transport, peer = make()  # (make builds its protocol itself)
+    ws._proto.max_fragments = 3
+    with caplog.at_level(logging.WARNING, logger="rtio.ws"):
+        ws.receive_data(_first(Opcode.BINARY, b"a") + _cont(b"b") + _cont(b"c") + _cont(b"d"))
+        await asyncio.sleep(0)
+    assert ws.close_code == 1008
+    closes = [payload for opcode, payload in peer.frames() if opcode == Opcode.CLOSE]
+    assert closes and closes[0][:2] == (1008).to_bytes(2, "big")
+    assert [r.getMessage() for r in caplog.records] == [
+        "WebSocket failed with 1008: message in more than 3 fragments"
+    ]
 
 
 def test_default_limits() -> None:
