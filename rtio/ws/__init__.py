@@ -16,6 +16,7 @@ from .errors import (
     InvalidState,
     InvalidUTF8,
     PayloadTooBig,
+    PolicyViolation,
     ProtocolError,
     WebSocketError,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "InvalidUTF8",
     "Opcode",
     "PayloadTooBig",
+    "PolicyViolation",
     "PreparedMessage",
     "ProtocolError",
     "ServerOptions",

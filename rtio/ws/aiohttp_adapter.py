@@ -55,6 +55,14 @@ class _RequestHandlerLink(Link):
     async def drain(self) -> None:
         await self._handler._drain_helper()
 
+    def call_when_writable(self, callback: Callable[[], None]) -> None:
+        if not self._handler._paused:
+            callback()
+            return
+        # aiohttp's drain waiter is the only signal of its resume_writing
+        task = asyncio.ensure_future(self._handler._drain_helper())
+        task.add_done_callback(lambda t: _then(t, callback))
+
     def pause_reading(self) -> None:
         self._handler.pause_reading()
 
@@ -63,6 +71,12 @@ class _RequestHandlerLink(Link):
 
     def connection_lost(self) -> None:
         pass  # aiohttp wakes its own drain waiter
+
+
+def _then(task: asyncio.Future[None], callback: Callable[[], None]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a lost connection is reported by feed_eof
+    callback()
 
 
 class _Feed:

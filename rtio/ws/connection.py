@@ -11,6 +11,13 @@ pauses when it is full), or push mode (``set_receiver``: each message is handed 
 callback from ``receive_data``, with no queue, task or future per message). Two ways to
 send: ``await send()``, or ``send_now()`` which writes synchronously and says whether the
 caller should ``await drain()`` before writing more.
+
+Every byte queued for the peer is bounded, also those the peer drives itself (pongs, the
+close reply): while the transport's write buffer is above ``write_limit`` reading from the
+peer pauses, in both receiving modes, until the buffer drains (a peer that sends and never
+reads stops being read; pongs queued meanwhile collapse to the latest one). A write that
+finds more than ``max_write_buffer`` bytes already waiting for the peer (an application
+that ignores backpressure) aborts the connection (close_code 1008, a warning in the log).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from .deflate import DeflateOptions, DeflateParams, PerMessageDeflate
-from .errors import ConnectionClosed, InvalidState
+from .errors import ConnectionClosed, InvalidState, PolicyViolation
 from .frames import CloseCode, Opcode
 from .protocol import Event, Pong, PreparedMessage, Side, State, WebSocketProtocol
 
@@ -47,12 +54,25 @@ class ConnectionOptions:
 
     - max_message_size: bytes of one message after decompression (close 1009 beyond).
     - max_frame_size: bytes of one frame's payload (close 1009 beyond).
+    - max_fragments: frames one message may arrive in (close 1008 beyond, logged). A
+      message's fragments share one buffer, so their number costs no memory, but each
+      frame costs work: an endless message of empty frames is cut off here. 100,000
+      leaves room for Autobahn's 4 MiB in 64-byte fragments (65,536 frames).
+    - message_timeout: seconds a fragmented message may stay open, from its first frame to
+      its last (close 1008 beyond, logged); interleaved pings do not extend it.
+    - max_write_buffer: bytes waiting for the peer in the transport's write buffer (what
+      it has not read yet). A write that finds more already waiting aborts the connection
+      without a close handshake (the peer would not read the close frame): close_code
+      1008, reason "peer not reading", a warning in the log. Writers that honour
+      backpressure (``await send()``, ``send_now()`` then ``drain()``) never reach it: they
+      stop near ``write_limit``. Its default is Engine.IO's ``max_buffered_bytes``.
     - ping_interval / ping_timeout: keepalive pings; no pong within the timeout closes the
       connection with 1011.
     - close_timeout: how long the close handshake (and the wait for the TCP close after
       it) may take before the connection is dropped.
     - max_queue: received messages held before reading from the socket pauses.
-    - write_limit: the transport's write buffer high-water mark; ``send`` waits above it.
+    - write_limit: the transport's write buffer high-water mark; ``send`` waits above it,
+      and reading from the peer pauses above it until the buffer drains.
     - coalesce_writes: the first frame of a loop iteration is written at once, later ones
       of the same iteration together at its end (one syscall for a burst; see _TickWrites).
       On by default: it costs a lone frame nothing and saves a syscall per frame of a
@@ -62,6 +82,9 @@ class ConnectionOptions:
 
     max_message_size: int | None = 1 << 20
     max_frame_size: int | None = None
+    max_fragments: int | None = 100_000
+    message_timeout: float | None = 60.0
+    max_write_buffer: int | None = 16 * 1024 * 1024
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
     close_timeout: float = 10.0
@@ -106,6 +129,7 @@ def open_protocol(
         deflate=deflate,
         max_frame_size=options.max_frame_size,
         max_message_size=options.max_message_size,
+        max_fragments=options.max_fragments,
         deliver_before_failing=True,
         mask_key=mask_key,
     )
@@ -149,6 +173,17 @@ class Link:
             self._drain_waiters = []
         self._drain_waiters.append(waiter)
         await waiter
+
+    def call_when_writable(self, callback: Callable[[], None]) -> None:
+        """``callback()`` once writing is no longer paused (or the connection is lost)."""
+        if not self._paused:
+            callback()
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        waiter.add_done_callback(lambda _: callback())
+        if self._drain_waiters is None:
+            self._drain_waiters = []
+        self._drain_waiters.append(waiter)
 
     def connection_lost(self) -> None:
         self.resume_writing()
@@ -232,6 +267,8 @@ class WebSocket:
         "_loop",
         "_lost",
         "_max_queue",
+        "_message_handle",
+        "_message_serial",
         "_messages",
         "_offload_task",
         "_offloads",
@@ -246,6 +283,7 @@ class WebSocket:
         "_tick",
         "_touched",
         "_transport",
+        "_write_blocked",
         "_write_limit",
         "options",
         "subprotocol",
@@ -272,7 +310,13 @@ class WebSocket:
         self._messages: list[str | bytes] = []
         self._recv_waiter: asyncio.Future[None] | None = None
         self._max_queue = max(options.max_queue, 1)
+        # reading is paused while either is set: the queue is full (iterator mode), or the
+        # transport's write buffer is above write_limit (any mode)
         self._reading_paused = False
+        self._write_blocked = False
+        # the time limit of the fragmented message being received, and which one it is
+        self._message_handle: asyncio.TimerHandle | None = None
+        self._message_serial = 0
         # pings waiting for their pong (created on the first ping: an idle connection
         # without keepalive never needs it; an empty dict is 64 bytes, a future 150)
         self._pings: dict[bytes, tuple[asyncio.Future[float], float]] | None = None
@@ -352,7 +396,7 @@ class WebSocket:
                     self._loop.call_soon(self._fail_pending)
                 if self._reading_paused and len(messages) <= self._max_queue >> 1:
                     self._reading_paused = False
-                    if not self._lost:
+                    if not (self._lost or self._write_blocked):
                         self._link.resume_reading()
                 return message
             if self._proto.pending_failure is not None:
@@ -390,6 +434,14 @@ class WebSocket:
         out = proto.data_to_send()
         if out:
             self._write(out)
+        if self._link.writing_paused and not self._write_blocked:
+            self._block_reading(len(out))
+        if proto._msg_opcode:
+            if self._message_serial != proto.fragmented_messages:
+                self._start_message_timer()
+        elif self._message_handle is not None:
+            self._message_handle.cancel()
+            self._message_handle = None
         if events:
             on_message = self._on_message
             if on_message is not None:
@@ -407,7 +459,8 @@ class WebSocket:
                 waiter.set_result(None)
             if len(messages) >= self._max_queue and not self._reading_paused:
                 self._reading_paused = True
-                self._link.pause_reading()
+                if not self._write_blocked:
+                    self._link.pause_reading()
         if proto.pending_failure is not None:
             if self._messages:
                 # the violation waits for the app to read the messages before it; bounded
@@ -420,6 +473,92 @@ class WebSocket:
                 self._fail_pending()
         elif proto.state is State.CLOSED:
             self._protocol_closed()
+
+    def _block_reading(self, written: int) -> None:
+        """The transport's write buffer is above write_limit: stop reading from the peer
+        until it drains (what the peer sends meanwhile could make us queue more for it:
+        pongs, answers), and answer only the latest ping while blocked. A peer that sends
+        without reading thus costs at most write_limit plus one read of pongs."""
+        if self._lost or self._over_write_buffer(written):
+            return
+        self._write_blocked = True
+        self._proto.answer_latest_ping_only = True
+        if not self._reading_paused:
+            self._link.pause_reading()
+        self._link.call_when_writable(self._writes_drained)
+
+    def _writes_drained(self) -> None:
+        self._write_blocked = False
+        self._proto.answer_latest_ping_only = False
+        if not (self._lost or self._reading_paused):
+            self._link.resume_reading()
+
+    def _over_write_buffer(self, written: int) -> bool:
+        """Called with writing paused, after a write of ``written`` bytes: True (and the
+        connection aborted) if more than max_write_buffer bytes were waiting for the peer
+        before that write."""
+        limit = self.options.max_write_buffer
+        if limit is None or self._lost:
+            return False
+        try:
+            waiting = self._transport.get_write_buffer_size() - written
+        except (AttributeError, NotImplementedError):
+            return False  # a transport without flow control (a test's)
+        if waiting <= limit:
+            return False
+        logger.warning(
+            "WebSocket peer not reading: %d bytes waiting for it, over max_write_buffer"
+            " (%d); aborting the connection (close_code 1008)",
+            waiting,
+            limit,
+        )
+        self._abort(PolicyViolation("peer not reading: write buffer over max_write_buffer"))
+        return True
+
+    def _abort(self, exc: PolicyViolation) -> None:
+        """End the connection at once, without a close handshake, for ``exc`` (its code and
+        reason become the close_code and close_reason). The end is reported (on_closed,
+        ConnectionClosed) when the transport calls back with the connection lost, on a
+        later turn of the loop: never from inside the write that found the limit."""
+        proto = self._proto
+        if proto.close_code is None:
+            proto.failure = exc
+        proto.fail(exc.close_code, str(exc))
+        proto.data_to_send()  # dropped: the peer is not reading, or is failed already
+        self._batch = None
+        self._closing_transport = True
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._transport.abort()
+
+    def _start_message_timer(self) -> None:
+        """A fragmented message began (in this receive_data): time it."""
+        self._message_serial = self._proto.fragmented_messages
+        if self._message_handle is not None:
+            self._message_handle.cancel()
+            self._message_handle = None
+        timeout = self.options.message_timeout
+        if timeout is not None and not self._lost:
+            self._message_handle = self._loop.call_later(timeout, self._message_timed_out)
+
+    def _message_timed_out(self) -> None:
+        self._message_handle = None
+        if self._lost or self._proto.state is not State.OPEN:
+            return
+        proto = self._proto
+        exc = PolicyViolation(
+            f"fragmented message not completed within message_timeout"
+            f" ({self.options.message_timeout}s)"
+        )
+        # the close code the application sees (not the 1006 of a peer that does not
+        # answer our close frame); _protocol_closed logs it
+        proto.failure = exc
+        proto.fail(exc.close_code, str(exc))
+        out = proto.data_to_send()
+        if out:
+            self._write(out)
+        self._protocol_closed()
 
     def _push(self, events: list[Event], on_message: Callable[[str | bytes], None]) -> None:
         """receive_data's end in push mode: each message to the receiver, in order, then
@@ -460,8 +599,9 @@ class WebSocket:
         protocol reached CLOSED: answering them raises ConnectionClosed, as it would after
         ``recv()``; a ConnectionClosed out of ``on_message`` is therefore no error (not
         logged, later messages still delivered). In push mode reading never pauses for the
-        consumer (it is synchronous); write backpressure is the caller's, through
-        send_now()'s result and drain()."""
+        consumer (it is synchronous), only while the transport's write buffer is above
+        ``write_limit`` (as in both modes); write backpressure is otherwise the caller's,
+        through send_now()'s result and drain()."""
         self._on_message = on_message
         self._on_closed = on_closed
         waiter = self._recv_waiter
@@ -470,7 +610,7 @@ class WebSocket:
         queued, self._messages = self._messages, []
         if self._reading_paused:
             self._reading_paused = False
-            if not self._lost:
+            if not (self._lost or self._write_blocked):
                 self._link.resume_reading()
         for message in queued:
             if self._on_message is not on_message:
@@ -533,10 +673,16 @@ class WebSocket:
         self._lost = True
         self._batch = None  # nobody will read it
         self._proto.receive_eof()
-        for handle in (self._keepalive_handle, self._close_handle, self._fail_handle):
+        for handle in (
+            self._keepalive_handle,
+            self._close_handle,
+            self._fail_handle,
+            self._message_handle,
+        ):
             if handle is not None:
                 handle.cancel()
         self._keepalive_handle = self._close_handle = self._fail_handle = None
+        self._message_handle = None
         waiter = self._recv_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -554,6 +700,11 @@ class WebSocket:
 
     def _protocol_closed(self) -> None:
         """The protocol reached CLOSED: wake the reader and end the TCP connection."""
+        failure = self._proto.failure
+        if type(failure) is PolicyViolation and not self._closing_transport:
+            # a limit of ConnectionOptions (max_fragments, message_timeout) was exceeded;
+            # (max_write_buffer's abort has logged already, and closed the transport)
+            logger.warning("WebSocket failed with 1008: %s", failure)
         waiter = self._recv_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -653,8 +804,10 @@ class WebSocket:
         ):
             await self._send_in_order(message, compress)
             return
-        self._write(proto.encode_message(message, compress))
+        data = proto.encode_message(message, compress)
+        self._write(data)
         if self._link.writing_paused:
+            self._over_write_buffer(len(data))
             await self._drain()
 
     async def _send_in_order(self, message: str | bytes | PreparedMessage, compress: bool) -> None:
@@ -673,8 +826,10 @@ class WebSocket:
                     proto.send_prepared(message, compress)
                 else:
                     await self._compress_and_send(message, compress)
-                self._write(proto.data_to_send())
+                data = proto.data_to_send()
+                self._write(data)
                 if self._link.writing_paused:
+                    self._over_write_buffer(len(data))
                     await self._drain()
         finally:
             self._offloads -= 1
@@ -719,8 +874,10 @@ class WebSocket:
             await self._send_in_order(prepared, compress)
             return
         proto.send_prepared(prepared, compress)
-        self._write(proto.data_to_send())
+        data = proto.data_to_send()
+        self._write(data)
         if self._link.writing_paused:
+            self._over_write_buffer(len(data))
             await self._drain()
 
     def send_now(self, message: str | bytes, *, compress: bool = True) -> bool:
@@ -738,8 +895,12 @@ class WebSocket:
         ):
             self._send_later(message, compress)
             return False
-        self._write(proto.encode_message(message, compress))
-        return not self._link.writing_paused
+        data = proto.encode_message(message, compress)
+        self._write(data)
+        if not self._link.writing_paused:
+            return True
+        self._over_write_buffer(len(data))
+        return False
 
     def send_prepared_now(self, prepared: PreparedMessage, *, compress: bool = True) -> bool:
         """send_now() for a message encoded once by ``prepare_message``."""
@@ -750,8 +911,12 @@ class WebSocket:
             self._send_later(prepared, compress)
             return False
         proto.send_prepared(prepared, compress)
-        self._write(proto.data_to_send())
-        return not self._link.writing_paused
+        data = proto.data_to_send()
+        self._write(data)
+        if not self._link.writing_paused:
+            return True
+        self._over_write_buffer(len(data))
+        return False
 
     def _send_later(self, message: str | bytes | PreparedMessage, compress: bool) -> None:
         """A synchronous send that must wait its turn behind an offloaded compression (or
@@ -818,8 +983,10 @@ class WebSocket:
         proto.send_ping(data)
         future: asyncio.Future[float] = self._loop.create_future()
         pings[data] = (future, self._loop.time())
-        self._write(proto.data_to_send())
+        out = proto.data_to_send()
+        self._write(out)
         if self._link.writing_paused:
+            self._over_write_buffer(len(out))
             await self._drain()
         return future
 

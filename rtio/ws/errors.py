@@ -8,6 +8,7 @@ something the state does not allow)::
     WebSocketError
     ├── ProtocolError            remote violation; .close_code (1002 unless a subclass says)
     │   ├── InvalidUTF8          1007: a text message or close reason that is not UTF-8
+    │   ├── PolicyViolation      1008: a peer-driven limit other than size (fragments, time)
     │   └── PayloadTooBig        1009: a frame or message over the configured limit
     ├── InvalidState             local misuse: sending on a closing/closed connection
     ├── ConnectionClosed         the connection is closed; .code and .reason say how
@@ -31,6 +32,7 @@ __all__ = [
     "InvalidState",
     "InvalidUTF8",
     "PayloadTooBig",
+    "PolicyViolation",
     "ProtocolError",
     "WebSocketError",
 ]
@@ -50,6 +52,13 @@ class InvalidUTF8(ProtocolError):
     """A text message or a close reason is not valid UTF-8."""
 
     close_code = 1007  # CloseCode.INVALID_DATA
+
+
+class PolicyViolation(ProtocolError):
+    """The peer exceeded a limit other than size: a message in too many fragments, a
+    fragmented message left open too long, or a peer that does not read what it is sent."""
+
+    close_code = 1008  # CloseCode.POLICY_VIOLATION
 
 
 class PayloadTooBig(ProtocolError):

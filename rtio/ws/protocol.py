@@ -20,6 +20,16 @@ sending stays possible, and the caller calls ``fail_pending()`` once the applica
 seen those messages (and had its chance to answer them). RFC 6455 lets the messages that
 arrived before the violation count as received; Autobahn calls the other order NON-STRICT.
 
+What a peer can make this object hold is bounded: a message's fragments are gathered in one
+buffer (its memory is the message's bytes, whatever the number of frames; each fragment
+kept as its own object cost ~40 bytes, an empty one 8), ``max_message_size`` caps those
+bytes, ``max_fragments`` the frames of one message (PolicyViolation, 1008, beyond), and
+pongs: with ``answer_latest_ping_only`` set (the caller sets it while the peer is not
+reading what it is sent) a ping replaces the pong still queued for an earlier one instead
+of adding another (5.5.3: "an endpoint MAY elect to send a Pong frame for only the most
+recently processed Ping frame"). How long a fragmented message may stay open is the
+caller's clock (``fragmented_messages`` counts the ones begun, to tell them apart).
+
 Once CLOSED the caller closes the TCP connection: the server at once (7.1.1: "the server
 SHOULD close the underlying TCP connection first"), the client after the server did or
 after a timeout.
@@ -32,7 +42,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from .deflate import PerMessageDeflate
-from .errors import InvalidState, InvalidUTF8, PayloadTooBig, ProtocolError
+from .errors import InvalidState, InvalidUTF8, PayloadTooBig, PolicyViolation, ProtocolError
 from .frames import (
     RSV1,
     CloseCode,
@@ -128,16 +138,18 @@ class WebSocketProtocol:
     # slots: one per connection (set-up ~0.2 us faster, no instance dict)
     __slots__ = (
         "_mask_key",
+        "_msg_buf",
         "_msg_compressed",
+        "_msg_frames",
         "_msg_opcode",
-        "_msg_parts",
         "_msg_size",
         "_out",
         "_parser",
         "_pending_offset",
         "_pending_utf8",
-        "_text_parts",
+        "_pong_at",
         "_utf8",
+        "answer_latest_ping_only",
         "close_code",
         "close_reason",
         "close_received",
@@ -145,7 +157,9 @@ class WebSocketProtocol:
         "deflate",
         "deliver_before_failing",
         "failure",
+        "fragmented_messages",
         "is_client",
+        "max_fragments",
         "max_frame_size",
         "max_message_size",
         "pending_failure",
@@ -160,6 +174,7 @@ class WebSocketProtocol:
         deflate: PerMessageDeflate | None = None,
         max_frame_size: int | None = None,
         max_message_size: int | None = None,
+        max_fragments: int | None = None,
         mask_key: Callable[[], bytes] | None = None,
         deliver_before_failing: bool = False,
     ) -> None:
@@ -171,6 +186,13 @@ class WebSocketProtocol:
         self.deflate = deflate
         self.max_frame_size = max_frame_size
         self.max_message_size = max_message_size
+        #: the most frames one message may arrive in (None: no limit)
+        self.max_fragments = max_fragments
+        #: answer only the latest of the pings whose pongs are still queued (see above)
+        self.answer_latest_ping_only = False
+        self._pong_at = -1  # the index in _out of the last pong queued, -1: none
+        #: fragmented messages begun so far
+        self.fragmented_messages = 0
         self.is_client = side is Side.CLIENT
         if self.is_client and mask_key is None:
             raise ValueError("a client needs a mask_key source")
@@ -191,8 +213,9 @@ class WebSocketProtocol:
         self._msg_opcode = 0  # 0: none in progress
         self._msg_compressed = False
         self._msg_size = 0
-        self._msg_parts: list[bytes] = []
-        self._text_parts: list[str] = []
+        self._msg_frames = 0
+        # the fragments received so far, in one buffer (text too: decoded once at the end)
+        self._msg_buf = bytearray()
         self._utf8: Utf8Decoder | None = None
         # fail-fast UTF-8 check of a text frame that is still arriving
         self._pending_utf8: Utf8Decoder | None = None
@@ -255,6 +278,8 @@ class WebSocketProtocol:
                     if deflate is not None:
                         self._msg_compressed = True
                     self._msg_opcode = opcode
+                    self._msg_frames = 1
+                    self.fragmented_messages += 1
                     if opcode == _TEXT:
                         self._utf8 = Utf8Decoder()
                 else:
@@ -264,6 +289,11 @@ class WebSocketProtocol:
                         # RFC 7692 6.1: "An endpoint MUST NOT set the "Per-Message
                         # Compressed" bit of ... non-first fragments of a data message."
                         raise ProtocolError("RSV1 set on a continuation frame")
+                    self._msg_frames += 1
+                    if self.max_fragments is not None and self._msg_frames > self.max_fragments:
+                        raise PolicyViolation(
+                            f"message in more than {self.max_fragments} fragments"
+                        )
                     if self._msg_compressed:
                         assert self.deflate is not None
                         payload = self.deflate.decompress(payload, fin, self._room())
@@ -271,9 +301,9 @@ class WebSocketProtocol:
                 if self.max_message_size is not None and self._msg_size > self.max_message_size:
                     raise PayloadTooBig("message over the size limit")
                 if self._utf8 is not None:
-                    self._text_parts.append(self._utf8.decode(payload, fin))
-                else:
-                    self._msg_parts.append(payload)
+                    # fail fast on invalid UTF-8 (8.1); the text is decoded once, at the end
+                    self._utf8.decode(payload, fin)
+                self._msg_buf += payload
                 if fin:
                     events.append(self._end_message())
                 self._set_limit()
@@ -309,13 +339,15 @@ class WebSocketProtocol:
 
     def _end_message(self) -> str | bytes:
         message: str | bytes
+        buf = self._msg_buf
         if self._utf8 is not None:
-            message = "".join(self._text_parts)
-            self._text_parts = []
+            message = buf.decode()  # validated piece by piece already
             self._utf8 = None
         else:
-            message = b"".join(self._msg_parts)
-            self._msg_parts = []
+            message = bytes(buf)
+        # a new buffer: a cleared one would keep its capacity (the biggest message's)
+        self._msg_buf = bytearray()
+        self._msg_frames = 0
         self._msg_opcode = 0
         self._msg_compressed = False
         self._msg_size = 0
@@ -355,7 +387,13 @@ class WebSocketProtocol:
             # response to a Ping frame must have identical "Application data"". After our
             # own close frame nothing more may be sent (5.5.1), so only while OPEN.
             if self.state is State.OPEN:
-                self._out.append(self._frame(_PONG, payload))
+                pong = self._frame(_PONG, payload)
+                out = self._out
+                if self.answer_latest_ping_only and self._pong_at >= 0:
+                    out[self._pong_at] = pong  # 5.5.3: only the most recent ping
+                else:
+                    self._pong_at = len(out)
+                    out.append(pong)
             events.append(Ping(payload))
             return False
         if opcode == _PONG:
@@ -509,4 +547,5 @@ class WebSocketProtocol:
         if not out:
             return b""
         self._out = []
+        self._pong_at = -1
         return out[0] if len(out) == 1 else b"".join(out)
