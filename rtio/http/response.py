@@ -3,9 +3,9 @@ Connection, Date, Content-Length, body) as the bytes of a single write.
 
 Two caches make the usual answer a single ``%`` format: the constant part of recent
 responses (status line, fields, Connection) and the Date line, formatted once per second.
-Speed: the prefix cache keeps the polling answers of benchmarks/http/front_inprocess.py
-from re-joining and re-encoding the engine's same few header sets (CORS, Content-Type) on
-every request (about 1 µs of a POST+GET pair's ~6 µs).
+Speed: the prefix cache saves re-joining and re-encoding the engine's same few header sets
+(CORS, Content-Type) on every response: ~1.7 µs per response (benchmarks/http/
+front_inprocess.py: a POST+GET pair 9.4 µs with the cache off, 6.0 with it, 2026-12-04).
 
 Knows nothing of connections: protocol.py decides keep-alive and writes.
 """

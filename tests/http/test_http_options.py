@@ -44,9 +44,9 @@ def test_keepalive_timeout_argument_replaces_the_options() -> None:
     from rtio.http import Front
 
     front = Front({}, options=FrontOptions(keepalive_timeout=5.0, max_head=100))
-    assert front.keepalive_timeout == 5.0 and front.max_head == 100
+    assert front.options.keepalive_timeout == 5.0 and front.options.max_head == 100
     front = Front({}, keepalive_timeout=1.0, options=FrontOptions(keepalive_timeout=5.0))
-    assert front.options.keepalive_timeout == 1.0 == front.keepalive_timeout
+    assert front.options.keepalive_timeout == 1.0
 
 
 async def test_chunk_line_and_trailer_limits_are_options() -> None:
