@@ -14,20 +14,25 @@ import inspect
 import signal
 from collections.abc import Awaitable, Callable
 from ssl import SSLContext
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from .http import start_server
-
-if TYPE_CHECKING:
-    from .socketio import Server
+from .http import FrontOptions, start_server
 
 __all__ = ["run_app"]
 
 
+class _MakesApp(Protocol):
+    """What run_app needs of an ``rtio.Server``: its app. (Typed by its shape, so that this
+    module, above the layers, does not import rtio.socketio, whose ``Server.run`` imports
+    this one.)"""
+
+    def make_app(self) -> web.Application: ...
+
+
 def run_app(
-    app_or_server: web.Application | Server | Awaitable[web.Application],
+    app_or_server: web.Application | _MakesApp | Awaitable[web.Application],
     host: str | None = None,
     port: int = 8080,
     *,
@@ -35,7 +40,8 @@ def run_app(
     ssl_context: SSLContext | None = None,
     reuse_address: bool | None = None,
     reuse_port: bool | None = None,
-    keepalive_timeout: float = 75.0,
+    keepalive_timeout: float | None = None,
+    front_options: FrontOptions | None = None,
     shutdown_timeout: float = 60.0,
     handle_signals: bool = True,
     print: Callable[..., None] | None = builtins.print,
@@ -46,11 +52,13 @@ def run_app(
     close packets; a pending poll gets its close packet), wait up to ``shutdown_timeout``
     for aiohttp's requests in flight, run on_cleanup. The app's on_startup runs first.
 
-    ``host`` None listens on every interface. ``runner_kwargs`` go to ``web.AppRunner``
-    (``access_log``, ``client_max_size``...). An ``rtio.Server`` is served with its
-    ``make_app()``; an awaitable (a coroutine making the app, as aiohttp's run_app takes)
-    is awaited in the server's loop. Runs its own event loop (``asyncio.run``): set a loop
-    policy such as uvloop's before calling it."""
+    ``host`` None listens on every interface. ``front_options``: the limits and deadlines of
+    the front's connections (rtio.http.FrontOptions; its ``keepalive_timeout``, 75 s by
+    default, is replaced by ``keepalive_timeout`` when given). ``runner_kwargs`` go to
+    ``web.AppRunner`` (``access_log``, ``client_max_size``...). An ``rtio.Server`` is
+    served with its ``make_app()``; an awaitable (a coroutine making the app, as aiohttp's
+    run_app takes) is awaited in the server's loop. Runs its own event loop
+    (``asyncio.run``): set a loop policy such as uvloop's before calling it."""
     app: web.Application | Awaitable[web.Application]
     if isinstance(app_or_server, web.Application) or inspect.isawaitable(app_or_server):
         app = app_or_server
@@ -66,6 +74,7 @@ def run_app(
             reuse_address=reuse_address,
             reuse_port=reuse_port,
             keepalive_timeout=keepalive_timeout,
+            front_options=front_options,
             shutdown_timeout=shutdown_timeout,
             handle_signals=handle_signals,
             print=print,
@@ -83,7 +92,8 @@ async def _serve(
     ssl_context: SSLContext | None,
     reuse_address: bool | None,
     reuse_port: bool | None,
-    keepalive_timeout: float,
+    keepalive_timeout: float | None,
+    front_options: FrontOptions | None,
     shutdown_timeout: float,
     handle_signals: bool,
     print: Callable[..., None] | None,
@@ -105,6 +115,7 @@ async def _serve(
             reuse_address=reuse_address,
             reuse_port=reuse_port,
             keepalive_timeout=keepalive_timeout,
+            options=front_options,
         )
         if print is not None:
             print(f"======== Running on {site.name} (rtio) ========\n(Press CTRL+C to quit)")

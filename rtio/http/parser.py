@@ -55,9 +55,13 @@ _HOST = re.compile(r"(?:\[[0-9A-Za-z:.]+\]|[0-9A-Za-z\-._~%!$&'()*+,;=]*)(?::[0-
 # RFC 9112 7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ),
 # names are tokens, values tokens or quoted strings: no control character but HTAB
 _CHUNK_CTL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-#: the longest Content-Length accepted, in digits (10^18 bytes: past any body limit)
+# The two bounds below are fixed protocol bounds, not options: each is far past any body
+# limit (the handler's ``read_body(limit)`` is the size a deployer tunes) and only keeps
+# a peer's number inside a machine integer before that limit is compared with it.
+#: the longest Content-Length accepted, in digits (10^18 bytes, below 2^63)
 _MAX_LENGTH_DIGITS = 18
 _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
+#: a chunk size: at most 15 hex digits (below 2^60)
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 
 

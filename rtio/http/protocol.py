@@ -3,29 +3,27 @@
 It answers the Engine.IO paths itself (keep-alive, pipelining in order, Content-Length and
 chunked bodies, 100-continue, write backpressure) with no Request/Response objects nor a
 task per request, and hands any other request, with the bytes already read, to the aiohttp
-app's own protocol, which then keeps the connection: only the first request that is not
-for an engine decides, and every later request of that connection is aiohttp's (an
-Engine.IO request there still reaches the engine through the aiohttp route ``attach``
-added). A WebSocket upgrade gives the connection to rtio.ws.
+app's protocol, which then keeps the connection (an Engine.IO request there still reaches
+the engine through the route ``attach`` added). A WebSocket upgrade gives it to rtio.ws.
 
 Running a request: the engine's coroutine is stepped once by hand; most requests (a POST,
 a GET with packets queued, a handshake) finish in that step and are answered at once. Only
 one that waits (a long-poll GET, a body still arriving) continues in a task, which a lost
 connection cancels (the contract of rtio/engine/http.py). That first step runs with no
 current task: a route whose handler may await application code needing one
-(``asyncio.timeout``) is marked ``Route(inline=False)`` and always runs in a task.
+(``asyncio.timeout``) is marked ``Route(inline=False)`` and always runs in a task. (Speed:
+the inline step is rtio.stepping's, with its figure.) A response with ``close`` set (the
+engine refused or gave up on the request's body) is written, then the connection closes.
 
-Limits (FrontOptions): a head over ``max_head`` (8 KiB) gets 431, a malformed one 400 (505
-for another HTTP version, 501 for an unknown transfer coding), then the connection closes; a
-head not complete ``head_timeout`` after its first byte (a slowloris) gets 408 and the
-connection closes; the body limit is the handler's (``read_body(limit)``), its deadline
-``body_timeout`` from when the handler starts reading it (then 408, the handler's read_body
-raises ConnectionResetError, the connection closes); while a request is in flight at most
-``max_pipelined`` (64 KiB) more is read; an idle keep-alive connection closes after
-``keepalive_timeout``; a client that closes its side (EOF) is taken as gone.
+Limits (FrontOptions, options.py): a head too large gets 431, a malformed one 400 (505 for
+another HTTP version, 501 for an unknown transfer coding), a head or body too slow 408
+(deadlines.py), then the connection closes; the body limit is the handler's
+(``read_body(limit)``); while a request is in flight at most ``max_pipelined`` more is read;
+a client that closes its side (EOF) is taken as gone.
 
-Owns the connection's HTTP framing only: parsing is parser.py's, what to answer the
-engine's, the WebSocket rtio.ws's.
+Owns the connection's state and HTTP framing only: parsing is parser.py's, the bytes of
+a response response.py's, the deadlines' decisions deadlines.py's, what to answer the
+engine's, the WebSocket rtio.ws's, the hand-off to aiohttp rtio.aiohttp_internals'.
 """
 
 from __future__ import annotations
@@ -34,174 +32,31 @@ import asyncio
 import dataclasses
 import enum
 import logging
-import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
-from email.utils import formatdate
-from http import HTTPStatus
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import CoroutineType
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
-from rtio.engine import HttpRequest, HttpResponse, PayloadTooLarge
+from rtio.aiohttp_internals import hand_off
+from rtio.engine import HttpResponse, PayloadTooLarge
+from rtio.stepping import Stepped
 from rtio.ws import ServerOptions, WebSocket, serve_upgrade
 
-from .parser import (
-    MAX_CHUNK_LINE,
-    MAX_HEAD,
-    MAX_TRAILERS,
-    BadRequest,
-    BodyTooLarge,
-    ChunkedDecoder,
-    RequestHead,
-    parse_head,
-)
+from .deadlines import Waiting, expiry
+from .options import FrontOptions, Handler, Route
+from .parser import BadRequest, BodyTooLarge, ChunkedDecoder, RequestHead, parse_head
 from .request import FrontRequest
+from .response import CONTINUE, serialize_response, text_response
 
-__all__ = ["Front", "FrontOptions", "FrontProtocol", "Handler", "Route", "serialize_response"]
+__all__ = ["Front", "FrontProtocol", "State"]
 
 logger = logging.getLogger("rtio.http")
 
-#: what answers the requests of one path: ``EngineServer.handle`` (a coroutine function
-#: is stepped by hand; any other awaitable runs in a task)
-Handler = Callable[[HttpRequest], Awaitable[HttpResponse | None]]
-
-
-class Route(NamedTuple):
-    """A path the front answers: its handler, and whether the handler's first step may run
-    outside a task. It may unless code before its first suspension needs a current task
-    (``asyncio.timeout``, ``asyncio.TaskGroup``, ``asyncio.wait_for`` from Python 3.12),
-    as an application's own async hook might: such routes always start in a task."""
-
-    handle: Handler
-    inline: bool = True
-
-
-#: parsed heads a connection keeps for reuse (keyed by their bytes)
+#: parsed heads a connection keeps for reuse (keyed by their bytes). A fixed bound, not an
+#: option: a cache of this connection's own recent heads (a polling client repeats its GET
+#: and its POST), bounded so that a client sending ever-new heads cannot grow it. Speed:
+#: ~5.8 µs per request (benchmarks/http/front_inprocess.py: a POST+GET pair 17.5 µs
+#: without it, 5.9 with it, 2026-12-04).
 MAX_HEADS_KEPT = 4
-
-#: bytes kept while a request is in flight before reading pauses (pipelined requests)
-MAX_PIPELINED = 65536
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class FrontOptions:
-    """The limits of the front's connections (every one a peer can drive). Times are in
-    seconds, sizes in bytes.
-
-    - ``keepalive_timeout``: an idle connection (no request in flight, nothing of the next
-      head received) closes this long after its last response (or its opening), silently.
-    - ``head_timeout``: a request head must be complete this long after its first byte
-      arrived (a slowloris trickling a head), else 408 and close (Node's
-      ``headersTimeout``, 60 s there).
-    - ``body_timeout``: a body must be complete this long after the handler started
-      waiting for it (a POST that announces 1,000 bytes and sends 1), else 408 and close;
-      the handler's ``read_body`` raises ConnectionResetError (Node's ``requestTimeout``
-      bounds the whole request, 300 s there).
-    - ``max_head``: the largest request head (request line and fields), else 431 and close.
-    - ``max_pipelined``: bytes read past a request in flight before reading pauses.
-    - ``max_chunk_line``: the longest chunk-size line of a chunked body (extensions
-      included), else 400 and close; ``max_trailers``: the largest trailer section, else
-      400 and close. (The body's size is the handler's limit: ``read_body(limit)``.)
-    """
-
-    keepalive_timeout: float = 75.0
-    head_timeout: float = 30.0
-    body_timeout: float = 60.0
-    max_head: int = MAX_HEAD
-    max_pipelined: int = MAX_PIPELINED
-    max_chunk_line: int = MAX_CHUNK_LINE
-    max_trailers: int = MAX_TRAILERS
-
-    def __post_init__(self) -> None:
-        for name in ("keepalive_timeout", "head_timeout", "body_timeout"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive")
-        if self.max_head < 64 or self.max_pipelined < 0:
-            raise ValueError("max_head must be at least 64, max_pipelined not negative")
-        if self.max_chunk_line < 16 or self.max_trailers < 0:
-            raise ValueError("max_chunk_line must be at least 16, max_trailers not negative")
-
-
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-
-def _status_line(status: int) -> str:
-    try:
-        reason = HTTPStatus(status).phrase
-    except ValueError:
-        reason = "Unknown"
-    return f"HTTP/1.1 {status} {reason}\r\n"
-
-
-_STATUS_LINES = {int(s): _status_line(int(s)) for s in HTTPStatus}
-
-
-class _Date:
-    """The Date header line (RFC 9110 6.6.1: an origin server with a clock MUST send it in
-    2xx-4xx responses), formatted once per second."""
-
-    __slots__ = ("line", "second")
-
-    def __init__(self) -> None:
-        self.second = -1
-        self.line = b""
-
-    def update(self, second: int) -> bytes:
-        self.second = second
-        self.line = f"Date: {formatdate(second, usegmt=True)}\r\n".encode("latin-1")
-        return self.line
-
-
-_date = _Date()
-_time = time.time
-
-
-#: the constant part of recent responses (status line, header fields, Connection), keyed
-#: by status, headers and Connection variant: the engine answers every polling request of
-#: a server with the same few header sets (its CORS headers and a Content-Type)
-_prefixes: dict[tuple[Any, ...], bytes] = {}
-
-#: prefixes kept (a handshake's Set-Cookie makes one per session: the cache then restarts)
-MAX_PREFIXES = 64
-
-
-def _prefix(status: int, headers: Mapping[str, str], connection: str) -> bytes:
-    fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
-    # a CR or LF inside a name or value would split the response (header injection)
-    if fields.count("\n") != len(headers) or fields.count("\r") != len(headers):
-        raise ValueError("CR or LF in a response header")
-    status_line = _STATUS_LINES.get(status) or _status_line(status)
-    return f"{status_line}{fields}{connection}".encode("latin-1")
-
-
-def serialize_response(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    keep_alive: bool,
-    http10: bool = False,
-    head_only: bool = False,
-) -> bytes:
-    """One response as the bytes of a single write: status line, headers, Connection when
-    it differs from the version's default, Date, Content-Length, then the body."""
-    if not keep_alive:
-        connection = "Connection: close\r\n"
-    elif http10:
-        connection = "Connection: keep-alive\r\n"
-    else:
-        connection = ""
-    key = (status, connection, *headers.items())
-    prefix = _prefixes.get(key)
-    if prefix is None:
-        prefix = _prefix(status, headers, connection)
-        if len(_prefixes) >= MAX_PREFIXES:
-            _prefixes.clear()
-        _prefixes[key] = prefix
-    second = int(_time())
-    date = _date.line if second == _date.second else _date.update(second)
-    if head_only or not body:
-        return b"%s%sContent-Length: %d\r\n\r\n" % (prefix, date, len(body))
-    return b"%s%sContent-Length: %d\r\n\r\n%s" % (prefix, date, len(body), body)
 
 
 class Front:
@@ -231,10 +86,6 @@ class Front:
             for path, route in routes.items()
         }
         self.fallback = fallback
-        # (plain attributes: read on every request)
-        self.keepalive_timeout = options.keepalive_timeout
-        self.max_head = options.max_head
-        self.max_pipelined = options.max_pipelined
         self.connections: set[FrontProtocol] = set()
         self.closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -262,39 +113,11 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
+# Speed: the hot states as module names: on Python 3.11 each ``State.IDLE`` is a class
+# attribute lookup through the enum's metaclass; spelt out, a POST+GET pair costs 7.1 µs
+# instead of 6.0 (benchmarks/http/front_inprocess.py, 2026-12-04).
 _IDLE = State.IDLE
 _BUSY = State.BUSY
-
-
-class _Stepped(Coroutine[Any, Any, Any]):
-    """A coroutine already stepped once by hand, for a Task to run on: the first ``send``
-    gives back what the first step yielded (the future it waits for), then everything is
-    passed through."""
-
-    __slots__ = ("_coro", "_first", "_started")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
-        self._coro = coro
-        self._first = first
-        self._started = False
-
-    def send(self, value: Any) -> Any:
-        if not self._started:
-            self._started = True
-            return self._first
-        return self._coro.send(value)
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        self._started = True
-        if val is None and tb is None:
-            return self._coro.throw(typ)
-        return self._coro.throw(typ, val, tb)  # pragma: no cover (the old signature)
-
-    def close(self) -> None:
-        self._coro.close()
-
-    def __await__(self) -> Generator[Any, None, Any]:  # pragma: no cover (Task uses send)
-        raise TypeError("run by a Task only")
 
 
 class FrontProtocol(asyncio.Protocol):
@@ -355,7 +178,7 @@ class FrontProtocol(asyncio.Protocol):
         self._front.connections.add(self)
         self._last_active = self._loop.time()
         self._timer = self._loop.call_at(
-            self._last_active + self._front.keepalive_timeout, self._on_timer
+            self._last_active + self._front.options.keepalive_timeout, self._on_timer
         )
 
     def data_received(self, data: bytes) -> None:
@@ -373,7 +196,7 @@ class FrontProtocol(asyncio.Protocol):
         state = self.state
         if state is _IDLE:
             self._process()
-        elif state is _BUSY and len(self._buffer) > self._front.max_pipelined:
+        elif state is _BUSY and len(self._buffer) > self._front.options.max_pipelined:
             self._pause_reading()
 
     def eof_received(self) -> bool:
@@ -406,7 +229,7 @@ class FrontProtocol(asyncio.Protocol):
     def _process(self) -> None:
         """Answer the complete requests in the buffer, in order, while nothing is in
         flight and the transport takes writes."""
-        max_head = self._front.max_head
+        max_head = self._front.options.max_head
         while self.state is _IDLE and not self._writing_paused:
             buffer = self._buffer
             if not buffer:
@@ -453,14 +276,13 @@ class FrontProtocol(asyncio.Protocol):
                 break
             self._buffer = buffer[end + 4 :]
             self._start(route, FrontRequest(self, head))
-        if self.state is _IDLE and len(self._buffer) > self._front.max_pipelined:
+        if self.state is _IDLE and len(self._buffer) > self._front.options.max_pipelined:
             self._pause_reading()
 
     def _check_chunked_start(self, start: int) -> bool:
-        """Before a chunked request goes to aiohttp: refuse (400, False) a body whose
-        first bytes, already received, are malformed (a chunk size of 16 hex digits or
-        more, a chunk-size line over 1 KiB, control characters in an extension). What
-        comes later is aiohttp's to judge."""
+        """Before a chunked request goes to aiohttp: refuse (400, False) a body whose first
+        bytes, already here, are malformed (ChunkedDecoder's rules); later ones are
+        aiohttp's to judge."""
         options = self._front.options
         decoder = ChunkedDecoder(1 << 62, options.max_chunk_line, options.max_trailers)
         try:
@@ -491,7 +313,7 @@ class FrontProtocol(asyncio.Protocol):
             self._respond(request, HttpResponse(500, {}))
         else:
             # it waits (a long poll, a body still arriving): a task takes it from here
-            self._run_in_task(_Stepped(coro, first))
+            self._run_in_task(Stepped(coro, first))
 
     def _run_in_task(self, awaitable: Awaitable[HttpResponse | None]) -> None:
         task = asyncio.ensure_future(awaitable, loop=self._loop)
@@ -507,12 +329,8 @@ class FrontProtocol(asyncio.Protocol):
         if task.cancelled():
             response: HttpResponse | None = HttpResponse(500, {})
         elif (exc := task.exception()) is not None:
-            logger.error(
-                "rtio.http: %s %s failed",
-                request.method,
-                request.head.target,
-                exc_info=exc,
-            )
+            target = request.head.target
+            logger.error("rtio.http: %s %s failed", request.method, target, exc_info=exc)
             response = HttpResponse(500, {})
         else:
             response = task.result()
@@ -531,7 +349,7 @@ class FrontProtocol(asyncio.Protocol):
             self._detach(State.CLOSED)
             return
         head = request.head
-        keep_alive = head.keep_alive and not self._front.closing
+        keep_alive = head.keep_alive and not response.close and not self._front.closing
         if not request.body_read and (head.chunked or head.content_length):
             # the handler did not read the body: skip it when it is all here, else the
             # connection cannot be reused
@@ -561,8 +379,7 @@ class FrontProtocol(asyncio.Protocol):
             return
         self.state = _IDLE
         if self._reading_paused:
-            self._reading_paused = False
-            transport.resume_reading()
+            self._resume_reading()
 
     def _refuse(self, error: BadRequest) -> None:
         """Answer a malformed request (or one too slow) with its status and reason, then
@@ -575,9 +392,7 @@ class FrontProtocol(asyncio.Protocol):
             error.reason,
             transport.get_extra_info("peername"),
         )
-        body = f"{error.reason}\n".encode()
-        headers = {"Content-Type": "text/plain; charset=utf-8"}
-        transport.write(serialize_response(error.status, headers, body, keep_alive=False))
+        transport.write(text_response(error.status, error.reason))
         if self._writing_paused:
             transport.abort()
         else:
@@ -660,10 +475,8 @@ class FrontProtocol(asyncio.Protocol):
             if self.state is not _BUSY or transport is None or transport.is_closing():
                 raise ConnectionResetError("connection lost")
             if expect_continue:
-                transport.write(_CONTINUE)
-            if self._reading_paused:
-                self._reading_paused = False
-                transport.resume_reading()
+                transport.write(CONTINUE)
+            self._resume_reading()
             waiter = self._loop.create_future()
             self._body_waiter = waiter
             await waiter
@@ -692,9 +505,7 @@ class FrontProtocol(asyncio.Protocol):
             writing_paused=self._writing_paused,
         )
         self._buffer = b""
-        if self._reading_paused:
-            self._reading_paused = False
-            transport.resume_reading()
+        self._resume_reading()
         self._detach(State.UPGRADED)
         return ws
 
@@ -704,22 +515,14 @@ class FrontProtocol(asyncio.Protocol):
         assert transport is not None
         fallback = self._front.fallback
         if fallback is None:
-            headers = {"Content-Type": "text/plain; charset=utf-8"}
-            transport.write(serialize_response(404, headers, b"Not Found\n", keep_alive=False))
+            transport.write(text_response(404, "Not Found"))
             transport.close()
             self._detach(State.CLOSED)
             return
         buffered, self._buffer = self._buffer, b""
         self._detach(State.HANDED_OFF)
-        protocol = fallback()
-        transport.set_protocol(protocol)
-        protocol.connection_made(transport)
-        if self._writing_paused:
-            protocol.pause_writing()
-        if self._reading_paused:
-            self._reading_paused = False
-            transport.resume_reading()
-        protocol.data_received(buffered)
+        self._resume_reading()
+        hand_off(fallback, transport, buffered, writing_paused=self._writing_paused)
 
     # -- the rest ------------------------------------------------------------------------------
 
@@ -747,51 +550,46 @@ class FrontProtocol(asyncio.Protocol):
         self._timer = self._loop.call_at(when, self._on_timer)
 
     def _on_timer(self) -> None:
-        # one timer per connection, re-armed lazily: a request only stamps _last_active;
-        # it checks the deadline of what the connection waits for (the next head, the
-        # rest of a head, the rest of a body), else it looks again later
+        # one timer per connection, re-armed lazily (deadlines.py): a request only stamps
+        # _last_active; the timer checks the deadline of what the connection waits for
         self._timer = None
         state = self.state
-        now = self._loop.time()
-        options = self._front.options
         if state is _IDLE:
             if self._head_since:
-                deadline = self._head_since + options.head_timeout
-                if now >= deadline:
-                    self._refuse(BadRequest("request head not received in time", 408))
-                    return
+                waiting, since = Waiting.HEAD, self._head_since
             else:
-                deadline = self._last_active + options.keepalive_timeout
-                if now >= deadline:
-                    if self.transport is not None:
-                        self.transport.close()
-                    self._detach(State.CLOSED)
-                    return
+                waiting, since = Waiting.NEXT_HEAD, self._last_active
         elif state is _BUSY:
             if self._body_since:
-                deadline = self._body_since + options.body_timeout
-                if now >= deadline:
-                    self._body_timed_out()
-                    return
+                waiting, since = Waiting.BODY, self._body_since
             else:
-                # a request in flight (a long poll): the engine ends it
-                deadline = now + options.keepalive_timeout
+                waiting, since = Waiting.HANDLER, 0.0
         else:
             return
-        self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _body_timed_out(self) -> None:
-        """The body did not come in time: 408 (nothing of the response is written while
-        the body is read), close, and the handler's read_body raises."""
-        reason = "request body not received in time"
-        self._refuse(BadRequest(reason, 408))
-        waiter = self._body_waiter
-        if waiter is not None:
-            self._body_waiter = None
-            if not waiter.done():
-                waiter.set_exception(ConnectionResetError(reason))
+        look_again = expiry(waiting, since, self._loop.time(), self._front.options)
+        if look_again is not None:
+            self._timer = self._loop.call_at(look_again, self._on_timer)
+        elif waiting is Waiting.NEXT_HEAD:
+            if self.transport is not None:
+                self.transport.close()
+            self._detach(State.CLOSED)
+        else:
+            # 408 (nothing of a response is written while a head or body is awaited),
+            # close, and a handler waiting in read_body gets an error
+            reason = waiting.timeout_reason
+            self._refuse(BadRequest(reason, 408))
+            waiter = self._body_waiter
+            if waiter is not None:
+                self._body_waiter = None
+                if not waiter.done():
+                    waiter.set_exception(ConnectionResetError(reason))
 
     def _pause_reading(self) -> None:
         if not self._reading_paused and self.transport is not None:
             self._reading_paused = True
             self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()

@@ -2,25 +2,40 @@
 (rtio/engine/http.py) describes it.
 
 A thin view over the parsed head (parser.RequestHead) and the connection that read it
-(protocol.FrontProtocol): query and cookies are parsed on first use, the body is read by
-the connection (``read_body``), the WebSocket switch is rtio.ws's (``accept_websocket``).
+(``Connection``, which protocol.FrontProtocol is): query and cookies are parsed on first
+use, the body is read by the connection (``read_body``), the WebSocket switch is rtio.ws's
+(``accept_websocket``). Knows the connection only through ``Connection`` (protocol.py
+imports this module, not the other way round).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from rtio.ws import ServerOptions, WebSocket
 
 from .parser import RequestHead
 
-if TYPE_CHECKING:
-    from .protocol import FrontProtocol
+__all__ = ["Connection", "FrontRequest", "parse_cookies"]
 
-__all__ = ["FrontRequest", "parse_cookies"]
+
+class Connection(Protocol):
+    """What a request needs of the connection that read it (protocol.FrontProtocol)."""
+
+    @property
+    def transport(self) -> asyncio.Transport | None: ...
+
+    @property
+    def scheme(self) -> str: ...
+
+    def read_body(self, request: FrontRequest, limit: int) -> Coroutine[Any, Any, bytes]: ...
+
+    def accept_websocket(
+        self, request: FrontRequest, options: ServerOptions, headers: Mapping[str, str] | None
+    ) -> WebSocket: ...
 
 
 def parse_cookies(header: str | None) -> dict[str, str]:
@@ -55,7 +70,7 @@ class FrontRequest:
         "query",
     )
 
-    def __init__(self, connection: FrontProtocol, head: RequestHead) -> None:
+    def __init__(self, connection: Connection, head: RequestHead) -> None:
         self.connection = connection
         self.head = head
         # plain attributes: the engine reads these several times per request

@@ -3,7 +3,8 @@
 
 The engines come from the app (``EngineServer.attach`` lists them under the engine's
 ``ENGINES_KEY``); every other request goes to the runner's aiohttp server. Owns the
-wiring only: the connection handling is protocol.py's.
+wiring only: the connection handling is protocol.py's, the one aiohttp internal it needs
+(giving the site its listening server) rtio.aiohttp_internals'.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from collections.abc import Mapping
 from ssl import SSLContext
 
 from aiohttp import web
+from yarl import URL
 
+from rtio.aiohttp_internals import set_site_server
 from rtio.engine import ENGINES_KEY
 
-from .protocol import Front, FrontOptions, Handler, Route
+from .options import FrontOptions, Handler, Route
+from .protocol import Front
 
 __all__ = ["FrontSite", "engine_routes", "start_server"]
 
@@ -37,13 +41,24 @@ def engine_routes(app: web.Application) -> dict[str, Route]:
     return routes
 
 
-class FrontSite(web.TCPSite):
-    """A TCP site whose connections the front reads first: use it instead of
-    ``web.TCPSite``. The app's engines (or ``routes``) are answered by rtio, anything else
-    by aiohttp. ``options`` are the connections' limits (FrontOptions: timeouts, head
-    size...); ``keepalive_timeout``, when given, replaces theirs."""
+class FrontSite(web.BaseSite):
+    """An aiohttp site whose connections the front reads first: use it instead of
+    ``web.TCPSite`` (same arguments). The app's engines (or ``routes``) are answered by
+    rtio, anything else by aiohttp. ``options`` are the connections' limits (FrontOptions:
+    timeouts, head size...); ``keepalive_timeout``, when given, replaces theirs.
+    ``runner.cleanup()`` stops it with the app."""
 
-    __slots__ = ("front",)
+    __slots__ = (
+        "_bound_port",
+        "_host",
+        "_listen_backlog",
+        "_port",
+        "_reuse_address",
+        "_reuse_port",
+        "_ssl",
+        "front",
+        "runner",
+    )
 
     def __init__(
         self,
@@ -59,17 +74,18 @@ class FrontSite(web.TCPSite):
         reuse_address: bool | None = None,
         reuse_port: bool | None = None,
     ) -> None:
-        super().__init__(
-            runner,
-            host,
-            port,
-            ssl_context=ssl_context,
-            backlog=backlog,
-            reuse_address=reuse_address,
-            reuse_port=reuse_port,
-        )
+        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         server = runner.server
-        assert server is not None  # TCPSite checked that setup() ran
+        assert server is not None  # BaseSite checked that setup() ran
+        self.runner = runner
+        self._host = host
+        self._port = (8443 if ssl_context else 8080) if port is None else port
+        self._bound_port: int | None = None
+        # (BaseSite keeps ssl_context and backlog too, privately: these are the site's own)
+        self._ssl = ssl_context
+        self._listen_backlog = backlog
+        self._reuse_address = reuse_address
+        self._reuse_port = reuse_port
         if routes is None:
             app = getattr(runner, "app", None)
             routes = engine_routes(app) if isinstance(app, web.Application) else {}
@@ -82,23 +98,31 @@ class FrontSite(web.TCPSite):
         )
 
     @property
-    def runner(self) -> web.BaseRunner:
-        return self._runner
+    def port(self) -> int:
+        """The port listened on: the bound one once started (``port=0`` asks for a free
+        one), the requested one before."""
+        return self._port if self._bound_port is None else self._bound_port
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self.front.scheme == "https" else "http"
+        return str(URL.build(scheme=scheme, host=self._host or "0.0.0.0", port=self.port))
 
     async def start(self) -> None:
-        # TCPSite.start would listen with aiohttp's protocol: register, then listen with ours
-        await web.BaseSite.start(self)
+        await super().start()  # registers the site with its runner
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
+        server = await loop.create_server(
             self.front,
             self._host,
             self._port,
-            ssl=self._ssl_context,
-            backlog=self._backlog,
+            ssl=self._ssl,
+            backlog=self._listen_backlog,
             reuse_address=self._reuse_address,
             reuse_port=self._reuse_port,
         )
-        sockets = self._server.sockets
+        # BaseSite.stop closes it; runner.addresses lists its sockets
+        set_site_server(self, server)
+        sockets = server.sockets
         self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
 
     async def stop(self) -> None:

@@ -14,6 +14,7 @@ from rtio.http.parser import (
     Headers,
     decode_chunked,
     parse_head,
+    parse_query,
 )
 
 
@@ -181,6 +182,8 @@ def test_chunked_without_trailers() -> None:
         (b"-1\r\n", "chunk size"),
         (b"1" * 16 + b"\r\n", "chunk size"),
         (b"3\r\nabcX\r\n", "CRLF"),
+        (b"3\r\nabc" + b"x" * 1100 + b"\r\n", "not followed by CRLF"),
+        (b"3\nabc\r\n", "bare LF"),
         (b"1" * 2000, "too long"),
         (b"0\r\n" + b"T: v\r\n" * 2000, "trailers"),
     ],
@@ -314,3 +317,30 @@ def test_a_field_value_is_accepted_exactly_when_it_is_field_content(
         assert not bad_value and not bad_name
         lname = name.decode("latin-1").lower()
         assert head.headers.getall(lname)[-1] == value.decode("latin-1").strip(" \t")
+
+
+@pytest.mark.parametrize(
+    ("query", "parsed"),
+    [
+        ("", {}),
+        ("a=1&&b=2&", {"a": "1", "b": "2"}),
+        ("a%20b=c+d&a=second&e", {"a b": "c d", "a": "second", "e": ""}),
+        ("EIO=4&transport=polling&sid=a-b_c", {"EIO": "4", "transport": "polling", "sid": "a-b_c"}),
+    ],
+)
+def test_parse_query(query: str, parsed: dict[str, str]) -> None:
+    assert parse_query(query) == parsed
+
+
+def test_content_type_and_query_found_on_first_use() -> None:
+    head = parse_head(
+        b"POST /e/?a=1 HTTP/1.1\r\nHost: t\r\nContent-Type: Text/Plain; charset=UTF-8"
+    )
+    assert head.content_type == "text/plain" and head.content_type is head.content_type
+    assert head.query is head.query and dict(head.query) == {"a": "1"}
+    assert parse_head(b"GET / HTTP/1.1\r\nHost: t").content_type == ""
+
+
+def test_headers_built_from_fields() -> None:
+    headers = Headers([("Host", "t"), ("X-A", "1"), ("x-a", "2")])
+    assert headers["x-a"] == "1" and headers.getall("X-A") == ["1", "2"] and len(headers) == 2

@@ -36,6 +36,9 @@ class Stub:
                 self.cancelled.set()
                 raise
             return HttpResponse(200, {}, b"released")
+        if "close" in request.query:
+            # what the engine answers to a POST it refuses without reading its body
+            return HttpResponse(400, {}, b"refused", close=True)
         if request.method == "POST" and "skip" not in request.query:
             try:
                 body = await request.read_body(100)
@@ -198,6 +201,28 @@ async def test_an_unread_body_is_skipped(served: Any) -> None:
     c.send(f"POST /engine.io/?skip HTTP/1.1\r\n{H}Content-Length: 4\r\n\r\nxx".encode())
     assert (await c.response())[1]["connection"] == "close"
     assert await c.at_eof()
+
+
+async def test_a_response_with_close_set_is_written_then_the_connection_closes(
+    served: Any,
+) -> None:
+    """HttpResponse.close (the engine refused or gave up on an unread body): the answer is
+    written with Connection: close, then the connection closes; a request pipelined
+    behind it, even one whose body is all here, is not answered."""
+    _, site, _ = served
+    c = await Conn.open(site)
+    c.send(f"GET /engine.io/?first HTTP/1.1\r\n{H}\r\n".encode())
+    assert (await c.response())[0] == 200
+    protocol = connection_of(site)
+    c.send(
+        f"POST /engine.io/?close HTTP/1.1\r\n{H}Content-Length: 2\r\n\r\nxx"
+        f"GET /engine.io/?after HTTP/1.1\r\n{H}\r\n".encode()
+    )
+    status, headers, body = await c.response()
+    assert (status, headers["connection"], body) == (400, "close", b"refused")
+    assert await c.at_eof()
+    assert protocol.state is State.CLOSED and not site.front.connections
+    c.close()
 
 
 @pytest.mark.parametrize(
@@ -454,31 +479,6 @@ async def test_a_chunked_body_with_100_continue(served: Any) -> None:
     c.close()
 
 
-def test_serialize_response_reuses_the_constant_part_and_refuses_cr_lf() -> None:
-    from rtio.http import serialize_response
-
-    headers = {"Content-Type": "text/plain; charset=UTF-8", "Access-Control-Allow-Origin": "*"}
-    first = serialize_response(200, dict(headers), b"4hi", keep_alive=True)
-    again = serialize_response(200, dict(headers), b"4hello", keep_alive=True)
-    for data, body in ((first, b"4hi"), (again, b"4hello")):
-        head, _, rest = data.partition(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        assert lines[0] == b"HTTP/1.1 200 OK" and rest == body
-        assert b"Access-Control-Allow-Origin: *" in lines
-        assert f"Content-Length: {len(body)}".encode() in lines
-        assert any(line.startswith(b"Date: ") for line in lines)
-    closing = serialize_response(200, dict(headers), b"", keep_alive=False, head_only=True)
-    assert b"\r\nConnection: close\r\n" in closing and closing.endswith(b"\r\n\r\n")
-    http10 = serialize_response(404, {}, b"x", keep_alive=True, http10=True)
-    assert http10.startswith(b"HTTP/1.1 404 Not Found\r\n")
-    assert b"\r\nConnection: keep-alive\r\n" in http10
-    # a CR or LF in a name or value would split the response: refused every time
-    for bad in ({"X-A": "1\r\nSet-Cookie: x=1"}, {"X-A\n": "1"}, {"X-A": "1\r"}):
-        for _ in range(2):
-            with pytest.raises(ValueError, match="CR or LF"):
-                serialize_response(200, bad, b"", keep_alive=True)
-
-
 @pytest.mark.parametrize("value", ["1\r\nSet-Cookie: x=1", ["not", "a", "str"], "caf\u00e9\u2603"])
 async def test_invalid_response_headers_answer_500_and_close(value: Any) -> None:
     from rtio.http import Front
@@ -497,3 +497,262 @@ async def test_invalid_response_headers_answer_500_and_close(value: Any) -> None
     assert b"never sent" not in answer and b"Set-Cookie" not in answer
     writer.close()
     server.close()
+
+
+# -- without sockets: a fake transport, and the loop's clock and timers faked ----------------
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = self.aborted = False
+        self.paused: list[str] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("10.1.2.3", 4) if name == "peername" else default
+
+    def pause_reading(self) -> None:
+        self.paused.append("pause")
+
+    def resume_reading(self) -> None:
+        self.paused.append("resume")
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+
+class Timer:
+    def __init__(self, when: float, callback: Any) -> None:
+        self._when, self.callback, self.cancelled = when, callback, False
+
+    def when(self) -> float:
+        return self._when
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class FakeClock:
+    """The running loop, with its clock and call_at faked (tasks and futures are real)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.now = 1000.0
+        self.timers: list[Timer] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loop, name)
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: Any) -> Timer:
+        timer = Timer(when, callback)
+        self.timers.append(timer)
+        return timer
+
+    def armed(self) -> list[float]:
+        return [t.when() for t in self.timers if not t.cancelled]
+
+    def advance_to(self, when: float) -> None:
+        """Set the clock, and run the timers due (the front's one timer)."""
+        self.now = when
+        for timer in list(self.timers):
+            if not timer.cancelled and timer.when() <= when:
+                self.timers.remove(timer)
+                timer.callback()
+
+
+def fake_connection(
+    routes: dict[str, Any], **options: Any
+) -> tuple[FrontProtocol, FakeTransport, FakeClock]:
+    from rtio.http import Front, FrontOptions
+
+    clock = FakeClock(asyncio.get_running_loop())
+    front = Front(routes, options=FrontOptions(**options))
+    protocol = FrontProtocol(front, clock)  # type: ignore[arg-type]
+    transport = FakeTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    return protocol, transport, clock
+
+
+async def answer(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return HttpResponse(200, {}, await request.read_body(100))
+    if "wait" in request.query:
+        await asyncio.sleep(3600)
+    return HttpResponse(200, {}, request.path.encode())
+
+
+GET = f"GET /e/ HTTP/1.1\r\n{H}\r\n".encode()
+
+
+async def test_the_deadlines_on_a_fake_clock() -> None:
+    protocol, transport, clock = fake_connection(
+        {"/e/": answer}, keepalive_timeout=75.0, head_timeout=30.0, body_timeout=60.0
+    )
+    assert repr(protocol) == "<FrontProtocol idle>" and clock.armed() == [1075.0]
+    # a request answered: only _last_active moves; the timer looks again at 1075
+    clock.now = 1010.0
+    protocol.data_received(GET)
+    assert transport.written[-1].endswith(b"\r\n\r\n/e/")
+    clock.advance_to(1075.0)
+    assert clock.armed() == [1085.0] and protocol.state is State.IDLE
+    # part of a head at 1080: it has until 1110 (the timer, due earlier, looks then)
+    clock.now = 1080.0
+    protocol.data_received(b"GET /e/ HTTP/1.1\r\n")
+    protocol.data_received(b"Host: t\r\n")
+    assert clock.armed() == [1085.0]
+    clock.advance_to(1085.0)
+    assert clock.armed() == [1110.0] and not transport.closed
+    clock.advance_to(1110.0)
+    assert transport.written[-1].startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert transport.written[-1].endswith(b"request head not received in time\n")
+    assert transport.closed and protocol.state is State.CLOSED and clock.armed() == []
+
+
+async def test_an_idle_connection_closes_silently_and_a_long_poll_is_not_timed() -> None:
+    protocol, transport, clock = fake_connection({"/e/": answer}, keepalive_timeout=10.0)
+    protocol.data_received(f"GET /e/?wait HTTP/1.1\r\n{H}\r\n".encode())
+    assert protocol.state is State.BUSY
+    clock.advance_to(1010.0)  # a long poll: the engine's to end; looked at again later
+    assert protocol.state is State.BUSY and clock.armed() == [1020.0]
+    protocol.connection_lost(None)  # the client gave up: the handler is cancelled
+    await asyncio.sleep(0)
+    assert protocol.state is State.CLOSED and not transport.written
+    protocol, transport, clock = fake_connection({"/e/": answer}, keepalive_timeout=10.0)
+    clock.advance_to(1010.0)
+    assert transport.closed and not transport.written and protocol.state is State.CLOSED
+
+
+async def test_a_body_that_stops_coming_gets_408_and_the_handler_an_error() -> None:
+    seen: list[BaseException] = []
+
+    async def reads(request: HttpRequest) -> HttpResponse:
+        try:
+            await request.read_body(100)
+        except ConnectionResetError as exc:
+            seen.append(exc)
+            raise
+        raise AssertionError("unreachable")
+
+    protocol, transport, clock = fake_connection({"/e/": reads}, body_timeout=5.0)
+    protocol.data_received(f"POST /e/ HTTP/1.1\r\n{H}Content-Length: 10\r\n\r\nab".encode())
+    assert clock.armed() == [1005.0]
+    clock.advance_to(1005.0)
+    await asyncio.sleep(0.01)
+    assert transport.written[-1].endswith(b"request body not received in time\n")
+    assert str(seen[0]) == "request body not received in time" and transport.closed
+
+
+async def test_leading_empty_lines_and_the_head_cache() -> None:
+    from rtio.http.protocol import MAX_HEADS_KEPT
+
+    protocol, transport, _ = fake_connection({"/e/": answer})
+    protocol.data_received(b"\r\n\r\n" + GET)  # RFC 9112 2.2: empty lines before are skipped
+    assert transport.written[-1].endswith(b"/e/")
+    for n in range(MAX_HEADS_KEPT + 2):  # each head new: the cache restarts, still right
+        protocol.data_received(f"GET /e/?n={n} HTTP/1.1\r\n{H}\r\n".encode())
+    assert len(transport.written) == MAX_HEADS_KEPT + 3
+
+
+async def test_reading_pauses_past_max_pipelined_and_resumes_after_the_answer() -> None:
+    protocol, transport, _ = fake_connection({"/e/": answer}, max_pipelined=10)
+    protocol.data_received(f"GET /e/?wait HTTP/1.1\r\n{H}\r\n".encode())
+    protocol.data_received(b"GET /e/ HTTP/1.1\r\n")  # pipelined while busy: over 10 bytes
+    assert transport.paused == ["pause"]
+    protocol.connection_lost(None)
+    # idle, with part of a head over the limit: paused too (the head is still < max_head)
+    protocol, transport, _ = fake_connection({"/e/": answer}, max_pipelined=10)
+    protocol.data_received(b"GET /e/ HTTP/1.1\r\nHost: t\r\n")
+    assert transport.paused == ["pause"]
+    protocol.data_received(b"\r\n")
+    assert transport.paused == ["pause", "resume"] and transport.written
+
+
+async def test_handler_failures_answer_500() -> None:
+    async def fails_later(request: HttpRequest) -> HttpResponse:
+        await asyncio.sleep(0)
+        raise RuntimeError("boom")
+
+    async def no_response(request: HttpRequest) -> None:
+        return None
+
+    async def fails_at_once(request: HttpRequest) -> HttpResponse:
+        raise RuntimeError("boom")
+
+    for handler in (fails_later, fails_at_once):
+        protocol, transport, _ = fake_connection({"/e/": handler})
+        protocol.data_received(GET)
+        await asyncio.sleep(0.01)
+        assert transport.written[-1].startswith(b"HTTP/1.1 500 ")
+        assert protocol.state is State.IDLE
+    protocol, transport, _ = fake_connection({"/e/": no_response})
+    protocol.data_received(GET)
+    assert transport.closed and not transport.written and protocol.state is State.CLOSED
+
+
+async def test_a_body_read_twice_or_after_the_connection_is_gone() -> None:
+    results: list[Any] = []
+
+    async def twice(request: HttpRequest) -> HttpResponse:
+        await request.read_body(100)
+        try:
+            await request.read_body(100)
+        except RuntimeError as exc:
+            results.append(exc)
+        return HttpResponse(200, {})
+
+    async def waits(request: HttpRequest) -> HttpResponse:
+        await asyncio.sleep(0)
+        try:
+            await request.read_body(100)
+        except (ConnectionResetError, asyncio.CancelledError) as exc:
+            results.append(exc)
+            raise
+        return HttpResponse(200, {})
+
+    protocol, transport, _ = fake_connection({"/e/": twice})
+    protocol.data_received(f"POST /e/ HTTP/1.1\r\n{H}Content-Length: 1\r\n\r\nx".encode())
+    assert "read already" in str(results.pop())
+    # the transport closing before the handler waits for the body: the body cannot come
+    protocol, transport, _ = fake_connection({"/e/": waits})
+    protocol.data_received(f"POST /e/ HTTP/1.1\r\n{H}Content-Length: 5\r\n\r\nx".encode())
+    transport.closed = True
+    await asyncio.sleep(0.01)
+    assert str(results.pop()) == "connection lost"
+    # the connection lost while it waits: the handler is cancelled (the engine's contract)
+    protocol, transport, _ = fake_connection({"/e/": waits})
+    protocol.data_received(f"POST /e/ HTTP/1.1\r\n{H}Content-Length: 5\r\n\r\nx".encode())
+    await asyncio.sleep(0.01)
+    protocol.connection_lost(None)
+    await asyncio.sleep(0.01)
+    assert isinstance(results.pop(), asyncio.CancelledError) and not transport.written
+
+
+async def test_a_refusal_to_a_peer_not_reading_aborts() -> None:
+    protocol, transport, _ = fake_connection({"/e/": answer})
+    protocol.pause_writing()
+    protocol.data_received(b"BAD\r\n\r\n")  # not looked at while writing is paused
+    assert not transport.written
+    protocol.resume_writing()
+    assert transport.written[-1].startswith(b"HTTP/1.1 400 ") and transport.aborted is False
+    # a body too slow from a peer that does not read either: 408, then abort
+    protocol, transport, clock = fake_connection({"/e/": answer}, body_timeout=5.0)
+    protocol.data_received(f"POST /e/ HTTP/1.1\r\n{H}Content-Length: 5\r\n\r\nx".encode())
+    protocol.pause_writing()
+    clock.advance_to(1005.0)
+    assert transport.written[-1].startswith(b"HTTP/1.1 408 ") and transport.aborted
+    await asyncio.sleep(0.01)

@@ -1,6 +1,7 @@
-"""rtio.http's deadlines (FrontOptions): a body that never arrives, a head that trickles
-in, on real sockets with many connections at once; the bound asserted is the time every
-connection takes to be answered 408 and closed."""
+"""rtio.http.deadlines: the decisions on a fake clock (numbers in, a deadline or None
+out), then the deadlines applied by the front (FrontOptions): a body that never arrives, a
+head that trickles in, on real sockets with many connections at once; the bound asserted is
+the time every connection takes to be answered 408 and closed."""
 
 from __future__ import annotations
 
@@ -15,8 +16,35 @@ from aiohttp import web
 import rtio
 from rtio.engine import HttpRequest, HttpResponse
 from rtio.http import FrontOptions, FrontSite, start_server
+from rtio.http.deadlines import Waiting, expiry
 
 N = 200
+
+OPTIONS = FrontOptions(keepalive_timeout=75.0, head_timeout=30.0, body_timeout=60.0)
+
+
+@pytest.mark.parametrize(
+    ("waiting", "timeout"),
+    [(Waiting.NEXT_HEAD, 75.0), (Waiting.HEAD, 30.0), (Waiting.BODY, 60.0)],
+)
+def test_each_wait_has_its_deadline(waiting: Waiting, timeout: float) -> None:
+    since = 1000.0
+    # before the deadline: look again at the deadline
+    assert expiry(waiting, since, since, OPTIONS) == since + timeout
+    assert expiry(waiting, since, since + timeout - 0.001, OPTIONS) == since + timeout
+    # at or past it: expired
+    assert expiry(waiting, since, since + timeout, OPTIONS) is None
+    assert expiry(waiting, since, since + timeout + 5, OPTIONS) is None
+
+
+def test_a_handler_has_no_deadline_of_the_fronts() -> None:
+    # a long poll: the engine ends it; the front only looks again later
+    assert expiry(Waiting.HANDLER, 0.0, 5000.0, OPTIONS) == 5075.0
+
+
+def test_timeout_reasons() -> None:
+    assert Waiting.HEAD.timeout_reason == "request head not received in time"
+    assert Waiting.BODY.timeout_reason == "request body not received in time"
 
 
 async def _read_to_eof(reader: asyncio.StreamReader) -> bytes:
@@ -164,56 +192,9 @@ async def test_a_slow_body_that_completes_in_time_is_answered() -> None:
         await runner.cleanup()
 
 
-@pytest.mark.parametrize("value", [0.0, -1.0])
-def test_options_refuse_non_positive_timeouts(value: float) -> None:
-    with pytest.raises(ValueError, match="positive"):
-        FrontOptions(body_timeout=value)
-    with pytest.raises(ValueError, match="max_head"):
-        FrontOptions(max_head=10)
-    with pytest.raises(ValueError, match="max_chunk_line"):
-        FrontOptions(max_chunk_line=1)
-
-
-def test_keepalive_timeout_argument_replaces_the_options() -> None:
-    from rtio.http import Front
-
-    front = Front({}, options=FrontOptions(keepalive_timeout=5.0, max_head=100))
-    assert front.keepalive_timeout == 5.0 and front.max_head == 100
-    front = Front({}, keepalive_timeout=1.0, options=FrontOptions(keepalive_timeout=5.0))
-    assert front.options.keepalive_timeout == 1.0 == front.keepalive_timeout
-
-
 async def test_a_head_ended_by_bare_lfs_is_refused_at_once(stub_site: FrontSite) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", stub_site.port)
     writer.write(b"GET /engine.io/ HTTP/1.1\nHost: t\n\n")
     answer = await asyncio.wait_for(_read_to_eof(reader), 5)
     assert answer.startswith(b"HTTP/1.1 400 ") and answer.endswith(b"bare LF in the request head\n")
     writer.close()
-
-
-async def test_chunk_line_and_trailer_limits_are_options() -> None:
-    async def handle(request: HttpRequest) -> HttpResponse:
-        return HttpResponse(200, {}, await request.read_body(1000))
-
-    runner = web.AppRunner(web.Application())
-    await runner.setup()
-    options = FrontOptions(max_chunk_line=20, max_trailers=32)
-    site = FrontSite(runner, "127.0.0.1", 0, routes={"/e/": handle}, options=options)
-    await site.start()
-    head = b"POST /e/ HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-    try:
-        for body, expected in (
-            (b"1;" + b"e" * 17 + b"\r\na\r\n0\r\n\r\n", b"HTTP/1.1 200 "),
-            (b"1;" + b"e" * 19 + b"\r\na\r\n0\r\n\r\n", b"HTTP/1.1 400 "),
-            (b"1\r\na\r\n0\r\n" + b"T: v\r\n" * 5 + b"\r\n", b"HTTP/1.1 200 "),
-            (b"1\r\na\r\n0\r\n" + b"T: v\r\n" * 6 + b"\r\n", b"HTTP/1.1 400 "),
-        ):
-            reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
-            writer.write(head)
-            await asyncio.sleep(0.01)  # (the body read by read_body, not with the head)
-            writer.write(body)
-            answer = await asyncio.wait_for(reader.readuntil(b"\r\n"), 5)
-            assert answer.startswith(expected), (body, answer)
-            writer.close()
-    finally:
-        await runner.cleanup()

@@ -1,6 +1,6 @@
-"""rtio.run_app and rtio.Server.run in a real process: the app's startup, shutdown and
-cleanup hooks run, a pending poll gets the close packet on SIGTERM, SIGINT stops it too,
-and the process exits 0."""
+"""rtio.run (rtio.run_app and rtio.Server.run) in a real process: the app's startup,
+shutdown and cleanup hooks run, a pending poll gets the close packet on SIGTERM, SIGINT
+stops it too, the process exits 0, and ``front_options`` reach the front."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 RUN_APP = """
 import sys
@@ -39,6 +39,18 @@ sys.path.insert(0, {root!r})
 import rtio
 rtio.Server().run(port={port}, print=lambda s: print(s, flush=True))
 print("exited", flush=True)
+"""
+
+WITH_OPTIONS = """
+import sys
+sys.path.insert(0, {root!r})
+import rtio
+from rtio.http import FrontOptions
+rtio.Server().run(
+    port={port},
+    front_options=FrontOptions(max_head=100, head_timeout=0.2),
+    print=lambda s: print(s, flush=True),
+)
 """
 
 
@@ -99,3 +111,23 @@ async def test_server_run_stops_on_sigint() -> None:
     proc.send_signal(signal.SIGINT)
     lines = await rest(proc, lines)
     assert proc.returncode == 0 and lines[-1] == "exited"
+
+
+async def test_front_options_reach_the_front() -> None:
+    proc, port, lines = await start(WITH_OPTIONS)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: t\r\n")
+        writer.write(b"X-Long: " + b"x" * 100 + b"\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 5)
+        assert answer.startswith(b"HTTP/1.1 431 ")  # max_head=100
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /socket.io/ HTTP/1.1\r\n")  # and never the rest
+        answer = await asyncio.wait_for(reader.read(), 5)
+        assert answer.startswith(b"HTTP/1.1 408 ")  # head_timeout=0.2 (30 s by default)
+        writer.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await rest(proc, lines)
+    assert proc.returncode == 0

@@ -1,7 +1,7 @@
-"""rtio.http in front of the real thing: an rtio.Server attached to an aiohttp app with
-its own routes, served by FrontSite on a real socket; Engine.IO over polling and over a
-WebSocket (the rtio.ws client) on the same port as aiohttp's pages, and the shutdown's
-close packets."""
+"""rtio.http.serve: FrontSite and start_server in front of the real thing: an rtio.Server
+attached to an aiohttp app with its own routes, served on a real socket; Engine.IO over
+polling and over a WebSocket (the rtio.ws client) on the same port as aiohttp's pages, the
+shutdown's close packets, the engines' routes, and the site as aiohttp's runner sees it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 import rtio
-from rtio.http import FrontSite, start_server
+from rtio.http import FrontSite, engine_routes, start_server
 from rtio.ws import connect
 
 TEXT = {"Content-Type": "text/plain;charset=UTF-8"}
@@ -130,3 +130,31 @@ async def test_an_allow_request_hook_runs_in_a_task() -> None:
     finally:
         await started.runner.cleanup()
     assert seen == [True, True]
+
+
+async def test_the_site_as_aiohttp_sees_it() -> None:
+    app = web.Application()
+    rtio.Server().attach(app, "/io/")
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = FrontSite(runner, "127.0.0.1", 0)
+    assert (site.port, site.name) == (0, "http://127.0.0.1:0")
+    assert FrontSite(runner).port == 8080 and FrontSite(runner).name == "http://0.0.0.0:8080"
+    await site.start()
+    try:
+        assert site.port != 0 and site.name == f"http://127.0.0.1:{site.port}"
+        assert runner.addresses == [("127.0.0.1", site.port)]
+        assert site.runner is runner and set(site.front.routes) == {"/io/", "/io"}
+    finally:
+        await runner.cleanup()
+    assert runner.addresses == []  # stopped with the runner
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", site.port)
+
+
+def test_engine_routes() -> None:
+    app = web.Application()
+    assert engine_routes(app) == {}
+    rtio.Server().attach(app)
+    routes = engine_routes(app)
+    assert set(routes) == {"/socket.io/", "/socket.io"} and routes["/socket.io"].inline
