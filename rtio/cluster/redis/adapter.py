@@ -543,9 +543,9 @@ class RedisAdapter(Adapter):
         return RedisCluster(url, link=link, options=options)
 
     def _close(self) -> None:
-        for pending in self._pending.values():
+        for pending in self._pending.values():  # their callers get what arrived so far
             if not pending.done.done():
-                pending.done.cancel()
+                pending.done.set_result(None)
         self._pending.clear()
         self._acks.clear()
 
@@ -783,7 +783,9 @@ class RedisAdapter(Adapter):
             )  # fmt: skip
             if gone:  # those that went away are forgotten
                 self.known_nodes -= missing
-        self.known_nodes |= pending.responders
+            self.known_nodes |= pending.responders
+        else:  # everybody answered: the rtio nodes now are exactly those that did
+            self.known_nodes = set(pending.responders)
         return pending, Coverage(expected, answered, missing, gone)
 
     # -- requests from the other nodes ----------------------------------------------------------
