@@ -48,12 +48,21 @@ class Node:
     """An rtio server with the Redis adapter on a free port."""
 
     def __init__(
-        self, redis_port: int, name: str, requests_timeout: float = 2.0, **link: Any
+        self,
+        redis_port: int,
+        name: str,
+        requests_timeout: float = 2.0,
+        specific: bool = False,
+        **link: Any,
     ) -> None:
         self.name = name
         self.cluster = RedisCluster(
             link=LinkOptions(port=redis_port, **{**FAST, **link}),
-            options=RedisAdapterOptions(requests_timeout=requests_timeout, recount_interval=0.1),
+            options=RedisAdapterOptions(
+                requests_timeout=requests_timeout,
+                recount_interval=0.1,
+                publish_on_specific_response_channel=specific,
+            ),
             name=name,
         )
         self.sio = rtio.Server(adapter=self.cluster)
@@ -329,6 +338,33 @@ async def test_redis_killed_and_restarted_mid_run(redis_server: RedisServer) -> 
         assert a.cluster.link.replayed >= 1 and a.cluster.link.buffered == (0, 0)
         b.sio.emit("after")
         await until(lambda: bool(a1.got("after")), 5)
+    finally:
+        for client in (a1, b1):
+            with contextlib.suppress(Exception):
+                await client.sio.disconnect()
+        await a.stop()
+        await b.stop()
+
+
+async def test_answers_on_the_specific_response_channel(redis_server: RedisServer) -> None:
+    """publishOnSpecificResponseChannel: answers go to the requester's own channel."""
+    a = Node(redis_server.port, "A", specific=True)
+    b = Node(redis_server.port, "B", specific=True)
+    await a.start()
+    await b.start()
+    a1 = await Client().connect(a, user="a1")
+    b1 = await Client().connect(b, user="b1", rooms=["r"])
+    try:
+        found = await a.adapter.fetch_sockets(BroadcastOptions(rooms=frozenset({"r"})))
+        assert [s.id for s in found] == [b1.sid] and found.coverage.complete
+        b1.acks["q"] = "yes"
+        results = await a.sio.to("r").timeout(2).emit_with_ack("q")
+        assert list(results.values()) == ["yes"] and results.complete
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        empty = await a.sio.to("nobody").timeout(1).emit_with_ack("q")
+        assert dict(empty) == {} and empty.complete
+        assert loop.time() - started < 1.5  # ended by its timeout (see the report: no hook)
     finally:
         for client in (a1, b1):
             with contextlib.suppress(Exception):

@@ -449,9 +449,13 @@ class RedisCluster:
         """Queue a publish, in order; False (and a warning) when the queue is full."""
         queue = self._outbound
         if queue is None:
-            log.warning("redis cluster %s is not started: a message to %s is dropped", self.name,
-                        channel)  # fmt: skip
             self.dropped += 1
+            if not self._drop_warned:
+                self._drop_warned = True
+                log.warning(
+                    "redis cluster %s is not started (await cluster.start(), or "
+                    "cluster.attach(app)): messages to the cluster are dropped", self.name,
+                )  # fmt: skip
             return False
         try:
             queue.put_nowait((channel, payload))
