@@ -197,6 +197,7 @@ async def run_server(redis_port: int, name: str) -> None:
         "allRooms": all_rooms,
         "members": lambda c: sorted(adapter.members(c["room"])),
         "heard": lambda c: heard,
+        "stats": lambda c: {"skipped": adapter.skipped, "received": adapter.received},
     }
     app = sio.make_app()
     cluster.attach(app)

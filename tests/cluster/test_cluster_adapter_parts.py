@@ -3,13 +3,16 @@ gatherer that feeds rtio's emit_with_ack, coverage, URLs. No Redis."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("redis", reason="redis-py is not installed (pip install rtio[redis])")
 
-from rtio.cluster import WireFlags, WireOptions
+from rtio.cluster import WireFlags, WireOptions, WirePacket
+from rtio.cluster.classic import BroadcastMessage
 from rtio.cluster.redis import link_options_from_url
 from rtio.cluster.redis.adapter import Coverage, _AckGather, _local_options, _wire_options
 from rtio.cluster.redis.url import new_uid
@@ -124,3 +127,20 @@ def test_urls_and_uids() -> None:
         link_options_from_url("rediss://h")
     uid = new_uid()
     assert len(uid) == 6 and uid != new_uid()
+
+
+def test_own_broadcasts_are_known_by_their_first_bytes() -> None:
+    """A node drops its own broadcasts (back from Redis) before decoding them: Node's bytes
+    (tests/cluster/vectors.json) and rtio's start 0x93 0xa6 <uid>."""
+    vectors = json.loads((Path(__file__).parent / "vectors.json").read_text())
+    uid_a = vectors["context"]["classic"]["uidA"]
+    emits = [
+        v for v in vectors["vectors"]
+        if v["step"].startswith("classic.emit") and v["channel"].startswith("socket.io#/#")
+    ]  # fmt: skip
+    assert emits and all(
+        bytes.fromhex(v["hex"]).startswith(b"\x93\xa6" + uid_a.encode()) for v in emits
+    )
+    uid = new_uid()
+    message = BroadcastMessage(uid, WirePacket(["e", b"\x00"], nsp="/"), WireOptions())
+    assert message.serialize().startswith(b"\x93\xa6" + uid.encode())

@@ -521,6 +521,8 @@ class RedisAdapter(Adapter):
         #: this node's name on the wire (6 URL-safe characters, as Node's)
         self.uid = new_uid()
         self.channels = ClassicChannels(nsp.name, self.uid, self.options.key)
+        # [uid, ...] in msgpack starts 0x93 (an array of 3), 0xa6 (a string of 6), the uid
+        self._own_prefix = b"\x93\xa6" + self.uid.encode()
         self._pending: dict[str, _Pending] = {}
         self._acks: dict[str, _AckGather] = {}
         self._remote_ack_id = 0
@@ -582,6 +584,8 @@ class RedisAdapter(Adapter):
             return
         if room and not self.members(room):  # no member here: not even decoded
             self.skipped += 1
+            return
+        if payload.startswith(self._own_prefix):  # our own, back from Redis: not decoded
             return
         try:
             message = BroadcastMessage.parse(payload)
