@@ -23,4 +23,4 @@ cd "$ROOT"
 rm -f "$ARTIFACTS"/cluster-mixed-*.log
 ARTIFACTS="$ARTIFACTS" RTIO_REQUIRE_REDIS=1 RTIO_CLUSTER_MIXED=1 .venv/bin/pytest \
   tests/cluster/test_cluster_mixed.py tests/cluster/test_cluster_adapter.py \
-  -q -p no:cacheprovider -rs --durations=5
+  -p no:cacheprovider -rs --durations=5
