@@ -144,3 +144,13 @@ def test_own_broadcasts_are_known_by_their_first_bytes() -> None:
     uid = new_uid()
     message = BroadcastMessage(uid, WirePacket(["e", b"\x00"], nsp="/"), WireOptions())
     assert message.serialize().startswith(b"\x93\xa6" + uid.encode())
+
+
+def test_the_gatherer_says_when_nobody_was_reached() -> None:
+    """No client anywhere: rtio's operator keeps the placeholder's place until its own
+    timeout (it does not re-check on a count); finish() says so, for the warning."""
+    op = Operator()
+    gather = _AckGather(op.on_count, op.on_ack)
+    gather.count(0)
+    op.sent()
+    assert gather.finish() is False and not op.done and op.expected == 0

@@ -284,7 +284,7 @@ class _AckGather:
     placeholder's removal. (Needs no private hook; see the report on a cleaner one.)
     """
 
-    __slots__ = ("_final", "_held", "_on_ack", "_on_count", "counts", "remote_acks")
+    __slots__ = ("_final", "_held", "_on_ack", "_on_count", "counts", "reached", "remote_acks")
 
     def __init__(
         self, on_count: Callable[[int], None], on_ack: Callable[[str, list[Any] | None], None]
@@ -293,11 +293,14 @@ class _AckGather:
         self._on_ack = on_ack
         self._final = False
         self._held: tuple[str, list[Any] | None] | None = None
+        #: servers that reported their count; sockets reached (all servers)
         self.counts = 0
+        self.reached = 0
         self.remote_acks = 0
         on_count(1)  # the placeholder
 
     def count(self, n: int) -> None:
+        self.reached += n
         if n:
             self._on_count(n)
 
@@ -313,14 +316,19 @@ class _AckGather:
         self.remote_acks += 1
         self.ack(f"~{self.remote_acks}", [packet])
 
-    def finish(self) -> None:
+    def finish(self) -> bool:
+        """The counts are final: remove the placeholder. False when rtio's operator cannot
+        see it (no client reached anywhere, so no ack to close it with): it then ends at
+        its timeout only (a hook rtio.socketio lacks: re-checking on a count)."""
         if self._final:
-            return
+            return True
         self._final = True
         self._on_count(-1)
         held, self._held = self._held, None
         if held is not None:
             self._on_ack(*held)
+            return True
+        return self.reached > 0
 
 
 ServerSideHandler = Callable[..., Any]
@@ -621,9 +629,12 @@ class RedisAdapter(Adapter):
         )  # fmt: skip
         self._send_request(request)
         timeout = opts.timeout if opts.timeout is not None else self.options.requests_timeout
-        self.cluster._spawn(self._gather_counts(request_id, gather, timeout))
+        forever = opts.timeout is None
+        self.cluster._spawn(self._gather_counts(request_id, gather, timeout, forever))
 
-    async def _gather_counts(self, request_id: str, gather: _AckGather, timeout: float) -> None:
+    async def _gather_counts(
+        self, request_id: str, gather: _AckGather, timeout: float, forever: bool
+    ) -> None:
         start = time.monotonic()
         deadline = start + min(timeout, self.options.requests_timeout)
         try:
@@ -633,7 +644,13 @@ class RedisAdapter(Adapter):
                     break
                 await asyncio.sleep(self.options.recount_interval)
         finally:
-            gather.finish()
+            closed = gather.finish()
+        if not closed and forever:
+            log.warning(
+                "redis adapter %s: emit_with_ack without a timeout reached no client on any "
+                "server: it waits for ever; give it a timeout (.timeout(seconds))",
+                self.nsp.name,
+            )  # fmt: skip
         # the answers of the clients may still come, until the broadcast's timeout
         await asyncio.sleep(max(0.0, start + timeout + 1.0 - time.monotonic()))
         self._acks.pop(request_id, None)
