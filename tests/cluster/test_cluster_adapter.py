@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -53,6 +54,7 @@ class Node:
         name: str,
         requests_timeout: float = 2.0,
         specific: bool = False,
+        adapter_options: dict[str, Any] | None = None,
         **link: Any,
     ) -> None:
         self.name = name
@@ -62,6 +64,7 @@ class Node:
                 requests_timeout=requests_timeout,
                 recount_interval=0.1,
                 publish_on_specific_response_channel=specific,
+                **(adapter_options or {}),
             ),
             name=name,
         )
@@ -369,5 +372,45 @@ async def test_answers_on_the_specific_response_channel(redis_server: RedisServe
         for client in (a1, b1):
             with contextlib.suppress(Exception):
                 await client.sio.disconnect()
+        await a.stop()
+        await b.stop()
+
+
+async def test_limits_of_the_publisher_queue_and_of_pending_requests(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """max_outbound: messages beyond it are dropped (counted, one warning), never queued;
+    max_pending_requests: one request more answers at once with this node's part."""
+    limits = {"max_outbound": 3, "max_pending_requests": 1}
+    a = Node(redis_server.port, "A", adapter_options=limits)
+    b = Node(redis_server.port, "B")
+    await a.start()
+    await b.start()
+    stranger = Redis(port=redis_server.port)  # subscribed, never answers: requests wait
+    pubsub = stranger.pubsub()
+    await pubsub.subscribe(a.adapter.channels.request)
+    try:
+        caplog.set_level(logging.WARNING, "rtio.cluster")
+        for n in range(10):  # no await between them: the publisher cannot run
+            a.sio.emit("burst", n)
+        assert a.cluster.dropped == 7 and a.cluster._outbound is not None
+        assert a.cluster._outbound.qsize() == 3
+        warnings = [r for r in caplog.records if "max_outbound" in r.getMessage()]
+        assert len(warnings) == 1
+        await until(lambda: a.cluster._outbound is not None and a.cluster._outbound.empty())
+        first = asyncio.ensure_future(a.adapter.fetch_sockets(BroadcastOptions()))
+        await until(lambda: len(a.adapter._pending) == 1)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        second = await a.adapter.fetch_sockets(BroadcastOptions())
+        assert loop.time() - started < 0.5
+        assert second.coverage.error == "overloaded" and list(second) == []
+        assert any("max_pending_requests" in r.getMessage() for r in caplog.records)
+        first.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+    finally:
+        await pubsub.aclose()
+        await stranger.aclose()
         await a.stop()
         await b.stop()
