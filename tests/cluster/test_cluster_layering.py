@@ -1,6 +1,7 @@
-"""rtio.cluster stands beside the protocol layers: it imports none of rtio's other packages
-(the adapter that joins it to rtio.socketio will import both), and its codecs import no
-I/O: only rtio.cluster.redis touches asyncio and redis-py."""
+"""rtio.cluster stands beside the protocol layers: it imports none of rtio's other packages,
+except the adapter that joins it to rtio.socketio (rtio/cluster/redis/adapter.py), which
+imports rtio.socketio's public names only; its codecs import no I/O: only
+rtio.cluster.redis touches asyncio and redis-py."""
 
 from __future__ import annotations
 
@@ -21,14 +22,35 @@ def imports(path: Path) -> set[str]:
     return names
 
 
+ADAPTER = CLUSTER / "redis" / "adapter.py"
+
+
 def test_cluster_imports_no_other_rtio_package() -> None:
     bad = [
         f"{path.relative_to(CLUSTER)}: {name}"
         for path in CLUSTER.rglob("*.py")
         for name in imports(path)
-        if name.startswith("rtio.") and not name.startswith("rtio.cluster")
+        if name.startswith("rtio.")
+        and not name.startswith("rtio.cluster")
+        and not (path == ADAPTER and name == "rtio.socketio")
     ]
     assert bad == []
+
+
+def test_only_the_adapter_imports_rtio_socketio_and_only_its_public_names() -> None:
+    importers = {
+        path.relative_to(CLUSTER).as_posix()
+        for path in CLUSTER.rglob("*.py")
+        for name in imports(path)
+        if name.startswith("rtio.socketio")
+    }
+    assert importers == {"redis/adapter.py"}
+    tree = ast.parse(ADAPTER.read_text())
+    import rtio.socketio
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "rtio.socketio":
+            assert all(alias.name in rtio.socketio.__all__ for alias in node.names)
 
 
 def test_the_codecs_and_policies_are_sans_io() -> None:
