@@ -147,14 +147,21 @@ class ClientSocket:
                 asyncio.shield(waiter), timeout if timeout is not None else self.manager.timeout
             )
         except asyncio.TimeoutError:
+            self._forget(waiter)
             await self.disconnect()
             raise ConnectError("timeout") from None
         except ConnectError:
+            self._forget(waiter)
             await self.disconnect()
             raise
         finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+            self._forget(waiter)
+
+    def _forget(self, waiter: asyncio.Future[None]) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+        if waiter.done() and not waiter.cancelled():
+            waiter.exception()  # retrieved: no "never retrieved" warning
 
     def open(self) -> None:
         """Start joining the namespace without waiting (the JS ``socket.connect()``)."""

@@ -107,7 +107,8 @@ class AiohttpFetcher:
             )
         except TransportError:
             raise
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, RuntimeError) as exc:
+            # (RuntimeError: aiohttp's "Session is closed", the client closing meanwhile)
             raise TransportError(f"{method} failed: {exc!r}") from exc
 
     async def _request(

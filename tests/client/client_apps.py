@@ -100,12 +100,10 @@ def make_python_socketio_server(parser: str = "json") -> socketio.AsyncServer:
             async def connect(sid: str, environ: Any, auth: Any = None) -> None:
                 auth = auth or {}
                 if nsp == "/" and auth.get("token") == "bad":
-                    raise socketio.exceptions.ConnectionRefusedError(
-                        {"message": "invalid token", "data": {"code": 401}}
-                    )
+                    raise socketio.exceptions.ConnectionRefusedError("invalid token", {"code": 401})
                 if nsp == "/admin" and auth.get("role") != "admin":
                     raise socketio.exceptions.ConnectionRefusedError(
-                        {"message": "admins only", "data": {"role": auth.get("role")}}
+                        "admins only", {"role": auth.get("role")}
                     )
                 auths[(nsp, sid)] = auth
 
@@ -122,7 +120,7 @@ def make_python_socketio_server(parser: str = "json") -> socketio.AsyncServer:
                 try:
                     answer = await sio.call(
                         req["event"],
-                        *req.get("args", []),
+                        tuple(req.get("args", [])),
                         to=sid,
                         namespace=nsp,
                         timeout=req.get("timeout", 2),
@@ -140,8 +138,9 @@ def make_python_socketio_server(parser: str = "json") -> socketio.AsyncServer:
 
             @sio.on("to_room", namespace=nsp)
             async def to_room(sid: str, req: dict[str, Any]) -> bool:
-                await sio.emit(req["event"], list(req.get("args", [])) if len(
-                    req.get("args", [])) != 1 else req["args"][0], room=req["room"], namespace=nsp)
+                await sio.emit(
+                    req["event"], tuple(req.get("args", [])), room=req["room"], namespace=nsp
+                )
                 return True
 
             @sio.on("kick", namespace=nsp)
