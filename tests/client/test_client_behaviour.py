@@ -220,7 +220,7 @@ async def test_client_disconnect_reaches_the_server() -> None:
             await client.close()
             await wait_for(lambda: len(sio_reasons) == 1)
             assert sio_reasons.pop() == "client namespace disconnect"
-            await wait_for(lambda: reasons == ["io client disconnect"])
+            await wait_for(lambda r=reasons: r == ["io client disconnect"])  # type: ignore[misc]
     finally:
         await runner.cleanup()
 
