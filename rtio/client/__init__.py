@@ -26,6 +26,7 @@ from .errors import (
 )
 from .manager import Manager, ManagerState
 from .socket import AuthProvider, ClientSocket, SocketState
+from .sync import SimpleClient
 from .transport import AiohttpFetcher, HttpFetcher, TransportError, WebSocketConnector
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "ManagerState",
     "OpenInfo",
     "SendBufferFull",
+    "SimpleClient",
     "SocketDisconnected",
     "SocketState",
     "TooManyPendingAcks",
