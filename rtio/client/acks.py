@@ -72,9 +72,12 @@ class AckTable:
                 due.append(entry[0])
         return due
 
-    def clear(self) -> list[AckCallback]:
-        """Forget every pending ack (the session ended: none can be answered now)."""
-        callbacks = [cb for cb, _ in self._pending.values()]
-        self._pending.clear()
-        self._deadlines.clear()
+    def clear(self, keep: frozenset[int] = frozenset()) -> list[AckCallback]:
+        """Forget the pending acks but those in ``keep`` and return their callbacks (the
+        session ended: a packet that was sent can no longer be answered; one still
+        waiting in the send buffer, ``keep``, can, once sent on the next connection)."""
+        callbacks = [cb for ack_id, (cb, _) in self._pending.items() if ack_id not in keep]
+        self._pending = {k: v for k, v in self._pending.items() if k in keep}
+        self._deadlines = [entry for entry in self._deadlines if entry[1] in keep]
+        heapq.heapify(self._deadlines)
         return callbacks

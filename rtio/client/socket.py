@@ -349,11 +349,15 @@ class ClientSocket:
         self.id = None
         if self.state is SocketState.CONNECTED:
             self.state = SocketState.CONNECTING
-        for callback in self._acks.clear():
+        # as the JS client (4.8 ``_clearAcks``): the acks of packets already sent fail
+        # now; those of packets still in the send buffer wait for the next connection
+        buffered = frozenset(p.id for p in self._send_buffer if p.id is not None)
+        for callback in self._acks.clear(keep=buffered):
             callback(SocketDisconnected(f"disconnected ({reason})"))
         if self._ack_timer is not None:
             self._ack_timer.cancel()
             self._ack_timer = None
+        self._arm_ack_timer()
         self._dispatch("disconnect", (reason,))
 
     def _deactivate(self) -> None:
@@ -379,6 +383,8 @@ class ClientSocket:
         if was_connected:
             self.manager.send_packet(Packet(PacketType.DISCONNECT, self.namespace))
         self._send_buffer.clear()
+        for callback in self._acks.clear():
+            callback(SocketDisconnected("disconnected by the client"))
         if self._connect_task is not None:
             self._connect_task.cancel()
         if self.active:

@@ -126,3 +126,14 @@ def test_ack_table() -> None:
     assert table.next_deadline() is None
     assert len(table.clear()) == 1 and len(table) == 0
     assert table.add(seen.append) == 3  # ids are never reused
+
+
+def test_ack_table_keeps_the_acks_of_buffered_packets() -> None:
+    """A disconnect fails the acks of packets already sent, not of those still buffered
+    (they are sent on the next connection), as socket.io-client 4.8's _clearAcks."""
+    table = AckTable()
+    sent = table.add(lambda r: None, deadline=1.0)
+    buffered = table.add(lambda r: None, deadline=2.0)
+    assert len(table.clear(keep=frozenset({buffered}))) == 1
+    assert table.pop(sent) is None and table.next_deadline() == 2.0
+    assert table.pop(buffered) is not None
