@@ -295,6 +295,7 @@ class Manager:
                 backoff.reset()
                 self._emit("reconnect", attempt)
                 return
+            self._emit("error", err)  # (the JS manager: "error", then "reconnect_error")
             self._emit("reconnect_error", err)
             for sock in list(self._active):
                 sock._connection_failed(err)

@@ -124,7 +124,10 @@ async def test_reconnection_events_and_giving_up() -> None:
     with pytest.raises(ConnectError, match="reconnection failed"):
         await client.connect(timeout=5, retry=True)
     assert events == [
-        "error", ("attempt", 1), "reconnect_error", ("attempt", 2), "reconnect_error", "failed"
+        "error",
+        ("attempt", 1), "error", "reconnect_error",
+        ("attempt", 2), "error", "reconnect_error",
+        "failed",
     ]
     await wait_for(lambda: len(errors) == 3)
     await client.close()
