@@ -14,8 +14,9 @@ CONNECT again. Events, as the JS manager emits them:
     "reconnect_error"    (ConnectError)      an attempt failed
     "reconnect_failed"   ()                  reconnection_attempts were all used
 
-Connection state recovery (the server's ``pid``/``offset``) is not done yet: rtio's
-server does not offer it (issue 17).
+Connection state recovery is the sockets' (socket.py: the server's ``pid`` and the last
+event's offset go in the next CONNECT, as the JS client sends them); rtio's server does not
+offer it yet (issue 17), Node's does (``connectionStateRecovery``).
 """
 
 from __future__ import annotations

@@ -86,11 +86,19 @@ class ClientSocket:
         self._acks = AckTable(max_pending_acks)
         self._ack_timer: asyncio.TimerHandle | None = None
         self._send_buffer: deque[Packet] = deque()
+        self._receive_buffer: deque[tuple[str, tuple[Any, ...], int | None]] = deque()
         self._events: deque[tuple[str, tuple[Any, ...], int | None]] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._waiters: list[asyncio.Future[None]] = []
         self._connect_task: asyncio.Task[None] | None = None
         self._retry = False
+        #: connection state recovery: the session id the server gave (Node's
+        #: connectionStateRecovery; None when the server does not offer it) and the offset
+        #: of the last event received
+        self._pid: str | None = None
+        self._last_offset: str | None = None
+        #: the last connection recovered the previous session (missed events follow)
+        self.recovered = False
 
     def __repr__(self) -> str:
         return f"<ClientSocket {self.namespace} {self.state.value} {self.id}>"
@@ -180,7 +188,18 @@ class ClientSocket:
         if callable(auth):
             self._connect_task = asyncio.get_running_loop().create_task(self._connect_with(auth))
         else:
-            self.manager.send_packet(Packet(PacketType.CONNECT, self.namespace, auth))
+            self._send_connect_packet(auth)
+
+    def _send_connect_packet(self, auth: dict[str, Any] | None) -> None:
+        """CONNECT, with the session to recover (``pid``, ``offset``) when the server gave
+        one, as the JS client's ``_sendConnectPacket`` (the auth's own keys win)."""
+        data = auth
+        if self._pid is not None:
+            data = {"pid": self._pid}
+            if self._last_offset is not None:
+                data["offset"] = self._last_offset
+            data.update(auth or {})
+        self.manager.send_packet(Packet(PacketType.CONNECT, self.namespace, data))
 
     async def _connect_with(self, auth: Callable[[], Any]) -> None:
         try:
@@ -192,7 +211,7 @@ class ClientSocket:
             self._refused(ConnectError(f"auth function failed: {exc!r}"))
             return
         if self.state is SocketState.CONNECTING and self.manager.is_open:
-            self.manager.send_packet(Packet(PacketType.CONNECT, self.namespace, data))
+            self._send_connect_packet(data)
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -295,7 +314,13 @@ class ClientSocket:
             if self.state is not SocketState.CONNECTING:
                 return
             self.id = data["sid"]
+            pid = data.get("pid")
+            pid = pid if isinstance(pid, str) else None
+            self.recovered = pid is not None and pid == self._pid
+            self._pid = pid
             self.state = SocketState.CONNECTED
+            while self._receive_buffer:  # (the JS client: emitBuffered, then "connect")
+                self._dispatch(*self._receive_buffer.popleft())
             self._dispatch("connect", ())
             while self._send_buffer and self.connected:
                 self.manager.send_packet(self._send_buffer.popleft())
@@ -308,10 +333,22 @@ class ClientSocket:
                 err = ConnectError(str(data))
             self._refused(err)
         elif ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT:
-            if not self.connected:
+            if self.state is SocketState.IDLE:
                 return
             args = packet.data
-            self._dispatch(args[0], tuple(args[1:]), packet.id)
+            if self._pid is not None and packet.id is None and isinstance(args[-1], str):
+                # the server appends each event's offset (recovery on): the JS client
+                # remembers the last one, and hands it to the handlers too
+                self._last_offset = args[-1]
+            if self.connected:
+                self._dispatch(args[0], tuple(args[1:]), packet.id)
+            elif len(self._receive_buffer) < self.max_queued_events:
+                # before the CONNECT answer: a recovering server sends the missed events
+                # first; they are handled once connected (the JS receiveBuffer)
+                self._receive_buffer.append((args[0], tuple(args[1:]), packet.id))
+            else:
+                logger.warning("client %s: receive buffer full; %r dropped",
+                               self.namespace, args[0])
         elif ptype is PacketType.ACK or ptype is PacketType.BINARY_ACK:
             if packet.id is None:
                 return
@@ -338,6 +375,7 @@ class ClientSocket:
 
     def _connection_closed(self, reason: str) -> None:
         """The connection ended: disconnected, connecting again when it reopens."""
+        self._receive_buffer.clear()
         if self.connected:
             self.state = SocketState.CONNECTING
             self._closed(reason)
@@ -347,6 +385,7 @@ class ClientSocket:
 
     def _closed(self, reason: str) -> None:
         self.id = None
+        self._receive_buffer.clear()
         if self.state is SocketState.CONNECTED:
             self.state = SocketState.CONNECTING
         # as the JS client (4.8 ``_clearAcks``): the acks of packets already sent fail

@@ -31,9 +31,10 @@ NODE_READY = shutil.which("node") is not None and (HERE / "node_modules" / "sock
 class LiveServer:
     """One of the three servers on 127.0.0.1; ``restart()`` keeps the port."""
 
-    def __init__(self, kind: str, parser: str) -> None:
+    def __init__(self, kind: str, parser: str, *extra: str) -> None:
         self.kind = kind
         self.parser = parser
+        self.extra = extra  # more arguments of node_server.mjs ("recovery")
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._process: subprocess.Popen[str] | None = None
@@ -45,7 +46,7 @@ class LiveServer:
     async def start(self) -> None:
         if self.kind == "node":
             self._process = subprocess.Popen(
-                ["node", str(HERE / "node_server.mjs"), str(self.port), self.parser],
+                ["node", str(HERE / "node_server.mjs"), str(self.port), self.parser, *self.extra],
                 stdout=subprocess.PIPE,
                 text=True,
             )

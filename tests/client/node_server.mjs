@@ -1,5 +1,5 @@
 // The app of apps.py on Node socket.io 4.8, for rtio.client's tests.
-//   node node_server.mjs PORT [json|msgpack]
+//   node node_server.mjs PORT [json|msgpack] [recovery]
 // Prints "listening PORT" once it accepts connections; exits on SIGTERM.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
@@ -8,7 +8,10 @@ import msgpackParser from "socket.io-msgpack-parser";
 const port = Number(process.argv[2] || 0);
 const parser = process.argv[3] === "msgpack" ? { parser: msgpackParser } : {};
 const http = createServer();
-const io = new Server(http, { pingInterval: 500, pingTimeout: 400, ...parser });
+const recovery = process.argv[4] === "recovery"
+  ? { connectionStateRecovery: { maxDisconnectionDuration: 10000, skipMiddlewares: true } }
+  : {};
+const io = new Server(http, { pingInterval: 500, pingTimeout: 400, ...parser, ...recovery });
 
 function register(nsp) {
   nsp.on("connection", (socket) => {
