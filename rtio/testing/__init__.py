@@ -13,7 +13,7 @@ what needs one (WebSocket, the upgrade, TLS).
             await ada.call("join", {"room": "lobby"})
             await events.next("presence", timeout=1)
 
-The pytest plugin (``rtio.testing.plugin``, loaded through the ``pytest11`` entry point)
+The pytest plugin (``rtio_pytest``, loaded through the ``pytest11`` entry point ``rtio``)
 adds fixtures built on these: docs/TESTING.md.
 """
 
