@@ -34,7 +34,7 @@ __all__: list[str] = []
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - the fixtures need pytest-asyncio
-    pytest_asyncio = None
+    pytest_asyncio = None  # type: ignore[assignment]
 
 
 if pytest_asyncio is not None:

@@ -458,7 +458,8 @@ class ClientSocket:
                         await self._call(catch_all, (event, *args))
                 if handler is not None:
                     result = await self._call(handler, args)
-                if ack_id is not None and self.connected:
+                # no handler, no answer: the server's ack times out (as with the JS client)
+                if ack_id is not None and handler is not None and self.connected:
                     if result is None:
                         answer: list[Any] = []
                     elif isinstance(result, tuple):
