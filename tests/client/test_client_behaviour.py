@@ -258,3 +258,14 @@ async def test_tls(tls_files: tuple[Path, Path]) -> None:
             await Client(url, reconnection=False).connect(timeout=5)
     finally:
         await runner.cleanup()
+
+
+async def test_no_handler_no_ack(live: LiveServer) -> None:
+    """An event the client has no handler for is not answered: the server's ack times
+    out (as with the JS client), rather than getting an empty answer."""
+    async with Client(live.url, reconnection=False) as client:
+        answer = await client.call("ask", {"event": "unhandled", "timeout": 0.2}, timeout=5)
+        assert answer == {"error": "timeout"}
+        client.on("handled", lambda: None)
+        answer = await client.call("ask", {"event": "handled", "timeout": 2}, timeout=5)
+        assert answer == {"answer": []}
