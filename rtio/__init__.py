@@ -6,9 +6,11 @@
 
 Each layer only knows the one below it; see docs/ARCHITECTURE.md. The public API is
 re-exported here: ``rtio.Server``, ``rtio.ConnectionRefused``, ... (docs/API.md), and
-``rtio.run_app``, which serves an app with rtio's own HTTP/1.1 front (``rtio.http``).
+``rtio.run_app``, which serves an app with rtio's own HTTP/1.1 front (``rtio.http``), and
+the client: ``rtio.Client`` (asyncio) and ``rtio.SimpleClient`` (blocking), docs/CLIENT.md.
 """
 
+from .client import Client, ConnectError, SimpleClient
 from .run import run_app
 from .socketio import (
     AckResults,
@@ -31,12 +33,15 @@ __all__ = [
     "AckResults",
     "AckTimeout",
     "BroadcastOperator",
+    "Client",
+    "ConnectError",
     "ConnectionRefused",
     "DisconnectReason",
     "Handshake",
     "Namespace",
     "ParentNamespace",
     "Server",
+    "SimpleClient",
     "Socket",
     "SocketDisconnected",
     "SocketIOError",
