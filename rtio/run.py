@@ -14,16 +14,20 @@ import inspect
 import signal
 from collections.abc import Awaitable, Callable
 from ssl import SSLContext
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from .http import start_server
 
-if TYPE_CHECKING:
-    from .socketio import Server
-
 __all__ = ["run_app"]
+
+
+class Server(Protocol):
+    """What run_app needs of an ``rtio.Server`` (not imported: rtio.socketio's
+    ``Server.run`` imports this module)."""
+
+    def make_app(self) -> web.Application: ...
 
 
 def run_app(

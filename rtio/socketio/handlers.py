@@ -24,12 +24,14 @@ PLAIN_RESULTS = frozenset({type(None), tuple, list, dict, str, int, float, bool,
 class Handler:
     """One registered function and what it accepts."""
 
-    __slots__ = ("fn", "is_async", "max_args", "min_args", "takes_ack")
+    __slots__ = ("fn", "is_async", "max_args", "min_args", "passes_socket", "takes_ack")
 
     def __init__(self, fn: HandlerFunc, leading: int) -> None:
         """``leading``: positional parameters filled by rtio before the client's arguments
         (1 for the socket in namespace handlers, 0 in per-socket listeners)."""
         self.fn = fn
+        #: a namespace handler (called with the socket first), not a socket's own listener
+        self.passes_socket = leading > 0
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 from sio_loopback import Peer, settle
 
 import rtio
+import rtio.ids
 
 
 async def test_connect_main_namespace_replies_sid(sio: rtio.Server) -> None:
@@ -319,23 +319,15 @@ async def test_connects_and_disconnects_are_logged_at_info(
     ]
 
 
-def test_socket_ids_are_unique_url_safe_and_not_shared_with_a_forked_child() -> None:
-    from rtio.socketio.socket import new_socket_id
+async def test_socket_ids_are_rtio_ids(sio: rtio.Server) -> None:
+    # the one id generator (rtio.ids: batches from the OS, fork-safe: tests/test_ids.py)
+    peers = [Peer(sio) for _ in range(100)]
+    sids = [await peer.connect() for peer in peers]
+    assert len(set(sids)) == 100
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{20}", sid) for sid in sids)
+    from rtio.socketio import socket as socket_module
 
-    ids = [new_socket_id() for _ in range(1000)]  # several draws from the OS
-    assert len(set(ids)) == 1000
-    assert all(re.fullmatch(r"[A-Za-z0-9_-]{20}", sid) for sid in ids)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its first id must not be one its parent may hand out
-        os.write(write, new_socket_id().encode())
-        os._exit(0)
-    os.close(write)
-    child_id = os.read(read, 100).decode()
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert len(child_id) == 20
-    assert child_id not in {new_socket_id() for _ in range(64)}
+    assert socket_module.new_id is rtio.ids.new_id
 
 
 async def test_the_handshake_is_built_when_asked_for_with_the_auth_the_middlewares_saw(
