@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from rtio.socketio.packet import Packet, PacketType
 from rtio.socketio.parsers import MsgpackParser, ParseError
-from rtio.socketio.parsers.msgpack_parser import JsDate, MsgpackDecoder, _ExactReader, _js_string
+from rtio.socketio.parsers.msgpack_parser import JsDate, MsgpackDecoder
+from rtio.socketio.parsers.msgpack_reader import ExactReader, js_string
 
 P = MsgpackParser()
 T = PacketType
@@ -279,10 +280,10 @@ def test_nesting_limit_is_msgpacks_in_both_readers(exact: bool) -> None:
     # 1025 containers, the last one empty: refused by both.
     wire = b"\x91" * 1024 + b"\x90"
     with pytest.raises(ParseError, match="too deeply nested" if exact else "StackError"):
-        _ExactReader(wire, MsgpackDecoder()._other_ext).read() if exact else decode(wire)
+        ExactReader(wire, MsgpackDecoder()._other_ext).read() if exact else decode(wire)
     # 1024 containers around a scalar: read by both.
     fine = b"\x91" * 1024 + b"\x00"
-    for value in (_ExactReader(fine, MsgpackDecoder()._other_ext).read(), msgpack.unpackb(fine)):
+    for value in (ExactReader(fine, MsgpackDecoder()._other_ext).read(), msgpack.unpackb(fine)):
         for _ in range(1024):  # (== on lists this deep would exceed the recursion limit)
             [value] = value
         assert value == 0
@@ -318,7 +319,7 @@ def test_nesting_limit_is_msgpacks_in_both_readers(exact: bool) -> None:
     ],
 )
 def test_js_string(value: Any, js: str) -> None:
-    assert _js_string(value) == js
+    assert js_string(value) == js
 
 
 def test_ext_hook_and_default_carry_application_types() -> None:
@@ -422,7 +423,7 @@ def test_exact_reader_reads_what_msgpack_reads(value: Any) -> None:
     Wrapped in an array: the keys of a top-level map, the packet's, are JS's strings."""
     wire = msgpack.packb([value], use_bin_type=True)
     fast = msgpack.unpackb(wire, strict_map_key=False)
-    exact = _ExactReader(wire, MsgpackDecoder()._other_ext).read()
+    exact = ExactReader(wire, MsgpackDecoder()._other_ext).read()
     assert _same(exact, fast)
 
 
@@ -439,7 +440,7 @@ def test_an_ext_hook_that_raises_makes_a_parse_error(exact: bool) -> None:
 
 def test_undefined_marker_shows_as_undefined() -> None:
     wire = b"\x82" + TYPE + b"\x00" + NSP + b"\xd4\x00\x00"  # nsp: undefined
-    assert repr(_ExactReader(wire, MsgpackDecoder()._other_ext).read()["nsp"]) == "undefined"
+    assert repr(ExactReader(wire, MsgpackDecoder()._other_ext).read()["nsp"]) == "undefined"
 
 
 def test_decode_what_we_encode() -> None:
