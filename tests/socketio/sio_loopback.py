@@ -151,3 +151,13 @@ def echo_server(parser: object | None = None) -> rtio.Server:
         ack({"x": object()})
 
     return sio
+
+
+async def crowd(sio: rtio.Server, n: int) -> list[tuple[Peer, rtio.Socket]]:
+    out = []
+    for _ in range(n):
+        peer = Peer(sio)
+        sid = await peer.connect()
+        peer.take()
+        out.append((peer, sio.sockets[sid]))
+    return out

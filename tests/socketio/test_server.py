@@ -38,6 +38,19 @@ def test_options_reach_the_engine() -> None:
         rtio.Server(connect_timeout=0)
 
 
+def test_body_and_close_timeouts_reach_the_engine() -> None:
+    defaults = EngineOptions()
+    opts = rtio.Server().engine_options
+    assert (opts.body_timeout, opts.close_timeout) == (
+        defaults.body_timeout,
+        defaults.close_timeout,
+    )
+    opts = rtio.Server(body_timeout=2.5, close_timeout=0.5).engine_options
+    assert (opts.body_timeout, opts.close_timeout) == (2.5, 0.5)
+    with pytest.raises(ValueError, match="body_timeout"):
+        rtio.Server(body_timeout=0)
+
+
 def test_namespaces_by_name() -> None:
     sio = rtio.Server()
     assert sio.of("admin") is sio.of("/admin")
