@@ -23,6 +23,7 @@ from .socketio import (
     Socket,
     SocketDisconnected,
     SocketIOError,
+    SocketState,
 )
 
 __version__ = "0.1.0"
@@ -40,6 +41,7 @@ __all__ = [
     "Socket",
     "SocketDisconnected",
     "SocketIOError",
+    "SocketState",
     "__version__",
     "run_app",
 ]

@@ -11,7 +11,9 @@ are written to every member.
 
 Every socket is in a room named by its id, and nearly all stay in that one room only; such
 a socket costs one ``sids`` entry (``None``) and no set: its own room is implied until it
-joins or leaves a room, when it gets the explicit bookkeeping.
+joins or leaves a room, when it gets the explicit bookkeeping (memory: two sets of one,
+``{sid}`` in ``sids`` and in ``rooms``, are 432 bytes per idle connection by
+``sys.getsizeof``, plus a ``rooms`` entry).
 """
 
 from __future__ import annotations

