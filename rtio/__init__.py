@@ -25,6 +25,7 @@ from .socketio import (
     Socket,
     SocketDisconnected,
     SocketIOError,
+    SocketState,
 )
 
 __version__ = "0.1.0"
@@ -45,6 +46,7 @@ __all__ = [
     "Socket",
     "SocketDisconnected",
     "SocketIOError",
+    "SocketState",
     "__version__",
     "run_app",
 ]

@@ -7,7 +7,8 @@ of a client joined to the main namespace of the bench server (``benchmarks/serve
 handlers), with a fake Engine.IO session whose ``send`` only keeps the last message: what is
 measured is the Socket.IO layer's whole share of an echo round trip (decode, route, handler,
 ack encode), nothing of Engine.IO or the WebSocket. Also a connect (``0`` ->
-``0{"sid":...}``, then the session's end) and an async handler's echo for comparison.
+``0{"sid":...}``, then the session's end), an async handler's echo for comparison, and a
+broadcast (``sio.emit``) to 1,001 sockets and to a room of 100.
 Each figure is the best of ``--rounds`` ``timeit`` autoranged loops.
 """
 
@@ -95,6 +96,18 @@ async def main(rounds: int) -> None:
         c.on_session_closed(CloseReason.TRANSPORT_CLOSE)
 
     print(f"{'connect 0 -> 0{sid}, then close':34} {best(connect, rounds):7.2f} µs")
+
+    # broadcast: 1,000 sockets of the main namespace, 100 of them in a room
+    for i in range(1000):
+        c = Client(sio, FakeSession(), sio.parser)  # type: ignore[arg-type]
+        c.receive_message("0")
+        if i % 10 == 0:
+            next(iter(c.sockets.values())).join("room")
+    everyone = best(lambda: sio.emit("news", "hi"), rounds)
+    print(f"{'broadcast to 1,001 sockets':34} {everyone:7.2f} µs")
+    to_room = sio.to("room")
+    room = best(lambda: to_room.emit("news", "hi"), rounds)
+    print(f"{'broadcast to a room of 100':34} {room:7.2f} µs")
 
 
 if __name__ == "__main__":

@@ -16,46 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine
 from typing import Any
+
+from rtio.stepping import Stepped
 
 __all__ = ["SerialRunner", "run_inline"]
 
 log = logging.getLogger("rtio.socketio")
 
 Job = Coroutine[Any, Any, Any]
-
-
-class _Resume:
-    """Awaitable that continues a coroutine which already yielded ``first`` to its caller:
-    ``yield from`` picked up in the middle."""
-
-    __slots__ = ("_coro", "_first")
-
-    def __init__(self, coro: Job, first: Any) -> None:
-        self._coro = coro
-        self._first = first
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro = self._coro
-        value = self._first
-        self._first = None
-        while True:
-            try:
-                sent = yield value
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:
-                try:
-                    value = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    value = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
 
 
 _tasks: set[asyncio.Task[Any]] = set()  # strong references until done
@@ -77,7 +47,7 @@ def run_inline(coro: Job) -> None:
 
 async def _finish(coro: Job, yielded: Any) -> None:
     try:
-        await _Resume(coro, yielded)
+        await Stepped(coro, yielded)
     except Exception:
         log.exception("error in a handler")
 
@@ -170,7 +140,7 @@ class SerialRunner:
     async def _finish(self, coro: Job, yielded: Any) -> None:
         try:
             try:
-                await _Resume(coro, yielded)
+                await Stepped(coro, yielded)
             except Exception:
                 log.exception("error in a handler")
             # a job submitted while this one ran created the queue: read it now

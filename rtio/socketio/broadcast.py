@@ -9,20 +9,40 @@ the adapter's; this module only gathers the options and the acknowledgements.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .adapter import BroadcastOptions
+from .adapter import Adapter, BroadcastOptions
 from .handlers import SENT, Sent, ack_value
 from .packet import Packet, PacketType
 from .parsers.json_parser import RESERVED_EVENTS
 
-if TYPE_CHECKING:
-    from .namespace import Namespace, ParentNamespace
-    from .socket import Socket
+__all__ = ["AckResults", "BroadcastOperator", "Selection", "Target"]
 
-__all__ = ["AckResults", "BroadcastOperator"]
+
+class _AckHolder(Protocol):
+    def forget_ack(self, ack_id: int) -> Callable[[list[Any] | None], None] | None: ...
+
+
+class Target(Protocol):
+    """One namespace a broadcast reaches (rtio.Namespace)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def adapter(self) -> Adapter: ...
+    @property
+    def sockets(self) -> Mapping[str, _AckHolder]: ...
+    def next_ack_id(self) -> int: ...
+
+
+class Selection(Protocol):
+    """What an operator selects in: a namespace, or a parent namespace (its children)."""
+
+    @property
+    def name(self) -> str: ...
+    def targets(self) -> Sequence[Target]: ...
 
 
 def _rooms(room: str | Iterable[str]) -> frozenset[str]:
@@ -51,7 +71,7 @@ class BroadcastOperator:
 
     def __init__(
         self,
-        nsp: Namespace | ParentNamespace,
+        nsp: Selection,
         *,
         rooms: frozenset[str] = frozenset(),
         except_rooms: frozenset[str] = frozenset(),
@@ -105,7 +125,7 @@ class BroadcastOperator:
         if event in RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
         data = [event, *args]
-        for nsp in self._nsp._targets():
+        for nsp in self._nsp.targets():
             nsp.adapter.broadcast(Packet(PacketType.EVENT, nsp.name, data), self._opts)
         return SENT
 
@@ -154,9 +174,9 @@ class BroadcastOperator:
             check()
 
         data = [event, *args]
-        sent: list[tuple[Namespace, int]] = []
-        for nsp in self._nsp._targets():
-            ack_id = nsp._next_ack_id()
+        sent: list[tuple[Target, int]] = []
+        for nsp in self._nsp.targets():
+            ack_id = nsp.next_ack_id()
             sent.append((nsp, ack_id))
             packet = Packet(PacketType.EVENT, nsp.name, data, ack_id)
             nsp.adapter.broadcast_with_ack(packet, self._opts, on_count, on_ack)
@@ -174,31 +194,31 @@ class BroadcastOperator:
         # whoever still holds the ack did not answer in time
         for nsp, ack_id in sent:
             for sid, socket in nsp.sockets.items():
-                if socket._forget_ack(ack_id) is not None:
+                if socket.forget_ack(ack_id) is not None:
                     results.timed_out.add(sid)
         return results
 
-    async def fetch_sockets(self) -> list[Socket]:
-        """The selected sockets."""
-        out: list[Socket] = []
-        for nsp in self._nsp._targets():
+    async def fetch_sockets(self) -> list[Any]:
+        """The selected sockets (rtio.Socket objects)."""
+        out: list[Any] = []
+        for nsp in self._nsp.targets():
             out.extend(await nsp.adapter.fetch_sockets(self._opts))
         return out
 
     def sockets_join(self, rooms: str | Iterable[str]) -> Sent:
         """Make the selected sockets join a room (or rooms)."""
-        for nsp in self._nsp._targets():
+        for nsp in self._nsp.targets():
             nsp.adapter.add_sockets(self._opts, _rooms(rooms))
         return SENT
 
     def sockets_leave(self, rooms: str | Iterable[str]) -> Sent:
         """Make the selected sockets leave a room (or rooms)."""
-        for nsp in self._nsp._targets():
+        for nsp in self._nsp.targets():
             nsp.adapter.del_sockets(self._opts, _rooms(rooms))
         return SENT
 
     def disconnect_sockets(self, close: bool = False) -> Sent:
         """Disconnect the selected sockets; ``close`` closes their connections too."""
-        for nsp in self._nsp._targets():
+        for nsp in self._nsp.targets():
             nsp.adapter.disconnect_sockets(self._opts, close)
         return SENT

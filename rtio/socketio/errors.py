@@ -3,10 +3,13 @@
     SocketIOError
     ├── ConnectionRefused      raised by a connect middleware: CONNECT_ERROR {message, data}
     ├── AckTimeout             (also a TimeoutError) no acknowledgement within the timeout
-    └── SocketDisconnected     the socket went away before it acknowledged
+    ├── SocketDisconnected     the socket went away before it acknowledged
+    ├── InvalidState           (also a RuntimeError) a socket lifecycle step out of order
+    └── ParseError             (also a ValueError) the remote sent an invalid packet
 
-A remote protocol violation is a ``rtio.socketio.parsers.ParseError``: it closes the
-connection with the reason ``parse error`` and never reaches the application.
+``InvalidState`` (rtio.socketio.core) is a bug in rtio, never the peer's doing. A
+``ParseError`` (rtio.socketio.parsers) closes the connection with the reason ``parse
+error`` and never reaches the application.
 """
 
 from __future__ import annotations

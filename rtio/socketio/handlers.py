@@ -17,19 +17,22 @@ __all__ = ["PLAIN_RESULTS", "SENT", "Handler", "HandlerFunc", "Sent", "ack_args"
 
 HandlerFunc = Callable[..., Any]
 
-#: what sync handlers usually return: never awaitable, no need to ask inspect (an ABC check)
+#: what sync handlers usually return: never awaitable, no need to ask inspect (an ABC check:
+#: ``inspect.isawaitable`` of a tuple is 352 ns, this test first 64 ns; timeit, Python 3.11)
 PLAIN_RESULTS = frozenset({type(None), tuple, list, dict, str, int, float, bool, bytes})
 
 
 class Handler:
     """One registered function and what it accepts."""
 
-    __slots__ = ("fn", "is_async", "max_args", "min_args", "takes_ack")
+    __slots__ = ("fn", "is_async", "max_args", "min_args", "passes_socket", "takes_ack")
 
     def __init__(self, fn: HandlerFunc, leading: int) -> None:
         """``leading``: positional parameters filled by rtio before the client's arguments
         (1 for the socket in namespace handlers, 0 in per-socket listeners)."""
         self.fn = fn
+        #: a namespace handler (called with the socket first), not a socket's own listener
+        self.passes_socket = leading > 0
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
         )

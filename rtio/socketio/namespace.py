@@ -14,10 +14,11 @@ import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from .adapter import Adapter
 from .broadcast import AckResults, BroadcastOperator
+from .core import AckIds
 from .errors import ConnectionRefused
 from .handlers import SENT, Handler, Sent
 from .packet import Packet, PacketType
@@ -25,9 +26,8 @@ from .socket import Socket
 
 if TYPE_CHECKING:
     from .client import Client
-    from .server import Server
 
-__all__ = ["BaseNamespace", "Namespace", "NamespaceMatcher", "ParentNamespace"]
+__all__ = ["BaseNamespace", "Namespace", "NamespaceHost", "NamespaceMatcher", "ParentNamespace"]
 
 log = logging.getLogger("rtio.socketio")
 
@@ -36,19 +36,30 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: ``matcher(name, auth)`` -> truthy to create the namespace ``name`` (sync or async)
 NamespaceMatcher = Callable[[str, dict[str, Any]], "bool | Awaitable[bool]"]
 
-#: ack ids stay below JavaScript's largest safe integer
-_ACK_ID_WRAP = 2**53
+
+class NamespaceHost(Protocol):
+    """What a namespace needs of its server (rtio.Server)."""
+
+    @property
+    def slow_handler_warning(self) -> float | None: ...
+    @property
+    def max_queued_events(self) -> int: ...
+    def make_adapter(self, nsp: Namespace) -> Adapter: ...
+    def forget_namespace(self, nsp: Namespace) -> None: ...
 
 
 class BaseNamespace:
     """What static and parent namespaces share: handlers, middlewares and emitting."""
 
-    def __init__(self, server: Server, name: str) -> None:
+    def __init__(self, server: NamespaceHost, name: str) -> None:
+        #: the server (an rtio.Server)
         self.server = server
         #: "/" for the main namespace; a parent namespace's name is its pattern
         self.name = name
-        self._handlers: dict[str, Handler] = {}
-        self._middlewares: list[Handler] = []
+        #: the event handlers by event (change them with :meth:`on` and :meth:`off`)
+        self.handlers: dict[str, Handler] = {}
+        #: the connect middlewares (add them with :meth:`use`)
+        self.middlewares: list[Handler] = []
 
     # -- registration -------------------------------------------------------------------
 
@@ -67,7 +78,7 @@ class BaseNamespace:
         """
 
         def register(fn: F) -> F:
-            self._handlers[event] = Handler(fn, 1)
+            self.handlers[event] = Handler(fn, 1)
             return fn
 
         return register if handler is None else register(handler)
@@ -78,7 +89,7 @@ class BaseNamespace:
 
     def off(self, event: str) -> None:
         """Remove the handler of ``event``."""
-        self._handlers.pop(event, None)
+        self.handlers.pop(event, None)
 
     def use(self, middleware: F) -> F:
         """Add a connect middleware (Node's ``io.use``): ``middleware(socket, auth)``, sync
@@ -86,13 +97,13 @@ class BaseNamespace:
         :class:`~.errors.ConnectionRefused` (or any exception, whose ``str`` becomes the
         message) refuses the connection with CONNECT_ERROR ``{message, data}``; returning
         ``False`` refuses it with "Connection refused"."""
-        self._middlewares.append(Handler(middleware, 1))
+        self.middlewares.append(Handler(middleware, 1))
         return middleware
 
     # -- emitting (through a BroadcastOperator over every socket) -------------------------
 
     def _operator(self) -> BroadcastOperator:
-        return BroadcastOperator(self)  # type: ignore[arg-type]
+        return BroadcastOperator(self)
 
     def to(self, room: str | Iterable[str]) -> BroadcastOperator:
         """Target a room (or rooms; chain for more): the union of all rooms given."""
@@ -153,25 +164,29 @@ class BaseNamespace:
         """Disconnect every socket; ``close`` also closes their connections."""
         return self._operator().disconnect_sockets(close)
 
-    def _targets(self) -> list[Namespace]:
+    def targets(self) -> list[Namespace]:
+        """The namespaces an emit here reaches."""
         raise NotImplementedError
 
 
 class Namespace(BaseNamespace):
     """One namespace: its sockets, its rooms (``adapter``), its handlers and middlewares."""
 
-    def __init__(self, server: Server, name: str, parent: ParentNamespace | None = None) -> None:
+    def __init__(
+        self, server: NamespaceHost, name: str, parent: ParentNamespace | None = None
+    ) -> None:
         super().__init__(server, name)
         #: the parent namespace that created this one, if any
         self.parent = parent
         if parent is not None:  # children share the parent's handlers and middlewares
-            self._handlers = parent._handlers
-            self._middlewares = parent._middlewares
+            self.handlers = parent.handlers
+            self.middlewares = parent.middlewares
         #: connected sockets by id
         self.sockets: dict[str, Socket] = {}
         #: rooms and broadcast delivery
-        self.adapter: Adapter = server._adapter_factory(self)
-        self._ack_id = 0
+        self.adapter: Adapter = server.make_adapter(self)
+        #: the ack ids of this namespace's emits and broadcasts
+        self.next_ack_id = AckIds()
         # CONNECTs whose middlewares are running: a child is not dropped under them
         self._joining = 0
         # a socket connected once: a child that never had one is not kept (see _drop_if_unused)
@@ -180,13 +195,8 @@ class Namespace(BaseNamespace):
     def __repr__(self) -> str:
         return f"<rtio.Namespace {self.name!r} sockets={len(self.sockets)}>"
 
-    def _targets(self) -> list[Namespace]:
+    def targets(self) -> list[Namespace]:
         return [self]
-
-    def _next_ack_id(self) -> int:
-        ack_id = self._ack_id
-        self._ack_id = (ack_id + 1) % _ACK_ID_WRAP
-        return ack_id
 
     # -- room queries ---------------------------------------------------------------------
 
@@ -207,7 +217,7 @@ class Namespace(BaseNamespace):
 
     # -- sockets coming and going -----------------------------------------------------------
 
-    async def _add(self, client: Client, auth: dict[str, Any] | None) -> None:
+    async def add_client(self, client: Client, auth: dict[str, Any] | None) -> None:
         """The connect flow of one client: middlewares, then CONNECT, then ``connect``.
         ``auth`` None: the CONNECT had no payload (``{}`` is made when someone looks)."""
         self._joining += 1
@@ -220,30 +230,31 @@ class Namespace(BaseNamespace):
 
     async def _join(self, client: Client, auth: dict[str, Any] | None) -> None:
         socket = Socket(self, client, auth)
-        if not self._middlewares:
+        if not self.middlewares:
             await self._connect_socket(client, socket)
             return
-        auth = socket._auth_dict()
+        auth = socket.connect_auth()
         try:
             await self._run_middlewares(client, socket, auth)
         finally:
             if not socket.connected:
                 # refused, or the connection went: rooms a middleware joined go too
+                socket.finish_close()
                 self.adapter.delete_all(socket.id)
 
     async def _run_middlewares(self, client: Client, socket: Socket, auth: dict[str, Any]) -> None:
-        for middleware in tuple(self._middlewares):
+        for middleware in tuple(self.middlewares):
             try:
                 result = await middleware.call(socket, auth)
             except ConnectionRefused as exc:
-                client._connect_error(self.name, exc.payload())
+                client.connect_error(self.name, exc.payload())
                 return
             except Exception as exc:
                 log.exception("connect middleware of %s failed", self.name)
-                client._connect_error(self.name, {"message": str(exc) or type(exc).__name__})
+                client.connect_error(self.name, {"message": str(exc) or type(exc).__name__})
                 return
             if result is False:
-                client._connect_error(self.name, ConnectionRefused().payload())
+                client.connect_error(self.name, ConnectionRefused().payload())
                 return
         await self._connect_socket(client, socket)
 
@@ -258,9 +269,9 @@ class Namespace(BaseNamespace):
             self.sockets.pop(socket.id, None)
             self.adapter.delete_all(socket.id)
             return
-        socket.connected = True
+        socket.open()
         self._ever_joined = True
-        client._joined(socket)
+        client.joined(socket)
         log.info(
             "socket %s connected to %s (transport %s, address %s)",
             socket.id,
@@ -270,12 +281,13 @@ class Namespace(BaseNamespace):
         )
         # v5: "The server MUST respond with either: a `CONNECT` packet if the connection is
         # successful, with the session ID in the payload, or a `CONNECT_ERROR` packet"
-        socket._send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
-        handler = self._handlers.get("connect")
+        client.send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
+        handler = self.handlers.get("connect")
         if handler is not None:
-            socket._start(_run_connect(socket, handler, socket._auth_dict()))
+            socket.run_connect_handler(handler, socket.connect_auth())
 
-    def _remove(self, socket: Socket) -> None:
+    def remove_socket(self, socket: Socket) -> None:
+        """``socket`` disconnected."""
         if self.sockets.get(socket.id) is socket:
             del self.sockets[socket.id]
         if not self.sockets:
@@ -293,26 +305,7 @@ class Namespace(BaseNamespace):
             and not self._joining
             and (parent.cleanup_empty_children or not self._ever_joined)
         ):
-            parent._drop_child(self)
-
-
-async def _run_connect(socket: Socket, handler: Handler, auth: dict[str, Any]) -> None:
-    socket._serial().label = "connect"  # what the slow handler warning names
-    try:
-        await handler.call(socket, *handler.fit([auth]))
-    except ConnectionRefused as exc:
-        # The CONNECT reply is out already (as in Node, the "connect" handler runs after
-        # it): the closest to a refusal is to disconnect the socket at once.
-        log.warning(
-            "the 'connect' handler of %s refused socket %s (%s): it is disconnected; "
-            "refuse in a middleware (sio.use) for the client to get connect_error",
-            socket.nsp.name,
-            socket.id,
-            exc.message,
-        )
-        socket.disconnect()
-    except Exception:
-        log.exception("error in the 'connect' handler of socket %s", socket.id)
+            parent.drop_child(self)
 
 
 class ParentNamespace(BaseNamespace):
@@ -322,7 +315,7 @@ class ParentNamespace(BaseNamespace):
 
     def __init__(
         self,
-        server: Server,
+        server: NamespaceHost,
         matcher: re.Pattern[str] | NamespaceMatcher,
         *,
         cleanup_empty_children: bool = False,
@@ -339,10 +332,11 @@ class ParentNamespace(BaseNamespace):
     def __repr__(self) -> str:
         return f"<rtio.ParentNamespace {self.name} children={len(self.children)}>"
 
-    def _targets(self) -> list[Namespace]:
+    def targets(self) -> list[Namespace]:
         return list(self.children.values())
 
-    async def _matches(self, name: str, auth: dict[str, Any]) -> bool:
+    async def matches(self, name: str, auth: dict[str, Any]) -> bool:
+        """Whether the matcher accepts ``name`` (the CONNECT's ``auth`` given)."""
         matcher = self.matcher
         if isinstance(matcher, re.Pattern):
             return matcher.fullmatch(name) is not None
@@ -351,12 +345,12 @@ class ParentNamespace(BaseNamespace):
             result = await result
         return bool(result)
 
-    def _create_child(self, name: str) -> Namespace:
+    def create_child(self, name: str) -> Namespace:
         child = Namespace(self.server, name, parent=self)
         self.children[name] = child
         return child
 
-    def _drop_child(self, child: Namespace) -> None:
+    def drop_child(self, child: Namespace) -> None:
         if self.children.get(child.name) is child:
             del self.children[child.name]
-            self.server._forget_namespace(child)
+            self.server.forget_namespace(child)

@@ -60,6 +60,9 @@ AllowRequest = Callable[[HandshakeRequest], Awaitable["bool | None"]]
 #: ``max_payload`` as their packet size limit: set their own ``max_packet_size``.
 ParserChooser = Callable[[HandshakeRequest], Parser]
 
+#: where the engine keywords' defaults come from
+_ENGINE_DEFAULTS = EngineOptions()
+
 
 class Server:
     """A Socket.IO v5 server. Mount it with :meth:`attach` or run it with :meth:`run`.
@@ -74,6 +77,10 @@ class Server:
     :param allow_upgrades: [allowUpgrades] polling may upgrade to WebSocket.
     :param per_message_deflate: [perMessageDeflate] WebSocket compression.
     :param upgrade_timeout: [upgradeTimeout] seconds an upgrade may take.
+    :param body_timeout: seconds the body of a polling POST may take to arrive; past it
+        the POST is answered 408 and the session closed.
+    :param close_timeout: [closeTimeout] seconds a session the server closes waits for a
+        polling client to fetch what is queued and the close packet.
     :param cookie: [cookie] the session cookie, None for none.
     :param allow_request: [allowRequest] ``async (request) -> bool | None`` on handshakes.
     :param connect_timeout: [connectTimeout] seconds a client has to join a namespace
@@ -108,6 +115,8 @@ class Server:
         allow_upgrades: bool = True,
         per_message_deflate: bool = False,
         upgrade_timeout: float = 10.0,
+        body_timeout: float = _ENGINE_DEFAULTS.body_timeout,
+        close_timeout: float = _ENGINE_DEFAULTS.close_timeout,
         cookie: CookieOptions | None = None,
         allow_request: AllowRequest | None = None,
         connect_timeout: float | None = 45.0,
@@ -134,6 +143,8 @@ class Server:
                 allow_upgrades=allow_upgrades,
                 per_message_deflate=per_message_deflate,
                 upgrade_timeout=upgrade_timeout,
+                body_timeout=body_timeout,
+                close_timeout=close_timeout,
                 cookie=cookie,
                 allow_request=allow_request,
                 cors=cors,
@@ -154,7 +165,8 @@ class Server:
         #: events of one socket that may wait for its handlers before it is cut off
         self.max_queued_events = max_queued_events
         self.path = path
-        self._connect_deadlines = ConnectDeadlines(None)
+        #: the connect timeout of every client, on one timer (the clients' business)
+        self.connect_deadlines = ConnectDeadlines(None)
         self.connect_timeout = connect_timeout
         self.parser: Parser = (
             parser
@@ -176,7 +188,7 @@ class Server:
     def connect_timeout(self) -> float | None:
         """Seconds a client has to join a namespace (None: no limit). A change applies to
         the clients that connect afterwards."""
-        return self._connect_deadlines.timeout
+        return self.connect_deadlines.timeout
 
     @connect_timeout.setter
     def connect_timeout(self, seconds: float | None) -> None:
@@ -184,7 +196,7 @@ class Server:
             raise ValueError("connect_timeout must be positive (or None)")
         # the clients waiting keep their deadlines; a shorter timeout can put a later
         # client's before theirs: it is then met when theirs is (late by the difference)
-        self._connect_deadlines.timeout = seconds
+        self.connect_deadlines.timeout = seconds
 
     # -- namespaces -----------------------------------------------------------------------
 
@@ -227,7 +239,12 @@ class Server:
         """The sockets connected to the main namespace, by id."""
         return self.main.sockets
 
-    def _forget_namespace(self, nsp: Namespace) -> None:
+    def make_adapter(self, nsp: Namespace) -> Adapter:
+        """The adapter of a new namespace (the ``adapter`` option's)."""
+        return self._adapter_factory(nsp)
+
+    def forget_namespace(self, nsp: Namespace) -> None:
+        """A child namespace went (its parent dropped it)."""
         if self._nsps.get(nsp.name) is nsp:
             del self._nsps[nsp.name]
             self._child_limit_warned = False
@@ -253,7 +270,9 @@ class Server:
         )
         return True
 
-    async def _connect(self, client: Client, name: str, auth: dict[str, Any] | None) -> None:
+    async def connect_namespace(
+        self, client: Client, name: str, auth: dict[str, Any] | None
+    ) -> None:
         """A CONNECT from ``client`` for namespace ``name`` (``auth`` None: no payload)."""
         nsp = self._nsps.get(name)
         if nsp is None and self._parents:
@@ -261,7 +280,7 @@ class Server:
                 auth = {}  # for the matchers, then the same dict for the socket
             for parent in tuple(self._parents):
                 try:
-                    matched = await parent._matches(name, auth)
+                    matched = await parent.matches(name, auth)
                 except Exception:
                     log.exception("namespace matcher %r failed", parent.matcher)
                     matched = False
@@ -269,15 +288,15 @@ class Server:
                     nsp = self._nsps.get(name)  # created meanwhile by another client
                     if nsp is None:
                         if self._child_limit_reached(client, name):
-                            client._connect_error(name, {"message": "Too many namespaces"})
+                            client.connect_error(name, {"message": "Too many namespaces"})
                             return
-                        nsp = self._nsps[name] = parent._create_child(name)
+                        nsp = self._nsps[name] = parent.create_child(name)
                     break
         if nsp is None:
-            client._connect_error(name, {"message": "Invalid namespace"})
+            client.connect_error(name, {"message": "Invalid namespace"})
             return
         if client.connected:
-            await nsp._add(client, auth)
+            await nsp.add_client(client, auth)
 
     # -- the main namespace's API ---------------------------------------------------------
 
@@ -411,7 +430,8 @@ class Server:
 
     # -- parser per connection ------------------------------------------------------------
 
-    def _choose_parser(self, request: HandshakeRequest) -> Parser:
+    def choose_parser(self, request: HandshakeRequest) -> Parser:
+        """The parser of a new connection (``parser_for``, else ``parser``)."""
         if self._parser_for is not None:
             return self._parser_for(request)
         return self.parser
@@ -426,7 +446,7 @@ class _EngineHandler:
         self._server = server
 
     def on_connect(self, session: EngineSession) -> None:
-        session.state = Client(self._server, session, self._server._choose_parser(session.request))
+        session.state = Client(self._server, session, self._server.choose_parser(session.request))
 
     def on_message(self, session: EngineSession, data: str | bytes) -> None:
         client = session.state

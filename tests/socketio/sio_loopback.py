@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from multidict import CIMultiDict
@@ -112,3 +113,51 @@ async def settle(rounds: int = 20) -> None:
     """Let every ready task run (handlers that awaited nothing slow)."""
     for _ in range(rounds):
         await asyncio.sleep(0)
+
+
+def record(sio: rtio.Server, nsp: str = "/") -> list[tuple[str, Any, Any]]:
+    log: list[tuple[str, Any, Any]] = []
+
+    @sio.on("disconnecting", namespace=nsp)
+    async def disconnecting(socket: rtio.Socket, reason: rtio.DisconnectReason) -> None:
+        log.append(("disconnecting", reason, socket.rooms))
+
+    @sio.on("disconnect", namespace=nsp)
+    async def disconnect(socket: rtio.Socket, reason: rtio.DisconnectReason) -> None:
+        log.append(("disconnect", reason, socket.rooms))
+
+    return log
+
+
+def echo_server(parser: object | None = None) -> rtio.Server:
+    sio = rtio.Server(connect_timeout=None, parser=parser)  # type: ignore[arg-type]
+
+    @sio.on("echo")
+    def echo(socket: rtio.Socket, *args: object) -> object:
+        return args  # a tuple: each argument back
+
+    @sio.on("aecho")
+    async def aecho(socket: rtio.Socket, *args: object) -> object:
+        await asyncio.sleep(0)
+        return args
+
+    @sio.on("obj")
+    def obj(socket: rtio.Socket) -> object:
+        return object()
+
+    @sio.on("callback")
+    async def callback(socket: rtio.Socket, *, ack: Callable[..., None]) -> None:
+        await asyncio.sleep(0)
+        ack({"x": object()})
+
+    return sio
+
+
+async def crowd(sio: rtio.Server, n: int) -> list[tuple[Peer, rtio.Socket]]:
+    out = []
+    for _ in range(n):
+        peer = Peer(sio)
+        sid = await peer.connect()
+        peer.take()
+        out.append((peer, sio.sockets[sid]))
+    return out

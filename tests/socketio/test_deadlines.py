@@ -64,6 +64,6 @@ async def test_the_server_option_validates_and_applies_to_later_clients() -> Non
     sio = rtio.Server(connect_timeout=30)
     assert sio.connect_timeout == 30
     sio.connect_timeout = None
-    assert sio.connect_timeout is None and sio._connect_deadlines.timeout is None
+    assert sio.connect_timeout is None and sio.connect_deadlines.timeout is None
     with pytest.raises(ValueError):
         sio.connect_timeout = 0

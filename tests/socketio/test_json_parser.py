@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sio_loopback import Peer, echo_server, settle
 
 from rtio.socketio.packet import Packet, PacketType
 from rtio.socketio.parsers import ParseError
@@ -330,3 +331,40 @@ def test_fuzz_the_common_shapes_agree_with_the_general_path(
     except ParseError:
         got = None
     assert got == expected
+
+
+async def test_an_echoed_1e400_is_answered_with_null() -> None:
+    """Issue 12 defect 10: ``1e400`` decodes to inf, which JSON cannot carry; Node answers
+    null (JSON.stringify). On 0d24665 the ack was dropped: the client waited for ever."""
+    peer = Peer(echo_server())
+    await peer.connect()
+    peer.feed(
+        '21["echo",1e400]',
+        '22["aecho",[-1e400,{"a":1e999}],"kept",1.5]',
+        '23["echo",{"deep":[[[[1e400]]]]}]',
+    )
+    await settle()
+    assert peer.take() == [
+        "31[null]",
+        '32[[null,{"a":null}],"kept",1.5]',
+        '33[{"deep":[[[[null]]]]}]',
+    ]
+
+
+def test_the_json_encoder_writes_null_for_infinity_and_nan() -> None:
+    """Issue 12 defect 10, at the codec: as JSON.stringify (a key as String(key))."""
+    from rtio.socketio.packet import Packet, PacketType
+    from rtio.socketio.parsers.json_parser import JsonParser
+
+    inf, nan = float("inf"), float("nan")
+    encode = JsonParser().encode
+    assert encode(Packet(PacketType.EVENT, "/", ["x", nan, {"a": [inf]}, {-inf: 1}])) == [
+        '2["x",null,{"a":[null]},{"-Infinity":1}]'
+    ]
+    assert encode(Packet(PacketType.EVENT, "/", ["x", b"\x01", (inf,)])) == [
+        '51-["x",{"_placeholder":true,"num":0},[null]]',
+        b"\x01",
+    ]
+    assert JsonParser().encode_ack("/", 7, [inf]) == ["37[null]"]
+    with pytest.raises(TypeError):
+        encode(Packet(PacketType.EVENT, "/", ["x", object()]))

@@ -30,7 +30,8 @@ import pytest
 from rtio.socketio.packet import Packet, PacketType
 from rtio.socketio.parsers import ParseError
 from rtio.socketio.parsers.json_parser import RESERVED_EVENTS
-from rtio.socketio.parsers.msgpack_parser import JsDate, MsgpackParser, _js_string
+from rtio.socketio.parsers.msgpack_parser import JsDate, MsgpackParser
+from rtio.socketio.parsers.msgpack_reader import js_string
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "tests" / "node"
@@ -128,7 +129,7 @@ def canon_py(v: Any) -> Any:
                 return stamp
         return ("list", tuple(canon_py(x) for x in v))
     if isinstance(v, dict):
-        merged = {_js_string(k): canon_py(x) for k, x in v.items()}
+        merged = {js_string(k): canon_py(x) for k, x in v.items()}
         return ("obj", tuple(sorted(merged.items())))
     raise AssertionError(f"no JS view of {v!r}")
 

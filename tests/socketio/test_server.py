@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sio_loopback import Peer, settle
 
 import rtio
+import rtio.ids
 from rtio.engine import EngineOptions
 
 
@@ -35,6 +36,19 @@ def test_options_reach_the_engine() -> None:
     assert rtio.Server(engine_options=custom).engine_options is custom
     with pytest.raises(ValueError, match="connect_timeout"):
         rtio.Server(connect_timeout=0)
+
+
+def test_body_and_close_timeouts_reach_the_engine() -> None:
+    defaults = EngineOptions()
+    opts = rtio.Server().engine_options
+    assert (opts.body_timeout, opts.close_timeout) == (
+        defaults.body_timeout,
+        defaults.close_timeout,
+    )
+    opts = rtio.Server(body_timeout=2.5, close_timeout=0.5).engine_options
+    assert (opts.body_timeout, opts.close_timeout) == (2.5, 0.5)
+    with pytest.raises(ValueError, match="body_timeout"):
+        rtio.Server(body_timeout=0)
 
 
 def test_namespaces_by_name() -> None:
@@ -151,3 +165,72 @@ async def test_attach_make_app_and_polling_round_trip() -> None:
     finally:
         await client.close()
     assert isinstance(rtio.Server().make_app(), web.Application)
+
+
+async def test_parser_chosen_per_connection() -> None:
+    from rtio.socketio.parsers.json_parser import JsonParser
+
+    strict, loose = JsonParser(max_attachments=0), JsonParser(max_attachments=10)
+    chosen: list[str | None] = []
+
+    def parser_for(request: Any) -> JsonParser:
+        chosen.append(request.query.get("strict"))
+        return strict if request.query.get("strict") else loose
+
+    sio = rtio.Server(parser_for=parser_for, connect_timeout=None)
+    a = Peer(sio, query={"strict": "1"})
+    b = Peer(sio)
+    await a.connect()
+    await b.connect()
+    assert chosen == ["1", None]
+    binary = '51-["up",{"_placeholder":true,"num":0}]'
+    a.feed(binary)
+    b.feed(binary)
+    await settle()
+    assert a.session.closed  # too many attachments for this connection's parser
+    assert not b.session.closed
+
+
+async def test_msgpack_parser_plugs_in() -> None:
+    from rtio.socketio import Packet, PacketType
+    from rtio.socketio.parsers import MsgpackParser
+
+    parser = MsgpackParser()
+    sio = rtio.Server(parser=parser, connect_timeout=None)
+    sio.on("echo", lambda socket, *args: args)
+    peer = Peer(sio)
+    decoder = parser.new_decoder()
+    for message in parser.encode(Packet(PacketType.CONNECT, "/", {"a": 1})):
+        peer.feed(message)
+    await settle()
+    [reply] = peer.take()
+    connected = decoder.feed(reply)
+    assert connected is not None and connected.type is PacketType.CONNECT
+    for message in parser.encode(Packet(PacketType.EVENT, "/", ["echo", b"\x01", 2], 7)):
+        peer.feed(message)
+    await settle()
+    [ack] = peer.take()
+    assert decoder.feed(ack) == Packet(PacketType.ACK, "/", [b"\x01", 2], 7)
+
+
+async def test_shutdown_reaches_sockets() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    sio = rtio.Server(connect_timeout=None)
+    reasons: list[str] = []
+    sio.on("disconnect", lambda socket, reason: reasons.append(reason))
+    client = TestClient(TestServer(sio.make_app()))
+    await client.start_server()
+    try:
+        resp = await client.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
+        text = await resp.text()
+        sid = text[text.index('"sid":"') + 7 :].split('"')[0]
+        q = {"EIO": "4", "transport": "polling", "sid": sid}
+        await client.post("/socket.io/", params=q, data="40")
+        resp = await client.get("/socket.io/", params=q)
+        assert (await resp.text()).startswith('40{"sid":"')
+        await sio.shutdown()
+        await settle()
+        assert reasons == ["server shutting down"]
+    finally:
+        await client.close()

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ..errors import SocketIOError
 from ..packet import Packet, PacketType
 
 __all__ = [
@@ -57,8 +58,9 @@ RESERVED_EVENTS = frozenset(
 )
 
 
-class ParseError(ValueError):
+class ParseError(SocketIOError, ValueError):
     """A message that is not a valid packet: the connection is closed with "parse error".
+    Under :class:`~rtio.socketio.SocketIOError`; also a ValueError, as it was before.
 
     The one exception a :class:`Decoder` raises for bad input; its message says what was
     wrong (for logs, never sent to the peer)."""

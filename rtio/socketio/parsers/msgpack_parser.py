@@ -59,7 +59,8 @@ is ``undefined`` but ``c7 01 00 xx`` is a 1-byte ArrayBuffer; ``d7 00 ...`` is a
 So the fast path (one ``msgpack.unpackb`` call) notes the ambiguous payload lengths it met,
 and only then looks in the message (``bytes.__contains__``, no regex) for the forms of those
 lengths it would misread; if one is there, the message is decoded again by
-:class:`_ExactReader`, a small pure-Python reader that sees format bytes. A false alarm
+:class:`~.msgpack_reader.ExactReader`, a small pure-Python reader that sees format bytes
+(msgpack_reader.py). A false alarm
 (the bytes inside a string or a bin) only costs that second, slower decode.
 
 Validation is the JS decoder's (``Decoder.prototype.checkPacket``): ``type`` an integer
@@ -79,9 +80,7 @@ until its stack overflows).
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import re
-import struct
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -90,6 +89,7 @@ import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
 from ..packet import Packet, PacketType
 from .base import ParseError, check_event_name
+from .msgpack_reader import UNDEFINED, ExactReader, JsDate, date_from_ext, int_to_float
 
 __all__ = ["DefaultHook", "ExtHook", "JsDate", "MsgpackDecoder", "MsgpackParser"]
 
@@ -128,41 +128,8 @@ _EXT_MINUS_ONE = re.compile(
     rb"[\xd4-\xd8]\xff|\xc7[\x00-\xff]\xff|\xc8[\x00-\xff]{2}\xff|\xc9[\x00-\xff]{4}\xff"
 )
 
-# msgpack's C unpacker holds 1024 nested containers; the exact reader holds as many.
-_MAX_DEPTH = 1024
 
 _unpackb = msgpack.unpackb  # looked up once, not per message
-
-
-class JsDate:
-    """A notepack Date that ``datetime`` cannot hold (outside years 1-9999): its
-    milliseconds since the epoch. Encoded back as the same Date."""
-
-    __slots__ = ("ms",)
-
-    def __init__(self, ms: int) -> None:
-        self.ms = ms
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, JsDate) and other.ms == self.ms
-
-    def __hash__(self) -> int:
-        return hash(("JsDate", self.ms))
-
-    def __repr__(self) -> str:
-        return f"JsDate({self.ms})"
-
-
-class _Undefined:
-    """JS ``undefined`` as a value of the packet map itself (the exact reader's marker)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "undefined"
-
-
-_UNDEFINED: Any = _Undefined()
 
 
 def _date_to_ext(ms: int) -> msgpack.ExtType:
@@ -172,79 +139,6 @@ def _date_to_ext(ms: int) -> msgpack.ExtType:
 def _datetime_ms(value: _dt.datetime) -> int:
     ms: int = (value - (_EPOCH_NAIVE if value.tzinfo is None else _EPOCH)) // _MS
     return ms
-
-
-def _date_from_ext(data: bytes) -> _dt.datetime | JsDate:
-    ms = int.from_bytes(data, "big", signed=True)
-    try:
-        return _EPOCH + _dt.timedelta(milliseconds=ms)
-    except OverflowError:
-        return JsDate(ms)
-
-
-def _int_to_float(value: int) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
-
-
-def _js_number(x: float) -> str:
-    """JavaScript's ``Number.prototype.toString()`` of a double (ECMA-262 Number::toString:
-    the shortest digits that round-trip, placed by the exponent)."""
-    if x != x:
-        return "NaN"
-    if x == 0:
-        return "0"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    sign = "-" if x < 0 else ""
-    mantissa, _, exponent = repr(abs(x)).partition("e")  # repr: the same shortest digits
-    whole, _, fraction = mantissa.partition(".")
-    digits = whole + fraction
-    n = len(whole) + (int(exponent) if exponent else 0)  # the decimal point's position
-    stripped = digits.lstrip("0")
-    n -= len(digits) - len(stripped)
-    digits = stripped.rstrip("0")
-    k = len(digits)
-    if k <= n <= 21:
-        return sign + digits + "0" * (n - k)
-    if 0 < n <= 21:
-        return sign + digits[:n] + "." + digits[n:]
-    if -6 < n <= 0:
-        return sign + "0." + "0" * -n + digits
-    e = n - 1
-    head = digits[0] + ("." + digits[1:] if k > 1 else "")
-    return f"{sign}{head}e{'+' if e > 0 else '-'}{abs(e)}"
-
-
-def _js_string(value: Any) -> str:
-    """The string JS makes of a decoded value used as an object key (``String(value)``)."""
-    if type(value) is str:
-        return value
-    if value is None:
-        return "null"
-    if value is _UNDEFINED:
-        return "undefined"
-    if value is True or value is False:
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value) if -(2**53) <= value <= 2**53 else _js_number(_int_to_float(value))
-    if isinstance(value, float):
-        return _js_number(value)
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")  # Buffer's toString()
-    if isinstance(value, (list, tuple)):  # Array's toString(): join(","), null/undefined as ""
-        return ",".join("" if item is None else _js_string(item) for item in value)
-    if isinstance(value, _dt.datetime):  # Date's toString() in UTC
-        return value.strftime(f"%a %b %d {value.year:04d} %H:%M:%S") + (
-            " GMT+0000 (Coordinated Universal Time)"
-        )
-    if isinstance(value, msgpack.Timestamp):  # [-1, Buffer] to notepack 2.2
-        return "-1," + _js_string(value.to_bytes())
-    if isinstance(value, JsDate):
-        return "Invalid Date" if abs(value.ms) > _JS_MAX_DATE_MS else f"Date({value.ms})"
-    return "[object Object]"
 
 
 class MsgpackParser:
@@ -284,7 +178,7 @@ class MsgpackParser:
         if isinstance(obj, _dt.datetime):
             return _date_to_ext(_datetime_ms(obj))
         if isinstance(obj, int):  # msgpack asks only for ints beyond 64 bits
-            return _int_to_float(obj)
+            return int_to_float(obj)
         if isinstance(obj, JsDate):
             return _date_to_ext(obj.ms)
         if self.default is not None:
@@ -350,7 +244,7 @@ class MsgpackDecoder:
                 self._undefined = True
                 return None
             if n == 8:
-                return _date_from_ext(data)
+                return date_from_ext(data)
         return data
 
     def feed(self, message: str | bytes) -> Packet | None:
@@ -373,19 +267,19 @@ class MsgpackDecoder:
                 or _EXT_MINUS_ONE.search(message) is not None
             ):
                 raise ParseError(f"invalid msgpack: {exc!r}") from exc
-            obj = _ExactReader(bytes(message), self._other_ext).read()
+            obj = ExactReader(bytes(message), self._other_ext).read()
         else:
             if self._met and (
                 self._misread(message)
                 or (self._undefined and type(obj) is dict and _none_field(obj))
             ):
-                obj = _ExactReader(bytes(message), self._other_ext).read()
+                obj = ExactReader(bytes(message), self._other_ext).read()
             elif type(obj) is dict:
                 for key in obj:
                     if type(key) is not str:
                         # JS reads every key as a string (b"type" is "type", but an
                         # ArrayBuffer is "[object ArrayBuffer]"): the exact reader knows.
-                        obj = _ExactReader(bytes(message), self._other_ext).read()
+                        obj = ExactReader(bytes(message), self._other_ext).read()
                         break
         return _check(obj, self._nil_is_absent)
 
@@ -425,7 +319,7 @@ _Timestamp = msgpack.Timestamp
 
 
 def _check(obj: Any, nil_is_absent: bool = False) -> Packet:
-    """The JS decoder's checkPacket, plus the event-name rule. ``_UNDEFINED`` and a missing
+    """The JS decoder's checkPacket, plus the event-name rule. ``UNDEFINED`` and a missing
     key both mean absent; None means nil (absent too for ``data`` and ``id`` with
     ``nil_is_absent``)."""
     if type(obj) is not dict:
@@ -438,9 +332,9 @@ def _check(obj: Any, nil_is_absent: bool = False) -> Packet:
     nsp = obj.get("nsp")
     if type(nsp) is not str:
         raise ParseError("invalid namespace")
-    data = obj.get("data", _UNDEFINED)
+    data = obj.get("data", UNDEFINED)
     if data is None and nil_is_absent:
-        data = _UNDEFINED
+        data = UNDEFINED
     if ptype is _EVENT:
         if type(data) is not list:
             if type(data) is not _Timestamp:
@@ -454,19 +348,19 @@ def _check(obj: Any, nil_is_absent: bool = False) -> Packet:
                 raise ParseError("invalid payload")
             data = [-1, data.to_bytes()]
     elif ptype is _CONNECT:
-        if data is _UNDEFINED:
+        if data is UNDEFINED:
             data = None
         elif type(data) is not dict:
             raise ParseError("invalid payload")
     elif ptype is _CONNECT_ERROR:
         if type(data) is not str and type(data) is not dict:
             raise ParseError("invalid payload")
-    elif data is _UNDEFINED:  # DISCONNECT
+    elif data is UNDEFINED:  # DISCONNECT
         data = None
     else:
         raise ParseError("invalid payload")
-    ack_id = obj.get("id", _UNDEFINED)
-    if ack_id is _UNDEFINED or (ack_id is None and nil_is_absent):
+    ack_id = obj.get("id", UNDEFINED)
+    if ack_id is UNDEFINED or (ack_id is None and nil_is_absent):
         ack_id = None
     elif type(ack_id) is not int:
         ack_id = _integral_float(ack_id)
@@ -474,183 +368,3 @@ def _check(obj: Any, nil_is_absent: bool = False) -> Packet:
             raise ParseError("invalid packet id")
     return Packet(ptype, nsp, data, ack_id)
 
-
-_U8 = struct.Struct(">B")
-_U16 = struct.Struct(">H")
-_U32 = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
-_I8 = struct.Struct(">b")
-_I16 = struct.Struct(">h")
-_I32 = struct.Struct(">i")
-_I64 = struct.Struct(">q")
-_F32 = struct.Struct(">f")
-_F64 = struct.Struct(">d")
-
-# format byte -> the struct of its fixed-size number
-_NUMBERS = {
-    0xCA: _F32, 0xCB: _F64, 0xCC: _U8, 0xCD: _U16, 0xCE: _U32, 0xCF: _U64,
-    0xD0: _I8, 0xD1: _I16, 0xD2: _I32, 0xD3: _I64,
-}  # fmt: skip
-
-
-class _Open:
-    """A container the exact reader is filling."""
-
-    __slots__ = ("in_top_key", "items", "key", "left", "top")
-
-    def __init__(
-        self, items: list[Any] | dict[Any, Any], left: int, top: bool, in_top_key: bool
-    ) -> None:
-        self.items = items
-        self.left = left  # items (for a map: keys and values) still to read
-        self.key: Any = None
-        self.top = top  # the packet map itself: an undefined value stays undefined
-        self.in_top_key = in_top_key  # part of a key of the packet map
-
-    def reading_top_key(self) -> bool:
-        """Whether the next item read is (part of) a key of the packet map."""
-        return self.in_top_key or (self.top and self.left & 1 == 0)
-
-
-class _ExactReader:
-    """A msgpack reader in pure Python that sees format bytes, for the rare messages whose
-    ext payloads the fast path cannot place. Reads what ``msgpack.unpackb`` reads with the
-    decoder's options (the test suite checks they agree), except that it reads exts as
-    notepack 2.2 does, gives ``_UNDEFINED`` for undefined as a value of the packet map, and
-    turns map keys Python cannot hold, and every key of the packet map, into JS's strings
-    (knowing, there, an ArrayBuffer from a bin). Iterative, so that it holds as
-    many nested containers as the C unpacker."""
-
-    __slots__ = ("buf", "other_ext", "pos")
-
-    def __init__(self, buf: bytes, other_ext: ExtHook) -> None:
-        self.buf = buf
-        self.pos = 0
-        self.other_ext = other_ext
-
-    def read(self) -> Any:
-        try:
-            value = self._read()
-        except ParseError:
-            raise
-        except Exception as exc:
-            raise ParseError(f"invalid msgpack: {exc!r}") from exc
-        if self.pos != len(self.buf):
-            raise ParseError("invalid msgpack: trailing data")
-        return value
-
-    def _take(self, n: int) -> bytes:
-        end = self.pos + n
-        if end > len(self.buf):
-            raise ParseError("invalid msgpack: incomplete input")
-        chunk = self.buf[self.pos : end]
-        self.pos = end
-        return chunk
-
-    def _length(self, size: int) -> int:
-        return int.from_bytes(self._take(size), "big")
-
-    def _read(self) -> Any:
-        stack: list[_Open] = []
-        while True:
-            value = self._scalar_or_open(stack)
-            if value is _OPENED:
-                continue
-            # Hand the finished value to the containers above it, closing those it fills.
-            while True:
-                if not stack:
-                    return value
-                top = stack[-1]
-                if type(top.items) is list:
-                    top.items.append(None if value is _UNDEFINED else value)
-                    top.left -= 1
-                elif top.left & 1 == 0:  # a key
-                    if top.top or type(value) is list or type(value) is dict:
-                        # What JS makes of it: a field name, or a key Python cannot hash.
-                        value = _js_string(value)
-                    elif value is _UNDEFINED:
-                        value = None
-                    top.key = value
-                    top.left -= 1
-                    break
-                else:
-                    if value is _UNDEFINED and not top.top:
-                        value = None
-                    top.items[top.key] = value
-                    top.left -= 1
-                if top.left:
-                    break
-                stack.pop()
-                value = top.items
-
-    def _open(self, stack: list[_Open], items: list[Any] | dict[Any, Any], n: int) -> Any:
-        if len(stack) >= _MAX_DEPTH:  # an empty container counts, as in msgpack's C reader
-            raise ParseError("invalid msgpack: too deeply nested")
-        if n == 0:
-            return items
-        is_map = type(items) is dict
-        in_top_key = bool(stack) and stack[-1].reading_top_key()
-        stack.append(_Open(items, 2 * n if is_map else n, is_map and not stack, in_top_key))
-        return _OPENED
-
-    def _scalar_or_open(self, stack: list[_Open]) -> Any:
-        b = self._take(1)[0]
-        if b <= 0x7F:
-            return b
-        if b >= 0xE0:
-            return b - 0x100
-        if b <= 0x8F:
-            return self._open(stack, {}, b & 0x0F)
-        if b <= 0x9F:
-            return self._open(stack, [], b & 0x0F)
-        if b <= 0xBF:
-            return self._str(b & 0x1F)
-        if b == 0xC0:
-            return None
-        if b == 0xC2:
-            return False
-        if b == 0xC3:
-            return True
-        if 0xC4 <= b <= 0xC6:  # bin 8/16/32
-            return self._take(self._length(1 << (b - 0xC4)))
-        if 0xC7 <= b <= 0xC9:  # ext 8/16/32
-            n = self._length(1 << (b - 0xC7))
-            code = _I8.unpack(self._take(1))[0]
-            data = self._take(n)
-            if code == 0:  # notepack's ArrayBuffer
-                if stack and stack[-1].reading_top_key():
-                    return "[object ArrayBuffer]"  # what JS makes of it as a key
-                return data
-            return self._ext(code, data)
-        number = _NUMBERS.get(b)
-        if number is not None:
-            return number.unpack(self._take(number.size))[0]
-        if 0xD4 <= b <= 0xD8:  # fixext 1/2/4/8/16
-            code = _I8.unpack(self._take(1))[0]
-            data = self._take(1 << (b - 0xD4))
-            if code == 0 and b == 0xD4:
-                return _UNDEFINED
-            if code == 0 and b == 0xD7:
-                return _date_from_ext(data)
-            return self._ext(code, data)
-        if 0xD9 <= b <= 0xDB:
-            return self._str(self._length(1 << (b - 0xD9)))
-        if b == 0xDC or b == 0xDD:
-            return self._open(stack, [], self._length(2 if b == 0xDC else 4))
-        if b == 0xDE or b == 0xDF:
-            return self._open(stack, {}, self._length(2 if b == 0xDE else 4))
-        raise ParseError(f"invalid msgpack: format byte {b:#04x}")
-
-    def _ext(self, code: int, data: bytes) -> Any:
-        if code == -1:  # as msgpack reads it
-            try:
-                return msgpack.Timestamp.from_bytes(data)
-            except ValueError:
-                pass
-        return self.other_ext(code, data)
-
-    def _str(self, n: int) -> str:
-        return self._take(n).decode("utf-8", "replace")
-
-
-_OPENED: Any = object()  # _scalar_or_open pushed a container: read its first item next

@@ -23,7 +23,6 @@ from rtio.socketio.parsers import (
     MsgpackParser,
     ParseError,
     Parser,
-    by_query,
     check_packet,
 )
 
@@ -176,24 +175,6 @@ def test_check_packet_builds_packets() -> None:
 
 
 # -- choosing the parser per connection ------------------------------------------------------
-
-
-def test_by_query_picks_the_shared_instances() -> None:
-    from rtio.engine import HandshakeRequest
-
-    json_parser, msgpack_parser = JsonParser(), MsgpackParser()
-    choose = by_query({"msgpack": msgpack_parser}, default=json_parser)
-
-    def request(query: dict[str, str]) -> HandshakeRequest:
-        return HandshakeRequest("GET", "/socket.io/", "/socket.io/", {}, query, None)
-
-    assert choose(request({"EIO": "4", "parser": "msgpack"})) is msgpack_parser
-    assert choose(request({"EIO": "4", "parser": "msgpack"})) is msgpack_parser
-    assert choose(request({"EIO": "4"})) is json_parser
-    assert choose(request({"parser": "cbor"})) is json_parser  # unknown: the default
-    other = by_query({"m": msgpack_parser}, param="fmt")
-    assert other(request({"fmt": "m"})) is msgpack_parser
-    assert isinstance(other(request({})), JsonParser)
 
 
 # -- application types: the default hook of both parsers -------------------------------------

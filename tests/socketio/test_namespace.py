@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import gc
+import logging
 import re
-import time
+import tracemalloc
 from typing import Any
 
 import pytest
 from sio_loopback import Peer, settle
 
 import rtio
+import rtio.ids
+from rtio.socketio.errors import ConnectionRefused
 
 
 async def test_connect_main_namespace_replies_sid(sio: rtio.Server) -> None:
@@ -168,40 +171,6 @@ async def test_cleanup_empty_child_namespaces(sio: rtio.Server) -> None:
     assert "/tmp-1" not in sio.namespaces and not parent.children
 
 
-async def test_duplicate_connect_closes_the_connection(sio: rtio.Server) -> None:
-    peer = Peer(sio)
-    await peer.connect()
-    peer.feed("0")
-    await settle()
-    assert peer.session.closed
-
-
-async def test_packet_for_namespace_not_joined_closes_the_connection(sio: rtio.Server) -> None:
-    peer = Peer(sio)
-    await peer.connect()
-    peer.feed('2/other,["x"]')
-    await settle()
-    assert peer.session.closed
-
-
-async def test_connect_timeout_closes_a_silent_client() -> None:
-    sio = rtio.Server(connect_timeout=0.05)
-    silent, prompt = Peer(sio), Peer(sio)
-    await prompt.connect()
-    await asyncio.sleep(0.1)
-    assert silent.session.closed
-    assert not prompt.session.closed
-
-
-async def test_refused_client_is_closed_by_the_connect_timeout() -> None:
-    sio = rtio.Server(connect_timeout=0.05)
-    sio.use(lambda socket, auth: False)
-    peer = Peer(sio)
-    peer.feed("0")
-    await asyncio.sleep(0.1)
-    assert peer.session.closed
-
-
 async def test_client_gone_during_slow_middleware_is_not_connected(sio: rtio.Server) -> None:
     gate = asyncio.Event()
 
@@ -217,68 +186,6 @@ async def test_client_gone_during_slow_middleware_is_not_connected(sio: rtio.Ser
     await settle()
     assert not sio.sockets
     assert peer.take() == []
-
-
-async def test_parser_chosen_per_connection() -> None:
-    from rtio.socketio.parsers.json_parser import JsonParser
-
-    strict, loose = JsonParser(max_attachments=0), JsonParser(max_attachments=10)
-    chosen: list[str | None] = []
-
-    def parser_for(request: Any) -> JsonParser:
-        chosen.append(request.query.get("strict"))
-        return strict if request.query.get("strict") else loose
-
-    sio = rtio.Server(parser_for=parser_for, connect_timeout=None)
-    a = Peer(sio, query={"strict": "1"})
-    b = Peer(sio)
-    await a.connect()
-    await b.connect()
-    assert chosen == ["1", None]
-    binary = '51-["up",{"_placeholder":true,"num":0}]'
-    a.feed(binary)
-    b.feed(binary)
-    await settle()
-    assert a.session.closed  # too many attachments for this connection's parser
-    assert not b.session.closed
-
-
-async def test_msgpack_parser_plugs_in() -> None:
-    from rtio.socketio import Packet, PacketType
-    from rtio.socketio.parsers import MsgpackParser
-
-    parser = MsgpackParser()
-    sio = rtio.Server(parser=parser, connect_timeout=None)
-    sio.on("echo", lambda socket, *args: args)
-    peer = Peer(sio)
-    decoder = parser.new_decoder()
-    for message in parser.encode(Packet(PacketType.CONNECT, "/", {"a": 1})):
-        peer.feed(message)
-    await settle()
-    [reply] = peer.take()
-    connected = decoder.feed(reply)
-    assert connected is not None and connected.type is PacketType.CONNECT
-    for message in parser.encode(Packet(PacketType.EVENT, "/", ["echo", b"\x01", 2], 7)):
-        peer.feed(message)
-    await settle()
-    [ack] = peer.take()
-    assert decoder.feed(ack) == Packet(PacketType.ACK, "/", [b"\x01", 2], 7)
-
-
-async def test_second_connect_while_the_first_is_pending_closes(sio: rtio.Server) -> None:
-    gate = asyncio.Event()
-
-    @sio.use
-    async def slow(socket: rtio.Socket, auth: dict[str, Any]) -> None:
-        await gate.wait()
-
-    peer = Peer(sio)
-    peer.feed("0", "0")
-    await settle()
-    assert peer.session.closed
-    gate.set()
-    await settle()
-    assert not sio.sockets and peer.take() == []
 
 
 async def test_refusal_in_the_connect_handler_disconnects(
@@ -319,56 +226,110 @@ async def test_connects_and_disconnects_are_logged_at_info(
     ]
 
 
-def test_socket_ids_are_unique_url_safe_and_not_shared_with_a_forked_child() -> None:
-    from rtio.socketio.socket import new_socket_id
-
-    ids = [new_socket_id() for _ in range(1000)]  # several draws from the OS
-    assert len(set(ids)) == 1000
-    assert all(re.fullmatch(r"[A-Za-z0-9_-]{20}", sid) for sid in ids)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its first id must not be one its parent may hand out
-        os.write(write, new_socket_id().encode())
-        os._exit(0)
-    os.close(write)
-    child_id = os.read(read, 100).decode()
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert len(child_id) == 20
-    assert child_id not in {new_socket_id() for _ in range(64)}
+def _connect_many(peer: Peer, names: range) -> None:
+    for k in names:
+        peer.feed(f"0/room-{k},")
+        if k % 1000 == 0:
+            _forget_sent(peer)
 
 
-async def test_the_handshake_is_built_when_asked_for_with_the_auth_the_middlewares_saw(
+def _forget_sent(peer: Peer) -> None:
+    """The replies the harness records are not the server's memory."""
+    peer.take()
+    peer.session.raw.clear()
+
+
+async def test_refused_connects_to_dynamic_namespaces_leave_nothing(sio: rtio.Server) -> None:
+    """Issue 12 defect 6: 20,000 CONNECTs to fresh dynamic names, each refused by a
+    middleware, leave no child namespace behind and the traced memory flat (on 0d24665:
+    20,000 children, ~10 MB), with and without cleanup_empty_children."""
+    kept = sio.of(re.compile(r"/room-\d+"))
+    cleaned = sio.of(re.compile(r"/other-\d+"), cleanup_empty_children=True)
+
+    def refuse(socket: rtio.Socket, auth: dict[str, object]) -> None:
+        raise ConnectionRefused("no")
+
+    kept.use(refuse)
+    cleaned.use(refuse)
+    peer = Peer(sio)
+    peer.feed("0/other-1,")
+    _connect_many(peer, range(1000))  # warm up (the caches of the first packets)
+    await settle()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        _connect_many(peer, range(1000, 21_000))
+        await settle()
+        _forget_sent(peer)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept.children == {} and cleaned.children == {}
+    assert set(sio.namespaces) == {"/"}
+    assert grown < 200_000, grown  # 0d24665: ~10,000,000
+    assert not peer.session.closed  # refusals are answers, not a reason to close
+
+
+async def test_a_refused_connect_keeps_a_child_another_client_joins_meanwhile(
     sio: rtio.Server,
 ) -> None:
-    seen: list[Any] = []
+    """Defect 6's cleanup drops a child only when no CONNECT to it is in progress."""
+    parent = sio.of(re.compile(r"/room-\d+"), cleanup_empty_children=True)
+    gate = asyncio.Event()
+
+    @parent.use
+    async def slow_auth(socket: rtio.Socket, auth: dict[str, object]) -> bool:
+        await gate.wait()
+        return auth.get("ok") is True
+
+    good, bad = Peer(sio), Peer(sio)
+    good.feed('0/room-1,{"ok":true}')
+    bad.feed("0/room-1,")
+    await settle()
+    gate.set()
+    await settle()
+    assert bad.take() == ['4/room-1,{"message":"Connection refused"}']
+    assert "/room-1" in parent.children and len(parent.children["/room-1"].sockets) == 1
+    good.feed("1/room-1,")
+    await settle()
+    assert parent.children == {}
+
+
+async def test_rooms_a_refusing_middleware_joined_are_left(sio: rtio.Server) -> None:
+    """Defect 6's kin: a middleware that joins rooms and then refuses leaves nothing."""
 
     @sio.use
-    def middleware(socket: rtio.Socket, auth: dict[str, Any]) -> None:
-        auth["added"] = True  # the same dict everywhere afterwards
-        seen.append(socket.handshake.auth is auth)
+    def join_then_refuse(socket: rtio.Socket, auth: dict[str, object]) -> bool:
+        socket.join(["vip", f"user-{auth.get('user')}"])
+        return auth.get("ok") is True
 
-    @sio.on("connect")
-    def connect(socket: rtio.Socket, auth: dict[str, Any]) -> None:
-        seen.append(socket.handshake.auth is auth)
-
-    peer = Peer(sio, headers={"Origin": "http://x"})
-    sid = await peer.connect()
-    socket = sio.sockets[sid]
-    assert seen == [True, True] and socket.handshake.auth == {"added": True}
-    handshake = socket.handshake
-    assert handshake is socket.handshake  # built once
-    assert handshake.xdomain and not handshake.secure and handshake.address == "127.0.0.1"
-    assert abs(handshake.issued - time.time()) < 3600  # a time, not 0
-    assert handshake.time.startswith(time.strftime("%Y", time.gmtime(handshake.issued)))
-
-
-async def test_an_idle_socket_holds_no_optional_state(sio: rtio.Server) -> None:
     peer = Peer(sio)
-    sid = await peer.connect()
-    socket = sio.sockets[sid]
-    # made on first use only (memory per connection): see Socket's docstring
-    assert socket._handshake is None and socket._data is None and socket._runner is None
-    assert socket._acks is None and socket._handlers is None and socket._auth is None
-    socket.data["x"] = 1
-    assert socket.data == {"x": 1} and socket.handshake.auth == {}
+    for k in range(100):
+        peer.feed(f'0{{"user":{k}}}')
+    await settle()
+    assert sio.main.rooms() == set()
+    sid = await peer.connect(auth='{"user":1,"ok":true}')
+    assert sio.main.rooms() == {sid, "vip", "user-1"}
+
+
+async def test_child_namespaces_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 12 defect 6: without cleanup, children stay for ever (as in Node); a CONNECT
+    that would make more than max_child_namespaces gets connect_error and one warning."""
+    sio = rtio.Server(connect_timeout=None, max_child_namespaces=50)
+    parent = sio.of(lambda name, auth: name.startswith("/room-"))
+    peer = Peer(sio)
+    with caplog.at_level(logging.INFO, logger="rtio.socketio"):
+        for k in range(2000):
+            peer.feed(f"0/room-{k},")
+        await settle()
+    replies = peer.take()
+    assert len(parent.children) == 50 and len(sio.namespaces) == 51
+    refused = [r for r in replies if isinstance(r, str) and r.startswith("4/")]
+    assert len(refused) == 1950
+    assert refused[0] == '4/room-50,{"message":"Too many namespaces"}'
+    warnings = [r for r in caplog.records if "max_child_namespaces" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    with pytest.raises(ValueError):
+        rtio.Server(max_child_namespaces=-1)

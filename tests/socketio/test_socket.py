@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from sio_loopback import Peer, settle
 
 import rtio
+import rtio.ids
 
 
 async def connected(sio: rtio.Server) -> tuple[Peer, rtio.Socket]:
@@ -366,3 +369,69 @@ async def test_drain_waits_for_the_session(sio: rtio.Server) -> None:
     peer.session.drain = drain  # type: ignore[attr-defined]
     await socket.drain()
     assert drained == [True]
+
+
+async def test_socket_ids_are_rtio_ids(sio: rtio.Server) -> None:
+    # the one id generator (rtio.ids: batches from the OS, fork-safe: tests/test_ids.py)
+    peers = [Peer(sio) for _ in range(100)]
+    sids = [await peer.connect() for peer in peers]
+    assert len(set(sids)) == 100
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{20}", sid) for sid in sids)
+    from rtio.socketio import socket as socket_module
+
+    assert socket_module.new_id is rtio.ids.new_id
+
+
+async def test_the_handshake_is_built_when_asked_for_with_the_auth_the_middlewares_saw(
+    sio: rtio.Server,
+) -> None:
+    seen: list[Any] = []
+
+    @sio.use
+    def middleware(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        auth["added"] = True  # the same dict everywhere afterwards
+        seen.append(socket.handshake.auth is auth)
+
+    @sio.on("connect")
+    def connect(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        seen.append(socket.handshake.auth is auth)
+
+    peer = Peer(sio, headers={"Origin": "http://x"})
+    sid = await peer.connect()
+    socket = sio.sockets[sid]
+    assert seen == [True, True] and socket.handshake.auth == {"added": True}
+    handshake = socket.handshake
+    assert handshake is socket.handshake  # built once
+    assert handshake.xdomain and not handshake.secure and handshake.address == "127.0.0.1"
+    assert abs(handshake.issued - time.time()) < 3600  # a time, not 0
+    assert handshake.time.startswith(time.strftime("%Y", time.gmtime(handshake.issued)))
+
+
+async def test_an_idle_socket_holds_no_optional_state(sio: rtio.Server) -> None:
+    peer = Peer(sio)
+    sid = await peer.connect()
+    socket = sio.sockets[sid]
+    # made on first use only (memory per connection): see Socket's docstring
+    assert socket._handshake is None and socket._data is None and socket._runner is None
+    assert socket._acks is None and socket._handlers is None and socket._auth is None
+    socket.data["x"] = 1
+    assert socket.data == {"x": 1} and socket.handshake.auth == {}
+
+
+async def test_an_emit_the_parser_cannot_carry_raises_and_names_the_event(
+    sio: rtio.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12 defect 10, emits: nothing waits on the client side, so the caller gets the
+    exception, and an error names the event."""
+    peer = Peer(sio)
+    sid = await peer.connect()
+    socket = sio.sockets[sid]
+    with caplog.at_level(logging.ERROR, logger="rtio.socketio"):
+        with pytest.raises(TypeError):
+            socket.emit("news", object())
+        with pytest.raises(TypeError):
+            sio.emit("bulletin", object())
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("event 'news'" in m for m in messages)
+    assert any("event 'bulletin'" in m for m in messages)
+    assert peer.take() == []

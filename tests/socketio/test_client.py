@@ -1,5 +1,7 @@
-"""Disconnecting: Node's reasons on the server side, the packets the client sees, the
-order of ``disconnecting`` / ``disconnect``, and invalid packets."""
+"""rtio.socketio.client: one Engine.IO session seen from Socket.IO: routing packets to the
+namespaces (invalid states close the connection), the connect timeout, closing with
+Node's reasons, writing over polling; and random input through the whole layer (nothing
+escapes, a connection is either still usable or closed)."""
 
 from __future__ import annotations
 
@@ -7,54 +9,110 @@ import asyncio
 from typing import Any
 
 import pytest
-from sio_loopback import Peer, settle
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sio_loopback import Peer, record, settle
 
 import rtio
+import rtio.ids
 from rtio.engine import CloseReason
 
+texts = st.one_of(
+    st.text(max_size=40),
+    st.builds(
+        lambda t, nsp, ack, body: f"{t}{nsp}{ack}{body}",
+        st.sampled_from(list("0123456")) | st.text(max_size=2),
+        st.sampled_from(["", "/", "/a,", "/x", "1-", "2-/a,"]),
+        st.sampled_from(["", "1", "12", "99999999999999999999"]),
+        st.sampled_from(
+            [
+                "",
+                "[]",
+                '["e"]',
+                '["e",1]',
+                "{}",
+                '{"a":1}',
+                "null",
+                '"s"',
+                "[",
+                '[{"_placeholder":true,"num":0}]',
+            ]
+        ),
+    ),
+)
+messages = st.lists(st.one_of(texts, st.binary(max_size=8)), max_size=8)
 
-def record(sio: rtio.Server, nsp: str = "/") -> list[tuple[str, Any, Any]]:
-    log: list[tuple[str, Any, Any]] = []
 
-    @sio.on("disconnecting", namespace=nsp)
-    async def disconnecting(socket: rtio.Socket, reason: rtio.DisconnectReason) -> None:
-        log.append(("disconnecting", reason, socket.rooms))
-
-    @sio.on("disconnect", namespace=nsp)
-    async def disconnect(socket: rtio.Socket, reason: rtio.DisconnectReason) -> None:
-        log.append(("disconnect", reason, socket.rooms))
-
-    return log
-
-
-async def test_client_namespace_disconnect(sio: rtio.Server) -> None:
-    log = record(sio)
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(messages=messages)
+async def test_random_messages_never_escape(messages: list[str | bytes]) -> None:
+    sio = rtio.Server(connect_timeout=None)
+    sio.of("/a")
+    sio.on("e", lambda socket, *args: args)
     peer = Peer(sio)
-    sid = await peer.connect()
-    await sio.sockets[sid].join("room")
-    peer.feed("1")
+    peer.feed("0")
+    for message in messages:
+        peer.feed(message)  # raises nothing, whatever it is
     await settle()
-    assert log == [
-        ("disconnecting", "client namespace disconnect", {sid, "room"}),  # still in rooms
-        ("disconnect", "client namespace disconnect", set()),
-    ]
-    assert log[0][1] is rtio.DisconnectReason.CLIENT_NAMESPACE_DISCONNECT
-    assert not peer.session.closed  # the connection stays for other namespaces
-    assert sio.main.rooms() == set()
+    if not peer.session.closed:
+        # still usable: a valid event on the main namespace is answered
+        peer.take()
+        peer.feed('2777["e",1]')
+        await settle()
+        sent = peer.take()
+        assert "3777[1]" in sent or not sio.sockets
 
 
-async def test_server_namespace_disconnect(sio: rtio.Server) -> None:
-    log = record(sio)
+async def test_duplicate_connect_closes_the_connection(sio: rtio.Server) -> None:
     peer = Peer(sio)
-    sid = await peer.connect()
-    sio.sockets[sid].disconnect()
+    await peer.connect()
+    peer.feed("0")
     await settle()
-    assert peer.take() == ["1"]
-    assert [entry[:2] for entry in log] == [
-        ("disconnecting", "server namespace disconnect"),
-        ("disconnect", "server namespace disconnect"),
-    ]
-    assert not peer.session.closed
+    assert peer.session.closed
+
+
+async def test_packet_for_namespace_not_joined_closes_the_connection(sio: rtio.Server) -> None:
+    peer = Peer(sio)
+    await peer.connect()
+    peer.feed('2/other,["x"]')
+    await settle()
+    assert peer.session.closed
+
+
+async def test_connect_timeout_closes_a_silent_client() -> None:
+    sio = rtio.Server(connect_timeout=0.05)
+    silent, prompt = Peer(sio), Peer(sio)
+    await prompt.connect()
+    await asyncio.sleep(0.1)
+    assert silent.session.closed
+    assert not prompt.session.closed
+
+
+async def test_refused_client_is_closed_by_the_connect_timeout() -> None:
+    sio = rtio.Server(connect_timeout=0.05)
+    sio.use(lambda socket, auth: False)
+    peer = Peer(sio)
+    peer.feed("0")
+    await asyncio.sleep(0.1)
+    assert peer.session.closed
+
+
+async def test_second_connect_while_the_first_is_pending_closes(sio: rtio.Server) -> None:
+    gate = asyncio.Event()
+
+    @sio.use
+    async def slow(socket: rtio.Socket, auth: dict[str, Any]) -> None:
+        await gate.wait()
+
+    peer = Peer(sio)
+    peer.feed("0", "0")
+    await settle()
+    assert peer.session.closed
+    gate.set()
+    await settle()
+    assert not sio.sockets and peer.take() == []
 
 
 async def test_disconnect_with_close_leaves_every_namespace(sio: rtio.Server) -> None:
@@ -125,77 +183,6 @@ async def test_invalid_state_closes_with_forced_server_close(sio: rtio.Server) -
     await settle()
     assert peer.session.closed
     assert log[-1][:2] == ("disconnect", "forced server close")
-
-
-async def test_disconnect_handlers_run_at_once_and_queued_events_still_run(
-    sio: rtio.Server,
-) -> None:
-    """A client's DISCONNECT is handled at once, not behind the handler still running (issue
-    12 defect 11); that handler finishes, and the events queued behind it still run, in
-    order, on the disconnected socket."""
-    import asyncio
-
-    order: list[str] = []
-
-    @sio.on("slow")
-    async def slow(socket: rtio.Socket, tag: str) -> None:
-        await asyncio.sleep(0.01)
-        order.append(f"{tag} connected={socket.connected}")
-
-    sio.on("disconnect", lambda socket, reason: order.append("disconnect"))
-    peer = Peer(sio)
-    await peer.connect()
-    peer.feed('2["slow","a"]', '2["slow","b"]', "1")
-    assert order == ["disconnect"]
-    await asyncio.sleep(0.05)
-    assert order == ["disconnect", "a connected=False", "b connected=False"]
-
-
-async def test_disconnect_handler_that_raises_is_logged(
-    sio: rtio.Server, caplog: pytest.LogCaptureFixture
-) -> None:
-    @sio.on("disconnect")
-    async def bad(socket: rtio.Socket, reason: str) -> None:
-        raise RuntimeError("cleanup failed")
-
-    peer = Peer(sio)
-    await peer.connect()
-    peer.feed("1")
-    await settle()
-    assert "cleanup failed" in caplog.text
-
-
-async def test_socket_level_disconnect_listener(sio: rtio.Server) -> None:
-    peer = Peer(sio)
-    sid = await peer.connect()
-    got: list[str] = []
-    sio.sockets[sid].on("disconnect", lambda reason: got.append(reason))
-    peer.session.end(CloseReason.PING_TIMEOUT)
-    await settle()
-    assert got == ["ping timeout"]
-
-
-async def test_shutdown_reaches_sockets() -> None:
-    from aiohttp.test_utils import TestClient, TestServer
-
-    sio = rtio.Server(connect_timeout=None)
-    reasons: list[str] = []
-    sio.on("disconnect", lambda socket, reason: reasons.append(reason))
-    client = TestClient(TestServer(sio.make_app()))
-    await client.start_server()
-    try:
-        resp = await client.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
-        text = await resp.text()
-        sid = text[text.index('"sid":"') + 7 :].split('"')[0]
-        q = {"EIO": "4", "transport": "polling", "sid": sid}
-        await client.post("/socket.io/", params=q, data="40")
-        resp = await client.get("/socket.io/", params=q)
-        assert (await resp.text()).startswith('40{"sid":"')
-        await sio.shutdown()
-        await settle()
-        assert reasons == ["server shutting down"]
-    finally:
-        await client.close()
 
 
 class PollingClient:
