@@ -13,10 +13,18 @@ event on this machine (stop 10, benchmarks/RESULTS.md: dispatch echo 4.77 -> 2.7
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Generator
-from typing import Any
+import asyncio
+import sys
+from collections.abc import Awaitable, Coroutine, Generator
+from typing import Any, TypeVar
 
-__all__ = ["Stepped"]
+__all__ = ["Stepped", "with_task"]
+
+T = TypeVar("T")
+
+#: Python 3.12's eager tasks run a coroutine at once, in the caller's stack, until it first
+#: suspends, as an inline step does, but with a current task
+EAGER_TASKS = sys.version_info >= (3, 12)
 
 
 class Stepped(Coroutine[Any, Any, Any]):
@@ -57,3 +65,22 @@ class Stepped(Coroutine[Any, Any, Any]):
 
     def __await__(self) -> Generator[Any, Any, Any]:
         return self  # an iterator with send/throw, as a generator is
+
+
+def with_task(awaitable: Awaitable[T]) -> Awaitable[T]:
+    """``awaitable``, made safe to await where application code may be running inline.
+
+    A coroutine stepped by hand runs outside any task, and ``asyncio.timeout()``,
+    ``asyncio.wait_for`` (3.12+) and ``TaskGroup`` refuse to run there ("Timeout should be
+    used inside a task"). Inside a task this returns ``awaitable`` as it is; outside one, a
+    coroutine gets a task of its own: an eager one on Python 3.12+ (it runs now, until it
+    first suspends, so a handler that never waits still finishes in the caller's stack), an
+    ordinary one before (one trip through the loop: correctness first; plain-function
+    handlers are not affected).
+    """
+    if asyncio.current_task() is not None or not asyncio.iscoroutine(awaitable):
+        return awaitable
+    loop = asyncio.get_running_loop()
+    if EAGER_TASKS:
+        return asyncio.Task(awaitable, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+    return loop.create_task(awaitable)

@@ -68,3 +68,26 @@ def test_close_closes_the_wrapped_coroutine() -> None:
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+async def test_with_task_gives_a_coroutine_a_task_only_outside_one() -> None:
+    from rtio.stepping import with_task
+
+    async def current() -> asyncio.Task[Any] | None:
+        return asyncio.current_task()
+
+    inside = current()
+    assert with_task(inside) is inside  # in a task already: as it is
+    inside.close()
+
+    got: list[Any] = []
+    done = asyncio.Event()
+
+    def from_a_callback() -> None:
+        awaitable = with_task(current())
+        assert isinstance(awaitable, asyncio.Task)
+        awaitable.add_done_callback(lambda t: (got.append(t.result()), done.set()))
+
+    asyncio.get_running_loop().call_soon(from_a_callback)
+    await asyncio.wait_for(done.wait(), 1)
+    assert got[0] is not None

@@ -186,11 +186,16 @@ class BroadcastOperator:
             if timeout is None:
                 await done
             else:
-                await asyncio.wait_for(asyncio.shield(done), timeout)
-        except asyncio.TimeoutError:
-            pass
-        if not done.done():
-            done.cancel()
+                # a timer, not wait_for: this may run in a handler stepped inline, outside a
+                # task, where Python 3.12's wait_for refuses to run
+                timer = asyncio.get_running_loop().call_later(timeout, _give_up, done)
+                try:
+                    await done
+                finally:
+                    timer.cancel()
+        finally:
+            if not done.done():
+                done.cancel()
         # whoever still holds the ack did not answer in time
         for nsp, ack_id in sent:
             for sid, socket in nsp.sockets.items():
@@ -222,3 +227,8 @@ class BroadcastOperator:
         for nsp in self._nsp.targets():
             nsp.adapter.disconnect_sockets(self._opts, close)
         return SENT
+
+
+def _give_up(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from rtio.stepping import with_task
+
 from ._serial import SerialRunner, run_inline
 from .adapter import Adapter
 from .core import Route, SocketCore, SocketState
@@ -165,7 +167,7 @@ class SocketDispatch(SocketCore):
             for middleware in self.middlewares():
                 result = middleware(data)
                 if result is not None and asyncio.iscoroutine(result):
-                    await result
+                    await with_task(result)
         except Exception as exc:
             await self._on_middleware_error(exc)
             return
@@ -190,7 +192,7 @@ class SocketDispatch(SocketCore):
     ) -> None:
         self._runner.label = event  # type: ignore[union-attr]  # jobs run on it
         try:
-            result = await awaitable
+            result = await with_task(awaitable)
         except Exception:
             log.exception("error in the %r handler of socket %s", event, self.id)
             return

@@ -13,6 +13,8 @@ import inspect
 from collections.abc import Callable, Generator
 from typing import Any
 
+from rtio.stepping import with_task
+
 __all__ = ["PLAIN_RESULTS", "SENT", "Handler", "HandlerFunc", "Sent", "ack_args", "ack_value"]
 
 HandlerFunc = Callable[..., Any]
@@ -75,7 +77,7 @@ class Handler:
         """Call with exactly these positional arguments (already fitted)."""
         result = self.fn(*args, ack=ack) if self.takes_ack else self.fn(*args)
         if self.is_async or (type(result) not in PLAIN_RESULTS and inspect.isawaitable(result)):
-            result = await result
+            result = await with_task(result)
         return result
 
 

@@ -16,6 +16,8 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
+from rtio.stepping import with_task
+
 from .adapter import Adapter
 from .broadcast import AckResults, BroadcastOperator
 from .core import AckIds
@@ -342,7 +344,7 @@ class ParentNamespace(BaseNamespace):
             return matcher.fullmatch(name) is not None
         result = matcher(name, auth)
         if inspect.isawaitable(result):
-            result = await result
+            result = await with_task(result)
         return bool(result)
 
     def create_child(self, name: str) -> Namespace:

@@ -504,3 +504,42 @@ async def test_a_slow_connect_handler_is_watched_too(caplog: pytest.LogCaptureFi
         await settle()
     text = caplog.text
     assert "still running" in text and "after a while" in text
+
+
+async def test_handlers_may_use_asyncio_timeout_before_their_first_await(
+    sio: rtio.Server,
+) -> None:
+    """A packet arrives in a transport callback, outside any task, and a handler's first
+    step runs there: asyncio.timeout(), wait_for (3.12) and TaskGroup refuse to run outside
+    a task ("Timeout should be used inside a task"), which once broke such handlers and
+    broadcast acks with a timeout on 3.12 (rtio.stepping.with_task)."""
+    sio.on("timeout", timeout_handler)
+    sio.on("wait_for", wait_for_handler)
+
+    @sio.use
+    async def middleware(socket: rtio.Socket, auth: Any) -> None:
+        async with asyncio.timeout(1):
+            await asyncio.sleep(0)
+
+    peer, _ = await connected(sio)
+    loop = asyncio.get_running_loop()
+    loop.call_soon(peer.feed, '21["timeout"]')  # from a callback: no current task
+    loop.call_soon(peer.feed, '22["wait_for"]')
+    loop.call_soon(peer.feed, '23["acks"]')
+    sio.on("acks", lambda socket: sio.emit_with_ack("x", timeout=0.05))
+    await settle(200)
+    await asyncio.sleep(0.1)
+    await settle()
+    out = peer.take()
+    assert '31["ok"]' in out and '32["ok"]' in out
+    assert any(line.startswith("33[") for line in out)  # the broadcast's ack results
+
+
+async def timeout_handler(socket: rtio.Socket) -> str:
+    async with asyncio.timeout(1):
+        await asyncio.sleep(0)
+    return "ok"
+
+
+async def wait_for_handler(socket: rtio.Socket) -> str:
+    return await asyncio.wait_for(asyncio.sleep(0, "ok"), 1)
