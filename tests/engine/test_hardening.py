@@ -122,9 +122,7 @@ async def test_a_session_close_ends_its_pending_post_and_poll(serve: Serve, fron
     served = await serve(front, body_timeout=60.0)
     async with aiohttp.ClientSession() as http:
         sid = await served.handshake(http)
-        poll = asyncio.ensure_future(
-            http.get(served.base + f"&transport=polling&sid={sid}")
-        )
+        poll = asyncio.ensure_future(http.get(served.base + f"&transport=polling&sid={sid}"))
         reader, writer = await _stuck_post(served.port, sid)
         await asyncio.sleep(0.1)
         assert not poll.done()

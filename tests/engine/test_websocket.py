@@ -15,6 +15,7 @@ import pytest
 from aiohttp import WSMsgType, WSServerHandshakeError
 
 from rtio.engine import CloseReason, CookieOptions, CorsOptions, EngineSession, prepare_packet
+from rtio.engine.handshake import OpenPacket
 
 from .conftest import Engine, MakeEngine, Recorder
 
@@ -688,7 +689,7 @@ async def test_a_bug_after_the_101_closes_with_1011_and_the_server_lives(
     def broken(*args: object) -> str:
         raise RuntimeError("bug in the open packet")
 
-    monkeypatch.setattr(engine.server, "_open_packet", broken)
+    monkeypatch.setattr(OpenPacket, "encode", broken)
     with caplog.at_level(logging.ERROR, logger="rtio.engine"):
         ws = await engine.ws()
         msg = await ws.receive(timeout=3)
