@@ -27,11 +27,8 @@ from .handshake import (
     OpenPacket,
     can_upgrade,
     check_new_session,
-    check_origin,
+    check_request,
     check_sid,
-    check_transport,
-    check_version,
-    check_websocket,
     handshake_headers,
 )
 from .http import HttpRequest, HttpResponse
@@ -48,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["EngineHandler", "EngineServer", "EngineSession"]
 
 logger = logging.getLogger("rtio.engine")
+
+_POLLING = Transport.POLLING  # (enum members as globals: see session.py's figure)
 
 
 def _ignore(message: str | bytes) -> None:
@@ -192,16 +191,13 @@ class EngineServer:
                 hreq = _snapshot(request)
                 headers.update(options.headers(hreq))
             query = request.query
-            transport = check_transport(query, options)
-            check_origin(origin, req_headers, cors, self._origin_log)
-            check_version(query)
-            check_websocket(transport, req_headers)
+            transport = check_request(query, req_headers, options, cors, self._origin_log)
             sid = query.get("sid")
             if sid is not None:
                 session = self._sessions.get(sid)
                 if session is None:
                     raise RequestRefused(ErrorCode.UNKNOWN_SID)
-                polling = transport is Transport.POLLING
+                polling = transport is _POLLING
                 session.request_arrived(polling)
                 if not polling:
                     await self._upgrade(request, session, headers)

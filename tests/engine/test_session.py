@@ -121,7 +121,7 @@ def test_a_get_waits_until_packets_are_queued() -> None:
     s = make()
     assert s.receive_get() is None
     assert s.get is Slot.BUSY
-    assert s.push("4hello")
+    assert s.queue.push("4hello")
     assert s.take_batch() == Reply("4hello", True, None)
     assert s.get is Slot.FREE
 
@@ -129,7 +129,7 @@ def test_a_get_waits_until_packets_are_queued() -> None:
 def test_a_get_takes_what_is_queued_at_once_within_max_payload() -> None:
     s = make()  # max_payload 20
     for text in ("4one", "4two", "4" + "x" * 14):
-        assert s.push(text)
+        assert s.queue.push(text)
     assert s.receive_get() == Reply("4one\x1e4two", True, None)
     assert s.get is Slot.FREE
     assert s.receive_get() == Reply("4" + "x" * 14, True, None)
@@ -138,8 +138,8 @@ def test_a_get_takes_what_is_queued_at_once_within_max_payload() -> None:
 
 def test_a_batch_of_packets_sent_uncompressed_is_not_compressed() -> None:
     s = make()
-    assert s.push("4a", compress=False)
-    assert s.push(b"\x01", compress=False)
+    assert s.queue.push("4a", compress=False)
+    assert s.queue.push(b"\x01", compress=False)
     assert s.receive_get() == Reply("4a\x1ebAQ==", False, None)
 
 
@@ -269,7 +269,7 @@ def test_polling_close_sends_the_queue_then_the_close_packet_alone() -> None:
     """The close packet goes in a response of its own, after the one with the last
     messages: socket.io-client handles a close packet before the messages decoded with it."""
     s = make()
-    assert s.push("4bye")
+    assert s.queue.push("4bye")
     assert s.start_closing(100.0, SHUTDOWN)
     assert s.state is SessionState.CLOSING and not s.is_open
     assert not s.start_closing(100.0, FORCED)  # once
@@ -291,7 +291,7 @@ def test_polling_close_with_an_empty_queue_queues_the_close_packet_at_once() -> 
 def test_a_batch_that_leaves_packets_queued_does_not_close_yet() -> None:
     s = make()
     for text in ("4" + "a" * 15, "4" + "b" * 15):
-        assert s.push(text)
+        assert s.queue.push(text)
     assert s.start_closing(100.0, FORCED)
     assert s.take_batch() == Reply("4" + "a" * 15, True, None)
     assert s.state is SessionState.CLOSING
@@ -301,7 +301,7 @@ def test_a_batch_that_leaves_packets_queued_does_not_close_yet() -> None:
 
 def test_websocket_close_queues_the_close_packet_behind_the_messages() -> None:
     s = make(transport=Transport.WEBSOCKET)
-    assert s.push("4last")
+    assert s.queue.push("4last")
     assert s.start_closing(100.0, FORCED)
     assert s.queue.pop_all() == (["4last", "1"], None)
     assert s.flushed() is None  # the glue closes the WebSocket itself
@@ -318,7 +318,7 @@ def test_closing_while_upgrading_drops_the_upgrade() -> None:
 
 def test_closing_then_closed() -> None:
     s = make(options=EngineOptions(ping_interval=0.3, ping_timeout=0.2, close_timeout=0.1))
-    s.push("4pending")
+    s.queue.push("4pending")
     assert s.start_closing(100.0, FORCED)
     assert not s.start_closing(100.0, FORCED)
     assert s.deadline() == pytest.approx(100.1)
@@ -337,8 +337,8 @@ def test_closing_then_closed() -> None:
 
 def test_the_control_packet_is_forced_into_a_full_queue() -> None:
     s = make(options=EngineOptions(max_buffered_bytes=10))
-    assert s.push("4" + "x" * 9)
-    assert not s.push("4y")  # full: the glue closes with QUEUE_FULL
+    assert s.queue.push("4" + "x" * 9)
+    assert not s.queue.push("4y")  # full: the glue closes with QUEUE_FULL
     s.push_control("2")
     assert s.queue.pop_all() == (["4" + "x" * 9, "2"], None)
 
