@@ -12,6 +12,7 @@ public API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -70,7 +71,7 @@ class _Host:
     and handler, the TimerQueue of their deadlines, its registry of sessions and of open
     WebSockets."""
 
-    __slots__ = ("_timers", "handler", "options", "sessions", "websockets")
+    __slots__ = ("_timers", "emptied", "handler", "options", "sessions", "websockets")
 
     def __init__(self, handler: EngineHandler, options: EngineOptions) -> None:
         self.handler = handler
@@ -78,6 +79,8 @@ class _Host:
         self.sessions: dict[str, EngineSession] = {}
         self.websockets: set[WebSocketTransport] = set()
         self._timers: TimerQueue | None = None
+        #: set once no session is left (made by a shutdown that waits for that)
+        self.emptied: asyncio.Event | None = None
 
     def schedule(self, when: float, sid: str) -> None:
         timers = self._timers
@@ -104,8 +107,11 @@ class _Host:
         ws.ws.set_receiver(_ignore, functools.partial(self.websockets.discard, ws))
 
     def forget(self, session: EngineSession) -> None:
-        if self.sessions.get(session.sid) is session:
-            del self.sessions[session.sid]
+        sessions = self.sessions
+        if sessions.get(session.sid) is session:
+            del sessions[session.sid]
+            if not sessions and self.emptied is not None:
+                self.emptied.set()
 
 
 class EngineServer:
@@ -146,17 +152,22 @@ class EngineServer:
 
         ``polls_can_arrive=False`` (an HTTP front that reads no new request any more):
         only a request already on its way to a handler may still reach its session, so a
-        polling session waits at most 50 ms."""
+        polling session waits at most ``options.shutdown_settle``."""
         self._closing = True
         for session in list(self._sessions.values()):
             session.begin_close(SHUTDOWN)
-        loop = asyncio.get_running_loop()
-        grace = self.options.shutdown_grace
+        options = self.options
+        grace = options.shutdown_grace
         # A WebSocket session is closed by begin_close itself (its closing handshake is
         # awaited below); what remains are polling sessions waiting for their next GET.
-        deadline = loop.time() + (grace if polls_can_arrive else min(grace, 0.05))
-        while self._sessions and loop.time() < deadline:
-            await asyncio.sleep(0.01)
+        if self._sessions:
+            host = self._host
+            emptied = host.emptied
+            if emptied is None:  # (a second shutdown waits on the same event)
+                emptied = host.emptied = asyncio.Event()
+            wait = grace if polls_can_arrive else min(grace, options.shutdown_settle)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(emptied.wait(), wait)
         for session in list(self._sessions.values()):
             session.close_now(SHUTDOWN)
         if self._websockets:
