@@ -10,7 +10,10 @@ One EngineSession over a real rtio.ws WebSocket whose transport swallows the byt
 - ``broadcast``: ``session.send(prepared)``, a packet prepared once (``prepare_packet``),
   as each member of a broadcast gets it;
 - ``echo``: one masked text frame ``4hello`` fed to ``WebSocket.receive_data`` and echoed
-  by the handler (receive, rtio.ws push mode, EngineSession._on_ws_message, send);
+  by the handler (receive, rtio.ws push mode, the session's receiver, send);
+- ``polling``: one polling round trip through ``EngineServer.handle``: a POST of ``4hello``
+  that the handler echoes (queued), then the GET that fetches it (no HTTP parsing: the
+  requests are already parsed, as a front hands them over);
 - ``connect``: ``EngineServer.handle`` of a direct WebSocket handshake (an HttpRequest whose
   ``accept_websocket`` gives such a WebSocket, no HTTP parsing), then the peer's close
   frame: the engine's share of a connection's life (and rtio.ws's protocol set-up).
@@ -37,10 +40,9 @@ from rtio.engine import (
     EngineOptions,
     EngineServer,
     EngineSession,
-    HandshakeRequest,
     prepare_packet,
 )
-from rtio.engine.websocket import WebSocketTransport, server_options
+from rtio.engine.websocket import server_options
 from rtio.ws import ServerOptions, WebSocket
 from rtio.ws.connection import Link, open_protocol
 from rtio.ws.protocol import Side
@@ -93,6 +95,7 @@ class FakeRequest:
     def __init__(self, ws_options: ServerOptions) -> None:
         self.ws_options = ws_options
         self.ws: WebSocket | None = None
+        self.transport_ = NullTransport()
 
     async def read_body(self, limit: int) -> bytes:
         return b""
@@ -101,9 +104,36 @@ class FakeRequest:
         self, options: ServerOptions, headers: Mapping[str, str] | None
     ) -> WebSocket:
         self.ws = WebSocket(
-            open_protocol(Side.SERVER, options, None, None), Link(NullTransport()), options=options
+            open_protocol(Side.SERVER, options, None, None), Link(self.transport_), options=options
         )
         return self.ws
+
+
+class PollRequest:
+    """A polling GET or POST as an HTTP front hands it to the engine (already parsed)."""
+
+    path = "/engine.io/"
+    url = "http://127.0.0.1/engine.io/?EIO=4&transport=polling"
+    headers = {"Host": "127.0.0.1", "Content-Type": "text/plain;charset=UTF-8"}
+    cookies: dict[str, str] = {}
+    remote = "127.0.0.1"
+    content_type = "text/plain"
+
+    def __init__(self, method: str, sid: str | None, body: bytes = b"") -> None:
+        self.method = method
+        self.query = {"EIO": "4", "transport": "polling"}
+        if sid is not None:
+            self.query["sid"] = sid
+        self.body = body
+        self.transport = NullTransport()
+
+    async def read_body(self, limit: int) -> bytes:
+        return self.body
+
+    async def accept_websocket(
+        self, options: ServerOptions, headers: Mapping[str, str] | None
+    ) -> WebSocket:
+        raise AssertionError("not a WebSocket request")
 
 
 def _frame(text: str) -> bytes:
@@ -115,16 +145,13 @@ async def main(n: int, profile: bool) -> None:
     options = EngineOptions(ping_interval=60, ping_timeout=60)
     server = EngineServer(Echo(), options)
     ws_options = server_options(options)
-    transport = NullTransport()
-    ws = WebSocket(
-        open_protocol(Side.SERVER, ws_options, None, None), Link(transport), options=ws_options
-    )
-    wst = WebSocketTransport(ws, options.max_payload, options.max_buffered_bytes)
-    hreq = HandshakeRequest("GET", "http://x/", "/engine.io/", {}, {}, None)
-    session = EngineSession(server, "sid", hreq, "websocket")
-    server._sessions["sid"] = session
-    session._use_websocket(wst)
-    ws.set_receiver(session._on_ws_message, session._on_ws_closed)
+    # one session opened directly on a WebSocket, through the public API only (the same
+    # script measures any version of the engine)
+    opening = FakeRequest(ws_options)
+    await server.handle(opening)
+    ws = opening.ws
+    assert ws is not None
+    (session,) = server.sessions.values()
     frame = _frame("4hello")
 
     def run_send() -> None:
@@ -153,6 +180,22 @@ async def main(n: int, profile: bool) -> None:
             await asyncio.sleep(0)  # the end of the loop iteration: coalesced writes go
         print(f"{name}: {best / n * 1e6:.3f} µs/message")
 
+    # polling: open a polling session, then POST + GET round trips
+    response = await server.handle(PollRequest("GET", None))
+    assert response is not None and response.status == 200
+    sid = response.body.decode().split('"sid":"')[1].split('"')[0]
+    rounds = max(n // 20, 1000)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(rounds):
+            post = await server.handle(PollRequest("POST", sid, b"4hello"))
+            get = await server.handle(PollRequest("GET", sid))
+        best = min(best, time.perf_counter() - start)
+        assert post is not None and post.body == b"ok"
+        assert get is not None and get.body == b"4hello", get
+    print(f"polling: {best / rounds * 1e6:.2f} µs/round trip (POST + GET)")
+
     close_frame = b"\x88\x82\0\0\0\0\x03\xe8"  # the client's close, code 1000
     connects = max(n // 20, 1000)
     best = float("inf")
@@ -164,7 +207,7 @@ async def main(n: int, profile: bool) -> None:
             assert request.ws is not None
             request.ws.receive_data(close_frame)
         best = min(best, time.perf_counter() - start)
-        assert len(server.sessions) == 1  # only the session made by hand is left
+        assert len(server.sessions) == 2  # only the two sessions made above are left
         await asyncio.sleep(0)
     print(f"connect: {best / connects * 1e6:.2f} µs/connection")
     if profile:

@@ -6,10 +6,12 @@ See docs/ARCHITECTURE.md for the contract the layer above relies on.
 
 from .aiohttp_front import ENGINES_KEY
 from .cors import CorsOptions
+from .engine_session import EngineHandler, EngineSession
 from .errors import (
     CloseReason,
     EngineError,
     ErrorCode,
+    InvalidTransition,
     PacketDecodeError,
     PayloadTooLarge,
     RequestRefused,
@@ -18,7 +20,7 @@ from .http import HttpRequest, HttpResponse
 from .options import CookieOptions, EngineOptions, HttpCompression
 from .packet import Packet, PacketType
 from .request import HandshakeRequest
-from .server import EngineHandler, EngineServer, EngineSession
+from .server import EngineServer
 from .websocket import PreparedPacket, prepare_packet
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "HttpCompression",
     "HttpRequest",
     "HttpResponse",
+    "InvalidTransition",
     "Packet",
     "PacketDecodeError",
     "PacketType",

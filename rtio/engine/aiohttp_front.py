@@ -1,20 +1,23 @@
 """The aiohttp front of the engine: an aiohttp route whose requests the engine answers.
 
-``AiohttpRequest`` presents a ``web.Request`` as the engine's HttpRequest (http.py);
+``attach(engine, app, path)`` (also ``EngineServer.attach``) adds the route and shuts the
+engine down with the app; ``AiohttpRequest`` presents a ``web.Request`` as the engine's
+HttpRequest (http.py);
 ``respond`` runs ``EngineServer.handle`` on it and turns the HttpResponse into a
 ``web.Response``, or returns the 101 response that rtio.ws's ``accept`` prepared once the
 request became a WebSocket: at once, the WebSocket being detached from aiohttp (it lives
 on rtio.ws's own protocol; the engine closes it at shutdown). ``ENGINES_KEY`` is where
-``EngineServer.attach`` records the engines of an app (path, server), so that a runner
-can find them.
+``attach`` records the engines of an app (path, server), so that a runner can find them.
 
-Owns nothing of Engine.IO itself (server.py) nor of the WebSocket (rtio.ws).
+Owns nothing of Engine.IO itself (server.py, which it knows only as an ``Engine``) nor of
+the WebSocket (rtio.ws).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
@@ -22,16 +25,49 @@ from rtio.ws import ServerOptions, WebSocket, accept
 
 from .errors import PayloadTooLarge
 from .http import HttpRequest, HttpResponse
+from .options import EngineOptions
 
 if TYPE_CHECKING:
     import asyncio
 
-    from .server import EngineServer
+__all__ = ["ENGINES_KEY", "AiohttpRequest", "Engine", "attach", "respond"]
 
-__all__ = ["ENGINES_KEY", "AiohttpRequest", "respond"]
+
+class Engine(Protocol):
+    """What a front needs of an EngineServer."""
+
+    @property
+    def options(self) -> EngineOptions: ...
+
+    async def handle(self, request: HttpRequest) -> HttpResponse | None: ...
+
+    async def shutdown(self, *, polls_can_arrive: bool = True) -> None: ...
+
 
 #: the engines attached to an app: (route path, server), in the order of attach()
-ENGINES_KEY: web.AppKey[list[tuple[str, EngineServer]]] = web.AppKey("rtio.engines")
+ENGINES_KEY: web.AppKey[list[tuple[str, Engine]]] = web.AppKey("rtio.engines")
+
+
+def attach(engine: Engine, app: web.Application, path: str | None = None) -> None:
+    """Route ``path`` (default ``options.path``) of ``app`` to ``engine`` and shut it down
+    with the app. The app lists its engines under ``ENGINES_KEY``."""
+    path = path or engine.options.path
+    route = path.rstrip("/")
+    handler = functools.partial(respond, engine.handle)
+    app.router.add_route("*", route + "/", handler)
+    if route:
+        app.router.add_route("*", route, handler)
+    app.setdefault(ENGINES_KEY, []).append((route + "/", engine))
+
+    async def on_shutdown(_app: web.Application) -> None:
+        # aiohttp runs this once it has stopped listening and stopped reading its idle
+        # keep-alive connections: a polling client whose GET is not pending by now
+        # cannot send one (it is dropped unread), so only the WebSockets' closing
+        # handshakes are worth the grace; such sessions close at once, and aiohttp
+        # then closes their connections (the client sees its next poll fail)
+        await engine.shutdown(polls_can_arrive=False)
+
+    app.on_shutdown.append(on_shutdown)
 
 
 class AiohttpRequest:

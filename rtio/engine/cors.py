@@ -21,7 +21,8 @@ __all__ = ["MAX_LOGGED_ORIGINS", "CorsOptions", "CorsPolicy", "OriginLog", "same
 
 logger = logging.getLogger("rtio.engine")
 
-#: the most refused origins remembered as already logged (then the memory starts afresh)
+#: the default of the most refused origins remembered as already logged (then the memory
+#: starts afresh): ``EngineOptions.max_logged_origins``
 MAX_LOGGED_ORIGINS = 1024
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
@@ -62,12 +63,14 @@ def same_origin(origin: str, headers: Mapping[str, str]) -> bool:
 
 class OriginLog:
     """Logs a refused origin once, at INFO, with the option that admits it. Remembers at
-    most MAX_LOGGED_ORIGINS origins (a client chooses them): past that it starts afresh."""
+    most ``limit`` origins (a client chooses them; ``EngineOptions.max_logged_origins``):
+    past that it starts afresh."""
 
-    __slots__ = ("_seen",)
+    __slots__ = ("_limit", "_seen")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_LOGGED_ORIGINS) -> None:
         self._seen: set[str] = set()
+        self._limit = limit
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -76,7 +79,7 @@ class OriginLog:
         seen = self._seen
         if origin in seen:
             return
-        if len(seen) >= MAX_LOGGED_ORIGINS:
+        if len(seen) >= self._limit:
             seen.clear()
         seen.add(origin[:200])
         logger.info(
@@ -85,6 +88,7 @@ class OriginLog:
             origin[:200],
             why,
         )
+
 
 OriginsSpec = str | Sequence[str] | Callable[[str], bool]
 

@@ -3,10 +3,14 @@
 Exception tree::
 
     EngineError
+     ├── InvalidTransition      local misuse: a session lifecycle step its state does not
+     │                          allow (also a RuntimeError, as before issue 13)
      ├── PacketDecodeError      the peer sent bytes that are not an Engine.IO packet/payload
      ├── PayloadTooLarge        the peer sent more than maxPayload in one request or frame
      └── RequestRefused         an HTTP request is refused: carries Node's {code, message}
-                                and the HTTP status of the reply
+          │                     and the HTTP status of the reply
+          └── SessionViolation  the request breaks a session's rules (overlapping polls or
+                                posts): refused 400, and the session closes with ``close``
 
 Knows nothing of HTTP servers: ``RequestRefused.body()`` is the JSON text the glue writes.
 """
@@ -16,14 +20,18 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
+from typing import NamedTuple
 
 __all__ = [
+    "Close",
     "CloseReason",
     "EngineError",
     "ErrorCode",
+    "InvalidTransition",
     "PacketDecodeError",
     "PayloadTooLarge",
     "RequestRefused",
+    "SessionViolation",
 ]
 
 
@@ -68,8 +76,23 @@ class CloseReason(enum.Enum):
     SERVER_SHUTTING_DOWN = "server shutting down"
 
 
+class Close(NamedTuple):
+    """How a session ends: the reason reported to the layer above (and its description),
+    the WebSocket close code, and what a pending GET gets (session.py has the usual
+    ones)."""
+
+    reason: CloseReason
+    description: str
+    ws_code: int = 1000
+    poll_reply: str = "1"
+
+
 class EngineError(Exception):
     """Root of every exception raised by rtio.engine."""
+
+
+class InvalidTransition(EngineError, RuntimeError):
+    """Local misuse: a transition the session lifecycle does not allow."""
 
 
 class PacketDecodeError(EngineError):
@@ -109,3 +132,12 @@ class RequestRefused(EngineError):
 
     def body(self) -> str:
         return json.dumps({"code": int(self.code), "message": self.message})
+
+
+class SessionViolation(RequestRefused):
+    """Remote violation of a session's polling rules: the request is refused (400, Node's
+    "Bad request" code with ``message``) and the session closes with ``close``."""
+
+    def __init__(self, close: Close, message: str) -> None:
+        super().__init__(ErrorCode.BAD_REQUEST, message)
+        self.close = close

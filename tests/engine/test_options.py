@@ -30,6 +30,11 @@ def test_milliseconds_are_exact(seconds: float, millis: int) -> None:
         {"max_payload_packets": 0},
         {"max_buffered_bytes": 0},
         {"shutdown_grace": -1},
+        {"shutdown_settle": -0.1},
+        {"close_timeout": 0},
+        {"body_timeout": 0},
+        {"close_write_timeout": 0},
+        {"max_logged_origins": 0},
     ],
 )
 def test_invalid_options_are_refused(bad: dict[str, Any]) -> None:

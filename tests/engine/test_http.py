@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from rtio.engine import EngineServer, PayloadTooLarge
-from rtio.engine.aiohttp_front import ENGINES_KEY, respond
+from rtio.engine import PayloadTooLarge
+from rtio.engine.aiohttp_front import respond
 from rtio.engine.http import HttpRequest, HttpResponse
 from rtio.http import FrontSite
 from rtio.ws import HandshakeRefused, ServerOptions, WebSocket
@@ -251,16 +251,3 @@ async def test_accept_websocket_refuses_a_bad_handshake(serve: Serve) -> None:
         )
     assert _split(answer)[0] == 400
     assert len(refusals) == 1
-
-
-async def test_attach_records_the_engine_on_the_app() -> None:
-    class Nothing:
-        def on_connect(self, session: object) -> None: ...
-        def on_message(self, session: object, data: object) -> None: ...
-        def on_disconnect(self, session: object, reason: object, description: str) -> None: ...
-
-    app = web.Application()
-    first, second = EngineServer(Nothing()), EngineServer(Nothing())  # type: ignore[arg-type]
-    first.attach(app)
-    second.attach(app, "/other")
-    assert app[ENGINES_KEY] == [("/engine.io/", first), ("/other/", second)]
