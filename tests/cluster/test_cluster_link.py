@@ -222,6 +222,12 @@ async def test_a_deaf_subscription_is_detected_and_replaced(
         other = make(links, redis_server.port, Inbox(), "other")
         other.start()
         assert await deafened.wait_connected(5) and await other.wait_connected(5)
+        # "connected" may come before Redis has counted the SUBSCRIBE (seen on a loaded
+        # machine): wait for the count before stalling
+        for _ in range(100):
+            if await other.numsub("bus") == 1:
+                break
+            await asyncio.sleep(0.05)
         proxy.stall()  # its subscribed connection only: publishing the canary still works
         # NUMSUB still counts the deaf subscriber
         assert await other.numsub("bus") == 1

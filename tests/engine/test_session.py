@@ -382,3 +382,14 @@ def test_close_codes_of_the_server_side() -> None:
     assert (FORCED.ws_code, SHUTDOWN.ws_code) == (1000, 1001)  # 1001: going away
     assert parse_error("bad").ws_code == 1000
     assert parse_error("bad", websocket=True) == (CloseReason.PARSE_ERROR, "bad", 1002, "1")
+
+
+def test_a_ping_a_few_ms_late_keeps_the_protocols_deadline() -> None:
+    """Timer jitter is no stall: a ping sent 10 ms after it was due (within a quarter of
+    pingTimeout) keeps the pong due pingInterval + pingTimeout after the handshake, which the
+    official suite checks ("closes the session upon ping timeout" polls at exactly that
+    time and expects 400; counting from the late send made it flaky under load)."""
+    s = make()
+    assert s.on_timer(100.31) is TimerEvent.SEND_PING  # due at 100.3
+    assert s.deadline() == pytest.approx(100.5)
+    assert s.on_timer(100.5) is TimerEvent.PING_TIMEOUT
