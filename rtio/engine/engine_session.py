@@ -413,9 +413,10 @@ class EngineSession:
         waiter = self._poll_waiter
         if waiter is not None:
             transport = self._poll_transport
-            if transport is None or transport.is_closing():
+            if transport is None or transport.is_closing() or waiter.done():
                 # The pending GET's connection is gone (aiohttp cancels its handler only
-                # with handler_cancellation): Node closes the session when a poll closes
+                # with handler_cancellation; a cancelled handler leaves a cancelled waiter
+                # until its task resumes): Node closes the session when a poll closes
                 # early, and the queued packets must not vanish into a dead response.
                 self._poll_waiter = None
                 self._core.poll_lost()

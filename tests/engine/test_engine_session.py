@@ -6,6 +6,7 @@ probe, messages in the read of the upgrade) and loop stalls."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -812,3 +813,26 @@ async def test_a_closed_session_frees_its_slot_promptly(serve: Serve, front: str
     reasons = {sid: reason.value for sid, reason, _ in served.handler.disconnected}
     assert {reasons[sid] for sid in closed} == {"forced close"}
     assert {reasons[sid] for sid in idle} == {"ping timeout"}
+
+
+async def test_a_send_right_after_a_pending_poll_is_cancelled_closes_the_session(
+    make_engine: MakeEngine,
+) -> None:
+    """A GET's handler cancelled (its connection lost) and a send in the same loop
+    iteration, before the handler's task resumes: the waiter is already cancelled, and
+    setting its result raised InvalidStateError out of send() (seen with two in-memory test
+    clients closing at once, one's disconnect handler broadcasting to the other)."""
+    engine = await make_engine()
+    sid, _ = await engine.handshake()
+    session = engine.server.sessions[sid]
+    poll = asyncio.ensure_future(engine.poll(sid))
+    for _ in range(100):
+        if session.writable:
+            break
+        await asyncio.sleep(0.01)
+    assert session.writable
+    session._poll_waiter.cancel()  # as a cancelled GET handler leaves it until it resumes
+    session.send("late")  # must not raise InvalidStateError
+    assert session.closed  # a poll lost early closes the session, as in Node
+    with contextlib.suppress(Exception):
+        await poll
