@@ -26,13 +26,7 @@ from .errors import (
 from .http import BodyRead, HttpRequest, HttpResponse
 from .options import EngineOptions
 from .packet import RECORD_SEPARATOR, Packet, PacketType, decode_packet, decode_payload
-from .polling import (
-    POST_READ_ERRORS,
-    decode_post_body,
-    post_failure,
-    post_response,
-    reply_response,
-)
+from .polling import POST_READ_ERRORS, decode_post_body, post_failure, post_response, reply_response
 from .request import HandshakeRequest
 from .session import ProbeAction, Reply, Session, SessionState, TimerEvent, Transport
 from .websocket import PreparedPacket, WebSocketTransport
@@ -276,9 +270,15 @@ class EngineSession:
 
     async def poll_wait(self, request: HttpRequest, headers: dict[str, str]) -> HttpResponse:
         """The answer to a GET once packets come (a long poll); ``poll_now`` said wait."""
+        transport = request.transport
+        if transport is not None and transport.is_closing():
+            # an aborted GET whose connection closed before it got here: a poll lost
+            self._core.poll_lost()
+            self.close_now(rules.POLL_LOST)
+            raise RequestRefused(ErrorCode.BAD_REQUEST, "Poll request connection lost")
         waiter: asyncio.Future[Reply] = self._loop.create_future()
         self._poll_waiter = waiter
-        self._poll_transport = request.transport
+        self._poll_transport = transport
         try:
             reply = await waiter
         except asyncio.CancelledError:
@@ -414,9 +414,8 @@ class EngineSession:
         if waiter is not None:
             transport = self._poll_transport
             if transport is None or transport.is_closing() or waiter.done():
-                # The pending GET's connection is gone (aiohttp cancels its handler only
-                # with handler_cancellation; a cancelled handler leaves a cancelled waiter
-                # until its task resumes): Node closes the session when a poll closes
+                # The pending GET's connection is gone (or its handler was cancelled and its
+                # task has not resumed yet): Node closes the session when a poll closes
                 # early, and the queued packets must not vanish into a dead response.
                 self._poll_waiter = None
                 self._core.poll_lost()
