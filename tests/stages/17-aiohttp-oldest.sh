@@ -28,5 +28,5 @@ fi
 "$VENV/bin/pytest" -q -p no:cacheprovider \
   tests/test_aiohttp_internals.py \
   tests/ws/test_aiohttp_adapter.py \
-  tests/engine/test_http_contract.py \
+  tests/engine/test_http.py tests/engine/test_aiohttp_front.py \
   tests/http

@@ -46,6 +46,9 @@ log = logging.getLogger("rtio.cluster.redis")
 CANARY_MAGIC = b"\x00rtio-canary "
 
 _ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+#: the command that takes back a subscription, and the way back
+_UNDO = {"subscribe": "unsubscribe", "psubscribe": "punsubscribe", "ssubscribe": "sunsubscribe"}
+_DO = {undo: do for do, undo in _UNDO.items()}
 
 
 class _Deaf(Exception):
@@ -136,6 +139,8 @@ class RedisLink:
         self._buffer_full_logged = False
         self._client: Redis | None = None
         self._sub_client: Redis | None = None
+        #: the pubsub connection has every subscription (set by _subscribe_all)
+        self._subscriptions_live = False
         self._pubsub: PubSub | None = None
         self._connected = asyncio.Event()
         self._broken: BaseException | None = None
@@ -180,7 +185,7 @@ class RedisLink:
             raise LinkClosed("the link is closed")
         names = tuple(names)
         pubsub = self._pubsub
-        if not names or pubsub is None or self.state is not LinkState.CONNECTED:
+        if not names or pubsub is None or not self._subscriptions_live:
             return
         try:
             await asyncio.wait_for(getattr(pubsub, command)(*names), self.options.command_timeout)
@@ -363,13 +368,38 @@ class RedisLink:
         sub_client = self._sub_client = self._redis()
         pubsub = self._pubsub = sub_client.pubsub(ignore_subscribe_messages=True)
         timeout = opts.connect_timeout + opts.command_timeout
-        await asyncio.wait_for(pubsub.subscribe(self.canary_channel, *self._channels), timeout)
-        if self._patterns:
-            await asyncio.wait_for(pubsub.psubscribe(*self._patterns), timeout)
-        if self._shard_channels:
-            await asyncio.wait_for(pubsub.ssubscribe(*self._shard_channels), timeout)
-        # the SUBSCRIBE replies come first: once the first canary is back, all are in place
+        await self._subscribe_all(pubsub, timeout)
+        # redis-py sends SUBSCRIBE without waiting for Redis to act on it: the link is
+        # CONNECTED only once the first canary is back (_serve), as every subscription sent
+        # before it is then in place and no publish of a peer can slip past it
         self._canary.reset(self._clock())
+
+    async def _subscribe_all(self, pubsub: PubSub, timeout: float) -> None:
+        """Subscribes a new connection to every channel, pattern and shard channel, those
+        (un)subscribed while this runs included: until it returns, ``_apply`` leaves them
+        to it (two commands racing to open the pubsub connection would open two)."""
+        done: dict[str, set[str]] = {"subscribe": set(), "psubscribe": set(), "ssubscribe": set()}
+        while True:
+            want = {
+                "subscribe": {self.canary_channel, *self._channels},
+                "psubscribe": set(self._patterns),
+                "ssubscribe": set(self._shard_channels),
+            }
+            steps = [(command, want[command] - done[command]) for command in done]
+            steps += [(_UNDO[command], done[command] - want[command]) for command in done]
+            steps = [(command, names) for command, names in steps if names]
+            if not steps:
+                self._subscriptions_live = True
+                return
+            for command, names in steps:
+                await asyncio.wait_for(getattr(pubsub, command)(*sorted(names)), timeout)
+                done[_DO.get(command, command)] ^= names
+
+    async def _subscribed(self) -> None:
+        """The first canary came back: connected, and the buffered publishes go out."""
+        opts = self.options
+        client = self._client
+        assert client is not None
         self._set_state(LinkState.CONNECTED, "subscribed")
         again = self._ever_connected
         self._ever_connected = True
@@ -433,23 +463,25 @@ class RedisLink:
             )
             if message is None:
                 continue
-            self._deliver(message)
+            if self._deliver(message) and self.state is not LinkState.CONNECTED:
+                await self._subscribed()
 
-    def _deliver(self, message: dict[str, Any]) -> None:
+    def _deliver(self, message: dict[str, Any]) -> bool:
+        """Hands a message to the handler; True when it was the awaited canary."""
         kind = message["type"]
         if isinstance(kind, bytes):
             kind = kind.decode()
         if kind not in ("message", "pmessage", "smessage"):
-            return
+            return False
         channel = message["channel"]
         channel = channel.decode() if isinstance(channel, bytes) else str(channel)
         payload = message["data"]
         if not isinstance(payload, bytes):
             payload = str(payload).encode()
         if channel == self.canary_channel:
-            if payload.startswith(CANARY_MAGIC):
-                self._canary.received(payload[len(CANARY_MAGIC) :])
-            return
+            return payload.startswith(CANARY_MAGIC) and self._canary.received(
+                payload[len(CANARY_MAGIC) :]
+            )
         pattern = message.get("pattern")
         if isinstance(pattern, bytes):
             pattern = pattern.decode()
@@ -457,9 +489,11 @@ class RedisLink:
             self._on_message(Delivery(kind, channel, payload, pattern))
         except Exception:
             log.exception("redis link %s: the message handler failed on %s", self.name, channel)
+        return False
 
     async def _teardown(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
+        self._subscriptions_live = False
         sub_client, self._sub_client = self._sub_client, None
         client, self._client = self._client, None
         timeout = self.options.close_timeout
