@@ -6,7 +6,7 @@ layer above relies on.
 
 from .aiohttp_adapter import accept, close_all_on_shutdown
 from .client import connect
-from .connection import ConnectionOptions, ServerOptions, WebSocket
+from .connection import WebSocket
 from .deflate import DeflateOptions
 from .errors import (
     ConnectionClosed,
@@ -21,6 +21,7 @@ from .errors import (
     WebSocketError,
 )
 from .frames import CloseCode, Opcode
+from .options import ConnectionOptions, ServerOptions
 from .protocol import PreparedMessage, prepare_message
 from .stream import serve_upgrade
 

@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import cast
 
-from .connection import ConnectionOptions, Link, WebSocket, open_protocol
+from .connection import WebSocket
 from .deflate import DeflateOptions
 from .errors import InvalidHandshakeResponse
 from .handshake import (
@@ -28,6 +28,8 @@ from .handshake import (
     parse_response,
     serialize_request,
 )
+from .link import Link
+from .options import ConnectionOptions, open_protocol
 from .protocol import Side
 
 __all__ = ["MaskKeys", "connect", "parse_url"]

@@ -141,7 +141,6 @@ class WebSocketProtocol:
         "_msg_buf",
         "_msg_compressed",
         "_msg_frames",
-        "_msg_opcode",
         "_msg_size",
         "_out",
         "_parser",
@@ -162,6 +161,7 @@ class WebSocketProtocol:
         "max_fragments",
         "max_frame_size",
         "max_message_size",
+        "message_opcode",
         "pending_failure",
         "side",
         "state",
@@ -210,7 +210,9 @@ class WebSocketProtocol:
             allowed_rsv=RSV1 if deflate is not None else 0,
         )
         # the message being assembled
-        self._msg_opcode = 0  # 0: none in progress
+        # read-only outside: the opcode of the fragmented message being received (0: none;
+        # the glue times a message by it); an attribute, not a property: read per read
+        self.message_opcode = 0
         self._msg_compressed = False
         self._msg_size = 0
         self._msg_frames = 0
@@ -229,7 +231,7 @@ class WebSocketProtocol:
         if self.state is State.CLOSED or not data or self.pending_failure is not None:
             return []
         parser = self._parser
-        if not self._msg_opcode:
+        if not self.message_opcode:
             # the fast path: ``data`` holds only small single-frame messages (a client's
             # typical read); anything else, or invalid UTF-8, takes the general path
             small = parser.small_frames(data)
@@ -258,7 +260,7 @@ class WebSocketProtocol:
                 payload = frame.payload
                 fin = frame.fin
                 if opcode:  # TEXT or BINARY: a new message
-                    if self._msg_opcode:
+                    if self.message_opcode:
                         # 5.4: fragments of one message are not interleaved with another
                         raise ProtocolError("new data frame inside a fragmented message")
                     deflate = self.deflate if frame.rsv else None  # RSV1: compressed
@@ -277,13 +279,13 @@ class WebSocketProtocol:
                         continue
                     if deflate is not None:
                         self._msg_compressed = True
-                    self._msg_opcode = opcode
+                    self.message_opcode = opcode
                     self._msg_frames = 1
                     self.fragmented_messages += 1
                     if opcode == _TEXT:
                         self._utf8 = Utf8Decoder()
                 else:
-                    if not self._msg_opcode:
+                    if not self.message_opcode:
                         raise ProtocolError("continuation frame without a message to continue")
                     if frame.rsv:
                         # RFC 7692 6.1: "An endpoint MUST NOT set the "Per-Message
@@ -348,7 +350,7 @@ class WebSocketProtocol:
         # a new buffer: a cleared one would keep its capacity (the biggest message's)
         self._msg_buf = bytearray()
         self._msg_frames = 0
-        self._msg_opcode = 0
+        self.message_opcode = 0
         self._msg_compressed = False
         self._msg_size = 0
         return message
@@ -361,10 +363,10 @@ class WebSocketProtocol:
         opcode, rsv, received = pending
         if rsv or received <= self._pending_offset:
             return
-        if opcode == _TEXT and not self._msg_opcode:
+        if opcode == _TEXT and not self.message_opcode:
             if self._pending_offset == 0:
                 self._pending_utf8 = Utf8Decoder()
-        elif opcode == _CONT and self._msg_opcode == _TEXT and not self._msg_compressed:
+        elif opcode == _CONT and self.message_opcode == _TEXT and not self._msg_compressed:
             if self._pending_offset == 0:
                 assert self._utf8 is not None
                 self._pending_utf8 = self._utf8.copy()

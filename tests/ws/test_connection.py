@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 
 from rtio.ws import ConnectionClosed, ConnectionOptions, InvalidState, WebSocket
-from rtio.ws.connection import OFFLOAD_SIZE, Link
+from rtio.ws.connection import Link
 from rtio.ws.deflate import DeflateParams, PerMessageDeflate
 from rtio.ws.frames import RSV2, FrameParser, Opcode, serialize_frame
+from rtio.ws.options import DEFAULT_OPTIONS
 from rtio.ws.protocol import Close, Ping, Side, WebSocketProtocol, prepare_message
+
+OFFLOAD_SIZE = DEFAULT_OPTIONS.offload_size
 
 MASK = b"\x11\x22\x33\x44"
 
