@@ -10,6 +10,7 @@ from .connection import WebSocket
 from .deflate import DeflateOptions
 from .errors import (
     ConnectionClosed,
+    ConnectionLost,
     HandshakeError,
     HandshakeRefused,
     InvalidHandshakeResponse,
@@ -28,6 +29,7 @@ from .stream import serve_upgrade
 __all__ = [
     "CloseCode",
     "ConnectionClosed",
+    "ConnectionLost",
     "ConnectionOptions",
     "DeflateOptions",
     "HandshakeError",

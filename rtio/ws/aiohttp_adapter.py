@@ -30,7 +30,7 @@ from rtio import aiohttp_internals as internals
 
 from .connection import WebSocket
 from .deflate import DeflateParams
-from .errors import HandshakeRefused
+from .errors import ConnectionLost, HandshakeRefused
 from .frames import CloseCode
 from .handshake import server_handshake
 from .link import Link
@@ -136,7 +136,7 @@ async def accept(
     handler = request.protocol
     transport = request.transport
     if handler is None or transport is None:
-        raise ConnectionResetError("the connection was lost before the handshake completed")
+        raise ConnectionLost("the connection was lost before the handshake completed")
 
     response_headers = list(accepted.headers)
     if headers:
@@ -147,7 +147,7 @@ async def accept(
 
     if detach:
         if handler.transport is None:  # lost while the 101 was written
-            raise ConnectionResetError("the connection was lost during the handshake")
+            raise ConnectionLost("the connection was lost during the handshake")
         ws = _detach(handler, transport, options, accepted.deflate, accepted.subprotocol)
         if track:
             _track(request.app, ws)

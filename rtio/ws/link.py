@@ -12,11 +12,20 @@ WebSocket frames.
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Callable
 
 from .writes import LoopWrites, loop_writes
 
-__all__ = ["Link"]
+__all__ = ["Link", "ReadHold"]
+
+
+class ReadHold(enum.Flag):
+    """Why reading from the peer is paused; it resumes once no reason is left."""
+
+    QUEUE_FULL = enum.auto()  # max_queue received messages wait for the application
+    WRITE_BLOCKED = enum.auto()  # the transport's write buffer is above write_limit
+    LOST = enum.auto()  # the connection is gone: nothing to resume, ever
 
 
 class Link:
@@ -29,6 +38,7 @@ class Link:
         "_batch_size",
         "_drain_waiters",
         "_paused",
+        "_read_holds",
         "_touched",
         "_write_limit",
         "_writes",
@@ -46,6 +56,7 @@ class Link:
         self._batch: list[bytes] | None = None
         self._batch_size = 0
         self._write_limit = 1 << 16
+        self._read_holds = ReadHold(0)
 
     def set_write_limit(self, limit: int, *, coalesce: bool) -> None:
         """The transport's write buffer high-water mark (``drain`` waits above it), and
@@ -168,8 +179,9 @@ class Link:
 
     def connection_lost(self) -> None:
         """The TCP connection is gone: nobody will read what is held back; wake the drain
-        waiters."""
+        waiters; reading never resumes."""
         self._batch = None
+        self._read_holds |= ReadHold.LOST
         self.wake_writers()
 
     def wake_writers(self) -> None:
@@ -177,6 +189,24 @@ class Link:
         self.resume_writing()
 
     # -- read flow control ---------------------------------------------------------------
+
+    def hold_reading(self, reason: ReadHold) -> None:
+        """Pause reading from the peer for ``reason`` (until ``release_reading(reason)``)."""
+        if not self._read_holds:
+            self.pause_reading()
+        self._read_holds |= reason
+
+    def release_reading(self, reason: ReadHold) -> None:
+        """``reason`` to pause reading is gone: resume if it was the last one."""
+        if self._read_holds & reason:
+            self._read_holds &= ~reason
+            if not self._read_holds:
+                self.resume_reading()
+
+    def reading_held(self, reason: ReadHold) -> bool:
+        return bool(self._read_holds & reason)
+
+    # pause_reading / resume_reading: the transport's (an adapter may override them)
 
     def pause_reading(self) -> None:
         self.transport.pause_reading()
