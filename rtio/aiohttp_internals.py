@@ -62,8 +62,8 @@ def writing_paused(handler: Any) -> bool:
 
 def drain(handler: Any) -> Awaitable[None]:
     """Resolves once the handler's writes resume (``BaseProtocol._drain_helper``: aiohttp's
-    drain waiter is the only signal of its ``resume_writing``); raises ConnectionResetError
-    if the connection is lost meanwhile."""
+    drain waiter is the only signal of its ``resume_writing``), or once the connection is
+    lost (resolved, or a ConnectionError: the caller checks its own state after it)."""
     return handler._drain_helper()  # type: ignore[no-any-return]
 
 

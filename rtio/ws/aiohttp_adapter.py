@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from rtio import aiohttp_internals as internals
+import rtio.aiohttp_internals as internals
 
 from .connection import WebSocket
 from .deflate import DeflateParams
