@@ -85,6 +85,8 @@ def _then(task: asyncio.Future[None], callback: Callable[[], None]) -> None:
 class _Feed:
     """Duck-types aiohttp's WebSocketReader for RequestHandler.set_parser."""
 
+    # slots: one per attached connection
+    # (~45 B less each than an instance dict: bench_tricks.py, per-connection objects)
     __slots__ = ("_ws",)
 
     def __init__(self, ws: WebSocket) -> None:

@@ -39,6 +39,8 @@ class MaskKeys:
     """Fresh 4-byte mask keys from the OS's CSPRNG, drawn 4 KiB at a time (one system call
     per 1024 frames instead of one per frame). Every key is used once."""
 
+    # slots: one per client connection
+    # (~45 B less each than an instance dict: bench_tricks.py, per-connection objects)
     __slots__ = ("_pool", "_pos")
 
     _CHUNK = 4096

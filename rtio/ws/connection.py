@@ -209,9 +209,7 @@ class WebSocket(WebSocketDriver):
             self._send_queue = SendQueue()
         return self._send_queue
 
-    async def _send_offloaded(
-        self, message: str | bytes | PreparedMessage, compress: bool
-    ) -> None:
+    async def _send_offloaded(self, message: str | bytes | PreparedMessage, compress: bool) -> None:
         """A send whose turn came in the send queue: a big message is compressed in a
         worker thread meanwhile (offload.py)."""
         self._check_open()
@@ -309,5 +307,3 @@ class WebSocket(WebSocketDriver):
         if self._closed_waiter is None:
             self._closed_waiter = self._loop.create_future()
         await asyncio.shield(self._closed_waiter)
-
-

@@ -51,7 +51,8 @@ class TransportState(enum.Enum):
     LOST = "lost"  # the TCP connection is gone (receive_eof)
 
 
-#: an alias: read on every send (the send guard)
+#: an alias, read on every send (the send guard): ~70 ns less per test than
+#: TransportState.LOST, an enum attribute lookup (bench_tricks.py)
 LOST = TransportState.LOST
 
 
@@ -60,9 +61,9 @@ class WebSocketDriver:
     arrive, and ends it. ``WebSocket`` (connection.py) adds what the application calls;
     the underscored methods below the receiving section are its interface to this class."""
 
-    # slots: one is created per connection set-up, and most of its attributes stay at their
-    # first value for the connection's life (a connection set-up costs ~1 us less, an idle
-    # connection ~100 bytes less than with an instance dict)
+    # slots: one per connection, whose attributes mostly keep their first value: an idle
+    # connection costs ~45 B less than with an instance dict (bench_tricks.py, 2026-12-04;
+    # the set-up time differs by noise)
     __slots__ = (
         "__weakref__",
         "_close_handle",
@@ -475,5 +476,3 @@ class WebSocketDriver:
 
 def _drop(message: str | bytes) -> None:
     """The receiver of a failed connection: later messages are not delivered."""
-
-

@@ -23,6 +23,7 @@ class Pings:
     """The pings of one connection; ``send(payload)`` writes a ping frame and returns the
     bytes written (0: the connection can no longer send)."""
 
+    # slots: one per connection with keepalive, ~47 B less than a dict (bench_tricks.py)
     __slots__ = (
         "_counter",
         "_interval",

@@ -31,8 +31,8 @@ class ReadHold(enum.Flag):
 class Link:
     """What a WebSocket needs from the connection below it."""
 
-    # slots: one per connection, and WebSocketStream (a Link) lives as long as its
-    # connection; see WebSocket's slots for the figure
+    # slots: one per connection (WebSocketStream, a Link, lives as long as it): ~49 B less
+    # each than an instance dict (bench_tricks.py)
     __slots__ = (
         "_batch",
         "_batch_size",

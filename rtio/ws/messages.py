@@ -21,6 +21,7 @@ class Inbox:
     """Received messages, oldest first (``messages``: the WebSocket appends, then calls
     ``added``)."""
 
+    # slots: one per connection in iterator mode, ~41 B less than a dict (bench_tricks.py)
     __slots__ = ("_high", "_link", "_waiter", "full", "messages")
 
     def __init__(self, link: Link, max_queue: int) -> None:

@@ -38,8 +38,6 @@ async def compress_in_thread(deflate: PerMessageDeflate, payload: bytes) -> byte
 class SendQueue:
     """The sends of one connection that wait behind an offloaded compression, in order."""
 
-    __slots__ = ("_last", "_lock", "_waiting")
-
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._waiting = 0

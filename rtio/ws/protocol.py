@@ -66,6 +66,8 @@ __all__ = [
     "prepare_message",
 ]
 
+# plain ints, not enum members: an opcode test costs ~50 ns less (a module global instead of
+# an enum attribute lookup; bench_tricks.py), several per frame
 _TEXT = Opcode.TEXT.value
 _BINARY = Opcode.BINARY.value
 _CONT = Opcode.CONTINUATION.value
@@ -107,6 +109,8 @@ class PreparedMessage:
     """A message encoded once: its opcode, payload, and its unmasked, uncompressed frame as a
     server sends it, to be written as-is to every connection that does not compress it."""
 
+    # slots: one per message prepared for a broadcast
+    # (~45 B less each than an instance dict: bench_tricks.py, per-connection objects)
     __slots__ = ("frame", "opcode", "payload")
 
     def __init__(self, opcode: int, payload: bytes) -> None:
@@ -135,7 +139,8 @@ def _compressed_bound(size: int) -> int:
 class WebSocketProtocol:
     """One connection's protocol state (after a successful opening handshake)."""
 
-    # slots: one per connection (set-up ~0.2 us faster, no instance dict)
+    # slots: one per connection, ~45 B less each than an instance dict (the figure of
+    # bench_tricks.py's per-connection objects)
     __slots__ = (
         "_mask_key",
         "_msg_buf",

@@ -30,6 +30,7 @@ class WebSocketStream(Link, asyncio.Protocol):
     """The protocol of a transport that carries one WebSocket, and that WebSocket's Link:
     bytes in, end of connection, write flow control."""
 
+    # slots: like Link's (one per detached connection)
     __slots__ = ("ws",)
 
     def __init__(self, transport: asyncio.Transport, *, writing_paused: bool = False) -> None:
