@@ -53,10 +53,15 @@ class WebSocket(WebSocketDriver):
         while True:
             if self._on_message is not None:
                 raise InvalidState("recv() in push mode: messages go to the receiver")
-            inbox = self._inbox_of()
-            if inbox.messages:
-                message = inbox.pop()
-                if not inbox.messages and self._proto.pending_failure is not None:
+            inbox = self._inbox
+            if inbox is None:
+                inbox = self._inbox_of()
+            messages = inbox.messages
+            if messages:
+                message = messages.pop(0)
+                if inbox.full:
+                    inbox.taken()
+                if not messages and self._proto.pending_failure is not None:
                     # The app answers this message first (an echo's send() writes before
                     # it awaits anything), then the violation behind it fails the
                     # connection: on the next recv() or, at the latest, on the next turn

@@ -22,31 +22,35 @@ class Inbox:
     ``added``)."""
 
     # slots: one per connection in iterator mode, ~41 B less than a dict (bench_tricks.py)
-    __slots__ = ("_high", "_link", "_waiter", "full", "messages")
+    __slots__ = ("_high", "_link", "_loop", "_waiter", "full", "messages")
 
-    def __init__(self, link: Link, max_queue: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, link: Link, max_queue: int) -> None:
         # a list, not a deque: at most max_queue items, and an empty deque costs 760 bytes
         # (an empty list, 56)
         self.messages: list[str | bytes] = []
         self._link = link
         self._high = max(max_queue, 1)
         self.full = False  # reading is held for it
+        self._loop = loop
         self._waiter: asyncio.Future[None] | None = None
 
     def added(self) -> None:
         """Messages were appended: wake the reader; hold reading if the queue is full."""
-        self.wake()
+        waiter = self._waiter
+        if waiter is not None:  # wake(), inline: once per read in iterator mode
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
         if len(self.messages) >= self._high and not self.full:
             self.full = True
             self._link.hold_reading(ReadHold.QUEUE_FULL)
 
-    def pop(self) -> str | bytes:
-        """The oldest message (there is one); reading resumes at half the queue."""
-        messages = self.messages
-        message = messages.pop(0)
-        if self.full and len(messages) <= self._high >> 1:
+    def taken(self) -> None:
+        """The reader took messages out of a full queue (``messages.pop(0)``, inline in
+        recv(): no call per message while the queue is not full): reading resumes at half
+        the queue."""
+        if self.full and len(self.messages) <= self._high >> 1:
             self._release()
-        return message
 
     def take_all(self) -> list[str | bytes]:
         """Every message, the queue emptied (the connection goes to push mode)."""
@@ -59,17 +63,18 @@ class Inbox:
         self.full = False
         self._link.release_reading(ReadHold.QUEUE_FULL)
 
-    async def wait(self) -> None:
-        """Until ``wake()``: a message arrived or the connection changed."""
-        if self._waiter is not None:
+    def wait(self) -> asyncio.Future[None]:
+        """A future resolved by ``wake()`` (a message arrived or the connection changed).
+        A future, not a coroutine: one less frame per message a reader waits for."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
             raise InvalidState("recv() is already being awaited")
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await waiter
-        finally:
-            self._waiter = None
+        waiter = self._waiter = self._loop.create_future()
+        return waiter
 
     def wake(self) -> None:
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
