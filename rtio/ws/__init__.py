@@ -6,10 +6,11 @@ layer above relies on.
 
 from .aiohttp_adapter import accept, close_all_on_shutdown
 from .client import connect
-from .connection import ConnectionOptions, ServerOptions, WebSocket
+from .connection import WebSocket
 from .deflate import DeflateOptions
 from .errors import (
     ConnectionClosed,
+    ConnectionLost,
     HandshakeError,
     HandshakeRefused,
     InvalidHandshakeResponse,
@@ -21,12 +22,14 @@ from .errors import (
     WebSocketError,
 )
 from .frames import CloseCode, Opcode
+from .options import ConnectionOptions, ServerOptions
 from .protocol import PreparedMessage, prepare_message
 from .stream import serve_upgrade
 
 __all__ = [
     "CloseCode",
     "ConnectionClosed",
+    "ConnectionLost",
     "ConnectionOptions",
     "DeflateOptions",
     "HandshakeError",

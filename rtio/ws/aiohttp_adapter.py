@@ -1,35 +1,40 @@
-"""The one place that touches aiohttp internals: answer an aiohttp request with our 101 and
-take the connection over. Two ways, both checked by tests/ws/test_aiohttp_adapter.py (so an
-aiohttp upgrade that breaks a contract breaks one test):
+"""rtio.ws on aiohttp: answer an aiohttp request with our 101 and take the connection over.
 
-- attached (``detach=False``), as aiohttp's own web_ws.py does: after the 101,
-  ``request.protocol.set_parser(parser)`` makes aiohttp's RequestHandler feed every later
-  byte (starting with any bytes pipelined right behind the upgrade request) to
-  ``parser.feed_data`` and call ``parser.feed_eof`` when the connection is lost;
-  ``keep_alive(False)`` keeps aiohttp from reading another HTTP request afterwards. Write
-  backpressure comes from the same RequestHandler (``writing_paused`` /
-  ``_drain_helper``), read backpressure from its ``pause_reading`` / ``resume_reading``.
-  The handler must stay in its request handler until the WebSocket is closed.
+Two ways (the aiohttp internals each one touches are rtio/aiohttp_internals.py's, with
+their contract tests in tests/test_aiohttp_internals.py):
+
+- attached (``detach=False``), as aiohttp's own web_ws.py does: after the 101 aiohttp's
+  RequestHandler feeds every later byte (starting with any bytes pipelined right behind
+  the upgrade request) to the WebSocket and reports the connection's end; write and read
+  backpressure go through the same RequestHandler. The handler must stay in its request
+  handler until the WebSocket is closed.
 - detached (``detach=True``): after the 101 the transport gets our own protocol
   (stream.py) and aiohttp lets go of the connection, so that its RequestHandler, request,
   HTTP parser and handler task (about 9 kB per connection) are freed once the handler
-  returns; see ``_detach`` for what that takes from aiohttp 3.14's web_protocol.py.
+  returns.
+
+Also owns ``close_all_on_shutdown`` (the app's WebSockets closed on its on_shutdown).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
-from .connection import Link, ServerOptions, WebSocket, open_protocol
+import rtio.aiohttp_internals as internals
+
+from .connection import WebSocket
 from .deflate import DeflateParams
-from .errors import HandshakeRefused
+from .errors import ConnectionLost, HandshakeRefused
 from .frames import CloseCode
 from .handshake import server_handshake
+from .link import Link
+from .options import ServerOptions, open_protocol
 from .protocol import Side
 from .stream import detach as detach_transport
 
@@ -49,18 +54,16 @@ class _RequestHandlerLink(Link):
 
     @property
     def writing_paused(self) -> bool:
-        # BaseProtocol._paused: the public writing_paused property is 3.12+ only
-        return bool(self._handler._paused)
+        return internals.writing_paused(self._handler)
 
     async def drain(self) -> None:
-        await self._handler._drain_helper()
+        await internals.drain(self._handler)
 
     def call_when_writable(self, callback: Callable[[], None]) -> None:
-        if not self._handler._paused:
+        if not internals.writing_paused(self._handler):
             callback()
             return
-        # aiohttp's drain waiter is the only signal of its resume_writing
-        task = asyncio.ensure_future(self._handler._drain_helper())
+        task = asyncio.ensure_future(internals.drain(self._handler))
         task.add_done_callback(lambda t: _then(t, callback))
 
     def pause_reading(self) -> None:
@@ -69,7 +72,7 @@ class _RequestHandlerLink(Link):
     def resume_reading(self) -> None:
         self._handler.resume_reading()
 
-    def connection_lost(self) -> None:
+    def wake_writers(self) -> None:
         pass  # aiohttp wakes its own drain waiter
 
 
@@ -82,6 +85,8 @@ def _then(task: asyncio.Future[None], callback: Callable[[], None]) -> None:
 class _Feed:
     """Duck-types aiohttp's WebSocketReader for RequestHandler.set_parser."""
 
+    # slots: one per attached connection
+    # (~45 B less each than an instance dict: bench_tricks.py, per-connection objects)
     __slots__ = ("_ws",)
 
     def __init__(self, ws: WebSocket) -> None:
@@ -93,21 +98,6 @@ class _Feed:
 
     def feed_eof(self) -> None:
         self._ws.receive_eof()
-
-
-class _UpgradedResponse(web.StreamResponse):
-    """The 101 response; aiohttp calls write_eof() when the handler returns it, which is
-    where a WebSocket the handler left open gets its close handshake."""
-
-    _ws: WebSocket | None = None
-
-    async def write_eof(self, data: bytes = b"") -> None:
-        if self._eof_sent:
-            return
-        self._eof_sent = True
-        ws = self._ws
-        if ws is not None and not ws.closed:
-            await ws.close(CloseCode.NORMAL_CLOSURE)
 
 
 async def accept(
@@ -141,25 +131,25 @@ async def accept(
         compression=options.compression,
         origin_check=origin_check,
     )
-    if not request._message.upgrade:
+    if not internals.is_upgrade(request):
         # aiohttp's HTTP parser must agree that this is an upgrade, or it would go on
         # parsing the following bytes as HTTP.
         raise HandshakeRefused(400, "not an upgrade request")
     handler = request.protocol
     transport = request.transport
     if handler is None or transport is None:
-        raise ConnectionResetError("the connection was lost before the handshake completed")
+        raise ConnectionLost("the connection was lost before the handshake completed")
 
     response_headers = list(accepted.headers)
     if headers:
         response_headers.extend(headers.items())
-    response = _UpgradedResponse(status=101, headers=response_headers)
+    response = internals.UpgradedResponse(status=101, headers=response_headers)
     response.force_close()
     await response.prepare(request)
 
     if detach:
         if handler.transport is None:  # lost while the 101 was written
-            raise ConnectionResetError("the connection was lost during the handshake")
+            raise ConnectionLost("the connection was lost during the handshake")
         ws = _detach(handler, transport, options, accepted.deflate, accepted.subprotocol)
         if track:
             _track(request.app, ws)
@@ -172,13 +162,18 @@ async def accept(
         subprotocol=accepted.subprotocol,
         options=options,
     )
-    response._ws = ws
+    response.on_eof = functools.partial(_close_left_open, ws)
     if track:
         _track(request.app, ws)
     # From here on aiohttp hands every byte to us, starting with the pipelined tail.
-    handler.set_parser(_Feed(ws))  # type: ignore[arg-type]
-    handler.keep_alive(False)
+    internals.feed_to(handler, _Feed(ws))
     return ws, response
+
+
+async def _close_left_open(ws: WebSocket) -> None:
+    """The handler returned the response of a WebSocket it left open: close it."""
+    if not ws.closed:
+        await ws.close(CloseCode.NORMAL_CLOSURE)
 
 
 def _track(app: web.Application, ws: WebSocket) -> None:
@@ -196,37 +191,19 @@ def _detach(
     deflate: DeflateParams | None,
     subprotocol: str | None,
 ) -> WebSocket:
-    """Take the connection away from aiohttp's RequestHandler (aiohttp 3.14.5's
-    web_protocol.py, read for this) right after our 101 went out through it."""
-    # Bytes the HTTP parser read behind the upgrade request (data_received keeps them in
-    # _message_tail until a payload parser is set): they are the first WebSocket frames.
-    tail = handler._message_tail
-    handler._message_tail = b""
-    # No keep-alive timer, no next request: the handler's loop ends with this response.
-    handler.keep_alive(False)
-    # The tail buffer (3.14: _buffer_paused) or flow control may have paused reading;
-    # nobody would resume it.
-    reading_paused = bool(handler._reading_paused or getattr(handler, "_buffer_paused", False))
+    """Take the connection away from aiohttp's RequestHandler right after our 101 went out
+    through it."""
+    handover = internals.hand_over(handler)
     ws = detach_transport(
         transport,
         options,
         deflate,
         subprotocol=subprotocol,
-        tail=tail,
-        writing_paused=bool(handler._paused),
-        resume_reading=reading_paused,
+        tail=handover.tail,
+        writing_paused=handover.writing_paused,
+        resume_reading=handover.reading_paused,
     )
-    # With no transport, the handler's loop does not close the connection when it ends
-    # (start(): "if self.transport is not None: self.transport.close()"), nor does
-    # force_close(), which ends that loop after this response (3.10's loop would otherwise
-    # wait for another request forever, keeping the handler alive).
-    handler.transport = None
-    handler.force_close()
-    # Out of the server's connection list (once the handler task ends): its shutdown()
-    # would wait on and then cancel this handler, and the list would keep it alive.
-    manager = handler._manager
-    if manager is not None:
-        manager.connection_lost(handler, None)
+    internals.let_go(handler)
     return ws
 
 

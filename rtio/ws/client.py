@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import cast
 
-from .connection import ConnectionOptions, Link, WebSocket, open_protocol
+from .connection import WebSocket
 from .deflate import DeflateOptions
 from .errors import InvalidHandshakeResponse
 from .handshake import (
@@ -28,6 +28,8 @@ from .handshake import (
     parse_response,
     serialize_request,
 )
+from .link import Link
+from .options import ConnectionOptions, open_protocol
 from .protocol import Side
 
 __all__ = ["MaskKeys", "connect", "parse_url"]
@@ -37,6 +39,8 @@ class MaskKeys:
     """Fresh 4-byte mask keys from the OS's CSPRNG, drawn 4 KiB at a time (one system call
     per 1024 frames instead of one per frame). Every key is used once."""
 
+    # slots: one per client connection
+    # (~45 B less each than an instance dict: bench_tricks.py, per-connection objects)
     __slots__ = ("_pool", "_pos")
 
     _CHUNK = 4096

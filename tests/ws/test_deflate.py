@@ -17,6 +17,7 @@ from rtio.ws.deflate import (
     client_accept,
     client_offer,
     parse_extensions,
+    server_negotiate,
 )
 
 
@@ -93,9 +94,11 @@ def test_rfc_7692_vectors() -> None:
     assert client.decompress(b"\xf2\x00\x11\x00\x00", True, None) == b"Hello"
     # 7.2.3.1: the same message in two fragments
     other = PerMessageDeflate(DeflateParams(), is_server=False)
-    assert other.decompress(b"\xf2\x48\xcd", False, None) + other.decompress(
-        b"\xc9\xc9\x07\x00", True, None
-    ) == b"Hello"
+    assert (
+        other.decompress(b"\xf2\x48\xcd", False, None)
+        + other.decompress(b"\xc9\xc9\x07\x00", True, None)
+        == b"Hello"
+    )
     # 7.2.3.3: a DEFLATE block with no compression (BFINAL=0, BTYPE=00)
     stored = PerMessageDeflate(DeflateParams(), is_server=False)
     assert stored.decompress(b"\x00\x05\x00\xfa\xffHello\x00", True, None) == b"Hello"
@@ -184,3 +187,112 @@ def test_round_trip(messages: list[bytes], no_context: bool, bits: int) -> None:
         receiver = PerMessageDeflate(params, is_server=not is_server)
         for message in messages:
             assert receiver.decompress(sender.compress(message), True, None) == message
+
+
+# -- negotiation (7.1): the server's choice, the client's check of the answer ------------
+
+
+def _offer(value: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    return parse_extensions([value])
+
+
+@pytest.mark.parametrize(
+    ("offer", "options", "agreed", "response"),
+    [
+        ("permessage-deflate", DeflateOptions(), DeflateParams(), "permessage-deflate"),
+        (
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+            DeflateOptions(),
+            DeflateParams(True, True),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+        ),
+        (
+            "permessage-deflate; server_max_window_bits=10; client_max_window_bits",
+            DeflateOptions(server_max_window_bits=12, client_max_window_bits=11),
+            DeflateParams(False, False, 10, 11),
+            "permessage-deflate; server_max_window_bits=10; client_max_window_bits=11",
+        ),
+        (
+            "permessage-deflate; client_max_window_bits=9",
+            DeflateOptions(server_no_context_takeover=True, client_no_context_takeover=True),
+            DeflateParams(True, True, 15, 9),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover;"
+            " client_max_window_bits=9",
+        ),
+        # an unknown extension and an invalid offer are skipped for the next offer
+        (
+            "x-other, permessage-deflate; foo, permessage-deflate; server_no_context_takeover=1,"
+            " permessage-deflate; server_max_window_bits=9",
+            DeflateOptions(),
+            DeflateParams(False, False, 9, 15),
+            "permessage-deflate; server_max_window_bits=9",
+        ),
+    ],
+)
+def test_server_negotiate(
+    offer: str, options: DeflateOptions, agreed: DeflateParams, response: str
+) -> None:
+    assert server_negotiate(_offer(offer), options) == (agreed, response)
+
+
+@pytest.mark.parametrize(
+    ("offer", "options"),
+    [
+        # 7.1.2.2: a limit on the client's window needs an offer that allows it
+        ("permessage-deflate", DeflateOptions(client_max_window_bits=10)),
+        ("permessage-deflate; client_no_context_takeover=x", DeflateOptions()),
+        (
+            "permessage-deflate; client_no_context_takeover; client_no_context_takeover",
+            DeflateOptions(),
+        ),
+        ("permessage-deflate; server_max_window_bits=16", DeflateOptions()),
+        ("permessage-deflate; server_max_window_bits=08", DeflateOptions()),
+        ("permessage-deflate; server_max_window_bits", DeflateOptions()),
+        ("x-webkit-deflate-frame", DeflateOptions()),
+    ],
+)
+def test_server_declines(offer: str, options: DeflateOptions) -> None:
+    assert server_negotiate(_offer(offer), options) is None
+
+
+@pytest.mark.parametrize(
+    ("response", "options", "agreed"),
+    [
+        (
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=10;"
+            " client_max_window_bits=9",
+            DeflateOptions(server_no_context_takeover=True, server_max_window_bits=12),
+            DeflateParams(True, False, 10, 9),
+        ),
+        (
+            "permessage-deflate; client_no_context_takeover",
+            DeflateOptions(),
+            DeflateParams(False, True),
+        ),
+    ],
+)
+def test_client_accept(response: str, options: DeflateOptions, agreed: DeflateParams) -> None:
+    assert client_accept(_offer(response)[0][1], options) == agreed
+
+
+@pytest.mark.parametrize(
+    ("response", "options"),
+    [
+        ("permessage-deflate", DeflateOptions(server_no_context_takeover=True)),
+        ("permessage-deflate", DeflateOptions(server_max_window_bits=10)),
+        (
+            "permessage-deflate; server_max_window_bits=12",
+            DeflateOptions(server_max_window_bits=10),
+        ),
+        (
+            "permessage-deflate; client_max_window_bits=12",
+            DeflateOptions(client_max_window_bits=10),
+        ),
+        # 7.1.2.2: in a response client_max_window_bits needs its value
+        ("permessage-deflate; client_max_window_bits", DeflateOptions()),
+        ("permessage-deflate; unknown", DeflateOptions()),
+    ],
+)
+def test_client_rejects(response: str, options: DeflateOptions) -> None:
+    with pytest.raises(ValueError):
+        client_accept(_offer(response)[0][1], options)

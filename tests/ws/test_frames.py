@@ -50,6 +50,7 @@ def apply_mask(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 def test_the_accelerator_is_used_when_built() -> None:
     assert frames_module.apply_mask is IMPLEMENTATIONS[-1]
 
+
 # RFC 6455 5.7 examples
 VECTORS = [
     # A single-frame unmasked text message

@@ -247,7 +247,7 @@ def test_extensions_ignored_without_compression() -> None:
 
 
 def test_malformed_extension_header_is_refused() -> None:
-    headers = [*GOOD, ("Sec-WebSocket-Extensions", "permessage-deflate; a=\"b")]
+    headers = [*GOOD, ("Sec-WebSocket-Extensions", 'permessage-deflate; a="b')]
     with pytest.raises(HandshakeRefused, match="Sec-WebSocket-Extensions") as info:
         server_handshake("GET", (1, 1), headers, compression=DeflateOptions())
     assert info.value.status == 400

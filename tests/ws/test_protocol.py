@@ -5,7 +5,9 @@ code, limits and fail-fast checks, and a fuzz of receive_data."""
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 import zlib
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -24,6 +26,8 @@ from rtio.ws.protocol import (
     WebSocketProtocol,
     prepare_message,
 )
+
+from .support import continuation, first_fragment
 
 MASK = b"\x01\x02\x03\x04"
 
@@ -248,9 +252,7 @@ def test_size_limits_from_the_length_field(header: bytes, kwargs: dict[str, int]
 
 
 def test_message_size_limit_across_fragments() -> None:
-    data = masked(Opcode.BINARY, b"x" * 600, fin=False) + masked(
-        Opcode.CONTINUATION, b"x" * 500
-    )
+    data = masked(Opcode.BINARY, b"x" * 600, fin=False) + masked(Opcode.CONTINUATION, b"x" * 500)
     assert fail_code(data, max_message_size=1024) == 1009
     ok = server(max_message_size=1100)
     assert ok.receive_data(data) == [b"x" * 1100]
@@ -290,9 +292,7 @@ def test_compressed_fragmented_message() -> None:
 
 def test_rsv1_on_a_continuation_or_control_frame() -> None:
     _, s = deflate_pair()
-    bad = masked(Opcode.TEXT, b"", fin=False, rsv=RSV1) + masked(
-        Opcode.CONTINUATION, b"", rsv=RSV1
-    )
+    bad = masked(Opcode.TEXT, b"", fin=False, rsv=RSV1) + masked(Opcode.CONTINUATION, b"", rsv=RSV1)
     s.receive_data(bad)
     assert s.close_code == 1002
     _, s2 = deflate_pair()
@@ -451,9 +451,7 @@ def test_encode_message_is_what_send_message_queues() -> None:
         a.send_message(message)
         assert b.encode_message(message) == a.data_to_send()
     c = client()
-    assert frames_of(c.encode_message("masked"), masked=True) == [
-        (Opcode.TEXT, b"masked", True, 0)
-    ]
+    assert frames_of(c.encode_message("masked"), masked=True) == [(Opcode.TEXT, b"masked", True, 0)]
 
 
 def test_encode_message_after_queued_bytes_and_with_deflate() -> None:
@@ -472,3 +470,80 @@ def test_encode_message_after_queued_bytes_and_with_deflate() -> None:
     sender.send_close()
     with pytest.raises(InvalidState):
         sender.encode_message("after the close")
+
+
+def _feed_in_chunks(proto: WebSocketProtocol, frames: bytes, size: int = 1 << 16) -> list[Any]:
+    events: list[Any] = []
+    for i in range(0, len(frames), size):
+        events += proto.receive_data(frames[i : i + size])
+    return events
+
+
+@pytest.mark.parametrize("opcode", [Opcode.BINARY, Opcode.TEXT])
+def test_empty_fragments_cost_no_memory(opcode: Opcode) -> None:
+    """Issue 12 defect 5: 50,000 empty continuation frames (no fragment limit) used to
+    grow a list by 8 bytes each (+400 kB here, +74 MB for 10 M); now a message's
+    fragments share one buffer: the growth is its bytes, whatever the frame count."""
+    proto = WebSocketProtocol(Side.SERVER, max_message_size=1 << 20)
+    assert proto.receive_data(first_fragment(opcode, b"ab")) == []
+    batch = continuation(b"") * 10_000
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(5):
+            assert _feed_in_chunks(proto, batch) == []
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert proto.state is State.OPEN
+    assert grown < 64 << 10, f"+{grown} bytes for 50,000 empty fragments"
+    last = serialize_frame(Opcode.CONTINUATION, b"cd", mask_key=MASK)
+    assert proto.receive_data(last) == (["abcd"] if opcode == Opcode.TEXT else [b"abcd"])
+
+
+@pytest.mark.parametrize("opcode", [Opcode.BINARY, Opcode.TEXT])
+def test_tiny_fragments_cost_the_message_bytes_only(opcode: Opcode) -> None:
+    """Issue 12 defect 5: 64 kB in 2-byte fragments used to cost ~25x its size (a bytes
+    or str object per fragment: +26 MB per MB); now about its size (the buffer, the
+    message)."""
+    proto = WebSocketProtocol(Side.SERVER, max_message_size=1 << 20)  # no fragment limit
+    size = 64 << 10
+    frames = (
+        first_fragment(opcode, b"ab")
+        + continuation(b"ab") * (size // 2 - 2)
+        + continuation(b"ab", fin=True)
+    )
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        events = _feed_in_chunks(proto, frames)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(events) == 1 and len(events[0]) == size
+    grown = peak - base
+    assert grown < 4 * size, f"peak +{grown} bytes for a {size}-byte message in 2-byte pieces"
+
+
+def test_max_fragments_fails_with_1008() -> None:
+    """Issue 12 defect 5: the frames of one message are counted; one more than
+    max_fragments fails the connection with 1008 and a reason naming the limit."""
+    proto = WebSocketProtocol(Side.SERVER, max_fragments=10)
+    events = proto.receive_data(first_fragment(Opcode.BINARY, b"x") + continuation(b"x") * 9)
+    assert events == [] and proto.state is State.OPEN  # 10 frames: at the limit
+    proto.receive_data(continuation(b"x"))
+    assert proto.state is State.CLOSED
+    assert proto.close_code == 1008
+    assert "more than 10 fragments" in proto.close_reason
+    out = FrameParser(require_mask=False)
+    out.feed(proto.data_to_send())
+    frame = out.next_frame()
+    assert frame is not None and frame.opcode == Opcode.CLOSE
+    assert frame.payload[:2] == (1008).to_bytes(2, "big")
+    # a message completed within the limit resets the count
+    proto = WebSocketProtocol(Side.SERVER, max_fragments=3)
+    for _ in range(5):
+        msg = (
+            first_fragment(Opcode.BINARY, b"a") + continuation(b"b") + continuation(b"c", fin=True)
+        )
+        assert proto.receive_data(msg) == [b"abc"]

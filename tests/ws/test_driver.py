@@ -1,14 +1,16 @@
-"""What a peer can make the WebSocket layer hold is bounded (issue 12, defects 1 and 5):
+"""Tests of driver.py (WebSocketDriver: the network side of a WebSocket): the protocol's
+answers, the close handshake and its timers, held failures, push-mode delivery, and the
+bounds on what a peer can make the glue hold (issue 12, defects 1 and 5):
 
-- defect 1: a peer that sends pings and never reads cannot make the server buffer pongs
-  without limit (reading pauses while the write buffer is above write_limit, pongs queued
+- a peer that sends pings and never reads cannot make the server buffer pongs without
+  limit (reading pauses while the write buffer is above write_limit, pongs queued
   meanwhile collapse to the latest, and max_write_buffer aborts a connection whose
   application writes past it);
-- defect 5: an endless fragmented message costs no memory per fragment, is cut off after
-  max_fragments frames, and after message_timeout seconds.
+- an endless fragmented message is cut off after max_fragments frames, and after
+  message_timeout seconds.
 
-Figures are asserted as bounds: bytes buffered for the peer, bytes allocated (tracemalloc),
-the close code; none of them depends on how fast the machine is.
+Figures are asserted as bounds (bytes buffered for the peer, the close code); none of them
+depends on how fast the machine is.
 """
 
 from __future__ import annotations
@@ -17,24 +19,194 @@ import asyncio
 import base64
 import logging
 import os
-import tracemalloc
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from aiohttp import web
 
 from rtio.ws import ConnectionClosed, ConnectionOptions, ServerOptions, WebSocket, accept
-from rtio.ws.connection import Link, open_protocol
-from rtio.ws.frames import FrameParser, Opcode, serialize_frame
+from rtio.ws.frames import RSV2, FrameParser, Opcode, serialize_frame
 from rtio.ws.handshake import accept_key, parse_response
-from rtio.ws.protocol import Side, State, WebSocketProtocol
+from rtio.ws.options import open_protocol
+from rtio.ws.protocol import Close, Ping, Side, WebSocketProtocol
 
-from .test_connection import MemoryTransport, make, masked
+from .support import (
+    MASK,
+    Receiver,
+    continuation,
+    first_fragment,
+    make,
+    make_buffered,
+    masked,
+)
 
-MASK = b"\x01\x02\x03\x04"
 
-# -- defect 1: a ping flood from a peer that does not read ------------------------------
+async def test_automatic_pong() -> None:
+    ws, _, peer = make()
+    ws.receive_data(masked(Opcode.PING, b"abc"))
+    assert peer.frames() == [(Opcode.PONG, b"abc")]
+
+
+async def test_close_started_by_the_peer() -> None:
+    ws, transport, peer = make()
+    ws.receive_data(peer.send("last") + masked(Opcode.CLOSE, b"\x03\xe8bye"))
+    # the reply goes out and the server closes the TCP connection first (7.1.1)
+    assert peer.frames() == [(Opcode.CLOSE, b"\x03\xe8")]
+    assert transport.closing
+    messages = [message async for message in ws]  # ends cleanly on 1000
+    assert messages == ["last"]
+    await ws.wait_closed()
+    assert (ws.close_code, ws.close_reason) == (1000, "bye")
+    with pytest.raises(ConnectionClosed) as info:
+        await ws.send("x")
+    assert info.value.code == 1000
+
+
+async def test_client_waits_for_the_server_to_close_tcp() -> None:
+    ws, transport, _ = make(Side.CLIENT, close_timeout=0.05)
+    closing = asyncio.ensure_future(ws.close())
+    await asyncio.sleep(0)
+    ws.receive_data(b"\x88\x02\x03\xe8")  # the server's reply (unmasked)
+    await asyncio.sleep(0.01)
+    assert not transport.closing  # 7.1.1: the server closes first...
+    await closing  # ...or the client gives up after close_timeout
+    assert transport.aborted
+
+
+async def test_close_timeout_when_the_peer_never_answers() -> None:
+    ws, transport, peer = make(close_timeout=0.05)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await ws.close()
+    assert 0.04 < loop.time() - start < 1
+    assert transport.aborted
+    assert peer.frames() == [(Opcode.CLOSE, b"\x03\xe8")]
+    assert ws.close_code == 1006  # no close frame came back
+
+
+async def test_close_timeout_when_the_peer_does_not_read() -> None:
+    ws, transport, _ = make(close_timeout=0.05)
+    transport.hang_on_close = True  # the flush behind close() never ends
+    ws.receive_data(masked(Opcode.CLOSE, b"\x03\xe8"))
+    assert transport.closing and not transport.aborted
+    await asyncio.wait_for(ws.wait_closed(), 1)
+    assert transport.aborted
+
+
+async def test_keepalive_timeout_closes() -> None:
+    ws, _transport, peer = make(ping_interval=0.02, ping_timeout=0.02)
+    recv = asyncio.ensure_future(ws.recv())
+    await asyncio.wait_for(ws.wait_closed(), 1)
+    frames = peer.frames()
+    assert frames[0][0] == Opcode.PING
+    assert frames[-1] == (Opcode.CLOSE, b"\x03\xf3keepalive ping timeout")
+    assert ws.close_code == 1006
+    with pytest.raises(ConnectionClosed) as info:
+        await recv
+    assert info.value.code == 1006
+
+
+async def test_dropped_connection() -> None:
+    ws, _, peer = make()
+    ws.receive_data(peer.send("queued"))
+    ws.receive_eof()
+    ws.receive_eof()  # idempotent
+    assert ws.closed and ws.close_code == 1006
+    it = aiter(ws)
+    assert await anext(it) == "queued"  # what arrived before is still delivered
+    with pytest.raises(ConnectionClosed) as info:
+        await anext(it)  # 1006 is not a normal end: the iteration raises
+    assert info.value.code == 1006
+
+
+async def test_reading_pauses_when_the_queue_is_full() -> None:
+    ws, transport, peer = make(max_queue=4)
+    for i in range(3):
+        ws.receive_data(peer.send(str(i)))
+    assert transport.reading
+    ws.receive_data(peer.send("3"))
+    assert not transport.reading  # 4 waiting messages: stop reading from the socket
+    assert await ws.recv() == "0"
+    assert not transport.reading
+    assert await ws.recv() == "1"
+    assert transport.reading  # down to half the queue: read again
+    assert [await ws.recv(), await ws.recv()] == ["2", "3"]
+
+
+async def test_the_answer_goes_before_the_failure_it_preceded() -> None:
+    # Autobahn 3.2: text, a frame with RSV2, a ping, all in one chunk
+    ws, transport, peer = make()
+    data = peer.send("hello") + masked(Opcode.TEXT, b"bad", RSV2) + masked(Opcode.PING, b"")
+    ws.receive_data(data)
+    assert peer.frames() == []  # nothing yet: the app first sees "hello"
+    received = []
+    with pytest.raises(ConnectionClosed) as info:
+        async for message in ws:
+            received.append(message)
+            await ws.send(message)
+    assert received == ["hello"]
+    assert info.value.code == 1002
+    frames = peer.frames()
+    assert [op for op, _ in frames] == [Opcode.TEXT, Opcode.CLOSE]
+    assert frames[1][1][:2] == b"\x03\xea"
+    assert transport.closing
+
+
+async def test_a_held_failure_applies_without_another_recv() -> None:
+    ws, _, peer = make(close_timeout=0.05)
+    ws.receive_data(peer.send("hello") + masked(3, b""))
+    assert await ws.recv() == "hello"
+    await asyncio.sleep(0)  # the app does something else: the failure goes on
+    assert ws.closed and ws.close_code == 1002
+    # and for an app that never reads, at the latest after close_timeout
+    ws2, _, peer2 = make(close_timeout=0.05)
+    ws2.receive_data(peer2.send("hello") + masked(3, b""))
+    await asyncio.wait_for(ws2.wait_closed(), 1)
+    assert ws2.close_code == 1002
+
+
+async def test_failure_is_reported_to_the_reader() -> None:
+    ws, _, _ = make()
+    ws.receive_data(masked(Opcode.TEXT, b"\xff"))
+    with pytest.raises(ConnectionClosed) as info:
+        await ws.recv()
+    assert info.value.code == 1007
+
+
+async def test_peer_close_event_reaches_the_protocol() -> None:
+    # the sans-I/O side of the same exchange, for the record: Close is an event
+    proto = WebSocketProtocol(Side.SERVER)
+    events = proto.receive_data(masked(Opcode.PING, b"") + masked(Opcode.CLOSE, b""))
+    assert events == [Ping(b""), Close(1005, "")]
+
+
+async def test_push_mode_delivers_before_the_violation_in_the_same_call() -> None:
+    # Autobahn 3.2 in push mode: text, a frame with RSV2, a ping, all in one chunk
+    ws, transport, peer = make()
+    receiver = Receiver(ws)
+    ws.receive_data(peer.send("hello") + masked(Opcode.TEXT, b"bad", RSV2) + masked(9, b""))
+    assert receiver.messages == ["hello"]
+    assert receiver.closed == [1002]
+    frames = peer.frames()
+    assert [op for op, _ in frames] == [Opcode.TEXT, Opcode.CLOSE]  # the answer first
+    assert frames[1][1][:2] == b"\x03\xea"
+    assert transport.closing
+
+
+async def test_push_mode_handler_error_fails_with_1011(caplog: pytest.LogCaptureFixture) -> None:
+    ws, transport, peer = make()
+    receiver = Receiver(ws)
+    ws.receive_data(peer.send("ok") + peer.send("raise") + peer.send("never"))
+    assert receiver.messages == ["ok", "raise"]  # nothing after the failing message
+    assert receiver.closed == [1011]
+    frames = peer.frames()
+    assert [op for op, _ in frames] == [Opcode.TEXT, Opcode.CLOSE]
+    assert frames[1][1][:2] == b"\x03\xf3"
+    assert transport.closing
+    assert "WebSocket message handler raised" in caplog.text
+    assert caplog.records[0].name == "rtio.ws"
+    ws.receive_data(peer.send("after"))  # ignored: the connection failed
+    assert receiver.messages == ["ok", "raise"]
 
 
 class _Echo:
@@ -151,22 +323,6 @@ async def test_a_ping_flood_from_a_peer_that_does_not_read_is_bounded(echo: _Ech
     writer.close()
 
 
-class _BufferedTransport(MemoryTransport):
-    """A MemoryTransport whose written bytes all stay in the write buffer (nobody reads)."""
-
-    def get_write_buffer_size(self) -> int:
-        return len(self.written)
-
-
-def _make_buffered(**options: Any) -> tuple[WebSocket, _BufferedTransport]:
-    transport = _BufferedTransport()
-    proto = WebSocketProtocol(Side.SERVER, deliver_before_failing=True)
-    opts = ConnectionOptions(**{"ping_interval": None, "coalesce_writes": False, **options})
-    ws = WebSocket(proto, Link(transport), options=opts)
-    transport.ws = ws
-    return ws, transport
-
-
 async def test_reading_pauses_while_writes_are_paused_and_pongs_collapse() -> None:
     """Issue 12 defect 1, in both receiving modes: with the write buffer above write_limit,
     the read that sees it is the last until the buffer drains, and a ping arriving
@@ -215,7 +371,7 @@ async def test_a_write_past_max_write_buffer_aborts_with_1008(
     queue at most max_write_buffer bytes for a peer that does not read; the next write
     aborts the connection (no close frame: the peer would not read it), close_code 1008,
     with a warning naming the option."""
-    ws, transport = _make_buffered(max_write_buffer=100_000, write_limit=10_000)
+    ws, transport = make_buffered(max_write_buffer=100_000, write_limit=10_000)
     ws._link.pause_writing()
     closed: list[int | None] = []
     ws.set_receiver(lambda message: None, lambda: closed.append(ws.close_code))
@@ -242,7 +398,7 @@ async def test_a_ping_flood_past_max_write_buffer_aborts(
 ) -> None:
     """Issue 12 defect 1: pongs count against max_write_buffer too (a peer flooding pings
     while the application's writes fill the buffer)."""
-    ws, transport = _make_buffered(max_write_buffer=4096)
+    ws, transport = make_buffered(max_write_buffer=4096)
     ws._link.pause_writing()
     ws.send_now(b"y" * 5000)
     ping = masked(Opcode.PING, b"p" * 125)
@@ -266,7 +422,12 @@ async def test_max_fragments_on_a_connection_closes_with_1008_and_logs(
     ws, _transport, peer = make()  # (make builds its protocol itself)
     ws._proto.max_fragments = 3
     with caplog.at_level(logging.WARNING, logger="rtio.ws"):
-        ws.receive_data(_first(Opcode.BINARY, b"a") + _cont(b"b") + _cont(b"c") + _cont(b"d"))
+        ws.receive_data(
+            first_fragment(Opcode.BINARY, b"a")
+            + continuation(b"b")
+            + continuation(b"c")
+            + continuation(b"d")
+        )
         await asyncio.sleep(0)
     assert ws.close_code == 1008
     closes = [payload for opcode, payload in peer.frames() if opcode == Opcode.CLOSE]
@@ -276,102 +437,6 @@ async def test_max_fragments_on_a_connection_closes_with_1008_and_logs(
     ]
 
 
-def test_default_limits() -> None:
-    options = ConnectionOptions()
-    assert options.max_write_buffer == 16 * 1024 * 1024  # Engine.IO's max_buffered_bytes
-    # Autobahn 9.3.1/9.4.1: 4 MiB in 64-byte fragments
-    assert options.max_fragments is not None and options.max_fragments >= (4 << 20) // 64
-    assert options.message_timeout is not None and options.message_timeout >= 30
-
-
-# -- defect 5: an endless fragmented message --------------------------------------------
-
-
-def _feed_in_chunks(proto: WebSocketProtocol, frames: bytes, size: int = 1 << 16) -> list[Any]:
-    events: list[Any] = []
-    for i in range(0, len(frames), size):
-        events += proto.receive_data(frames[i : i + size])
-    return events
-
-
-@pytest.mark.parametrize("opcode", [Opcode.BINARY, Opcode.TEXT])
-def test_empty_fragments_cost_no_memory(opcode: Opcode) -> None:
-    """Issue 12 defect 5: 50,000 empty continuation frames (no fragment limit) used to
-    grow a list by 8 bytes each (+400 kB here, +74 MB for 10 M); now a message's
-    fragments share one buffer: the growth is its bytes, whatever the frame count."""
-    proto = WebSocketProtocol(Side.SERVER, max_message_size=1 << 20)
-    assert proto.receive_data(_first(opcode, b"ab")) == []
-    batch = _cont(b"") * 10_000
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        for _ in range(5):
-            assert _feed_in_chunks(proto, batch) == []
-        grown = tracemalloc.get_traced_memory()[0] - base
-    finally:
-        tracemalloc.stop()
-    assert proto.state is State.OPEN
-    assert grown < 64 << 10, f"+{grown} bytes for 50,000 empty fragments"
-    last = serialize_frame(Opcode.CONTINUATION, b"cd", mask_key=MASK)
-    assert proto.receive_data(last) == (["abcd"] if opcode == Opcode.TEXT else [b"abcd"])
-
-
-def _first(opcode: Opcode, payload: bytes) -> bytes:
-    """The first frame of a fragmented message (FIN clear)."""
-    frame = bytearray(serialize_frame(opcode, payload, mask_key=MASK))
-    frame[0] &= 0x7F
-    return bytes(frame)
-
-
-def _cont(payload: bytes, fin: bool = False) -> bytes:
-    frame = bytearray(serialize_frame(Opcode.CONTINUATION, payload, mask_key=MASK))
-    if not fin:
-        frame[0] &= 0x7F
-    return bytes(frame)
-
-
-@pytest.mark.parametrize("opcode", [Opcode.BINARY, Opcode.TEXT])
-def test_tiny_fragments_cost_the_message_bytes_only(opcode: Opcode) -> None:
-    """Issue 12 defect 5: 64 kB in 2-byte fragments used to cost ~25x its size (a bytes
-    or str object per fragment: +26 MB per MB); now about its size (the buffer, the
-    message)."""
-    proto = WebSocketProtocol(Side.SERVER, max_message_size=1 << 20)  # no fragment limit
-    size = 64 << 10
-    frames = _first(opcode, b"ab") + _cont(b"ab") * (size // 2 - 2) + _cont(b"ab", fin=True)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        events = _feed_in_chunks(proto, frames)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert len(events) == 1 and len(events[0]) == size
-    grown = peak - base
-    assert grown < 4 * size, f"peak +{grown} bytes for a {size}-byte message in 2-byte pieces"
-
-
-def test_max_fragments_fails_with_1008() -> None:
-    """Issue 12 defect 5: the frames of one message are counted; one more than
-    max_fragments fails the connection with 1008 and a reason naming the limit."""
-    proto = WebSocketProtocol(Side.SERVER, max_fragments=10)
-    events = proto.receive_data(_first(Opcode.BINARY, b"x") + _cont(b"x") * 9)
-    assert events == [] and proto.state is State.OPEN  # 10 frames: at the limit
-    proto.receive_data(_cont(b"x"))
-    assert proto.state is State.CLOSED
-    assert proto.close_code == 1008
-    assert "more than 10 fragments" in proto.close_reason
-    out = FrameParser(require_mask=False)
-    out.feed(proto.data_to_send())
-    frame = out.next_frame()
-    assert frame is not None and frame.opcode == Opcode.CLOSE
-    assert frame.payload[:2] == (1008).to_bytes(2, "big")
-    # a message completed within the limit resets the count
-    proto = WebSocketProtocol(Side.SERVER, max_fragments=3)
-    for _ in range(5):
-        msg = _first(Opcode.BINARY, b"a") + _cont(b"b") + _cont(b"c", fin=True)
-        assert proto.receive_data(msg) == [b"abc"]
-
-
 async def test_a_fragmented_message_left_open_fails_after_message_timeout(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -379,9 +444,9 @@ async def test_a_fragmented_message_left_open_fails_after_message_timeout(
     in between do not extend it), then the connection fails with 1008; a message that
     completes in time is not affected."""
     ws, transport, peer = make(message_timeout=0.05)
-    ws.receive_data(_first(Opcode.TEXT, b"a") + _cont(b"b", fin=True))
+    ws.receive_data(first_fragment(Opcode.TEXT, b"a") + continuation(b"b", fin=True))
     assert await ws.recv() == "ab"
-    ws.receive_data(_first(Opcode.TEXT, b"a"))
+    ws.receive_data(first_fragment(Opcode.TEXT, b"a"))
     with caplog.at_level(logging.WARNING, logger="rtio.ws"):
         for _ in range(5):
             ws.receive_data(masked(Opcode.PING, b""))
