@@ -264,10 +264,10 @@ class _Pending:
     kind: RequestType
     expected: int
     done: asyncio.Future[None]
-    answers: list[Response] = field(default_factory=list)
+    answers: list[Any] = field(default_factory=list)
     responders: set[str] = field(default_factory=set)
 
-    def add(self, response: Response, uid: str | None) -> None:
+    def add(self, response: Any, uid: str | None) -> None:
         self.answers.append(response)
         if uid is not None:
             self.responders.add(uid)
@@ -337,10 +337,16 @@ ServerSideHandler = Callable[..., Any]
 class RedisCluster:
     """One server's membership of a Redis cluster; pass it as ``rtio.Server(adapter=...)``.
 
+    The classic wire; :class:`~rtio.cluster.redis.sharded.ShardedRedisCluster` is the
+    sharded one (SPUBLISH / SSUBSCRIBE).
+
     :param url: ``redis://host:port/db`` (or give ``link``).
     :param link: the link's options (timeouts, backoff, outage buffer, canary).
     :param options: the adapter's options.
     """
+
+    #: SPUBLISH instead of PUBLISH
+    sharded = False
 
     def __init__(
         self,
@@ -368,8 +374,18 @@ class RedisCluster:
         self.dropped = 0
 
     def __call__(self, nsp: Namespace) -> RedisAdapter:
-        adapter = RedisAdapter(nsp, self)
+        adapter = self._make_adapter(nsp)
         self.adapters[nsp.name] = adapter
+        self._register(adapter)
+        if self._started:
+            self._spawn(self._subscribe(adapter))
+        return adapter
+
+    def _make_adapter(self, nsp: Namespace) -> RedisAdapter:
+        return RedisAdapter(nsp, self)
+
+    def _register(self, adapter: RedisAdapter) -> None:
+        """Route what the adapter's channels hear to it."""
         channels = adapter.channels
         self._by_pattern[channels.broadcast_pattern] = adapter
         for channel, role in (
@@ -378,9 +394,6 @@ class RedisCluster:
             (channels.specific_response, "response"),
         ):
             self._by_channel[channel] = (adapter, role)
-        if self._started:
-            self._spawn(self._subscribe(adapter))
-        return adapter
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -481,11 +494,11 @@ class RedisCluster:
     async def _write(self) -> None:
         queue = self._outbound
         assert queue is not None
-        link = self.link
+        publish = self.link.spublish if self.sharded else self.link.publish
         while True:
             channel, payload = await queue.get()
             try:
-                await link.publish(channel, payload)
+                await publish(channel, payload)
             except ClusterError as exc:
                 log.warning("redis cluster %s: publish to %s failed: %s", self.name, channel, exc)
             if self._drop_warned and queue.qsize() < self.options.max_outbound // 2:
@@ -571,7 +584,10 @@ class RedisAdapter(Adapter):
 
     def _answer(self, requester: str, response: Response) -> None:
         body = {**response.to_wire(), "uid": self.uid}
-        specific = self.options.publish_on_specific_response_channel
+        # Node: a serverSideEmit answer always goes to the shared response channel
+        specific = self.options.publish_on_specific_response_channel and not isinstance(
+            response, ServerSideEmitResponse
+        )
         binary = isinstance(response, BroadcastAckResponse) or None
         self._publish(self.channels.response_to(requester, specific), encode(body, binary))
 
@@ -579,12 +595,21 @@ class RedisAdapter(Adapter):
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         if not opts.local:
-            message = BroadcastMessage(
-                self.uid, WirePacket(list(packet.data), nsp=self.nsp.name), _wire_options(opts)
-            )
-            channel = self.channels.for_broadcast(message.opts.rooms)
-            self._publish(channel, message.serialize())
+            self._publish_broadcast(packet, opts)
         super().broadcast(packet, opts)
+
+    def _publish_broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        message = BroadcastMessage(
+            self.uid, WirePacket(list(packet.data), nsp=self.nsp.name), _wire_options(opts)
+        )
+        channel = self.channels.for_broadcast(message.opts.rooms)
+        self._publish(channel, message.serialize())
+
+    def _deliver_remote(self, packet: WirePacket, opts: WireOptions) -> None:
+        """Another node's broadcast (no acks) to this node's sockets."""
+        self.received += 1
+        local = Packet(PacketType.EVENT, self.nsp.name, packet.data)
+        super().broadcast(local, _local_options(opts))
 
     def _receive_broadcast(self, channel: str, payload: bytes) -> None:
         room = self.channels.room_of(channel)
@@ -603,11 +628,7 @@ class RedisAdapter(Adapter):
             return
         if message.uid == self.uid or message.nsp != self.nsp.name:
             return
-        self.received += 1
-        wire = message.packet
-        super().broadcast(
-            Packet(PacketType.EVENT, self.nsp.name, wire.data), _local_options(message.opts)
-        )
+        self._deliver_remote(message.packet, message.opts)
 
     def broadcast_with_ack(
         self,
@@ -743,9 +764,12 @@ class RedisAdapter(Adapter):
 
     async def count_servers(self) -> int:
         """``PUBSUB NUMSUB`` of the request channel (Node's ``serverCount``)."""
-        count = await self.cluster.link.numsub(self.channels.request)
+        count = await self._count()
         self._last_count = count
         return count
+
+    async def _count(self) -> int:
+        return await self.cluster.link.numsub(self.channels.request)
 
     async def _others(self) -> int | None:
         try:
@@ -823,6 +847,10 @@ class RedisAdapter(Adapter):
             return
         if getattr(request, "uid", None) == self.uid:
             return  # our own: applied here already
+        self._handle_request(request)
+
+    def _handle_request(self, request: Request) -> None:
+        """Another node's request (or the emitter's)."""
         if isinstance(request, RemoteJoinRequest):
             super().add_sockets(_local_options(request.opts), (_js(r) for r in request.rooms))
         elif isinstance(request, RemoteLeaveRequest):
@@ -880,10 +908,8 @@ class RedisAdapter(Adapter):
             log.exception("redis adapter %s: the server-side handler of %r failed",
                           self.nsp.name, event)  # fmt: skip
             return
-        if request.request_id is not None:
-            # Node: always on the shared response channel, the first ack argument only
-            body = {**ServerSideEmitResponse(request.request_id, result).to_wire(), "uid": self.uid}
-            self._publish(self.channels.response, encode(body))
+        if request.request_id is not None:  # the first ack argument only
+            self._answer(request.uid, ServerSideEmitResponse(request.request_id, result))
 
     def _broadcast_for(self, request: BroadcastRequest) -> None:
         """Another node's broadcast with acks: count our clients, relay each ack."""
@@ -935,3 +961,18 @@ class RedisAdapter(Adapter):
         if response is not None:
             uid = head.get("uid")
             pending.add(response, uid if isinstance(uid, str) else None)
+
+    def _deliver_response(self, response: Response, uid: str | None) -> None:
+        """An answer to a request of ours, already decoded (the sharded wire's)."""
+        request_id = response.request_id
+        gather = self._acks.get(request_id)
+        if gather is not None:
+            if isinstance(response, BroadcastClientCountResponse):
+                gather.counts += 1
+                gather.count(response.client_count)
+            elif isinstance(response, BroadcastAckResponse):
+                gather.remote_ack(response.packet)
+            return
+        pending = self._pending.get(request_id)
+        if pending is not None:
+            pending.add(response, uid)
