@@ -67,6 +67,10 @@ class LinkOptions:
     command_timeout: float = 5.0
     #: the longest one read of the subscription waits before the loop looks around
     poll_interval: float = 0.5
+    #: after a message, up to this many more that are already read are delivered in the
+    #: same loop iteration: a burst's writes to each client are then coalesced (one write
+    #: per client instead of one per message)
+    drain_batch: int = 256
     backoff: Backoff = field(default_factory=Backoff)
     #: bytes (channel + payload) kept while Redis is down; beyond, the oldest are dropped
     buffer_limit: int = 4 * 1024 * 1024
@@ -434,6 +438,11 @@ class RedisLink:
             if message is None:
                 continue
             self._deliver(message)
+            for _ in range(opts.drain_batch):  # what is already read: no wait_for
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.0)
+                if message is None:
+                    break
+                self._deliver(message)
 
     def _deliver(self, message: dict[str, Any]) -> None:
         kind = message["type"]
