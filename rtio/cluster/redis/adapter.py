@@ -105,6 +105,9 @@ __all__ = [
 
 log = logging.getLogger("rtio.cluster")
 
+#: the most messages the publisher sends in one pipeline
+_PUBLISH_BATCH = 128
+
 #: ack ids of broadcasts with acks that other nodes ask for: above the namespace's own
 #: counter (which starts at 0), below JavaScript's largest safe integer
 _REMOTE_ACK_BASE = 2**52
@@ -494,13 +497,18 @@ class RedisCluster:
     async def _write(self) -> None:
         queue = self._outbound
         assert queue is not None
-        publish = self.link.spublish if self.sharded else self.link.publish
+        link, sharded = self.link, self.sharded
         while True:
-            channel, payload = await queue.get()
+            # what is queued goes in one pipeline: one round trip for a burst, and the other
+            # nodes read the burst at once too
+            batch = [await queue.get()]
+            while len(batch) < _PUBLISH_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
             try:
-                await publish(channel, payload)
+                await link.publish_many(batch, sharded=sharded)
             except ClusterError as exc:
-                log.warning("redis cluster %s: publish to %s failed: %s", self.name, channel, exc)
+                log.warning("redis cluster %s: publish of %d messages failed: %s", self.name,
+                            len(batch), exc)  # fmt: skip
             if self._drop_warned and queue.qsize() < self.options.max_outbound // 2:
                 self._drop_warned = False
 

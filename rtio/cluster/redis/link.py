@@ -241,6 +241,31 @@ class RedisLink:
         """SPUBLISH (sharded pub/sub, Redis >= 7), buffered the same way."""
         return await self._publish(BufferedPublish(channel, payload, True))
 
+    async def publish_many(
+        self, items: list[tuple[str, bytes]], *, sharded: bool = False
+    ) -> PublishResult:
+        """PUBLISH (or SPUBLISH) several messages in one pipeline (one round trip), in order;
+        buffered like :meth:`publish` while Redis is down. What a failed pipeline held is
+        buffered whole (some may then be published twice, as a failed single publish may)."""
+        if len(items) == 1:
+            return await self._publish(BufferedPublish(*items[0], sharded))
+        if self._closing:
+            raise LinkClosed("the link is closed")
+        batch = [BufferedPublish(channel, payload, sharded) for channel, payload in items]
+        client = self._client
+        if self.state is LinkState.CONNECTED and client is not None and not len(self._buffer):
+            command = "SPUBLISH" if sharded else "PUBLISH"
+            pipe = client.pipeline(transaction=False)
+            for item in batch:
+                pipe.execute_command(command, item.channel, item.payload)
+            try:
+                await asyncio.wait_for(pipe.execute(), self.options.command_timeout)
+                return PublishResult.SENT
+            except _ERRORS as exc:
+                self._break(exc)
+        results = [self._keep(item) for item in batch]
+        return PublishResult.BUFFERED if PublishResult.BUFFERED in results else results[-1]
+
     async def _publish(self, item: BufferedPublish) -> PublishResult:
         if self._closing:
             raise LinkClosed("the link is closed")
