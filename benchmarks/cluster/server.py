@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -77,6 +78,18 @@ def main() -> None:
 
     app = sio.make_app()
     cluster.attach(app)
+    profile_dir = os.environ.get("RTIO_BENCH_PROFILE")  # a cProfile dump per server
+    if profile_dir:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+
+        async def dump(_app: Any) -> None:
+            profiler.disable()
+            profiler.dump_stats(f"{profile_dir}/server-{port}.prof")
+
+        app.on_shutdown.append(dump)
 
     async def ready(_app: Any) -> None:
         print("ready", flush=True)

@@ -132,7 +132,15 @@ def encode_msgpack(value: object) -> bytes:
 def encode(value: object, binary: bool | None = None) -> bytes:
     """JSON, or msgpack when ``value`` holds bytes (``binary`` given: trust it)."""
     if binary is None:
-        binary = has_binary(value)
+        # JSON is tried first: it fails on bytes, and a walk of the whole value looking for
+        # them (has_binary) costs more than the encoding itself (a fetch answer of 1,000
+        # sockets: 25 ms of 34)
+        try:
+            return encode_json(value)
+        except TypeError:
+            if not has_binary(value):
+                raise
+            return encode_msgpack(value)
     return encode_msgpack(value) if binary else encode_json(value)
 
 

@@ -69,7 +69,8 @@ from ..classic import (
     SocketsRequest,
     SocketsResponse,
     parse_request,
-    parse_response,
+    peek_request_id,
+    response_from,
     serialize_request,
 )
 from ..errors import ClusterError, LinkDown, MessageError
@@ -552,6 +553,9 @@ class RedisAdapter(Adapter):
         self.channels = ClassicChannels(nsp.name, self.uid, self.options.key)
         # [uid, ...] in msgpack starts 0x93 (an array of 3), 0xa6 (a string of 6), the uid
         self._own_prefix = b"\x93\xa6" + self.uid.encode()
+        self._own_request = b'{"uid":"' + self.uid.encode() + b'"'
+        #: the handshakes of this node's sockets as fetches send them, built on first use
+        self._handshakes: dict[str, dict[str, Any]] = {}
         self._pending: dict[str, _Pending] = {}
         self._acks: dict[str, _AckGather] = {}
         self._remote_ack_id = 0
@@ -848,6 +852,8 @@ class RedisAdapter(Adapter):
     # -- requests from the other nodes ----------------------------------------------------------
 
     def _receive_request(self, payload: bytes) -> None:
+        if payload.startswith(self._own_request):
+            return  # our own, back from Redis: applied here already, not decoded
         try:
             request = parse_request(payload)
         except MessageError as exc:
@@ -878,19 +884,33 @@ class RedisAdapter(Adapter):
             self._broadcast_for(request)
 
     def _answer_fetch(self, request: RemoteFetchRequest) -> None:
+        handshakes = self._handshakes
         sockets = []
         for socket in self._apply(_local_options(request.opts)):
-            data: Any = socket.data
-            try:
-                encode(data)
-            except (TypeError, ValueError):
-                log.warning("redis adapter %s: socket %s's data cannot be sent to the cluster",
-                            self.nsp.name, socket.id)  # fmt: skip
-                data = None
-            sockets.append(
-                RemoteSocket(socket.id, _handshake_wire(socket), tuple(socket.rooms), data)
+            handshake = handshakes.get(socket.id)
+            if handshake is None:  # fixed at connect: built once per socket
+                handshake = handshakes[socket.id] = _handshake_wire(socket)
+            sockets.append(RemoteSocket(socket.id, handshake, tuple(socket.rooms), socket.data))
+        try:
+            self._answer(request.uid, FetchSocketsResponse(request.request_id, tuple(sockets)))
+        except (TypeError, ValueError):  # a socket's data cannot travel: sent without it
+            self._answer(
+                request.uid,
+                FetchSocketsResponse(request.request_id, tuple(map(self._sendable, sockets))),
             )
-        self._answer(request.uid, FetchSocketsResponse(request.request_id, tuple(sockets)))
+
+    def _sendable(self, remote: RemoteSocket) -> RemoteSocket:
+        try:
+            encode(remote.data)
+        except (TypeError, ValueError):
+            log.warning("redis adapter %s: socket %s's data cannot be sent to the cluster",
+                        self.nsp.name, remote.id)  # fmt: skip
+            return RemoteSocket(remote.id, remote.handshake, remote.rooms, None)
+        return remote
+
+    def delete_all(self, sid: str) -> None:
+        self._handshakes.pop(sid, None)
+        super().delete_all(sid)
 
     def _server_side_event(self, request: ServerSideEmitRequest) -> None:
         if not request.data or not isinstance(request.data[0], str):
@@ -940,6 +960,9 @@ class RedisAdapter(Adapter):
     # -- answers --------------------------------------------------------------------------------
 
     def _receive_response(self, payload: bytes) -> None:
+        peeked = peek_request_id(payload)
+        if peeked is not None and peeked not in self._pending and peeked not in self._acks:
+            return  # another node's answer (the channel is shared): not decoded
         try:
             head = decode(payload)
         except MessageError:
@@ -962,7 +985,7 @@ class RedisAdapter(Adapter):
         if pending is None:
             return
         try:
-            response = parse_response(payload, lambda _id: pending.kind)
+            response = response_from(head, lambda _id: pending.kind)
         except MessageError as exc:
             log.warning("redis adapter %s: dropped an invalid answer: %s", self.nsp.name, exc)
             return
