@@ -364,7 +364,11 @@ class RemoteSocket:
         )
 
     def to_wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "handshake": dict(self.handshake)}
+        handshake = self.handshake
+        out: dict[str, Any] = {
+            "id": self.id,
+            "handshake": handshake if isinstance(handshake, dict) else dict(handshake),
+        }
         out["rooms"] = list(self.rooms)
         if self.data is not None:  # JSON.stringify drops an undefined `data`
             out["data"] = self.data
