@@ -92,6 +92,8 @@ __all__ = [
     "SocketsResponse",
     "parse_request",
     "parse_response",
+    "peek_request_id",
+    "response_from",
     "serialize_request",
     "serialize_response",
 ]
@@ -458,7 +460,39 @@ def parse_response(payload: bytes, pending: Callable[[str], RequestType | None])
 
     ``pending(request_id)`` names the type of the request waiting for that id.
     """
-    obj = need_dict(decode(payload), "response")
+    return response_from(decode(payload), pending)
+
+
+_JSON_ID = b'"requestId":"'
+_MSGPACK_ID = b"\xa9requestId"
+
+
+def peek_request_id(payload: bytes) -> str | None:
+    """The ``requestId`` of a response, read from its first bytes without decoding it (every
+    node hears every answer on the shared response channel, a fetch's can be megabytes);
+    None when it is not near the start (then decode it)."""
+    head = payload[:64]
+    at = head.find(_JSON_ID)
+    if at >= 0:
+        start = at + len(_JSON_ID)
+        end = head.find(b'"', start)
+        if end > start and head.find(b"\\", start, end) < 0:
+            return head[start:end].decode("utf-8", "replace")
+        return None
+    at = head.find(_MSGPACK_ID)
+    if at >= 0 and at + 11 <= len(head):
+        marker = head[at + 10]
+        if 0xA0 <= marker <= 0xBF:  # a fixstr: the ids are 6 characters
+            start = at + 11
+            end = start + (marker & 0x1F)
+            if end <= len(head):
+                return head[start:end].decode("utf-8", "replace")
+    return None
+
+
+def response_from(obj: Any, pending: Callable[[str], RequestType | None]) -> Response | None:
+    """:func:`parse_response` of a message already decoded."""
+    obj = need_dict(obj, "response")
     request_id = need_str(obj.get("requestId"), "requestId")
     kind = pending(request_id)
     if kind is None:

@@ -132,7 +132,15 @@ def encode_msgpack(value: object) -> bytes:
 def encode(value: object, binary: bool | None = None) -> bytes:
     """JSON, or msgpack when ``value`` holds bytes (``binary`` given: trust it)."""
     if binary is None:
-        binary = has_binary(value)
+        # JSON is tried first: it fails on bytes, and a walk of the whole value looking for
+        # them (has_binary) costs more than the encoding itself (a fetch answer of 1,000
+        # sockets: 25 ms of 34)
+        try:
+            return encode_json(value)
+        except TypeError:
+            if not has_binary(value):
+                raise
+            return encode_msgpack(value)
     return encode_msgpack(value) if binary else encode_json(value)
 
 
@@ -356,7 +364,11 @@ class RemoteSocket:
         )
 
     def to_wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "handshake": dict(self.handshake)}
+        handshake = self.handshake
+        out: dict[str, Any] = {
+            "id": self.id,
+            "handshake": handshake if isinstance(handshake, dict) else dict(handshake),
+        }
         out["rooms"] = list(self.rooms)
         if self.data is not None:  # JSON.stringify drops an undefined `data`
             out["data"] = self.data

@@ -1,8 +1,9 @@
 // One process of the mixed-cluster tests (tests/cluster/test_cluster_mixed.py), driven over
 // stdin / stdout, one JSON object a line:
 //
-//   node mixed_node.mjs server <redis port> <name>   a socket.io 4.8 server with
-//       @socket.io/redis-adapter 8.3 (classic) on a free port; prints {"ready": port, uid}
+//   node mixed_node.mjs server <redis port> <name> [classic|sharded]   a socket.io 4.8
+//       server with @socket.io/redis-adapter 8.3 (createAdapter, or createShardedAdapter)
+//       on a free port; prints {"ready": port, uid}
 //   node mixed_node.mjs clients                      socket.io-client 4.8 clients
 //   node mixed_node.mjs emitter <redis port>         @socket.io/redis-emitter 5.1
 //
@@ -14,7 +15,7 @@ import { createServer } from "node:http";
 import readline from "node:readline";
 
 const require = createRequire(import.meta.url);
-const [mode, redisPort, name] = process.argv.slice(2);
+const [mode, redisPort, name, wire = "classic"] = process.argv.slice(2);
 
 const toJs = (v) => {
   if (Array.isArray(v)) return v.map(toJs);
@@ -69,9 +70,12 @@ async function serve(lines) {
 
 if (mode === "server") {
   const { Server } = require("socket.io");
-  const { createAdapter } = require("@socket.io/redis-adapter");
+  const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
   const http = createServer();
-  const io = new Server(http, { adapter: createAdapter(await redis(), await redis(), { requestsTimeout: 3000 }) });
+  const adapter = wire === "sharded"
+    ? createShardedAdapter(await redis(), await redis())
+    : createAdapter(await redis(), await redis(), { requestsTimeout: 3000 });
+  const io = new Server(http, { adapter });
   const heard = [];
   io.on("connection", (socket) => {
     const auth = socket.handshake.auth || {};
@@ -107,7 +111,8 @@ if (mode === "server") {
     sse: (c) => void io.serverSideEmit(c.event, ...(c.args || [])),
     sseAck: async (c) => await io.serverSideEmitWithAck(c.event, ...(c.args || [])),
     serverCount: async () => await io.of("/").adapter.serverCount(),
-    allRooms: async () => [...(await io.of("/").adapter.allRooms())],
+    // the sharded adapter (a ClusterAdapter) has no allRooms: its own rooms only
+    allRooms: async (c, a = io.of("/").adapter) => [...(a.allRooms ? await a.allRooms() : a.rooms.keys())],
     members: (c) => [...(io.of("/").adapter.rooms.get(c.room) || [])],
     heard: () => heard,
   });

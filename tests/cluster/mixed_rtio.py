@@ -1,7 +1,8 @@
 """One rtio process of the mixed-cluster tests (test_cluster_mixed.py): the same stdin /
 stdout protocol as mixed_node.mjs, so that the test drives rtio's and Node's nodes alike.
 
-    python mixed_rtio.py server <redis port> <name>   rtio with RedisCluster on a free port
+    python mixed_rtio.py server <redis port> <name> [classic|sharded]
+                                    rtio with RedisCluster (or ShardedRedisCluster) on a free port
     python mixed_rtio.py emitter <redis port>         rtio's Emitter
 
 Commands {"id", "op", ...} get {"id", "result"} or {"id", "error"}; bytes travel as
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from aiohttp import web
 
 import rtio
-from rtio.cluster.redis import Emitter, LinkOptions
+from rtio.cluster.redis import Emitter, LinkOptions, ShardedRedisCluster
 from rtio.cluster.redis.adapter import (
     ClusterSocket,
     RedisAdapter,
@@ -109,8 +110,9 @@ def select(op: Any, cmd: dict[str, Any]) -> Any:
     return op
 
 
-async def run_server(redis_port: int, name: str) -> None:
-    cluster = RedisCluster(
+async def run_server(redis_port: int, name: str, wire: str = "classic") -> None:
+    cluster_class = ShardedRedisCluster if wire == "sharded" else RedisCluster
+    cluster = cluster_class(
         link=LinkOptions(port=redis_port, command_timeout=2.0, close_timeout=1.0),
         options=RedisAdapterOptions(requests_timeout=3.0, recount_interval=0.2),
         name=f"rtio-{name}",
@@ -247,11 +249,13 @@ def main() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     mode = sys.argv[1]
     if mode == "server":
-        asyncio.run(run_server(int(sys.argv[2]), sys.argv[3]))
+        asyncio.run(run_server(int(sys.argv[2]), sys.argv[3], *sys.argv[4:5]))
     elif mode == "emitter":
         asyncio.run(run_emitter(int(sys.argv[2])))
     else:
-        sys.exit("usage: mixed_rtio.py server <redis port> <name> | emitter <redis port>")
+        sys.exit(
+            "usage: mixed_rtio.py server <redis port> <name> [classic|sharded] | emitter <port>"
+        )
 
 
 if __name__ == "__main__":

@@ -55,10 +55,11 @@ class Node:
         requests_timeout: float = 2.0,
         specific: bool = False,
         adapter_options: dict[str, Any] | None = None,
+        cluster_class: type[RedisCluster] = RedisCluster,
         **link: Any,
     ) -> None:
         self.name = name
-        self.cluster = RedisCluster(
+        self.cluster = cluster_class(
             link=LinkOptions(port=redis_port, **{**FAST, **link}),
             options=RedisAdapterOptions(
                 requests_timeout=requests_timeout,

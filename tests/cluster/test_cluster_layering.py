@@ -1,7 +1,7 @@
 """rtio.cluster stands beside the protocol layers: it imports none of rtio's other packages,
-except the adapter that joins it to rtio.socketio (rtio/cluster/redis/adapter.py), which
-imports rtio.socketio's public names only; its codecs import no I/O: only
-rtio.cluster.redis touches asyncio and redis-py."""
+except the adapters that join it to rtio.socketio (rtio/cluster/redis/adapter.py and its
+sharded variant, sharded.py), which import rtio.socketio's public names only; its codecs
+import no I/O: only rtio.cluster.redis touches asyncio and redis-py."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def imports(path: Path) -> set[str]:
 
 
 ADAPTER = CLUSTER / "redis" / "adapter.py"
+ADAPTERS = (ADAPTER, CLUSTER / "redis" / "sharded.py")
 
 
 def test_cluster_imports_no_other_rtio_package() -> None:
@@ -32,7 +33,7 @@ def test_cluster_imports_no_other_rtio_package() -> None:
         for name in imports(path)
         if name.startswith("rtio.")
         and not name.startswith("rtio.cluster")
-        and not (path == ADAPTER and name == "rtio.socketio")
+        and not (path in ADAPTERS and name == "rtio.socketio")
     ]
     assert bad == []
 
@@ -44,13 +45,13 @@ def test_only_the_adapter_imports_rtio_socketio_and_only_its_public_names() -> N
         for name in imports(path)
         if name.startswith("rtio.socketio")
     }
-    assert importers == {"redis/adapter.py"}
-    tree = ast.parse(ADAPTER.read_text())
+    assert importers == {"redis/adapter.py", "redis/sharded.py"}
     import rtio.socketio
 
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "rtio.socketio":
-            assert all(alias.name in rtio.socketio.__all__ for alias in node.names)
+    for path in ADAPTERS:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "rtio.socketio":
+                assert all(alias.name in rtio.socketio.__all__ for alias in node.names)
 
 
 def test_the_codecs_and_policies_are_sans_io() -> None:

@@ -1,8 +1,10 @@
-"""Mixed clusters: two rtio nodes (RedisCluster) and one Node socket.io 4.8 node
-(@socket.io/redis-adapter 8.3, classic) on one real redis-server, with real
-socket.io-client 4.8 clients on every node; every operation from an rtio node and from the
-Node node; Node's emitter and rtio's emitter against all three; a node stalled, then killed,
-while a fetch is pending.
+"""Mixed clusters: two rtio nodes and one Node socket.io 4.8 node (@socket.io/redis-adapter
+8.3) on one real redis-server, with real socket.io-client 4.8 clients on every node; every
+operation from an rtio node and from the Node node; Node's emitter and rtio's emitter against
+all three; a node stalled, then killed, while a fetch is pending. Each scenario runs twice:
+on the classic wire (RedisCluster, createAdapter) and on the sharded wire
+(ShardedRedisCluster, createShardedAdapter, SSUBSCRIBE / SPUBLISH, "dynamic" room channels);
+the two wires do not talk to each other, and the emitters reach the classic one only.
 
 Each process (mixed_rtio.py, mixed_node.mjs) is driven over stdin / stdout. Run by stage
 61-cluster-mixed.sh (RTIO_CLUSTER_MIXED=1); skipped otherwise (it needs Node and the npm
@@ -119,17 +121,19 @@ def with_suppress(fn: Callable[[], Any]) -> None:
         fn()
 
 
-def rtio_node(redis: RedisServer, name: str) -> Proc:
-    return Proc(name, sys.executable, str(HERE / "mixed_rtio.py"), "server", str(redis.port), name)
+def rtio_node(redis: RedisServer, name: str, wire: str = "classic") -> Proc:
+    script = str(HERE / "mixed_rtio.py")
+    return Proc(name, sys.executable, script, "server", str(redis.port), name, wire)
 
 
-def node_node(redis: RedisServer, name: str) -> Proc:
+def node_node(redis: RedisServer, name: str, wire: str = "classic") -> Proc:
     assert NODE is not None
-    return Proc(name, NODE, str(HERE / "mixed_node.mjs"), "server", str(redis.port), name)
+    return Proc(name, NODE, str(HERE / "mixed_node.mjs"), "server", str(redis.port), name, wire)
 
 
 class Cluster:
-    def __init__(self, nodes: dict[str, Proc], clients: Proc) -> None:
+    def __init__(self, nodes: dict[str, Proc], clients: Proc, wire: str = "classic") -> None:
+        self.wire = wire
         self.nodes = nodes
         self.clients = clients
         self.sids: dict[str, str] = {}
@@ -172,20 +176,23 @@ LAYOUT = {
 }
 
 
-@pytest.fixture
-async def cluster(redis_server: RedisServer) -> AsyncIterator[Cluster]:
+@pytest.fixture(params=["classic", "sharded"])
+async def cluster(
+    redis_server: RedisServer, request: pytest.FixtureRequest
+) -> AsyncIterator[Cluster]:
     assert NODE is not None
+    wire = request.param
     procs = [
-        rtio_node(redis_server, "R1"),
-        rtio_node(redis_server, "R2"),
-        node_node(redis_server, "N"),
+        rtio_node(redis_server, "R1", wire),
+        rtio_node(redis_server, "R2", wire),
+        node_node(redis_server, "N", wire),
     ]
     clients = Proc("clients", NODE, str(HERE / "mixed_node.mjs"), "clients")
     started: list[Proc] = []
     try:
         for proc in await asyncio.gather(*(p.start() for p in [*procs, clients])):
             started.append(proc)
-        c = Cluster({p.label: p for p in procs}, clients)
+        c = Cluster({p.label: p for p in procs}, clients, wire)
         for client, (node, rooms) in LAYOUT.items():
             await c.connect(client, node, user=client, rooms=rooms)
         yield c
@@ -220,6 +227,15 @@ async def test_broadcasts_reach_every_node(cluster: Cluster, origin: str) -> Non
         assert bool(c.got(k, "r1")) == ("room1" in rooms), k
         assert bool(c.got(k, "ex")) == ("room1" not in rooms), k
         assert bool(c.got(k, "loc")) == (n == origin), k
+    if c.wire == "sharded":
+        # "dynamic": R1 has no member in room2, so it does not even subscribe to its channel
+        r1 = c.nodes["R1"]
+        before = await r1.call("stats")
+        await node.call("emit", event="r2-only", to="room2", args=[BIN])
+        await c.until(lambda: all(c.got(k, "r2-only") == [[BIN]] for k in ("r2b", "nb")), "r2")
+        await asyncio.sleep(0.2)
+        assert await r1.call("stats") == before
+        return
     # to one socket of another node (its own room): the rtio node without it skips the
     # room channel's message undecoded
     other = "nb" if origin != "N" else "r2b"
@@ -330,6 +346,10 @@ async def test_server_count_and_all_rooms(cluster: Cluster, origin: str) -> None
     node = cluster.nodes[origin]
     assert await node.call("serverCount") == 3
     rooms = set(await node.call("allRooms"))
+    if cluster.wire == "sharded" and origin == "N":
+        # Node's sharded adapter (a ClusterAdapter) has no allRooms: its own rooms only
+        assert rooms == {"room1", "room2", cluster.sids["na"], cluster.sids["nb"]}
+        return
     assert {"room1", "room2", *cluster.sids.values()} <= rooms
 
 
@@ -348,6 +368,15 @@ async def test_emitters_reach_every_node(
                        str(redis_server.port))  # fmt: skip
     await emitter.start()
     try:
+        if c.wire == "sharded":
+            # the emitters publish on the classic channels: sharded nodes do not hear them
+            await emitter.call("emit", event="e-all", args=[BIN, 1])
+            await emitter.call("sse", event="job", args=["x"])
+            await asyncio.sleep(0.5)
+            assert not any(c.got(k, "e-all") for k in LAYOUT)
+            for node in c.nodes.values():
+                assert await node.call("heard") == []
+            return
         await emitter.call("emit", event="e-all", args=[BIN, 1])
         await c.until(lambda: all(c.got(k, "e-all") == [[BIN, 1]] for k in LAYOUT), "emit all")
         await emitter.call("emit", event="e-room", to="room1")
@@ -394,7 +423,9 @@ async def test_a_node_stalled_then_killed_while_a_fetch_is_pending(cluster: Clus
     assert {r["id"] for r in stalled["sockets"]} == {
         c.sids[k] for k in ("r1a", "r1b", "r2a", "r2b")
     }
-    assert stalled["expected"] == 2 and stalled["missing"] == 1 and stalled["missing_nodes"] == []
+    assert stalled["expected"] == 2 and stalled["missing"] == 1
+    # the sharded wire's answers carry every node's uid: Node's node is named too
+    assert stalled["missing_nodes"] == ([n.uid] if c.wire == "sharded" else [])
     # now R2 stalls too, and is killed while the fetch waits; then N is killed
     r2.signal(signal.SIGSTOP)
     pending = asyncio.ensure_future(r1.call("fetch"))
@@ -406,4 +437,4 @@ async def test_a_node_stalled_then_killed_while_a_fetch_is_pending(cluster: Clus
     assert loop.time() - started < 2.0, "the caller waited for nodes that had gone"
     assert {r["id"] for r in result["sockets"]} == {c.sids["r1a"], c.sids["r1b"]}
     assert result["expected"] == 2 and result["missing"] == 2 and result["gone"] == 2
-    assert result["missing_nodes"] == [r2.uid]
+    assert result["missing_nodes"] == sorted([r2.uid, n.uid] if c.wire == "sharded" else [r2.uid])

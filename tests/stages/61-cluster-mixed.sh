@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Mixed clusters on the classic Redis wire: two rtio nodes (rtio.cluster.redis.adapter) and
+# Mixed clusters on the Redis wires: two rtio nodes (rtio.cluster.redis.adapter) and
 # one Node socket.io 4.8 node (@socket.io/redis-adapter 8.3) on one real redis-server, with
 # real socket.io-client 4.8 clients on every node: broadcasts (rooms, except, local,
 # volatile, binary), fetchSockets and remote sockets, socketsJoin / socketsLeave /
 # disconnectSockets, serverSideEmit with and without acks, broadcasts with acks, server
 # count, all rooms, each from an rtio node and from the Node node; Node's emitter and
 # rtio's emitter against all three; a node stalled, then killed, while a fetch is pending.
-# Also the in-process adapter tests (tests/cluster/test_cluster_adapter.py). ~1 minute.
+# The same again on the sharded wire (ShardedRedisCluster, createShardedAdapter: SSUBSCRIBE /
+# SPUBLISH, dynamic room channels; the emitters do not reach it). Also the in-process
+# adapter tests (tests/cluster/test_cluster_adapter.py, test_cluster_sharded.py). ~2 minutes.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -23,4 +25,5 @@ cd "$ROOT"
 rm -f "$ARTIFACTS"/cluster-mixed-*.log
 ARTIFACTS="$ARTIFACTS" RTIO_REQUIRE_REDIS=1 RTIO_CLUSTER_MIXED=1 .venv/bin/pytest \
   tests/cluster/test_cluster_mixed.py tests/cluster/test_cluster_adapter.py \
+  tests/cluster/test_cluster_sharded.py \
   -p no:cacheprovider -rs --durations=5

@@ -3,6 +3,8 @@
 - :mod:`.adapter`: :class:`RedisAdapter` / :class:`RedisCluster`, the classic adapter
   (``rtio.Server(adapter=RedisAdapter.factory(url=...))``); the only module that knows
   rtio.socketio, imported here on first use;
+- :mod:`.sharded`: :class:`ShardedRedisCluster` / :class:`ShardedRedisAdapter`, the same on
+  the sharded wire of Redis >= 7 (Node's ``createShardedAdapter``);
 - :mod:`.emitter`: :class:`Emitter`, for processes that are not servers;
 - :mod:`.link`: the link of a node to Redis (connections, reconnects with backoff, the
   deaf-subscription canary, the outage buffer), and :mod:`.policy`, its sans-I/O decisions.
@@ -39,6 +41,8 @@ __all__ = [
     "RedisLink",
     "RoomsResult",
     "ServerReplies",
+    "ShardedRedisAdapter",
+    "ShardedRedisCluster",
     "link_options_from_url",
 ]
 
@@ -46,6 +50,7 @@ _ADAPTER_NAMES = frozenset(
     {"ClusterSocket", "Coverage", "FetchResult", "RedisAdapter", "RedisAdapterOptions",
      "RedisCluster", "RoomsResult", "ServerReplies"}
 )  # fmt: skip
+_SHARDED_NAMES = frozenset({"ShardedRedisAdapter", "ShardedRedisCluster"})
 
 
 def __getattr__(name: str) -> Any:
@@ -54,4 +59,8 @@ def __getattr__(name: str) -> Any:
         from . import adapter
 
         return getattr(adapter, name)
+    if name in _SHARDED_NAMES:
+        from . import sharded
+
+        return getattr(sharded, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -69,7 +69,8 @@ from ..classic import (
     SocketsRequest,
     SocketsResponse,
     parse_request,
-    parse_response,
+    peek_request_id,
+    response_from,
     serialize_request,
 )
 from ..errors import ClusterError, LinkDown, MessageError
@@ -104,6 +105,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("rtio.cluster")
+
+#: the most messages the publisher sends in one pipeline
+_PUBLISH_BATCH = 128
 
 #: ack ids of broadcasts with acks that other nodes ask for: above the namespace's own
 #: counter (which starts at 0), below JavaScript's largest safe integer
@@ -264,10 +268,10 @@ class _Pending:
     kind: RequestType
     expected: int
     done: asyncio.Future[None]
-    answers: list[Response] = field(default_factory=list)
+    answers: list[Any] = field(default_factory=list)
     responders: set[str] = field(default_factory=set)
 
-    def add(self, response: Response, uid: str | None) -> None:
+    def add(self, response: Any, uid: str | None) -> None:
         self.answers.append(response)
         if uid is not None:
             self.responders.add(uid)
@@ -337,10 +341,16 @@ ServerSideHandler = Callable[..., Any]
 class RedisCluster:
     """One server's membership of a Redis cluster; pass it as ``rtio.Server(adapter=...)``.
 
+    The classic wire; :class:`~rtio.cluster.redis.sharded.ShardedRedisCluster` is the
+    sharded one (SPUBLISH / SSUBSCRIBE).
+
     :param url: ``redis://host:port/db`` (or give ``link``).
     :param link: the link's options (timeouts, backoff, outage buffer, canary).
     :param options: the adapter's options.
     """
+
+    #: SPUBLISH instead of PUBLISH
+    sharded = False
 
     def __init__(
         self,
@@ -368,8 +378,18 @@ class RedisCluster:
         self.dropped = 0
 
     def __call__(self, nsp: Namespace) -> RedisAdapter:
-        adapter = RedisAdapter(nsp, self)
+        adapter = self._make_adapter(nsp)
         self.adapters[nsp.name] = adapter
+        self._register(adapter)
+        if self._started:
+            self._spawn(self._subscribe(adapter))
+        return adapter
+
+    def _make_adapter(self, nsp: Namespace) -> RedisAdapter:
+        return RedisAdapter(nsp, self)
+
+    def _register(self, adapter: RedisAdapter) -> None:
+        """Route what the adapter's channels hear to it."""
         channels = adapter.channels
         self._by_pattern[channels.broadcast_pattern] = adapter
         for channel, role in (
@@ -378,9 +398,6 @@ class RedisCluster:
             (channels.specific_response, "response"),
         ):
             self._by_channel[channel] = (adapter, role)
-        if self._started:
-            self._spawn(self._subscribe(adapter))
-        return adapter
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -481,13 +498,18 @@ class RedisCluster:
     async def _write(self) -> None:
         queue = self._outbound
         assert queue is not None
-        link = self.link
+        link, sharded = self.link, self.sharded
         while True:
-            channel, payload = await queue.get()
+            # what is queued goes in one pipeline: one round trip for a burst, and the other
+            # nodes read the burst at once too
+            batch = [await queue.get()]
+            while len(batch) < _PUBLISH_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
             try:
-                await link.publish(channel, payload)
+                await link.publish_many(batch, sharded=sharded)
             except ClusterError as exc:
-                log.warning("redis cluster %s: publish to %s failed: %s", self.name, channel, exc)
+                log.warning("redis cluster %s: publish of %d messages failed: %s", self.name,
+                            len(batch), exc)  # fmt: skip
             if self._drop_warned and queue.qsize() < self.options.max_outbound // 2:
                 self._drop_warned = False
 
@@ -531,6 +553,9 @@ class RedisAdapter(Adapter):
         self.channels = ClassicChannels(nsp.name, self.uid, self.options.key)
         # [uid, ...] in msgpack starts 0x93 (an array of 3), 0xa6 (a string of 6), the uid
         self._own_prefix = b"\x93\xa6" + self.uid.encode()
+        self._own_request = b'{"uid":"' + self.uid.encode() + b'"'
+        #: the handshakes of this node's sockets as fetches send them, built on first use
+        self._handshakes: dict[str, dict[str, Any]] = {}
         self._pending: dict[str, _Pending] = {}
         self._acks: dict[str, _AckGather] = {}
         self._remote_ack_id = 0
@@ -571,7 +596,10 @@ class RedisAdapter(Adapter):
 
     def _answer(self, requester: str, response: Response) -> None:
         body = {**response.to_wire(), "uid": self.uid}
-        specific = self.options.publish_on_specific_response_channel
+        # Node: a serverSideEmit answer always goes to the shared response channel
+        specific = self.options.publish_on_specific_response_channel and not isinstance(
+            response, ServerSideEmitResponse
+        )
         binary = isinstance(response, BroadcastAckResponse) or None
         self._publish(self.channels.response_to(requester, specific), encode(body, binary))
 
@@ -579,12 +607,21 @@ class RedisAdapter(Adapter):
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         if not opts.local:
-            message = BroadcastMessage(
-                self.uid, WirePacket(list(packet.data), nsp=self.nsp.name), _wire_options(opts)
-            )
-            channel = self.channels.for_broadcast(message.opts.rooms)
-            self._publish(channel, message.serialize())
+            self._publish_broadcast(packet, opts)
         super().broadcast(packet, opts)
+
+    def _publish_broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        message = BroadcastMessage(
+            self.uid, WirePacket(list(packet.data), nsp=self.nsp.name), _wire_options(opts)
+        )
+        channel = self.channels.for_broadcast(message.opts.rooms)
+        self._publish(channel, message.serialize())
+
+    def _deliver_remote(self, packet: WirePacket, opts: WireOptions) -> None:
+        """Another node's broadcast (no acks) to this node's sockets."""
+        self.received += 1
+        local = Packet(PacketType.EVENT, self.nsp.name, packet.data)
+        super().broadcast(local, _local_options(opts))
 
     def _receive_broadcast(self, channel: str, payload: bytes) -> None:
         room = self.channels.room_of(channel)
@@ -603,11 +640,7 @@ class RedisAdapter(Adapter):
             return
         if message.uid == self.uid or message.nsp != self.nsp.name:
             return
-        self.received += 1
-        wire = message.packet
-        super().broadcast(
-            Packet(PacketType.EVENT, self.nsp.name, wire.data), _local_options(message.opts)
-        )
+        self._deliver_remote(message.packet, message.opts)
 
     def broadcast_with_ack(
         self,
@@ -743,9 +776,12 @@ class RedisAdapter(Adapter):
 
     async def count_servers(self) -> int:
         """``PUBSUB NUMSUB`` of the request channel (Node's ``serverCount``)."""
-        count = await self.cluster.link.numsub(self.channels.request)
+        count = await self._count()
         self._last_count = count
         return count
+
+    async def _count(self) -> int:
+        return await self.cluster.link.numsub(self.channels.request)
 
     async def _others(self) -> int | None:
         try:
@@ -816,6 +852,8 @@ class RedisAdapter(Adapter):
     # -- requests from the other nodes ----------------------------------------------------------
 
     def _receive_request(self, payload: bytes) -> None:
+        if payload.startswith(self._own_request):
+            return  # our own, back from Redis: applied here already, not decoded
         try:
             request = parse_request(payload)
         except MessageError as exc:
@@ -823,6 +861,10 @@ class RedisAdapter(Adapter):
             return
         if getattr(request, "uid", None) == self.uid:
             return  # our own: applied here already
+        self._handle_request(request)
+
+    def _handle_request(self, request: Request) -> None:
+        """Another node's request (or the emitter's)."""
         if isinstance(request, RemoteJoinRequest):
             super().add_sockets(_local_options(request.opts), (_js(r) for r in request.rooms))
         elif isinstance(request, RemoteLeaveRequest):
@@ -842,19 +884,33 @@ class RedisAdapter(Adapter):
             self._broadcast_for(request)
 
     def _answer_fetch(self, request: RemoteFetchRequest) -> None:
+        handshakes = self._handshakes
         sockets = []
         for socket in self._apply(_local_options(request.opts)):
-            data: Any = socket.data
-            try:
-                encode(data)
-            except (TypeError, ValueError):
-                log.warning("redis adapter %s: socket %s's data cannot be sent to the cluster",
-                            self.nsp.name, socket.id)  # fmt: skip
-                data = None
-            sockets.append(
-                RemoteSocket(socket.id, _handshake_wire(socket), tuple(socket.rooms), data)
+            handshake = handshakes.get(socket.id)
+            if handshake is None:  # fixed at connect: built once per socket
+                handshake = handshakes[socket.id] = _handshake_wire(socket)
+            sockets.append(RemoteSocket(socket.id, handshake, tuple(socket.rooms), socket.data))
+        try:
+            self._answer(request.uid, FetchSocketsResponse(request.request_id, tuple(sockets)))
+        except (TypeError, ValueError):  # a socket's data cannot travel: sent without it
+            self._answer(
+                request.uid,
+                FetchSocketsResponse(request.request_id, tuple(map(self._sendable, sockets))),
             )
-        self._answer(request.uid, FetchSocketsResponse(request.request_id, tuple(sockets)))
+
+    def _sendable(self, remote: RemoteSocket) -> RemoteSocket:
+        try:
+            encode(remote.data)
+        except (TypeError, ValueError):
+            log.warning("redis adapter %s: socket %s's data cannot be sent to the cluster",
+                        self.nsp.name, remote.id)  # fmt: skip
+            return RemoteSocket(remote.id, remote.handshake, remote.rooms, None)
+        return remote
+
+    def delete_all(self, sid: str) -> None:
+        self._handshakes.pop(sid, None)
+        super().delete_all(sid)
 
     def _server_side_event(self, request: ServerSideEmitRequest) -> None:
         if not request.data or not isinstance(request.data[0], str):
@@ -880,10 +936,8 @@ class RedisAdapter(Adapter):
             log.exception("redis adapter %s: the server-side handler of %r failed",
                           self.nsp.name, event)  # fmt: skip
             return
-        if request.request_id is not None:
-            # Node: always on the shared response channel, the first ack argument only
-            body = {**ServerSideEmitResponse(request.request_id, result).to_wire(), "uid": self.uid}
-            self._publish(self.channels.response, encode(body))
+        if request.request_id is not None:  # the first ack argument only
+            self._answer(request.uid, ServerSideEmitResponse(request.request_id, result))
 
     def _broadcast_for(self, request: BroadcastRequest) -> None:
         """Another node's broadcast with acks: count our clients, relay each ack."""
@@ -906,6 +960,9 @@ class RedisAdapter(Adapter):
     # -- answers --------------------------------------------------------------------------------
 
     def _receive_response(self, payload: bytes) -> None:
+        peeked = peek_request_id(payload)
+        if peeked is not None and peeked not in self._pending and peeked not in self._acks:
+            return  # another node's answer (the channel is shared): not decoded
         try:
             head = decode(payload)
         except MessageError:
@@ -928,10 +985,25 @@ class RedisAdapter(Adapter):
         if pending is None:
             return
         try:
-            response = parse_response(payload, lambda _id: pending.kind)
+            response = response_from(head, lambda _id: pending.kind)
         except MessageError as exc:
             log.warning("redis adapter %s: dropped an invalid answer: %s", self.nsp.name, exc)
             return
         if response is not None:
             uid = head.get("uid")
             pending.add(response, uid if isinstance(uid, str) else None)
+
+    def _deliver_response(self, response: Response, uid: str | None) -> None:
+        """An answer to a request of ours, already decoded (the sharded wire's)."""
+        request_id = response.request_id
+        gather = self._acks.get(request_id)
+        if gather is not None:
+            if isinstance(response, BroadcastClientCountResponse):
+                gather.counts += 1
+                gather.count(response.client_count)
+            elif isinstance(response, BroadcastAckResponse):
+                gather.remote_ack(response.packet)
+            return
+        pending = self._pending.get(request_id)
+        if pending is not None:
+            pending.add(response, uid)

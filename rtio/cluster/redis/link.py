@@ -70,6 +70,10 @@ class LinkOptions:
     command_timeout: float = 5.0
     #: the longest one read of the subscription waits before the loop looks around
     poll_interval: float = 0.5
+    #: after a message, up to this many more that are already read are delivered in the
+    #: same loop iteration: a burst's writes to each client are then coalesced (one write
+    #: per client instead of one per message)
+    drain_batch: int = 256
     backoff: Backoff = field(default_factory=Backoff)
     #: bytes (channel + payload) kept while Redis is down; beyond, the oldest are dropped
     buffer_limit: int = 4 * 1024 * 1024
@@ -241,6 +245,31 @@ class RedisLink:
     async def spublish(self, channel: str, payload: bytes) -> PublishResult:
         """SPUBLISH (sharded pub/sub, Redis >= 7), buffered the same way."""
         return await self._publish(BufferedPublish(channel, payload, True))
+
+    async def publish_many(
+        self, items: list[tuple[str, bytes]], *, sharded: bool = False
+    ) -> PublishResult:
+        """PUBLISH (or SPUBLISH) several messages in one pipeline (one round trip), in order;
+        buffered like :meth:`publish` while Redis is down. What a failed pipeline held is
+        buffered whole (some may then be published twice, as a failed single publish may)."""
+        if len(items) == 1:
+            return await self._publish(BufferedPublish(*items[0], sharded))
+        if self._closing:
+            raise LinkClosed("the link is closed")
+        batch = [BufferedPublish(channel, payload, sharded) for channel, payload in items]
+        client = self._client
+        if self.state is LinkState.CONNECTED and client is not None and not len(self._buffer):
+            command = "SPUBLISH" if sharded else "PUBLISH"
+            pipe = client.pipeline(transaction=False)
+            for item in batch:
+                pipe.execute_command(command, item.channel, item.payload)
+            try:
+                await asyncio.wait_for(pipe.execute(), self.options.command_timeout)
+                return PublishResult.SENT
+            except _ERRORS as exc:
+                self._break(exc)
+        results = [self._keep(item) for item in batch]
+        return PublishResult.BUFFERED if PublishResult.BUFFERED in results else results[-1]
 
     async def _publish(self, item: BufferedPublish) -> PublishResult:
         if self._closing:
@@ -463,7 +492,13 @@ class RedisLink:
             )
             if message is None:
                 continue
-            if self._deliver(message) and self.state is not LinkState.CONNECTED:
+            heard = self._deliver(message)
+            for _ in range(opts.drain_batch):  # what is already read: no wait_for
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.0)
+                if message is None:
+                    break
+                heard = self._deliver(message) or heard
+            if heard and self.state is not LinkState.CONNECTED:
                 await self._subscribed()
 
     def _deliver(self, message: dict[str, Any]) -> bool:
