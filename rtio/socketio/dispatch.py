@@ -21,7 +21,7 @@ from rtio.stepping import with_task
 from ._serial import SerialRunner, run_inline
 from .adapter import Adapter
 from .core import Route, SocketCore, SocketState
-from .errors import ConnectionRefused, DisconnectReason
+from .errors import ConnectionRefused, DisconnectReason, refusal_payload
 from .handlers import PLAIN_RESULTS, Handler, ack_args
 from .packet import Packet, PacketType
 from .parsers.base import Parser
@@ -62,6 +62,7 @@ class SocketHost(Protocol):
     def handlers(self) -> dict[str, Handler]: ...
     def next_ack_id(self) -> int: ...
     def remove_socket(self, socket: Any) -> None: ...
+    def finish_connect(self, socket: Any, refusal: dict[str, Any] | None) -> None: ...
 
 
 class Connection(Protocol):
@@ -78,12 +79,15 @@ class Connection(Protocol):
 class SocketDispatch(SocketCore):
     """A socket's incoming side: see the module docstring."""
 
-    __slots__ = ("_runner", "client", "nsp")
+    __slots__ = ("_held", "_runner", "client", "nsp")
 
     # set by the subclass's __init__ (one constructor call less per connection)
     nsp: SocketHost
     client: Connection
     _runner: SerialRunner | None
+    #: while the ``connect`` handler runs: what the socket is sent, held until the
+    #: CONNECT reply (None otherwise)
+    _held: list[Callable[[], None]] | None
 
     def receive_packet(self, packet: Packet) -> None:
         """A packet from the client for this socket's namespace."""
@@ -273,26 +277,49 @@ class SocketDispatch(SocketCore):
         return runner
 
     def run_connect_handler(self, handler: Handler, auth: dict[str, Any]) -> None:
-        """The namespace's ``connect`` handler, in the socket's first turn."""
+        """The namespace's ``connect`` handler, in the socket's first turn, before the
+        CONNECT reply: what the socket is sent meanwhile is held until the reply."""
+        self._held = []
         self.run_in_turn(self._run_connect(handler, auth))
 
     async def _run_connect(self, handler: Handler, auth: dict[str, Any]) -> None:
+        """A refusal in the ``connect`` handler refuses (python-socketio's rule, and what
+        an authentication check there needs): returning False, raising ConnectionRefused
+        or the builtin ConnectionRefusedError. A handler that fails refuses too (logged):
+        an authentication check that crashes must not let the client in."""
         self._serial().label = "connect"  # what the slow handler warning names
+        refusal: dict[str, Any] | None = None
         try:
-            await handler.call(self, *handler.fit([auth]))
-        except ConnectionRefused as exc:
-            # The CONNECT reply is out already (as in Node, the "connect" handler runs
-            # after it): the closest to a refusal is to disconnect the socket at once.
-            log.warning(
-                "the 'connect' handler of %s refused socket %s (%s): it is disconnected; "
-                "refuse in a middleware (sio.use) for the client to get connect_error",
-                self.nsp.name,
-                self.id,
-                exc.message,
-            )
-            self.leave_namespace()
-        except Exception:
-            log.exception("error in the 'connect' handler of socket %s", self.id)
+            if await handler.call(self, *handler.fit([auth])) is False:
+                refusal = ConnectionRefused().payload()
+        except Exception as exc:
+            refusal = refusal_payload(exc)
+            if refusal is None:
+                log.exception("error in the 'connect' handler of socket %s: refused", self.id)
+                refusal = ConnectionRefused().payload()
+        self.nsp.finish_connect(self, refusal)
+
+    def release_held(self) -> None:
+        """The CONNECT reply is out: write what was held, in order."""
+        held, self._held = self._held, None
+        for write in held or ():
+            write()
+
+    def refuse(self) -> None:
+        """The ``connect`` handler refused: the socket goes without a trace (the client
+        gets CONNECT_ERROR, not DISCONNECT; no ``disconnect`` handler runs)."""
+        self._held = None
+        if not self.begin_close():
+            return  # gone meanwhile (the connection closed)
+        self.client.remove(self)
+        self.nsp.remove_socket(self)
+        for on_ack in self.take_acks() or ():
+            try:
+                on_ack(None)
+            except Exception:
+                log.exception("error in an ack callback")
+        self.nsp.adapter.delete_all(self.id)
+        self.finish_close()
 
     # -- the watch on slow handlers (issue 12 defect 11) ----------------------------------
     #
@@ -344,7 +371,8 @@ class SocketDispatch(SocketCore):
         """The server disconnects the socket: the client gets a DISCONNECT packet (and
         reports "io server disconnect")."""
         if self.connected:
-            self.client.send_packet(Packet(_DISCONNECT, self.nsp.name))
+            if self._held is None:  # else the client was not told it is connected
+                self.client.send_packet(Packet(_DISCONNECT, self.nsp.name))
             self.on_close(DisconnectReason.SERVER_NAMESPACE_DISCONNECT)
 
     def on_close(self, reason: DisconnectReason) -> None:

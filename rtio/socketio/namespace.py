@@ -21,8 +21,8 @@ from rtio.stepping import with_task
 from .adapter import Adapter
 from .broadcast import AckResults, BroadcastOperator
 from .core import AckIds
-from .errors import ConnectionRefused
-from .handlers import SENT, Handler, Sent
+from .errors import ConnectionRefused, refusal_payload
+from .handlers import SENT, Handler, Sent, check_handler
 from .packet import Packet, PacketType
 from .socket import Socket
 
@@ -80,7 +80,9 @@ class BaseNamespace:
         """
 
         def register(fn: F) -> F:
-            self.handlers[event] = Handler(fn, 1)
+            registered = Handler(fn, 1)
+            check_handler(event, registered)
+            self.handlers[event] = registered
             return fn
 
         return register if handler is None else register(handler)
@@ -248,12 +250,12 @@ class Namespace(BaseNamespace):
         for middleware in tuple(self.middlewares):
             try:
                 result = await middleware.call(socket, auth)
-            except ConnectionRefused as exc:
-                client.connect_error(self.name, exc.payload())
-                return
             except Exception as exc:
-                log.exception("connect middleware of %s failed", self.name)
-                client.connect_error(self.name, {"message": str(exc) or type(exc).__name__})
+                payload = refusal_payload(exc)
+                if payload is None:
+                    log.exception("connect middleware of %s failed", self.name)
+                    payload = {"message": str(exc) or type(exc).__name__}
+                client.connect_error(self.name, payload)
                 return
             if result is False:
                 client.connect_error(self.name, ConnectionRefused().payload())
@@ -272,7 +274,6 @@ class Namespace(BaseNamespace):
             self.adapter.delete_all(socket.id)
             return
         socket.open()
-        self._ever_joined = True
         client.joined(socket)
         log.info(
             "socket %s connected to %s (transport %s, address %s)",
@@ -281,12 +282,38 @@ class Namespace(BaseNamespace):
             client.session.transport,
             client.session.request.remote,  # not socket.handshake: built only when asked for
         )
-        # v5: "The server MUST respond with either: a `CONNECT` packet if the connection is
-        # successful, with the session ID in the payload, or a `CONNECT_ERROR` packet"
-        client.send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
         handler = self.handlers.get("connect")
-        if handler is not None:
+        if handler is None:
+            self._ever_joined = True
+            # v5: "The server MUST respond with either: a `CONNECT` packet if the connection
+            # is successful, with the session ID in the payload, or a `CONNECT_ERROR` packet"
+            client.send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
+        else:
+            # the reply waits for the handler, which may refuse (finish_connect)
             socket.run_connect_handler(handler, socket.connect_auth())
+
+    def finish_connect(self, socket: Socket, refusal: dict[str, Any] | None) -> None:
+        """The ``connect`` handler of ``socket`` returned: the CONNECT reply goes out, then
+        what the socket was sent meanwhile; or, when it refused (``refusal``: the
+        CONNECT_ERROR payload) or disconnected the socket, CONNECT_ERROR and the socket is
+        dropped without a trace (no ``disconnect`` handler: it never connected)."""
+        client = socket.client
+        if refusal is None and socket.connected:
+            self._ever_joined = True
+            client.send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
+            socket.release_held()
+            return
+        if refusal is None:  # socket.disconnect() in the handler, or the connection went
+            refusal = ConnectionRefused().payload()
+        log.info(
+            "the 'connect' handler of %s refused socket %s: %s",
+            self.name,
+            socket.id,
+            refusal.get("message"),
+        )
+        socket.refuse()
+        if client.connected:
+            client.connect_error(self.name, refusal)
 
     def remove_socket(self, socket: Socket) -> None:
         """``socket`` disconnected."""

@@ -487,7 +487,8 @@ async def test_a_disconnect_is_handled_while_a_handler_is_stuck(how: str) -> Non
 
 
 async def test_a_slow_connect_handler_is_watched_too(caplog: pytest.LogCaptureFixture) -> None:
-    """Issue 12 defect 11: ``connect`` runs in the socket's turn as events do: watched."""
+    """Issue 12 defect 11: ``connect`` runs in the socket's turn as events do: watched.
+    The CONNECT reply waits for it (issue 16: it may refuse); one that fails refuses."""
     sio = rtio.Server(connect_timeout=None, slow_handler_warning=0.02)
     release = asyncio.Event()
 
@@ -498,12 +499,14 @@ async def test_a_slow_connect_handler_is_watched_too(caplog: pytest.LogCaptureFi
 
     peer = Peer(sio)
     with caplog.at_level(logging.INFO, logger="rtio.socketio"):
-        await peer.connect()
+        peer.feed("0")
         await _until(lambda: any("'connect' handler" in r.getMessage() for r in caplog.records))
+        assert peer.take() == []  # no reply while it runs
         release.set()
         await settle()
     text = caplog.text
     assert "still running" in text and "after a while" in text
+    assert peer.take() == ['4{"message":"Connection refused"}'] and not sio.sockets
 
 
 async def test_handlers_may_use_asyncio_timeout_before_their_first_await(
