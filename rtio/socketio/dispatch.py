@@ -22,7 +22,7 @@ from ._serial import SerialRunner, run_inline
 from .adapter import Adapter
 from .core import Route, SocketCore, SocketState
 from .errors import ConnectionRefused, DisconnectReason, refusal_payload
-from .handlers import PLAIN_RESULTS, Handler, ack_args
+from .handlers import CATCH_ALL, PLAIN_RESULTS, Handler, ack_args
 from .packet import Packet, PacketType
 from .parsers.base import Parser
 
@@ -59,7 +59,7 @@ class SocketHost(Protocol):
     @property
     def adapter(self) -> Adapter: ...
     @property
-    def handlers(self) -> dict[str, Handler]: ...
+    def handlers(self) -> dict[Any, Handler]: ...
     def next_ack_id(self) -> int: ...
     def remove_socket(self, socket: Any) -> None: ...
     def finish_connect(self, socket: Any, refusal: dict[str, Any] | None) -> None: ...
@@ -175,9 +175,14 @@ class SocketDispatch(SocketCore):
         except Exception as exc:
             await self._on_middleware_error(exc)
             return
-        handler = self.lookup(data[0], self.nsp.handlers)
+        handlers = self.nsp.handlers
+        handler = self.lookup(data[0], handlers)
         if handler is not None:
             await self._run_handler(handler, data, ack_id)
+            return
+        catch_all = handlers.get(CATCH_ALL)
+        if catch_all is not None:  # python-socketio's: the event's name first
+            await self._run_handler(catch_all, [data[0], *data], ack_id)
 
     async def _run_handler(self, handler: Handler, data: list[Any], ack_id: int | None) -> None:
         self._runner.label = data[0]  # type: ignore[union-attr]  # jobs run on it

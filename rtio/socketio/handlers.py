@@ -16,6 +16,7 @@ from typing import Any
 from rtio.stepping import with_task
 
 __all__ = [
+    "CATCH_ALL",
     "PLAIN_RESULTS",
     "SENT",
     "SPECIAL_SIGNATURES",
@@ -28,6 +29,10 @@ __all__ = [
 ]
 
 HandlerFunc = Callable[..., Any]
+
+#: the key of a namespace's catch-all handler (``on("*")``) among its handlers: not a
+#: string, so that no event a client sends (a string or a number) is mistaken for it
+CATCH_ALL = None
 
 #: what sync handlers usually return: never awaitable, no need to ask inspect (an ABC check:
 #: ``inspect.isawaitable`` of a tuple is 352 ns, this test first 64 ns; timeit, Python 3.11)

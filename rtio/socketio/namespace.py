@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 from rtio.stepping import with_task
 
 from .adapter import Adapter
-from .broadcast import AckResults, BroadcastOperator
+from .broadcast import AckResults, BroadcastOperator, Rooms
 from .core import AckIds
 from .errors import ConnectionRefused, refusal_payload
-from .handlers import SENT, Handler, Sent, check_handler
+from .handlers import CATCH_ALL, SENT, Handler, Sent, check_handler
 from .packet import Packet, PacketType
 from .socket import Socket
 
@@ -59,7 +59,8 @@ class BaseNamespace:
         #: "/" for the main namespace; a parent namespace's name is its pattern
         self.name = name
         #: the event handlers by event (change them with :meth:`on` and :meth:`off`)
-        self.handlers: dict[str, Handler] = {}
+        #: (the catch-all handler, ``on("*")``, under the key None: handlers.CATCH_ALL)
+        self.handlers: dict[Any, Handler] = {}
         #: the connect middlewares (add them with :meth:`use`)
         self.middlewares: list[Handler] = []
 
@@ -76,13 +77,14 @@ class BaseNamespace:
         ``handler(socket, *args)``: its return value (a tuple for several values) answers
         the client's ack, unless it takes an ``ack`` keyword parameter and calls it itself.
         Special events: ``"connect"`` ``(socket, auth)``, ``"disconnecting"`` and
-        ``"disconnect"`` ``(socket, reason)``.
+        ``"disconnect"`` ``(socket, reason)``. ``"*"``: the catch-all handler, called as
+        ``(socket, event, *args)`` for events without a handler (python-socketio's).
         """
 
         def register(fn: F) -> F:
             registered = Handler(fn, 1)
             check_handler(event, registered)
-            self.handlers[event] = registered
+            self.handlers[CATCH_ALL if event == "*" else event] = registered
             return fn
 
         return register if handler is None else register(handler)
@@ -92,8 +94,8 @@ class BaseNamespace:
         return self.on(fn.__name__, fn)
 
     def off(self, event: str) -> None:
-        """Remove the handler of ``event``."""
-        self.handlers.pop(event, None)
+        """Remove the handler of ``event`` (``"*"``: the catch-all handler)."""
+        self.handlers.pop(CATCH_ALL if event == "*" else event, None)
 
     def use(self, middleware: F) -> F:
         """Add a connect middleware (Node's ``io.use``): ``middleware(socket, auth)``, sync
@@ -109,13 +111,13 @@ class BaseNamespace:
     def _operator(self) -> BroadcastOperator:
         return BroadcastOperator(self)
 
-    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+    def to(self, room: Rooms) -> BroadcastOperator:
         """Target a room (or rooms; chain for more): the union of all rooms given."""
         return self._operator().to(room)
 
     in_ = to
 
-    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+    def except_(self, room: Rooms) -> BroadcastOperator:
         """Leave out a room (or rooms); a socket id is a room of its own."""
         return self._operator().except_(room)
 

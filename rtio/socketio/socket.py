@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from rtio.ids import new_id
 
-from .broadcast import BroadcastOperator
+from .broadcast import BroadcastOperator, Rooms
 from .core import AckCallback, SocketCore, SocketState
 from .dispatch import Connection, ServerOptions, SocketDispatch, SocketHost, call_listener
 from .encoded import Encoded
@@ -382,13 +382,13 @@ class Socket(SocketDispatch):
 
     # -- broadcasting from this socket -----------------------------------------------------
 
-    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+    def to(self, room: Rooms) -> BroadcastOperator:
         """Broadcast to a room (or rooms), excluding this socket."""
         return self.broadcast.to(room)
 
     in_ = to
 
-    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+    def except_(self, room: Rooms) -> BroadcastOperator:
         """Broadcast to everyone but these rooms, excluding this socket."""
         return self.broadcast.except_(room)
 
