@@ -1,11 +1,13 @@
-"""The asyncio side of a socket's incoming packets: events run their handlers one after
-another in arrival order, acks answer, the socket closes.
+"""The asyncio side of a socket's incoming packets: events start their handlers in arrival
+order (concurrent once they await, or one at a time with ``ordered_handlers``), acks
+answer, the socket closes.
 
 :class:`SocketDispatch` is :class:`~.core.SocketCore` (the decisions) plus the I/O: the
-serial runner of the socket's handlers, the watch on slow handlers, and the client that
-the acks are written to. :class:`~.socket.Socket` adds the public API on top. What it needs
-of its namespace, server and client is the small :class:`SocketHost` / :class:`Connection`
-interface below (the namespace and the client implement it).
+runner of the socket's handlers (_concurrent.py, or _serial.py for the strict order), the
+watch on slow handlers, and the client that the acks are written to.
+:class:`~.socket.Socket` adds the public API on top. What it needs of its namespace,
+server and client is the small :class:`SocketHost` / :class:`Connection` interface below
+(the namespace and the client implement it).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 
 from rtio.stepping import with_task
 
+from ._concurrent import ConcurrentRunner
 from ._serial import SerialRunner, run_inline
 from .adapter import Adapter
 from .core import Route, SocketCore, SocketState
@@ -47,6 +50,10 @@ class ServerOptions(Protocol):
     def slow_handler_warning(self) -> float | None: ...
     @property
     def max_queued_events(self) -> int: ...
+    @property
+    def ordered_handlers(self) -> bool: ...
+    @property
+    def max_concurrent_handlers(self) -> int: ...
 
 
 class SocketHost(Protocol):
@@ -84,7 +91,7 @@ class SocketDispatch(SocketCore):
     # set by the subclass's __init__ (one constructor call less per connection)
     nsp: SocketHost
     client: Connection
-    _runner: SerialRunner | None
+    _runner: SerialRunner | ConcurrentRunner | None
     #: while the ``connect`` handler runs: what the socket is sent, held until the
     #: CONNECT reply (None otherwise)
     _held: list[Callable[[], None]] | None
@@ -107,7 +114,7 @@ class SocketDispatch(SocketCore):
         # CONNECT is the client's business; CONNECT_ERROR from a client means nothing
 
     def receive_event(self, data: list[Any], ack_id: int | None) -> None:
-        """An EVENT from the client: its handler runs after those of the events before it.
+        """An EVENT from the client: its handler starts after those of the events before it.
 
         The common case takes a straight line: no packet middleware, nothing running or
         queued, a plain function: it is called here and its return value answers the ack,
@@ -126,7 +133,7 @@ class SocketDispatch(SocketCore):
             self.run_in_turn(self._run_handler(handler, data, ack_id))
             return
         if runner is None:
-            runner = self._runner = SerialRunner()
+            runner = self._serial()
         runner.claim()  # idle (routed so); events that arrive meanwhile queue behind
         event = data[0]
         try:
@@ -165,7 +172,7 @@ class SocketDispatch(SocketCore):
         self.run_in_turn(self._run_event(data, ack_id))
 
     async def _run_event(self, data: list[Any], ack_id: int | None) -> None:
-        """An event's turn in the serial runner: packet middlewares, then its handler."""
+        """An event's turn in the runner: packet middlewares, then its handler."""
         self._runner.label = data[0]  # type: ignore[union-attr]  # jobs run on it
         try:
             for middleware in self.middlewares():
@@ -274,11 +281,16 @@ class SocketDispatch(SocketCore):
         if runner.timer is None and runner.running_async:
             self._watch(runner)
 
-    def _serial(self) -> SerialRunner:
-        """The runner of this socket's handlers (created on first use)."""
+    def _serial(self) -> SerialRunner | ConcurrentRunner:
+        """The runner of this socket's handlers (created on first use): concurrent, or
+        one at a time with the server's ``ordered_handlers``."""
         runner = self._runner
         if runner is None:
-            runner = self._runner = SerialRunner()
+            server = self.nsp.server
+            if server.ordered_handlers:
+                runner = self._runner = SerialRunner()
+            else:
+                runner = self._runner = ConcurrentRunner(server.max_concurrent_handlers)
         return runner
 
     def run_connect_handler(self, handler: Handler, auth: dict[str, Any]) -> None:
@@ -334,7 +346,7 @@ class SocketDispatch(SocketCore):
     # asyncio's debug mode reports). Each job notes when it began (runner.since); the timer
     # warns once per job that runs past slow_handler_warning, while it still runs.
 
-    def _watch(self, runner: SerialRunner) -> None:
+    def _watch(self, runner: SerialRunner | ConcurrentRunner) -> None:
         threshold = self.nsp.server.slow_handler_warning
         if threshold is not None:
             loop = asyncio.get_running_loop()
@@ -356,12 +368,17 @@ class SocketDispatch(SocketCore):
             runner.warned = runner.since
             log.warning(
                 "the %r handler of socket %s (namespace %s) is still running after %.1f s "
-                "(slow_handler_warning): the socket's later events wait for it (%d "
-                "waiting; over max_queued_events=%d the client is disconnected)",
+                "(slow_handler_warning): %s (%d waiting; over max_queued_events=%d the "
+                "client is disconnected)",
                 runner.label,
                 self.id,
                 self.nsp.name,
                 elapsed,
+                "the socket's later events wait for it (ordered_handlers)"
+                if runner.ordered
+                else f"{len(runner)} of the socket's handlers are running "
+                f"(max_concurrent_handlers={server.max_concurrent_handlers}; past it "
+                "later events wait)",
                 runner.backlog,
                 server.max_queued_events,
             )

@@ -90,13 +90,20 @@ class Server:
     :param parser_for: choose the parser per connection from the handshake request
         (overrides ``parser``).
     :param adapter: ``adapter(namespace)`` builds each namespace's adapter.
-    :param max_queued_events: events of one socket that may wait for its handlers (they
-        run one at a time); a client that sends more is disconnected.
+    :param ordered_handlers: False (the default): a socket's handlers start in arrival
+        order and run concurrently once they await (as in Node); True: one at a time, each
+        event's handler after the previous one finished (strict order).
+    :param max_concurrent_handlers: handlers of one socket that may be awaiting at once
+        (not with ``ordered_handlers``); past it later events wait, in order, for one to
+        finish.
+    :param max_queued_events: events of one socket that may wait for its handlers; a
+        client that sends more is disconnected.
     :param max_attachments: binary attachments one incoming packet may carry (JSON
         parser; ignored when ``parser`` is given).
     :param slow_handler_warning: seconds after which a handler still running (an event's,
         or ``connect``) is logged, once, as a warning naming the event, namespace and
-        socket: the socket's later events wait for it. None: no watch.
+        socket (with ``ordered_handlers``, the socket's later events wait for it). None: no
+        watch.
     :param max_child_namespaces: child namespaces that parent namespaces (``of(pattern)``)
         may have at once, all parents together; a CONNECT that would create one more gets
         CONNECT_ERROR "Too many namespaces" (and a warning is logged). None: no limit.
@@ -126,6 +133,8 @@ class Server:
         adapter: Callable[[Namespace], Adapter] = InMemoryAdapter,
         max_attachments: int = 10,
         max_queued_events: int = 1000,
+        ordered_handlers: bool = False,
+        max_concurrent_handlers: int = 32,
         max_child_namespaces: int | None = 10_000,
         slow_handler_warning: float | None = 5.0,
         engine_options: EngineOptions | None = None,
@@ -152,6 +161,12 @@ class Server:
             )
         if max_queued_events < 1:
             raise ValueError("max_queued_events must be at least 1")
+        if max_concurrent_handlers < 1:
+            raise ValueError("max_concurrent_handlers must be at least 1")
+        #: a socket's handlers run one at a time (else concurrently once they await)
+        self.ordered_handlers = ordered_handlers
+        #: handlers of one socket awaiting at once, at most (not with ordered_handlers)
+        self.max_concurrent_handlers = max_concurrent_handlers
         if max_child_namespaces is not None and max_child_namespaces < 0:
             raise ValueError("max_child_namespaces must be at least 0 (or None)")
         if slow_handler_warning is not None and slow_handler_warning <= 0:

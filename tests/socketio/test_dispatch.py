@@ -36,6 +36,7 @@ async def test_a_plain_handler_answers_before_feed_returns_without_a_task(
 
 
 async def test_a_plain_handler_waits_for_an_async_one_before_it(sio: rtio.Server) -> None:
+    sio.ordered_handlers = True  # strict order (issue 16: concurrent by default)
     gate = asyncio.Event()
 
     @sio.on("wait")
@@ -81,6 +82,7 @@ async def test_an_event_that_arrives_during_a_plain_handler_runs_after_its_ack(
 async def test_a_plain_function_returning_an_awaitable_is_awaited_in_turn(
     sio: rtio.Server,
 ) -> None:
+    sio.ordered_handlers = True  # strict order (issue 16: concurrent by default)
     gate = asyncio.Event()
 
     async def slow(socket: rtio.Socket, text: str) -> str:
@@ -380,6 +382,7 @@ async def test_a_stuck_handler_is_logged_once_while_it_runs(
     """Issue 12 defect 11: a handler still running past slow_handler_warning is logged, once,
     while it runs, naming the event, the namespace and the socket (0d24665: nothing)."""
     sio, release, done = _stuck_server(slow_handler_warning=0.05)
+    sio.ordered_handlers = True  # strict order (issue 16: concurrent by default)
     peer = Peer(sio)
     sid = await peer.connect()
     with caplog.at_level(logging.INFO, logger="rtio.socketio"):
@@ -458,6 +461,7 @@ async def test_a_disconnect_is_handled_while_a_handler_is_stuck(how: str) -> Non
     state held). The stuck handler is left running, not cancelled; when it ends its join
     does nothing and its emit and ack are dropped."""
     sio, release, done = _stuck_server()
+    sio.ordered_handlers = True  # strict order (issue 16: concurrent by default)
     reasons: list[str] = []
     sio.on("disconnecting", lambda socket, reason: reasons.append(f"ing {sorted(socket.rooms)}"))
     sio.on("disconnect", lambda socket, reason: reasons.append(str(reason)))
