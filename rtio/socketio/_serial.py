@@ -57,6 +57,9 @@ class SerialRunner:
 
     __slots__ = ("_queue", "_task", "busy", "label", "since", "timer", "warned")
 
+    #: the owner's warning says whether later events wait for a slow one
+    ordered = True
+
     def __init__(self) -> None:
         #: a job is running (inline or in a task); read-only for callers
         self.busy = False
@@ -81,6 +84,10 @@ class SerialRunner:
     def running_async(self) -> bool:
         """A job suspended and a task runs the jobs (until the queue is empty)."""
         return self._task is not None
+
+    def __len__(self) -> int:
+        """Jobs running (0 or 1)."""
+        return 1 if self.busy else 0
 
     @property
     def backlog(self) -> int:

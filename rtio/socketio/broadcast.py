@@ -18,7 +18,7 @@ from .handlers import SENT, Sent, ack_value
 from .packet import Packet, PacketType
 from .parsers.json_parser import RESERVED_EVENTS
 
-__all__ = ["AckResults", "BroadcastOperator", "Selection", "Target"]
+__all__ = ["AckResults", "BroadcastOperator", "HasId", "Rooms", "Selection", "Target"]
 
 
 class _AckHolder(Protocol):
@@ -45,8 +45,24 @@ class Selection(Protocol):
     def targets(self) -> Sequence[Target]: ...
 
 
-def _rooms(room: str | Iterable[str]) -> frozenset[str]:
-    return frozenset((room,)) if isinstance(room, str) else frozenset(room)
+class HasId(Protocol):
+    """A socket, as a target: its own room is its id."""
+
+    @property
+    def id(self) -> str: ...
+
+
+#: what ``to``, ``in_`` and ``except_`` take: a room, a socket (or its id), or several
+Rooms = str | HasId | Iterable[str | HasId]
+
+
+def _rooms(room: Rooms) -> frozenset[str]:
+    if isinstance(room, str):
+        return frozenset((room,))
+    sid = getattr(room, "id", None)
+    if isinstance(sid, str):  # a socket: python-socketio's habit, to=the handler's sid
+        return frozenset((sid,))
+    return frozenset(r if isinstance(r, str) else r.id for r in room)  # type: ignore[union-attr]
 
 
 class AckResults(dict[str, Any]):
@@ -90,14 +106,14 @@ class BroadcastOperator:
 
     # -- selection and flags ------------------------------------------------------------
 
-    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
-        """Also target a room (or rooms): the union of all rooms given."""
+    def to(self, room: Rooms) -> BroadcastOperator:
+        """Also target a room (or rooms, or sockets): the union of all given."""
         return self._with(rooms=self._opts.rooms | _rooms(room))
 
     in_ = to
 
-    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
-        """Leave out the sockets in a room (or rooms); a socket id is a room."""
+    def except_(self, room: Rooms) -> BroadcastOperator:
+        """Leave out the sockets in a room (or rooms); a socket (or its id) is a room."""
         return self._with(except_rooms=self._opts.except_rooms | _rooms(room))
 
     @property

@@ -1,11 +1,13 @@
-"""The asyncio side of a socket's incoming packets: events run their handlers one after
-another in arrival order, acks answer, the socket closes.
+"""The asyncio side of a socket's incoming packets: events start their handlers in arrival
+order (concurrent once they await, or one at a time with ``ordered_handlers``), acks
+answer, the socket closes.
 
 :class:`SocketDispatch` is :class:`~.core.SocketCore` (the decisions) plus the I/O: the
-serial runner of the socket's handlers, the watch on slow handlers, and the client that
-the acks are written to. :class:`~.socket.Socket` adds the public API on top. What it needs
-of its namespace, server and client is the small :class:`SocketHost` / :class:`Connection`
-interface below (the namespace and the client implement it).
+runner of the socket's handlers (_concurrent.py, or _serial.py for the strict order), the
+watch on slow handlers, and the client that the acks are written to.
+:class:`~.socket.Socket` adds the public API on top. What it needs of its namespace,
+server and client is the small :class:`SocketHost` / :class:`Connection` interface below
+(the namespace and the client implement it).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from typing import Any, Protocol
 
 from rtio.stepping import with_task
 
+from ._concurrent import ConcurrentRunner
 from ._serial import SerialRunner, run_inline
 from .adapter import Adapter
 from .core import Route, SocketCore, SocketState
-from .errors import ConnectionRefused, DisconnectReason
-from .handlers import PLAIN_RESULTS, Handler, ack_args
+from .errors import ConnectionRefused, DisconnectReason, refusal_payload
+from .handlers import CATCH_ALL, PLAIN_RESULTS, Handler, ack_args
 from .packet import Packet, PacketType
 from .parsers.base import Parser
 
@@ -47,6 +50,10 @@ class ServerOptions(Protocol):
     def slow_handler_warning(self) -> float | None: ...
     @property
     def max_queued_events(self) -> int: ...
+    @property
+    def ordered_handlers(self) -> bool: ...
+    @property
+    def max_concurrent_handlers(self) -> int: ...
 
 
 class SocketHost(Protocol):
@@ -59,9 +66,10 @@ class SocketHost(Protocol):
     @property
     def adapter(self) -> Adapter: ...
     @property
-    def handlers(self) -> dict[str, Handler]: ...
+    def handlers(self) -> dict[Any, Handler]: ...
     def next_ack_id(self) -> int: ...
     def remove_socket(self, socket: Any) -> None: ...
+    def finish_connect(self, socket: Any, refusal: dict[str, Any] | None) -> None: ...
 
 
 class Connection(Protocol):
@@ -78,12 +86,15 @@ class Connection(Protocol):
 class SocketDispatch(SocketCore):
     """A socket's incoming side: see the module docstring."""
 
-    __slots__ = ("_runner", "client", "nsp")
+    __slots__ = ("_held", "_runner", "client", "nsp")
 
     # set by the subclass's __init__ (one constructor call less per connection)
     nsp: SocketHost
     client: Connection
-    _runner: SerialRunner | None
+    _runner: SerialRunner | ConcurrentRunner | None
+    #: while the ``connect`` handler runs: what the socket is sent, held until the
+    #: CONNECT reply (None otherwise)
+    _held: list[Callable[[], None]] | None
 
     def receive_packet(self, packet: Packet) -> None:
         """A packet from the client for this socket's namespace."""
@@ -103,7 +114,7 @@ class SocketDispatch(SocketCore):
         # CONNECT is the client's business; CONNECT_ERROR from a client means nothing
 
     def receive_event(self, data: list[Any], ack_id: int | None) -> None:
-        """An EVENT from the client: its handler runs after those of the events before it.
+        """An EVENT from the client: its handler starts after those of the events before it.
 
         The common case takes a straight line: no packet middleware, nothing running or
         queued, a plain function: it is called here and its return value answers the ack,
@@ -122,7 +133,7 @@ class SocketDispatch(SocketCore):
             self.run_in_turn(self._run_handler(handler, data, ack_id))
             return
         if runner is None:
-            runner = self._runner = SerialRunner()
+            runner = self._serial()
         runner.claim()  # idle (routed so); events that arrive meanwhile queue behind
         event = data[0]
         try:
@@ -161,7 +172,7 @@ class SocketDispatch(SocketCore):
         self.run_in_turn(self._run_event(data, ack_id))
 
     async def _run_event(self, data: list[Any], ack_id: int | None) -> None:
-        """An event's turn in the serial runner: packet middlewares, then its handler."""
+        """An event's turn in the runner: packet middlewares, then its handler."""
         self._runner.label = data[0]  # type: ignore[union-attr]  # jobs run on it
         try:
             for middleware in self.middlewares():
@@ -171,9 +182,14 @@ class SocketDispatch(SocketCore):
         except Exception as exc:
             await self._on_middleware_error(exc)
             return
-        handler = self.lookup(data[0], self.nsp.handlers)
+        handlers = self.nsp.handlers
+        handler = self.lookup(data[0], handlers)
         if handler is not None:
             await self._run_handler(handler, data, ack_id)
+            return
+        catch_all = handlers.get(CATCH_ALL)
+        if catch_all is not None:  # python-socketio's: the event's name first
+            await self._run_handler(catch_all, [data[0], *data], ack_id)
 
     async def _run_handler(self, handler: Handler, data: list[Any], ack_id: int | None) -> None:
         self._runner.label = data[0]  # type: ignore[union-attr]  # jobs run on it
@@ -265,34 +281,62 @@ class SocketDispatch(SocketCore):
         if runner.timer is None and runner.running_async:
             self._watch(runner)
 
-    def _serial(self) -> SerialRunner:
-        """The runner of this socket's handlers (created on first use)."""
+    def _serial(self) -> SerialRunner | ConcurrentRunner:
+        """The runner of this socket's handlers (created on first use): concurrent, or
+        one at a time with the server's ``ordered_handlers``."""
         runner = self._runner
         if runner is None:
-            runner = self._runner = SerialRunner()
+            server = self.nsp.server
+            if server.ordered_handlers:
+                runner = self._runner = SerialRunner()
+            else:
+                runner = self._runner = ConcurrentRunner(server.max_concurrent_handlers)
         return runner
 
     def run_connect_handler(self, handler: Handler, auth: dict[str, Any]) -> None:
-        """The namespace's ``connect`` handler, in the socket's first turn."""
+        """The namespace's ``connect`` handler, in the socket's first turn, before the
+        CONNECT reply: what the socket is sent meanwhile is held until the reply."""
+        self._held = []
         self.run_in_turn(self._run_connect(handler, auth))
 
     async def _run_connect(self, handler: Handler, auth: dict[str, Any]) -> None:
+        """A refusal in the ``connect`` handler refuses (python-socketio's rule, and what
+        an authentication check there needs): returning False, raising ConnectionRefused
+        or the builtin ConnectionRefusedError. A handler that fails refuses too (logged):
+        an authentication check that crashes must not let the client in."""
         self._serial().label = "connect"  # what the slow handler warning names
+        refusal: dict[str, Any] | None = None
         try:
-            await handler.call(self, *handler.fit([auth]))
-        except ConnectionRefused as exc:
-            # The CONNECT reply is out already (as in Node, the "connect" handler runs
-            # after it): the closest to a refusal is to disconnect the socket at once.
-            log.warning(
-                "the 'connect' handler of %s refused socket %s (%s): it is disconnected; "
-                "refuse in a middleware (sio.use) for the client to get connect_error",
-                self.nsp.name,
-                self.id,
-                exc.message,
-            )
-            self.leave_namespace()
-        except Exception:
-            log.exception("error in the 'connect' handler of socket %s", self.id)
+            if await handler.call(self, *handler.fit([auth])) is False:
+                refusal = ConnectionRefused().payload()
+        except Exception as exc:
+            refusal = refusal_payload(exc)
+            if refusal is None:
+                log.exception("error in the 'connect' handler of socket %s: refused", self.id)
+                refusal = ConnectionRefused().payload()
+        self.nsp.finish_connect(self, refusal)
+
+    def release_held(self) -> None:
+        """The CONNECT reply is out: write what was held, in order."""
+        held, self._held = self._held, None
+        for write in held or ():
+            write()
+
+    def refuse(self) -> None:
+        """The ``connect`` handler refused: the socket goes without a trace (the client
+        gets CONNECT_ERROR, not DISCONNECT; no ``disconnect`` handler runs)."""
+        self._held = None
+        if not self.begin_close():
+            return  # gone meanwhile (the connection closed)
+        self.client.remove(self)
+        self.nsp.remove_socket(self)
+        for on_ack in self.take_acks() or ():
+            try:
+                on_ack(None)
+            except Exception:
+                log.exception("error in an ack callback")
+        self.nsp.adapter.delete_all(self.id)
+        self.finish_close()
 
     # -- the watch on slow handlers (issue 12 defect 11) ----------------------------------
     #
@@ -302,7 +346,7 @@ class SocketDispatch(SocketCore):
     # asyncio's debug mode reports). Each job notes when it began (runner.since); the timer
     # warns once per job that runs past slow_handler_warning, while it still runs.
 
-    def _watch(self, runner: SerialRunner) -> None:
+    def _watch(self, runner: SerialRunner | ConcurrentRunner) -> None:
         threshold = self.nsp.server.slow_handler_warning
         if threshold is not None:
             loop = asyncio.get_running_loop()
@@ -324,12 +368,17 @@ class SocketDispatch(SocketCore):
             runner.warned = runner.since
             log.warning(
                 "the %r handler of socket %s (namespace %s) is still running after %.1f s "
-                "(slow_handler_warning): the socket's later events wait for it (%d "
-                "waiting; over max_queued_events=%d the client is disconnected)",
+                "(slow_handler_warning): %s (%d waiting; over max_queued_events=%d the "
+                "client is disconnected)",
                 runner.label,
                 self.id,
                 self.nsp.name,
                 elapsed,
+                "the socket's later events wait for it (ordered_handlers)"
+                if runner.ordered
+                else f"{len(runner)} of the socket's handlers are running "
+                f"(max_concurrent_handlers={server.max_concurrent_handlers}; past it "
+                "later events wait)",
                 runner.backlog,
                 server.max_queued_events,
             )
@@ -344,7 +393,8 @@ class SocketDispatch(SocketCore):
         """The server disconnects the socket: the client gets a DISCONNECT packet (and
         reports "io server disconnect")."""
         if self.connected:
-            self.client.send_packet(Packet(_DISCONNECT, self.nsp.name))
+            if self._held is None:  # else the client was not told it is connected
+                self.client.send_packet(Packet(_DISCONNECT, self.nsp.name))
             self.on_close(DisconnectReason.SERVER_NAMESPACE_DISCONNECT)
 
     def on_close(self, reason: DisconnectReason) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "DisconnectReason",
     "SocketDisconnected",
     "SocketIOError",
+    "refusal_payload",
 ]
 
 
@@ -46,6 +47,32 @@ class ConnectionRefused(SocketIOError):
         if self.data is None:
             return {"message": self.message}
         return {"message": self.message, "data": self.data}
+
+
+def refusal_payload(exc: BaseException) -> dict[str, Any] | None:
+    """The CONNECT_ERROR payload of an exception that refuses a connection, or None.
+
+    :class:`ConnectionRefused`, and for code written against python-socketio the builtin
+    ``ConnectionRefusedError`` (its arguments read as python-socketio reads those of its
+    own: none -> "Connection rejected by server", the first -> the message, the second
+    (or the rest, as a list) -> ``data``) and any exception carrying python-socketio's
+    ``error_args`` dict (``socketio.exceptions.ConnectionRefusedError``)."""
+    if isinstance(exc, ConnectionRefused):
+        return exc.payload()
+    error_args = getattr(exc, "error_args", None)
+    if isinstance(error_args, dict) and "message" in error_args:
+        return dict(error_args)
+    if isinstance(exc, ConnectionRefusedError):
+        args = exc.args
+        if not args:
+            return {"message": "Connection rejected by server"}
+        payload: dict[str, Any] = {"message": str(args[0])}
+        if len(args) == 2:
+            payload["data"] = args[1]
+        elif len(args) > 2:
+            payload["data"] = list(args[1:])
+        return payload
+    return None
 
 
 class AckTimeout(SocketIOError, TimeoutError):

@@ -15,9 +15,24 @@ from typing import Any
 
 from rtio.stepping import with_task
 
-__all__ = ["PLAIN_RESULTS", "SENT", "Handler", "HandlerFunc", "Sent", "ack_args", "ack_value"]
+__all__ = [
+    "CATCH_ALL",
+    "PLAIN_RESULTS",
+    "SENT",
+    "SPECIAL_SIGNATURES",
+    "Handler",
+    "HandlerFunc",
+    "Sent",
+    "ack_args",
+    "ack_value",
+    "check_handler",
+]
 
 HandlerFunc = Callable[..., Any]
+
+#: the key of a namespace's catch-all handler (``on("*")``) among its handlers: not a
+#: string, so that no event a client sends (a string or a number) is mistaken for it
+CATCH_ALL = None
 
 #: what sync handlers usually return: never awaitable, no need to ask inspect (an ABC check:
 #: ``inspect.isawaitable`` of a tuple is 352 ns, this test first 64 ns; timeit, Python 3.11)
@@ -27,7 +42,16 @@ PLAIN_RESULTS = frozenset({type(None), tuple, list, dict, str, int, float, bool,
 class Handler:
     """One registered function and what it accepts."""
 
-    __slots__ = ("fn", "is_async", "max_args", "min_args", "passes_socket", "takes_ack")
+    __slots__ = (
+        "fn",
+        "is_async",
+        "max_args",
+        "min_args",
+        "names",
+        "passes_socket",
+        "required_keywords",
+        "takes_ack",
+    )
 
     def __init__(self, fn: HandlerFunc, leading: int) -> None:
         """``leading``: positional parameters filled by rtio before the client's arguments
@@ -41,6 +65,9 @@ class Handler:
         self.takes_ack = False
         self.max_args: int | None = 0
         self.min_args = 0
+        #: the positional parameters' names; keyword-only ones without a default
+        self.names: list[str] = []
+        self.required_keywords: list[str] = []
         try:
             params = list(inspect.signature(fn).parameters.values())
         except (TypeError, ValueError):  # builtins without a signature: pass everything
@@ -54,12 +81,15 @@ class Handler:
                     self.takes_ack = True
                     continue
                 positional += 1
+                self.names.append(p.name)
                 if p.default is p.empty:
                     required += 1
             elif p.kind is p.VAR_POSITIONAL:
                 self.max_args = None
             elif p.kind is p.KEYWORD_ONLY and p.name == "ack":
                 self.takes_ack = True
+            elif p.kind is p.KEYWORD_ONLY and p.default is p.empty:
+                self.required_keywords.append(p.name)
         if self.max_args is not None:
             self.max_args = max(positional - leading, 0)
         self.min_args = max(required - leading, 0)
@@ -79,6 +109,37 @@ class Handler:
         if self.is_async or (type(result) not in PLAIN_RESULTS and inspect.isawaitable(result)):
             result = await with_task(result)
         return result
+
+
+#: how rtio calls the special events' handlers, for the errors at registration
+SPECIAL_SIGNATURES = {
+    "connect": "(socket, auth)",
+    "disconnecting": "(socket, reason)",
+    "disconnect": "(socket, reason)",
+}
+
+
+def check_handler(event: str, handler: Handler) -> None:
+    """Refuse, when it is registered, a handler that rtio's calling convention cannot fit
+    (a mistake that would otherwise pass in silence, such as python-socketio's
+    ``connect(sid, environ, auth)`` getting the auth dict as ``environ``): TypeError with
+    the rtio way in the message."""
+    name = getattr(handler.fn, "__qualname__", repr(handler.fn))
+    if handler.required_keywords:
+        raise TypeError(
+            f"handler {name} of {event!r}: rtio passes no keyword arguments but ack, so "
+            f"{', '.join(handler.required_keywords)} would never be given: give a default"
+        )
+    signature = SPECIAL_SIGNATURES.get(event)
+    if signature is None or handler.max_args is None:
+        return
+    if "environ" in handler.names or handler.min_args > 1:
+        raise TypeError(
+            f"the {event!r} handler {name} takes {', '.join(handler.names)}: rtio calls it "
+            f"as {signature}: the socket first (socket.id is python-socketio's sid), "
+            "the request as socket.handshake (headers, query, address, auth), not a WSGI "
+            "environ. See docs/MIGRATION.md"
+        )
 
 
 def ack_args(result: Any) -> list[Any]:

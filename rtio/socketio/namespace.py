@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 from rtio.stepping import with_task
 
 from .adapter import Adapter
-from .broadcast import AckResults, BroadcastOperator
+from .broadcast import AckResults, BroadcastOperator, Rooms
 from .core import AckIds
-from .errors import ConnectionRefused
-from .handlers import SENT, Handler, Sent
+from .errors import ConnectionRefused, refusal_payload
+from .handlers import CATCH_ALL, SENT, Handler, Sent, check_handler
 from .packet import Packet, PacketType
 from .socket import Socket
 
@@ -46,6 +46,10 @@ class NamespaceHost(Protocol):
     def slow_handler_warning(self) -> float | None: ...
     @property
     def max_queued_events(self) -> int: ...
+    @property
+    def ordered_handlers(self) -> bool: ...
+    @property
+    def max_concurrent_handlers(self) -> int: ...
     def make_adapter(self, nsp: Namespace) -> Adapter: ...
     def forget_namespace(self, nsp: Namespace) -> None: ...
 
@@ -59,7 +63,8 @@ class BaseNamespace:
         #: "/" for the main namespace; a parent namespace's name is its pattern
         self.name = name
         #: the event handlers by event (change them with :meth:`on` and :meth:`off`)
-        self.handlers: dict[str, Handler] = {}
+        #: (the catch-all handler, ``on("*")``, under the key None: handlers.CATCH_ALL)
+        self.handlers: dict[Any, Handler] = {}
         #: the connect middlewares (add them with :meth:`use`)
         self.middlewares: list[Handler] = []
 
@@ -76,11 +81,14 @@ class BaseNamespace:
         ``handler(socket, *args)``: its return value (a tuple for several values) answers
         the client's ack, unless it takes an ``ack`` keyword parameter and calls it itself.
         Special events: ``"connect"`` ``(socket, auth)``, ``"disconnecting"`` and
-        ``"disconnect"`` ``(socket, reason)``.
+        ``"disconnect"`` ``(socket, reason)``. ``"*"``: the catch-all handler, called as
+        ``(socket, event, *args)`` for events without a handler (python-socketio's).
         """
 
         def register(fn: F) -> F:
-            self.handlers[event] = Handler(fn, 1)
+            registered = Handler(fn, 1)
+            check_handler(event, registered)
+            self.handlers[CATCH_ALL if event == "*" else event] = registered
             return fn
 
         return register if handler is None else register(handler)
@@ -90,8 +98,8 @@ class BaseNamespace:
         return self.on(fn.__name__, fn)
 
     def off(self, event: str) -> None:
-        """Remove the handler of ``event``."""
-        self.handlers.pop(event, None)
+        """Remove the handler of ``event`` (``"*"``: the catch-all handler)."""
+        self.handlers.pop(CATCH_ALL if event == "*" else event, None)
 
     def use(self, middleware: F) -> F:
         """Add a connect middleware (Node's ``io.use``): ``middleware(socket, auth)``, sync
@@ -107,13 +115,13 @@ class BaseNamespace:
     def _operator(self) -> BroadcastOperator:
         return BroadcastOperator(self)
 
-    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+    def to(self, room: Rooms) -> BroadcastOperator:
         """Target a room (or rooms; chain for more): the union of all rooms given."""
         return self._operator().to(room)
 
     in_ = to
 
-    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+    def except_(self, room: Rooms) -> BroadcastOperator:
         """Leave out a room (or rooms); a socket id is a room of its own."""
         return self._operator().except_(room)
 
@@ -248,12 +256,12 @@ class Namespace(BaseNamespace):
         for middleware in tuple(self.middlewares):
             try:
                 result = await middleware.call(socket, auth)
-            except ConnectionRefused as exc:
-                client.connect_error(self.name, exc.payload())
-                return
             except Exception as exc:
-                log.exception("connect middleware of %s failed", self.name)
-                client.connect_error(self.name, {"message": str(exc) or type(exc).__name__})
+                payload = refusal_payload(exc)
+                if payload is None:
+                    log.exception("connect middleware of %s failed", self.name)
+                    payload = {"message": str(exc) or type(exc).__name__}
+                client.connect_error(self.name, payload)
                 return
             if result is False:
                 client.connect_error(self.name, ConnectionRefused().payload())
@@ -272,7 +280,6 @@ class Namespace(BaseNamespace):
             self.adapter.delete_all(socket.id)
             return
         socket.open()
-        self._ever_joined = True
         client.joined(socket)
         log.info(
             "socket %s connected to %s (transport %s, address %s)",
@@ -281,12 +288,38 @@ class Namespace(BaseNamespace):
             client.session.transport,
             client.session.request.remote,  # not socket.handshake: built only when asked for
         )
-        # v5: "The server MUST respond with either: a `CONNECT` packet if the connection is
-        # successful, with the session ID in the payload, or a `CONNECT_ERROR` packet"
-        client.send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
         handler = self.handlers.get("connect")
-        if handler is not None:
+        if handler is None:
+            self._ever_joined = True
+            # v5: "The server MUST respond with either: a `CONNECT` packet if the connection
+            # is successful, with the session ID in the payload, or a `CONNECT_ERROR` packet"
+            client.send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
+        else:
+            # the reply waits for the handler, which may refuse (finish_connect)
             socket.run_connect_handler(handler, socket.connect_auth())
+
+    def finish_connect(self, socket: Socket, refusal: dict[str, Any] | None) -> None:
+        """The ``connect`` handler of ``socket`` returned: the CONNECT reply goes out, then
+        what the socket was sent meanwhile; or, when it refused (``refusal``: the
+        CONNECT_ERROR payload) or disconnected the socket, CONNECT_ERROR and the socket is
+        dropped without a trace (no ``disconnect`` handler: it never connected)."""
+        client = socket.client
+        if refusal is None and socket.connected:
+            self._ever_joined = True
+            client.send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
+            socket.release_held()
+            return
+        if refusal is None:  # socket.disconnect() in the handler, or the connection went
+            refusal = ConnectionRefused().payload()
+        log.info(
+            "the 'connect' handler of %s refused socket %s: %s",
+            self.name,
+            socket.id,
+            refusal.get("message"),
+        )
+        socket.refuse()
+        if client.connected:
+            client.connect_error(self.name, refusal)
 
     def remove_socket(self, socket: Socket) -> None:
         """``socket`` disconnected."""

@@ -18,9 +18,10 @@ Everything about one namespace is in namespace.py; about one socket, in socket.p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar, overload
 
 from aiohttp import web
@@ -37,7 +38,7 @@ from rtio.engine import (
 
 from ._deadlines import ConnectDeadlines
 from .adapter import Adapter, InMemoryAdapter
-from .broadcast import AckResults, BroadcastOperator
+from .broadcast import AckResults, BroadcastOperator, Rooms
 from .client import Client
 from .handlers import Sent
 from .namespace import Namespace, NamespaceMatcher, ParentNamespace
@@ -89,13 +90,20 @@ class Server:
     :param parser_for: choose the parser per connection from the handshake request
         (overrides ``parser``).
     :param adapter: ``adapter(namespace)`` builds each namespace's adapter.
-    :param max_queued_events: events of one socket that may wait for its handlers (they
-        run one at a time); a client that sends more is disconnected.
+    :param ordered_handlers: False (the default): a socket's handlers start in arrival
+        order and run concurrently once they await (as in Node); True: one at a time, each
+        event's handler after the previous one finished (strict order).
+    :param max_concurrent_handlers: handlers of one socket that may be awaiting at once
+        (not with ``ordered_handlers``); past it later events wait, in order, for one to
+        finish.
+    :param max_queued_events: events of one socket that may wait for its handlers; a
+        client that sends more is disconnected.
     :param max_attachments: binary attachments one incoming packet may carry (JSON
         parser; ignored when ``parser`` is given).
     :param slow_handler_warning: seconds after which a handler still running (an event's,
         or ``connect``) is logged, once, as a warning naming the event, namespace and
-        socket: the socket's later events wait for it. None: no watch.
+        socket (with ``ordered_handlers``, the socket's later events wait for it). None: no
+        watch.
     :param max_child_namespaces: child namespaces that parent namespaces (``of(pattern)``)
         may have at once, all parents together; a CONNECT that would create one more gets
         CONNECT_ERROR "Too many namespaces" (and a warning is logged). None: no limit.
@@ -125,6 +133,8 @@ class Server:
         adapter: Callable[[Namespace], Adapter] = InMemoryAdapter,
         max_attachments: int = 10,
         max_queued_events: int = 1000,
+        ordered_handlers: bool = False,
+        max_concurrent_handlers: int = 32,
         max_child_namespaces: int | None = 10_000,
         slow_handler_warning: float | None = 5.0,
         engine_options: EngineOptions | None = None,
@@ -151,6 +161,12 @@ class Server:
             )
         if max_queued_events < 1:
             raise ValueError("max_queued_events must be at least 1")
+        if max_concurrent_handlers < 1:
+            raise ValueError("max_concurrent_handlers must be at least 1")
+        #: a socket's handlers run one at a time (else concurrently once they await)
+        self.ordered_handlers = ordered_handlers
+        #: handlers of one socket awaiting at once, at most (not with ordered_handlers)
+        self.max_concurrent_handlers = max_concurrent_handlers
         if max_child_namespaces is not None and max_child_namespaces < 0:
             raise ValueError("max_child_namespaces must be at least 0 (or None)")
         if slow_handler_warning is not None and slow_handler_warning <= 0:
@@ -310,6 +326,11 @@ class Server:
     ) -> F | Callable[[F], F]:
         """Register an event handler of the main namespace (or of ``namespace``); see
         :meth:`Namespace.on`."""
+        if namespace == "*":
+            raise ValueError(
+                'namespace="*" (python-socketio\'s catch-all namespace): in rtio a parent '
+                'namespace matches names: sio.of(re.compile(r"/.*")).on(event, fn)'
+            )
         nsp = self.of(namespace)
         return nsp.on(event) if handler is None else nsp.on(event, handler)
 
@@ -325,13 +346,13 @@ class Server:
         """Add a connect middleware to the main namespace; see :meth:`Namespace.use`."""
         return self.main.use(middleware)
 
-    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+    def to(self, room: Rooms) -> BroadcastOperator:
         """Emit to a room (or rooms) of the main namespace."""
         return self.main.to(room)
 
     in_ = to
 
-    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+    def except_(self, room: Rooms) -> BroadcastOperator:
         """Emit to every socket of the main namespace but those in these rooms."""
         return self.main.except_(room)
 
@@ -357,15 +378,69 @@ class Server:
         self,
         event: str,
         *args: Any,
-        to: str | Iterable[str] | None = None,
+        to: Rooms | None = None,
         namespace: str = "/",
+        room: Rooms | None = None,
+        skip_sid: Rooms | None = None,
+        callback: Any = None,
     ) -> Sent:
         """Send an event to every socket of the main namespace (or of ``namespace``), or
-        only those in ``to`` (a room, a socket id, or several)."""
+        only those in ``to`` (a room, a socket or its id, or several).
+
+        For code written against python-socketio, ``room`` is ``to`` and ``skip_sid``
+        (sockets or ids) is ``except_``: both mean one thing only, so they work.
+        ``callback`` is refused: see :meth:`Socket.emit_with_ack`."""
+        if callback is not None:
+            raise TypeError(
+                "sio.emit(..., callback=) is python-socketio's: in rtio an ack comes from "
+                "one socket: socket.emit(event, *args, callback=fn), or "
+                "await socket.emit_with_ack(event, *args, timeout=s) (sio.sockets[sid] "
+                "is the socket of an id); for many, await sio.to(room).emit_with_ack(...)"
+            )
+        if room is not None:
+            if to is not None:
+                raise TypeError("sio.emit(): give to= or room= (its alias), not both")
+            to = room
         nsp = self.of(namespace)
-        if to is not None:
-            return nsp.to(to).emit(event, *args)
+        operator = nsp.to(to) if to is not None else None
+        if skip_sid is not None:
+            operator = (operator or nsp).except_(skip_sid)
+        if operator is not None:
+            return operator.emit(event, *args)
         return nsp.emit(event, *args)
+
+    def start_background_task(
+        self, target: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kwargs: Any
+    ) -> asyncio.Task[Any]:
+        """Run ``target(*args, **kwargs)`` in a task (python-socketio's habit): unlike a
+        bare ``asyncio.create_task``, the task is held until it ends (the loop keeps only
+        a weak reference) and an exception it raises is logged."""
+        task = asyncio.get_running_loop().create_task(target(*args, **kwargs))
+        _background.add(task)
+        task.add_done_callback(_background_done)
+        return task
+
+    def register_namespace(self, handlers: Any, namespace: str | None = None) -> Namespace:
+        """Register the ``on_<event>`` methods of an object (python-socketio's class-based
+        namespaces) as the handlers of ``namespace`` (default: the object's ``namespace``
+        attribute, else ``"/"``). Each is called as any handler: ``(socket, *args)``,
+        ``on_connect(socket, auth)``; the object holds your state."""
+        name = namespace or getattr(handlers, "namespace", None) or "/"
+        nsp = self.of(name)
+        for attr in dir(handlers):
+            if attr.startswith("on_") and len(attr) > 3:
+                method = getattr(handlers, attr)
+                if callable(method):
+                    nsp.on(attr[3:], method)
+        return nsp
+
+    def __getattr__(self, name: str) -> Any:
+        hint = _PYTHON_SOCKETIO.get(name)
+        if hint is None:
+            raise AttributeError(f"'rtio.Server' object has no attribute {name!r}")
+        raise AttributeError(
+            f"rtio.Server has no {name!r} (python-socketio's): {hint}; see docs/MIGRATION.md"
+        )
 
     def send(self, *args: Any) -> Sent:
         """Emit a ``"message"`` event to every socket of the main namespace."""
@@ -435,6 +510,37 @@ class Server:
         if self._parser_for is not None:
             return self._parser_for(request)
         return self.parser
+
+
+_background: set[asyncio.Task[Any]] = set()  # strong references until done
+
+
+def _background_done(task: asyncio.Task[Any]) -> None:
+    _background.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("error in a background task", exc_info=task.exception())
+
+
+#: python-socketio AsyncServer names rtio does not offer, and the rtio way (the
+#: AttributeError says it; docs/MIGRATION.md explains why)
+_PYTHON_SOCKETIO = {
+    "call": "await socket.emit_with_ack(event, *args, timeout=s) (a handler gets the "
+    "socket; sio.sockets[sid] is the socket of an id)",
+    "sleep": "await asyncio.sleep(seconds) (rtio is asyncio only)",
+    "enter_room": "socket.join(room) (or sio.in_(sid).sockets_join(room))",
+    "leave_room": "socket.leave(room) (or sio.in_(sid).sockets_leave(room))",
+    "close_room": "sio.in_(room).sockets_leave(room)",
+    "rooms": "socket.rooms, or sio.main.rooms() for every room",
+    "get_session": "socket.data (a dict kept for the socket's lifetime)",
+    "save_session": "socket.data (a dict kept for the socket's lifetime)",
+    "session": "socket.data (a dict kept for the socket's lifetime)",
+    "get_environ": "socket.handshake (headers, query, address, auth, url...)",
+    "disconnect": "socket.disconnect(), or sio.in_(sid).disconnect_sockets()",
+    "transport": "socket.transport",
+    "handle_request": "sio.attach(app) or sio.make_app()",
+    "wait": "sio.run() serves until SIGINT/SIGTERM",
+    "instrument": "nothing yet (the admin UI is not supported)",
+}
 
 
 class _EngineHandler:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from rtio.ids import new_id
 
-from .broadcast import BroadcastOperator
+from .broadcast import BroadcastOperator, Rooms
 from .core import AckCallback, SocketCore, SocketState
 from .dispatch import Connection, ServerOptions, SocketDispatch, SocketHost, call_listener
 from .encoded import Encoded
@@ -48,6 +48,9 @@ class ClientConnection(Connection, Protocol):
     def write(self, messages: list[str | bytes], volatile: bool, compress: bool) -> None: ...
     def write_encoded(self, encoded: Encoded, volatile: bool, compress: bool) -> None: ...
     def disconnect_all(self) -> None: ...
+    @property
+    def connected(self) -> bool: ...
+    def connect_error(self, nsp: str, payload: dict[str, Any]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -122,6 +125,7 @@ class Socket(SocketDispatch):
         self.nsp = nsp
         self.client = client
         self._runner = None
+        self._held = None
         # the handshake snapshot is built from these when first asked for (None: no auth)
         self._auth = auth
         self._handshake: Handshake | None = None
@@ -352,6 +356,9 @@ class Socket(SocketDispatch):
             self.expect_ack(ack_id, on_ack)
         if self._any_out:
             self._notify_outgoing(packet.data)
+        if self._held is not None:  # the connect handler runs: after the CONNECT reply
+            self._held.append(lambda: client.write(messages, volatile, compress))
+            return ack_id
         client.write(messages, volatile, compress)
         return ack_id
 
@@ -359,6 +366,10 @@ class Socket(SocketDispatch):
         """Write a broadcast's packet, encoded once for every member (the adapter's)."""
         if self._any_out:
             self._notify_outgoing(encoded.packet.data)
+        if self._held is not None:  # the connect handler runs: after the CONNECT reply
+            client = self.client
+            self._held.append(lambda: client.write_encoded(encoded, volatile, compress))
+            return
         self.client.write_encoded(encoded, volatile, compress)
 
     # the names the adapter used before issue 13 (an adapter written against them works)
@@ -371,13 +382,13 @@ class Socket(SocketDispatch):
 
     # -- broadcasting from this socket -----------------------------------------------------
 
-    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+    def to(self, room: Rooms) -> BroadcastOperator:
         """Broadcast to a room (or rooms), excluding this socket."""
         return self.broadcast.to(room)
 
     in_ = to
 
-    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+    def except_(self, room: Rooms) -> BroadcastOperator:
         """Broadcast to everyone but these rooms, excluding this socket."""
         return self.broadcast.except_(room)
 

@@ -36,6 +36,7 @@ async def test_a_plain_handler_answers_before_feed_returns_without_a_task(
 
 
 async def test_a_plain_handler_waits_for_an_async_one_before_it(sio: rtio.Server) -> None:
+    sio.ordered_handlers = True  # strict order (issue 16: concurrent by default)
     gate = asyncio.Event()
 
     @sio.on("wait")
@@ -81,6 +82,7 @@ async def test_an_event_that_arrives_during_a_plain_handler_runs_after_its_ack(
 async def test_a_plain_function_returning_an_awaitable_is_awaited_in_turn(
     sio: rtio.Server,
 ) -> None:
+    sio.ordered_handlers = True  # strict order (issue 16: concurrent by default)
     gate = asyncio.Event()
 
     async def slow(socket: rtio.Socket, text: str) -> str:
@@ -380,6 +382,7 @@ async def test_a_stuck_handler_is_logged_once_while_it_runs(
     """Issue 12 defect 11: a handler still running past slow_handler_warning is logged, once,
     while it runs, naming the event, the namespace and the socket (0d24665: nothing)."""
     sio, release, done = _stuck_server(slow_handler_warning=0.05)
+    sio.ordered_handlers = True  # strict order (issue 16: concurrent by default)
     peer = Peer(sio)
     sid = await peer.connect()
     with caplog.at_level(logging.INFO, logger="rtio.socketio"):
@@ -458,6 +461,7 @@ async def test_a_disconnect_is_handled_while_a_handler_is_stuck(how: str) -> Non
     state held). The stuck handler is left running, not cancelled; when it ends its join
     does nothing and its emit and ack are dropped."""
     sio, release, done = _stuck_server()
+    sio.ordered_handlers = True  # strict order (issue 16: concurrent by default)
     reasons: list[str] = []
     sio.on("disconnecting", lambda socket, reason: reasons.append(f"ing {sorted(socket.rooms)}"))
     sio.on("disconnect", lambda socket, reason: reasons.append(str(reason)))
@@ -487,7 +491,8 @@ async def test_a_disconnect_is_handled_while_a_handler_is_stuck(how: str) -> Non
 
 
 async def test_a_slow_connect_handler_is_watched_too(caplog: pytest.LogCaptureFixture) -> None:
-    """Issue 12 defect 11: ``connect`` runs in the socket's turn as events do: watched."""
+    """Issue 12 defect 11: ``connect`` runs in the socket's turn as events do: watched.
+    The CONNECT reply waits for it (issue 16: it may refuse); one that fails refuses."""
     sio = rtio.Server(connect_timeout=None, slow_handler_warning=0.02)
     release = asyncio.Event()
 
@@ -498,12 +503,14 @@ async def test_a_slow_connect_handler_is_watched_too(caplog: pytest.LogCaptureFi
 
     peer = Peer(sio)
     with caplog.at_level(logging.INFO, logger="rtio.socketio"):
-        await peer.connect()
+        peer.feed("0")
         await _until(lambda: any("'connect' handler" in r.getMessage() for r in caplog.records))
+        assert peer.take() == []  # no reply while it runs
         release.set()
         await settle()
     text = caplog.text
     assert "still running" in text and "after a while" in text
+    assert peer.take() == ['4{"message":"Connection refused"}'] and not sio.sockets
 
 
 async def test_handlers_may_use_asyncio_timeout_before_their_first_await(

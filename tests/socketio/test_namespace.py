@@ -188,17 +188,19 @@ async def test_client_gone_during_slow_middleware_is_not_connected(sio: rtio.Ser
     assert peer.take() == []
 
 
-async def test_refusal_in_the_connect_handler_disconnects(
-    sio: rtio.Server, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_refusal_in_the_connect_handler_refuses(sio: rtio.Server) -> None:
+    """Issue 16: the CONNECT reply waits for the ``connect`` handler, which may refuse."""
+
     @sio.on("connect")
     async def connect(socket: rtio.Socket, auth: dict[str, Any]) -> None:
-        raise rtio.ConnectionRefused("too late to refuse")
+        await asyncio.sleep(0)
+        raise rtio.ConnectionRefused("no", data={"retry": False})
 
     peer = Peer(sio)
-    await peer.connect()
-    assert peer.take() == ["1"]
-    assert not sio.sockets and "refuse in a middleware" in caplog.text
+    peer.feed("0")
+    await settle()
+    assert peer.take() == ['4{"message":"no","data":{"retry":false}}']
+    assert not sio.sockets
 
 
 async def test_connects_and_disconnects_are_logged_at_info(

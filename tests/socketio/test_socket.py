@@ -171,6 +171,7 @@ async def test_reserved_event_names_are_refused(sio: rtio.Server) -> None:
 
 
 async def test_handlers_of_one_socket_run_in_arrival_order(sio: rtio.Server) -> None:
+    sio.ordered_handlers = True  # strict order (issue 16: concurrent by default)
     @sio.on("slow")
     async def slow(socket: rtio.Socket) -> str:
         await asyncio.sleep(0.02)
@@ -340,8 +341,13 @@ async def test_cancelled_emit_with_ack_forgets_the_ack(sio: rtio.Server) -> None
     assert not socket._acks
 
 
-async def test_a_client_flooding_slow_handlers_is_cut_off() -> None:
-    sio = rtio.Server(connect_timeout=None, max_queued_events=3)
+@pytest.mark.parametrize(
+    "options",
+    [{"ordered_handlers": True}, {"max_concurrent_handlers": 1}],
+    ids=["ordered", "concurrent"],
+)
+async def test_a_client_flooding_slow_handlers_is_cut_off(options: dict[str, Any]) -> None:
+    sio = rtio.Server(connect_timeout=None, max_queued_events=3, **options)
     gate = asyncio.Event()
 
     @sio.on("slow")
