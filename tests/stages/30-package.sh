@@ -4,7 +4,7 @@
 # (non-editable, run from outside the repository) where `rtio --version` must report the C
 # speedup and `rtio demo` must serve its page and bundle; then the sdist is reinstalled
 # there with no working C compiler (CC=false) and must fall back to pure Python, saying so.
-# About a minute (most of it pip).
+# About a minute (most of it pip). Not in `scripts/test.sh --fast`.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
