@@ -43,6 +43,17 @@ At the default level (info) the log shows connections, disconnections and errors
 """
 
 
+def speedup() -> str:
+    """Which WebSocket masking code this installation runs: the optional C accelerator
+    ``rtio.ws._speedups`` (built when a C compiler was there at install time) or the pure
+    Python fallback."""
+    try:
+        importlib.import_module("rtio.ws._speedups")
+    except ImportError:
+        return "pure Python (no C speedup: rtio.ws._speedups was not built)"
+    return "C speedup (rtio.ws._speedups)"
+
+
 class UsageError(Exception):
     """What the user asked for cannot be served; the message says why."""
 
@@ -51,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rtio", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"rtio {rtio.__version__}")
+    version = f"rtio {rtio.__version__}, {speedup()}, Python {sys.version.split()[0]}"
+    parser.add_argument("--version", action="version", version=version)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add_serving_options(command: argparse.ArgumentParser) -> None:
@@ -156,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The ``rtio`` console script."""
     args = _parser().parse_args(argv)
     _setup_logging(args.log_level)
+    log.debug("rtio %s: %s", rtio.__version__, speedup())
     try:
         if args.command == "demo":
             from rtio.demo import BundleNotFound

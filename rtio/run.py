@@ -12,6 +12,7 @@ import asyncio
 import builtins
 import inspect
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from ssl import SSLContext
 from typing import Any, Protocol
@@ -21,6 +22,39 @@ from aiohttp import web
 from .http import FrontOptions, start_server
 
 __all__ = ["run_app"]
+
+# Keyword arguments that reach aiohttp through web.AppRunner (its own, then those of
+# web.Server and web.RequestHandler it passes on), read from their signatures so that each
+# aiohttp version admits exactly what it takes. Unknown ones are refused at once: aiohttp
+# would otherwise fail on them only when the first non-Socket.IO request arrives.
+_NOT_FOR_USERS = {"self", "app", "manager", "handler", "loop", "request_factory",
+                  "handle_signals", "shutdown_timeout", "keepalive_timeout"}
+
+
+def _runner_keywords() -> frozenset[str]:
+    names: set[str] = set()
+    for init in (web.AppRunner.__init__, web.BaseRunner.__init__, web.Server.__init__,
+                 web.RequestHandler.__init__):
+        names.update(name for name, param in inspect.signature(init).parameters.items()
+                     if param.kind is inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(names - _NOT_FOR_USERS)
+
+
+def _check_runner_kwargs(runner_kwargs: dict[str, Any]) -> None:
+    unknown = sorted(set(runner_kwargs) - _runner_keywords())
+    if unknown:
+        own = sorted(set(inspect.signature(run_app).parameters) - {"app_or_server",
+                                                                    "runner_kwargs"})
+        raise TypeError(
+            f"run_app() got unexpected keyword argument{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}; it takes {', '.join(own)}, and for aiohttp's "
+            f"runner {', '.join(sorted(_runner_keywords()))}"
+            + (" (rtio serves with one process: run several behind a load balancer, with "
+               "rtio.cluster, to use more cores)" if "workers" in unknown else ""))
+
+
+class _CannotListen(Exception):
+    """The front could not listen (address in use, not ours...): the message says where."""
 
 
 class _MakesApp(Protocol):
@@ -55,17 +89,24 @@ def run_app(
     ``host`` None listens on every interface. ``front_options``: the limits and deadlines of
     the front's connections (rtio.http.FrontOptions; its ``keepalive_timeout``, 75 s by
     default, is replaced by ``keepalive_timeout`` when given). ``runner_kwargs`` go to
-    ``web.AppRunner`` (``access_log``, ``client_max_size``...). An ``rtio.Server`` is
-    served with its ``make_app()``; an awaitable (a coroutine making the app, as aiohttp's
-    run_app takes) is awaited in the server's loop. Runs its own event loop
-    (``asyncio.run``): set a loop policy such as uvloop's before calling it."""
+    ``web.AppRunner`` (``access_log``, ``access_log_format``, ``max_line_size``...; an
+    aiohttp app's ``client_max_size`` is an argument of ``web.Application``). An
+    ``rtio.Server`` is served with its ``make_app()``; an awaitable (a coroutine making the
+    app, as aiohttp's run_app takes) is awaited in the server's loop. Runs its own event
+    loop (``asyncio.run``): set a loop policy such as uvloop's before calling it.
+
+    An unknown keyword argument is a ``TypeError`` at once, naming those it takes. When it
+    cannot listen (the port in use, an address not this machine's) it prints one line,
+    ``rtio: cannot serve on HOST:PORT: reason``, on stderr and exits with status 1
+    (``SystemExit(1)``, after the app's cleanup), as ``rtio serve`` does."""
+    _check_runner_kwargs(runner_kwargs)
     app: web.Application | Awaitable[web.Application]
     if isinstance(app_or_server, web.Application) or inspect.isawaitable(app_or_server):
         app = app_or_server
     else:
         app = app_or_server.make_app()
-    asyncio.run(
-        _serve(
+    try:
+        asyncio.run(_serve(
             app,
             host,
             port,
@@ -79,8 +120,10 @@ def run_app(
             handle_signals=handle_signals,
             print=print,
             runner_kwargs=runner_kwargs,
-        )
-    )
+        ))
+    except _CannotListen as exc:
+        builtins.print(f"rtio: cannot serve on {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
 
 
 async def _serve(
@@ -106,17 +149,21 @@ async def _serve(
     )
     await runner.setup()
     try:
-        site = await start_server(
-            runner,
-            host,
-            port,
-            backlog=backlog,
-            ssl_context=ssl_context,
-            reuse_address=reuse_address,
-            reuse_port=reuse_port,
-            keepalive_timeout=keepalive_timeout,
-            options=front_options,
-        )
+        try:
+            site = await start_server(
+                runner,
+                host,
+                port,
+                backlog=backlog,
+                ssl_context=ssl_context,
+                reuse_address=reuse_address,
+                reuse_port=reuse_port,
+                keepalive_timeout=keepalive_timeout,
+                options=front_options,
+            )
+        except OSError as exc:
+            where = f"[{host}]" if host and ":" in host else (host or "*")
+            raise _CannotListen(f"{where}:{port}: {exc.strerror or exc}") from exc
         if print is not None:
             print(f"======== Running on {site.name} (rtio) ========\n(Press CTRL+C to quit)")
         stop = asyncio.Event()

@@ -4,6 +4,9 @@
 - ``clients/js-demo/``: the browser side (socket.io-client, bundled with esbuild into
   ``clients/js-demo/dist/``). :func:`find_bundle` finds that build, and builds it first
   (``npm ci`` + ``npm run build``) when it is missing or older than its sources.
+- ``rtio/demo/static/``: that build as package data of the wheel and the sdist
+  (scripts/build-wheels.sh copies it there), used when there is no checkout: after
+  ``pip install rtio``, ``rtio demo`` needs neither npm nor the repository.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ __all__ = ["BundleNotFound", "find_bundle"]
 log = logging.getLogger("rtio.demo")
 
 JS_DEMO = Path(__file__).resolve().parents[2] / "clients" / "js-demo"
+PACKAGED = Path(__file__).resolve().parent / "static"
 
 
 class BundleNotFound(Exception):
@@ -44,11 +48,12 @@ def _npm(project: Path, *args: str) -> None:
         raise BundleNotFound(f"`npm {' '.join(args)}` failed in {project}") from exc
 
 
-def find_bundle(project: Path = JS_DEMO) -> Path:
+def find_bundle(project: Path = JS_DEMO, packaged: Path = PACKAGED) -> Path:
     """The directory holding the built browser app (its ``index.html`` and ``assets/``).
 
-    ``$RTIO_DEMO_DIST`` overrides it. Otherwise it is ``clients/js-demo/dist`` of the
-    repository this package runs from, built (or rebuilt) first when needed.
+    ``$RTIO_DEMO_DIST`` overrides it. In a git checkout it is ``clients/js-demo/dist``,
+    built (or rebuilt) first when needed; in an installed package, the build shipped in
+    the wheel (``rtio/demo/static``).
     """
     override = os.environ.get("RTIO_DEMO_DIST")
     if override:
@@ -61,7 +66,12 @@ def find_bundle(project: Path = JS_DEMO) -> Path:
     if not (project / "package.json").is_file():
         if index.is_file():
             return dist
-        raise BundleNotFound(f"no demo sources at {project}: run rtio from its git checkout")
+        if (packaged / "index.html").is_file():
+            return packaged
+        raise BundleNotFound(
+            f"this installation of rtio has no built browser app ({packaged}) and there are "
+            f"no demo sources at {project}: install a wheel built by scripts/build-wheels.sh, "
+            "or run rtio from its git checkout")
     if index.is_file() and index.stat().st_mtime >= _newest_source(project):
         return dist
     # node_modules is reinstalled when the lock changes (scripts/demo.sh keeps the same stamp).

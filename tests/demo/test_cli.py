@@ -222,3 +222,28 @@ async def test_debug_logging_adds_every_http_request(bundle: Path, tmp_path: Pat
         log = demo.stop()
     assert 'INFO    aiohttp.access: 127.0.0.1 [' in log
     assert '"GET / HTTP/1.1" 200' in log
+
+
+def test_version_says_which_masking_code_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 16: `rtio --version` names the C speedup or the pure-Python fallback."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("rtio ")
+    assert "C speedup" in out or "pure Python" in out
+
+
+def test_an_installed_package_serves_its_packaged_bundle(tmp_path: Path) -> None:
+    """Issue 16: without a checkout (no clients/js-demo beside the package), find_bundle
+    serves the browser app shipped as package data (rtio/demo/static), and says what to do
+    when that is missing too."""
+    from rtio.demo import BundleNotFound, find_bundle
+
+    no_checkout = tmp_path / "clients" / "js-demo"
+    packaged = tmp_path / "static"
+    with pytest.raises(BundleNotFound, match=r"scripts/build-wheels\.sh"):
+        find_bundle(no_checkout, packaged)
+    packaged.mkdir()
+    (packaged / "index.html").write_text("<!doctype html>")
+    assert find_bundle(no_checkout, packaged) == packaged

@@ -7,7 +7,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-[[ -x "$SHARED/autobahn/run.sh" ]] || { echo "missing ../shared/autobahn/run.sh"; exit 1; }
+need_shared autobahn/run.sh "Autobahn|Testsuite (server mode)"
 start_conformance_server autobahn-server || exit 1
 
 work=$(mktemp -d)

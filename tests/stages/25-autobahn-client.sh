@@ -6,7 +6,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-[[ -x "$SHARED/autobahn/run-client.sh" ]] || { echo "missing ../shared/autobahn/run-client.sh"; exit 1; }
+need_shared autobahn/run-client.sh "Autobahn|Testsuite (client mode)"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -6,5 +6,6 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 export RTIO_FRONT=rtio  # read by tests/conformance/server.py as its --front default
+need_shared protocol-suites/run.sh "the official engineio protocol suite"
 start_conformance_server engineio-rtio-front || exit 1
 run_protocol_suite engineio 25

@@ -5,5 +5,6 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+need_shared protocol-suites/run.sh "the official socketio protocol suite"
 start_conformance_server socketio || exit 1
 run_protocol_suite socketio 32

@@ -5,6 +5,21 @@ PY="$ROOT/.venv/bin/python"
 ARTIFACTS="${ARTIFACTS:-$ROOT/artifacts}"
 mkdir -p "$ARTIFACTS"
 
+# Exit status of a stage that did not run (scripts/test.sh counts it as skipped, not failed).
+SKIPPED=77
+
+# need_shared PATH WHAT: skip this stage (exit $SKIPPED) unless $SHARED/PATH exists. The
+# external conformance harnesses (Autobahn|Testsuite, the official Engine.IO/Socket.IO
+# protocol suites) are not part of this repository: they live in a `shared` directory beside
+# the clone (../shared) or wherever $RTIO_SHARED points.
+need_shared() {
+  [[ -n $SHARED && -e "$SHARED/$1" ]] && return 0
+  echo "SKIPPED: this stage needs $2 from ../shared/$1, which is not beside this clone."
+  echo "  To run it: put the shared conformance directory beside the clone (../shared) or"
+  echo "  set RTIO_SHARED=/path/to/shared, then: scripts/test.sh $(basename "$0" .sh)"
+  exit $SKIPPED
+}
+
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # start_conformance_server LOGNAME: starts tests/conformance/server.py on a free port in the
@@ -27,6 +42,7 @@ start_conformance_server() {
 # run must end "SUITE-suite: EXPECTED passed, 0 failed". Logs go to $ARTIFACTS.
 run_protocol_suite() {
   local suite=$1 expected=$2 rc=0 out line
+  need_shared protocol-suites/run.sh "the official $suite protocol suite"
   for run in 1 2 3; do
     out=$("$SHARED/protocol-suites/run.sh" "$suite" "http://127.0.0.1:$SERVER_PORT" 2>&1)
     echo "$out" > "$ARTIFACTS/$suite-suite-run$run.log"
