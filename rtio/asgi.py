@@ -60,6 +60,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Hook = Callable[[], Any]
 
 _TEXT = int(Opcode.TEXT)
+#: how long a request for a session whose upgrade probe is open waits for the probe's
+#: messages already on their way (see App._http)
+_PROBE_SETTLE = 0.01
 
 
 class _Ended(Exception):
@@ -555,6 +558,8 @@ class App:
         self.other_app = other_app
         self.on_startup: list[Hook] = _hooks(on_startup)
         self.on_shutdown: list[Hook] = _hooks(on_shutdown)
+        #: sids with a WebSocket open on this front besides their polling (upgrade probes)
+        self._probing: dict[str, int] = {}
         self._started = False
         self._stopped = False
 
@@ -648,6 +653,14 @@ class App:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = AsgiRequest(scope, receive, send)
+        if self._probing and request.query.get("sid") in self._probing:
+            # The session is upgrading: the ASGI server queues a WebSocket's messages for
+            # our receive loop (rtio.ws reads them inline), and two connections' reads
+            # come in any order: a "5" (upgrade) the client sent before this request must
+            # be seen first (the session then refuses a poll, as the official suite checks).
+            # A client sends no request during its upgrade but the pending GET, so this
+            # short wait costs nothing in practice.
+            await asyncio.sleep(_PROBE_SETTLE)
         if request.method in ("POST", "PUT"):
             response = await self.engine.handle(request)
         else:
@@ -679,6 +692,22 @@ class App:
         if message["type"] != "websocket.connect":
             return
         request = AsgiRequest(scope, receive, send)
+        sid = request.query.get("sid")
+        if sid is None:
+            await self._serve_websocket(scope, request)
+            return
+        probing = self._probing
+        probing[sid] = probing.get(sid, 0) + 1
+        try:
+            await self._serve_websocket(scope, request)
+        finally:
+            if probing[sid] == 1:
+                del probing[sid]
+            else:
+                probing[sid] -= 1
+
+    async def _serve_websocket(self, scope: Scope, request: AsgiRequest) -> None:
+        send = request.send
         response = await self.engine.handle(request)
         ws = request.websocket
         if ws is None:
@@ -700,7 +729,7 @@ class App:
             else:
                 await send({"type": "websocket.close", "code": 1008})
             return
-        pump = ws.pump = _Endable(_pump(receive, ws))
+        pump = ws.pump = _Endable(_pump(request.receive, ws))
         if ws.close_code is not None and ws._writer is None:
             return
         with contextlib.suppress(_Ended):
@@ -743,7 +772,12 @@ async def _pump(receive: Receive, ws: AsgiWebSocket) -> None:
             else:
                 deliver(message.get("bytes") or b"")
         elif kind == "websocket.disconnect":
-            ws.disconnected(int(message.get("code", 1005)))
+            code = int(message.get("code", 1005))
+            if code == 1005 and "reason" not in message:
+                # uvicorn reports a connection lost without a close frame as 1005 with no
+                # reason (a close frame without a code has reason ""): rtio.ws says 1006
+                code = 1006
+            ws.disconnected(code)
             return
 
 
