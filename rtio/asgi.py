@@ -249,6 +249,14 @@ class AsgiRequest:
         return self._presence
 
     @property
+    def gone(self) -> bool:
+        """The ASGI server reported ``http.disconnect``: nobody reads an answer."""
+        return self._presence.gone
+
+    def went_away(self) -> None:
+        self._presence.gone = True
+
+    @property
     def content_type(self) -> str:
         value: str | None = self.headers.get("content-type")
         if not value:
@@ -358,6 +366,11 @@ class AsgiWebSocket:
     @property
     def closed(self) -> bool:
         return self.close_code is not None
+
+    @property
+    def writer(self) -> asyncio.Task[None] | None:
+        """The task writing the queue (None: nothing to write)."""
+        return self._writer
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -683,7 +696,7 @@ class App:
                     watcher[0].cancel()
         if response is None:
             return
-        if request._presence.gone:
+        if request.gone:
             return
         await _respond(send, response)
 
@@ -730,11 +743,11 @@ class App:
                 await send({"type": "websocket.close", "code": 1008})
             return
         pump = ws.pump = _Endable(_pump(request.receive, ws))
-        if ws.close_code is not None and ws._writer is None:
+        if ws.close_code is not None and ws.writer is None:
             return
         with contextlib.suppress(_Ended):
             await pump
-        writer = ws._writer
+        writer = ws.writer
         if writer is not None:
             # the close (or the rest of the queue) is being written: finish it first
             with contextlib.suppress(Exception):
@@ -755,7 +768,7 @@ async def _watch(receive: Receive, request: AsgiRequest, step: _Endable) -> None
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            request._presence.gone = True
+            request.went_away()
             step.end()
             return
 
