@@ -3,7 +3,8 @@
 Engine.IO requests of the engines attached to the app are answered by rtio directly, every
 other request by aiohttp as usual.
 
-Owns the process lifecycle only (loop, signals, startup and graceful shutdown order).
+Owns the process lifecycle only (loop, signals, startup and graceful shutdown order);
+``workers=N`` hands the processes to rtio.workers (a supervisor and N workers on one port).
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from ssl import SSLContext
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
 from .http import FrontOptions, start_server
+
+if TYPE_CHECKING:
+    from .workers import Worker
 
 __all__ = ["run_app"]
 
@@ -48,9 +52,7 @@ def _check_runner_kwargs(runner_kwargs: dict[str, Any]) -> None:
         raise TypeError(
             f"run_app() got unexpected keyword argument{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(map(repr, unknown))}; it takes {', '.join(own)}, and for aiohttp's "
-            f"runner {', '.join(sorted(_runner_keywords()))}"
-            + (" (rtio serves with one process: run several behind a load balancer, with "
-               "rtio.cluster, to use more cores)" if "workers" in unknown else ""))
+            f"runner {', '.join(sorted(_runner_keywords()))}")
 
 
 class _CannotListen(Exception):
@@ -79,6 +81,7 @@ def run_app(
     shutdown_timeout: float = 60.0,
     handle_signals: bool = True,
     print: Callable[..., None] | None = builtins.print,
+    workers: int | str = 1,
     **runner_kwargs: Any,
 ) -> None:
     """Serve until SIGINT or SIGTERM (or ``KeyboardInterrupt``), then shut down gracefully:
@@ -98,13 +101,29 @@ def run_app(
     An unknown keyword argument is a ``TypeError`` at once, naming those it takes. When it
     cannot listen (the port in use, an address not this machine's) it prints one line,
     ``rtio: cannot serve on HOST:PORT: reason``, on stderr and exits with status 1
-    (``SystemExit(1)``, after the app's cleanup), as ``rtio serve`` does."""
+    (``SystemExit(1)``, after the app's cleanup), as ``rtio serve`` does.
+
+    ``workers``: the number of processes serving the port (1 to 64, or ``"auto"``: one per
+    CPU). Above 1, a supervisor listens, forks the workers, restarts one that dies and
+    stops them together on SIGINT/SIGTERM; each request of a session reaches the worker
+    owning it, and rooms and broadcasts span the workers (docs/WORKERS.md). Linux and
+    macOS only, without ``ssl_context``."""
     _check_runner_kwargs(runner_kwargs)
     app: web.Application | Awaitable[web.Application]
     if isinstance(app_or_server, web.Application) or inspect.isawaitable(app_or_server):
         app = app_or_server
     else:
         app = app_or_server.make_app()
+    if workers != 1:
+        from .workers import resolve_workers
+
+        count = resolve_workers(workers)
+        if count > 1:
+            _run_workers(app, count, host, port, backlog=backlog, ssl_context=ssl_context,
+                         reuse_port=reuse_port, keepalive_timeout=keepalive_timeout,
+                         front_options=front_options, shutdown_timeout=shutdown_timeout,
+                         print=print, runner_kwargs=runner_kwargs)  # fmt: skip
+            return
     try:
         asyncio.run(_serve(
             app,
@@ -126,6 +145,58 @@ def run_app(
         raise SystemExit(1) from None
 
 
+def _run_workers(
+    app: web.Application | Awaitable[web.Application],
+    count: int,
+    host: str | None,
+    port: int,
+    *,
+    backlog: int,
+    ssl_context: SSLContext | None,
+    reuse_port: bool | None,
+    keepalive_timeout: float | None,
+    front_options: FrontOptions | None,
+    shutdown_timeout: float,
+    print: Callable[..., None] | None,
+    runner_kwargs: dict[str, Any],
+) -> None:
+    """Serve with ``count`` worker processes (rtio.workers)."""
+    from .workers import WorkersUnsupported, listen, supervise
+
+    if ssl_context is not None:
+        raise WorkersUnsupported(
+            "workers > 1 pass connections between processes, which TLS state cannot follow: "
+            "terminate TLS in a proxy (nginx, haproxy...) in front of rtio")
+    try:
+        sock = listen(host, port, backlog=backlog, reuse_port=reuse_port)
+    except OSError as exc:
+        where = f"[{host}]" if host and ":" in host else (host or "*")
+        builtins.print(f"rtio: cannot serve on {where}:{port}: {exc.strerror or exc}",
+                       file=sys.stderr, flush=True)  # fmt: skip
+        raise SystemExit(1) from None
+
+    def serve(worker: Worker) -> None:  # in each worker process
+        asyncio.run(_serve(app, host, port, backlog=backlog, ssl_context=None,
+                           reuse_address=None, reuse_port=None,
+                           keepalive_timeout=keepalive_timeout, front_options=front_options,
+                           shutdown_timeout=shutdown_timeout, handle_signals=True, print=None,
+                           runner_kwargs=runner_kwargs, worker=worker))  # fmt: skip
+
+    def started() -> None:
+        if print is not None:
+            bound = sock.getsockname()
+            name = f"http://{host or '0.0.0.0'}:{bound[1]}"
+            print(f"======== Running on {name} (rtio, {count} workers) ========\n"
+                  "(Press CTRL+C to quit)")  # fmt: skip
+
+    try:
+        supervise(count, serve, sock, stop_timeout=shutdown_timeout + 5.0, on_started=started)
+    finally:
+        sock.close()
+        if inspect.iscoroutine(app):
+            app.close()  # each worker awaited its own copy
+
+
 async def _serve(
     app: web.Application | Awaitable[web.Application],
     host: str | None,
@@ -141,9 +212,12 @@ async def _serve(
     handle_signals: bool,
     print: Callable[..., None] | None,
     runner_kwargs: dict[str, Any],
+    worker: Worker | None = None,
 ) -> None:
     if not isinstance(app, web.Application):
         app = await app
+    if worker is not None:
+        await worker.prepare(app)
     runner = web.AppRunner(
         app, handle_signals=False, shutdown_timeout=shutdown_timeout, **runner_kwargs
     )
@@ -160,10 +234,14 @@ async def _serve(
                 reuse_port=reuse_port,
                 keepalive_timeout=keepalive_timeout,
                 options=front_options,
+                sock=None if worker is None else worker.sock,
+                redirect=None if worker is None else worker.redirect,
             )
         except OSError as exc:
             where = f"[{host}]" if host and ":" in host else (host or "*")
             raise _CannotListen(f"{where}:{port}: {exc.strerror or exc}") from exc
+        if worker is not None:
+            worker.started(site)
         if print is not None:
             print(f"======== Running on {site.name} (rtio) ========\n(Press CTRL+C to quit)")
         stop = asyncio.Event()
@@ -180,3 +258,5 @@ async def _serve(
         # stops the site (FrontSite.stop: idle connections closed), runs on_shutdown
         # (engines close their sessions), waits for aiohttp's handlers, runs on_cleanup
         await runner.cleanup()
+        if worker is not None:
+            await worker.close()

@@ -17,7 +17,7 @@ internals: that is rtio/aiohttp_internals.py's.
 
 from .options import FrontOptions, Route
 from .parser import BadRequest, BodyTooLarge, Headers, HttpError, RequestHead, parse_head
-from .protocol import Front, FrontProtocol
+from .protocol import Front, FrontProtocol, Redirect
 from .request import FrontRequest
 from .response import serialize_response
 from .serve import FrontSite, engine_routes, start_server
@@ -32,6 +32,7 @@ __all__ = [
     "FrontSite",
     "Headers",
     "HttpError",
+    "Redirect",
     "RequestHead",
     "Route",
     "engine_routes",

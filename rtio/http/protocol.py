@@ -47,7 +47,7 @@ from .parser import BadRequest, BodyTooLarge, ChunkedDecoder, RequestHead, parse
 from .request import FrontRequest
 from .response import CONTINUE, serialize_response, text_response
 
-__all__ = ["Front", "FrontProtocol", "State"]
+__all__ = ["Front", "FrontProtocol", "Redirect", "State"]
 
 logger = logging.getLogger("rtio.http")
 
@@ -57,6 +57,13 @@ logger = logging.getLogger("rtio.http")
 #: ~5.8 µs per request (benchmarks/http/front_inprocess.py: a POST+GET pair 17.5 µs
 #: without it, 5.9 with it, 2026-12-04).
 MAX_HEADS_KEPT = 4
+
+
+#: ``redirect(head, transport, data) -> bool``: called with each Engine.IO request head
+#: before it is answered (``data``: the bytes read from that head on). True: the hook took
+#: the connection away (rtio.workers passes it to the worker owning the session) and this
+#: protocol lets go of it.
+Redirect = Callable[[RequestHead, asyncio.Transport, bytes], bool]
 
 
 class Front:
@@ -73,6 +80,7 @@ class Front:
         keepalive_timeout: float | None = None,
         scheme: str = "http",
         options: FrontOptions | None = None,
+        redirect: Redirect | None = None,
     ) -> None:
         if options is None:
             options = FrontOptions()
@@ -86,6 +94,8 @@ class Front:
             for path, route in routes.items()
         }
         self.fallback = fallback
+        #: the hook that may take an Engine.IO request's connection elsewhere (Redirect)
+        self.redirect = redirect
         self.connections: set[FrontProtocol] = set()
         self.closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -273,6 +283,12 @@ class FrontProtocol(asyncio.Protocol):
                 if head.chunked and not self._check_chunked_start(end + 4):
                     break
                 self._hand_off()
+                break
+            redirect = self._front.redirect
+            transport = self.transport
+            if redirect is not None and transport is not None and redirect(head, transport, buffer):
+                self._buffer = b""
+                self._detach(State.HANDED_OFF)
                 break
             self._buffer = buffer[end + 4 :]
             self._start(route, FrontRequest(self, head))

@@ -46,7 +46,7 @@ from .parsers.base import Parser
 from .parsers.json_parser import JsonParser
 from .socket import Socket
 
-__all__ = ["Server"]
+__all__ = ["SERVERS_KEY", "Server"]
 
 log = logging.getLogger("rtio.socketio")
 
@@ -483,8 +483,25 @@ class Server:
 
     def attach(self, app: web.Application, path: str | None = None) -> None:
         """Serve Socket.IO at ``path`` (default ``/socket.io/``) of an aiohttp app; the
-        server shuts down with the app."""
+        server shuts down with the app. The app lists its servers under ``SERVERS_KEY``."""
         self._engine.attach(app, path or self.path)
+        app.setdefault(SERVERS_KEY, []).append(self)
+
+    @property
+    def adapter_factory(self) -> Callable[[Namespace], Adapter]:
+        """What builds each namespace's adapter (the ``adapter`` option)."""
+        return self._adapter_factory
+
+    def use_adapter(self, adapter: Callable[[Namespace], Adapter]) -> None:
+        """Build every namespace's adapter with ``adapter``, from now on and for the
+        namespaces that exist (which must have no socket yet: call it before serving).
+        rtio.workers puts its inter-worker adapter in place of the in-memory one so."""
+        busy = [name for name, nsp in self._nsps.items() if nsp.sockets]
+        if busy:
+            raise RuntimeError(f"use_adapter: namespaces {busy} have sockets already")
+        self._adapter_factory = adapter
+        for nsp in self._nsps.values():
+            nsp.adapter = adapter(nsp)
 
     def make_app(self) -> web.Application:
         """A new aiohttp application serving only this server."""
@@ -511,6 +528,9 @@ class Server:
             return self._parser_for(request)
         return self.parser
 
+
+#: the rtio servers attached to an aiohttp app, in the order of attach()
+SERVERS_KEY: web.AppKey[list[Server]] = web.AppKey("rtio.servers")
 
 _background: set[asyncio.Task[Any]] = set()  # strong references until done
 
