@@ -120,7 +120,7 @@ def run_app(
         count = resolve_workers(workers)
         if count > 1:
             _run_workers(app, count, host, port, backlog=backlog, ssl_context=ssl_context,
-                         reuse_port=reuse_port, keepalive_timeout=keepalive_timeout,
+                         keepalive_timeout=keepalive_timeout,
                          front_options=front_options, shutdown_timeout=shutdown_timeout,
                          print=print, runner_kwargs=runner_kwargs)  # fmt: skip
             return
@@ -153,7 +153,6 @@ def _run_workers(
     *,
     backlog: int,
     ssl_context: SSLContext | None,
-    reuse_port: bool | None,
     keepalive_timeout: float | None,
     front_options: FrontOptions | None,
     shutdown_timeout: float,
@@ -168,7 +167,7 @@ def _run_workers(
             "workers > 1 pass connections between processes, which TLS state cannot follow: "
             "terminate TLS in a proxy (nginx, haproxy...) in front of rtio")
     try:
-        sock = listen(host, port, backlog=backlog, reuse_port=reuse_port)
+        socks = listen(host, port, count, backlog=backlog)
     except OSError as exc:
         where = f"[{host}]" if host and ":" in host else (host or "*")
         builtins.print(f"rtio: cannot serve on {where}:{port}: {exc.strerror or exc}",
@@ -184,15 +183,16 @@ def _run_workers(
 
     def started() -> None:
         if print is not None:
-            bound = sock.getsockname()
+            bound = socks[0].getsockname()
             name = f"http://{host or '0.0.0.0'}:{bound[1]}"
             print(f"======== Running on {name} (rtio, {count} workers) ========\n"
                   "(Press CTRL+C to quit)")  # fmt: skip
 
     try:
-        supervise(count, serve, sock, stop_timeout=shutdown_timeout + 5.0, on_started=started)
+        supervise(count, serve, socks, stop_timeout=shutdown_timeout + 5.0, on_started=started)
     finally:
-        sock.close()
+        for sock in set(socks):
+            sock.close()
         if inspect.iscoroutine(app):
             app.close()  # each worker awaited its own copy
 

@@ -1,9 +1,10 @@
 """The supervisor: the parent process of ``--workers N``.
 
-It binds and listens on the port itself (one socket, inherited by every worker: the kernel
-hands each new connection to one of the workers blocked in ``accept``, and connections
-waiting in the backlog survive a worker's death), makes the hand-off sockets (handoff.py)
-and the bus (relay.py), forks the N workers, then only watches: it relays the bus,
+It binds and listens on the port itself (listen(): on Linux one SO_REUSEPORT socket per
+worker, over which the kernel spreads the connections; the supervisor keeps them open, so
+the connections waiting in a dead worker's backlog wait for its replacement), makes the
+hand-off sockets (handoff.py) and the bus (relay.py), forks the N workers, then only
+watches: it relays the bus,
 reaps a worker that exits and forks a new one in its place (same index, so the same id
 prefix), and on SIGINT / SIGTERM stops them all gracefully together (SIGTERM to each:
 each closes its sessions with a close packet, "server shutting down", as one process
@@ -37,7 +38,7 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
@@ -76,22 +77,42 @@ class _Slot:
 
 
 def listen(
-    host: str | None, port: int, *, backlog: int = 128, reuse_port: bool | None = None
-) -> socket.socket:
-    """The listening socket the workers share (``host`` None: every interface, IPv4 and
-    IPv6 where the system can). Raises OSError."""
+    host: str | None, port: int, count: int, *, backlog: int = 128
+) -> list[socket.socket]:
+    """The listening sockets of ``count`` workers (``host`` None: every interface, IPv4
+    and IPv6 where the system can). Raises OSError.
+
+    On Linux, one socket per worker, all bound to the port with SO_REUSEPORT: the kernel
+    spreads new connections evenly over them (one shared socket would let the worker that
+    wakes first take every queued connection). The supervisor keeps them all open, so the
+    connections queued for a worker that died wait for its replacement. Elsewhere (no
+    balancing SO_REUSEPORT), one socket shared by every worker."""
+    balanced = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count if balanced else 1):
+            socks.append(_bind(host, port, backlog, balanced))
+            port = socks[0].getsockname()[1]  # port 0: the others join the one picked
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks if balanced else socks * count
+
+
+def _bind(host: str | None, port: int, backlog: int, reuse_port: bool) -> socket.socket:
     if host in (None, ""):
         if socket.has_dualstack_ipv6():
             sock = socket.create_server(
                 ("", port), family=socket.AF_INET6, backlog=backlog,
-                reuse_port=bool(reuse_port), dualstack_ipv6=True,
+                reuse_port=reuse_port, dualstack_ipv6=True,
             )  # fmt: skip
         else:
-            sock = socket.create_server(("", port), backlog=backlog, reuse_port=bool(reuse_port))
+            sock = socket.create_server(("", port), backlog=backlog, reuse_port=reuse_port)
     else:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.create_server((host, port), family=family, backlog=backlog,
-                                    reuse_port=bool(reuse_port))  # fmt: skip
+                                    reuse_port=reuse_port)  # fmt: skip
     sock.setblocking(False)
     return sock
 
@@ -99,18 +120,19 @@ def listen(
 def supervise(
     workers: int,
     serve: Callable[[Worker], None],
-    sock: socket.socket,
+    socks: Sequence[socket.socket],
     *,
     stop_timeout: float = 30.0,
     settle: float = 1.0,
     max_fast_failures: int = 8,
     on_started: Callable[[], None] | None = None,
 ) -> None:
-    """Run ``workers`` processes each calling ``serve(worker)`` on ``sock`` until SIGINT
-    or SIGTERM, restarting any that exits; returns once all have stopped."""
+    """Run ``workers`` processes each calling ``serve(worker)`` (worker i listening on
+    ``socks[i]``: listen()'s) until SIGINT or SIGTERM, restarting any that exits; returns
+    once all have stopped."""
     if not hasattr(os, "fork"):
         raise WorkersUnsupported("several workers need os.fork (Linux, macOS, BSD)")
-    Supervisor(workers, serve, sock, stop_timeout=stop_timeout, settle=settle,
+    Supervisor(workers, serve, socks, stop_timeout=stop_timeout, settle=settle,
                max_fast_failures=max_fast_failures).run(on_started)  # fmt: skip
 
 
@@ -121,7 +143,7 @@ class Supervisor:
         self,
         workers: int,
         serve: Callable[[Worker], None],
-        sock: socket.socket,
+        socks: Sequence[socket.socket],
         *,
         stop_timeout: float,
         settle: float,
@@ -129,7 +151,9 @@ class Supervisor:
     ) -> None:
         self.workers = workers
         self._serve = serve
-        self._sock = sock
+        if len(socks) != workers:
+            raise ValueError("one listening socket per worker")
+        self._socks = socks
         self.stop_timeout = stop_timeout
         self.settle = settle
         self.max_fast_failures = max_fast_failures
@@ -271,7 +295,10 @@ class Supervisor:
             for i, (receive, _send) in enumerate(self._handoff):
                 if i != index:
                     receive.close()
-            worker = Worker(index, self.workers, sock=self._sock, outboxes=outboxes,
+            mine = self._socks[index]
+            for other in set(self._socks) - {mine}:
+                other.close()
+            worker = Worker(index, self.workers, sock=mine, outboxes=outboxes,
                             inbox=inbox, bus_sock=bus_sock)  # fmt: skip
             self._serve(worker)
             code = 0

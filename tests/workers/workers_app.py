@@ -1,0 +1,45 @@
+"""The app the worker tests serve with ``rtio serve workers_app:sio --workers N``.
+
+Events (acknowledged with the handler's return value): ``whoami()`` -> the worker's pid;
+``join(room)``; ``shout(room, msg)``: ``heard(msg)`` to the room (every socket if room is
+None); ``count(room)`` -> how many sockets ``fetch_sockets`` finds (in room, or all);
+``kick_room(room)``: disconnect the sockets of a room, wherever they are.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import rtio
+
+sio = rtio.Server(ping_interval=2.0, ping_timeout=2.0)
+
+
+@sio.on("whoami")
+def whoami(socket: rtio.Socket) -> int:
+    return os.getpid()
+
+
+@sio.on("join")
+def join(socket: rtio.Socket, room: str) -> bool:
+    socket.join(room)
+    return True
+
+
+@sio.on("shout")
+def shout(socket: rtio.Socket, room: str | None, msg: Any) -> bool:
+    (sio.to(room) if room else sio).emit("heard", msg)
+    return True
+
+
+@sio.on("count")
+async def count(socket: rtio.Socket, room: str | None = None) -> int:
+    target = sio.in_(room) if room else sio
+    return len(await target.fetch_sockets())
+
+
+@sio.on("kick_room")
+def kick_room(socket: rtio.Socket, room: str) -> bool:
+    sio.in_(room).disconnect_sockets()
+    return True
