@@ -143,6 +143,13 @@ async def test_rooms_broadcasts_and_fetch_sockets_span_the_workers(
         for client, pid in clients:
             assert await client.call("whoami", timeout=10) == pid
             assert client.connected
+        # a disconnect of a room reaches its sockets on every worker
+        assert await clients[1][0].call("kick_room", "even", timeout=10) is True
+        for _ in range(100):
+            if [c.connected for c, _pid in clients] == [n % 2 == 1 for n in range(len(clients))]:
+                break
+            await asyncio.sleep(0.05)
+        assert [c.connected for c, _pid in clients] == [n % 2 == 1 for n in range(len(clients))]
     finally:
         for client, _pid in clients:
             await client.disconnect()
