@@ -18,8 +18,11 @@ meanwhile is not waited for (MEMBERS from the supervisor), and no request waits 
 ``request_timeout`` seconds: it then returns what arrived. At most ``max_pending``
 requests wait at once (beyond: :class:`TooManyRequests`).
 
-Not across workers yet: ``broadcast_with_ack`` (``emit_with_ack`` to many) reaches this
-worker's clients only (logged once).
+- ``broadcast_with_ack``: BROADCAST with a request id; each other worker answers with
+  BROADCAST_CLIENT_COUNT, then BROADCAST_ACK per client answer (its ``packet`` is
+  ``{"sid", "args"}``: the workers are all rtio, so the answers keep their socket ids),
+  gathered by acks.py. A client of another worker that never answers is left to the
+  operator's timeout, as on one worker.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from rtio.cluster import RemoteSocket, WireFlags, WireOptions, WirePacket
 from rtio.cluster.messages import (
     Body,
     Broadcast,
+    BroadcastAck,
+    BroadcastClientCount,
     ClusterMessage,
     DisconnectSockets,
     FetchSockets,
@@ -45,6 +50,7 @@ from rtio.cluster.wire import js_string
 from rtio.ids import new_id
 from rtio.socketio import Adapter, BroadcastOptions, Packet, PacketType
 
+from .acks import AckGather
 from .frames import ALL
 
 if TYPE_CHECKING:
@@ -55,6 +61,10 @@ if TYPE_CHECKING:
 __all__ = ["BusAdapter", "TooManyRequests", "WorkerSocket"]
 
 log = logging.getLogger("rtio.workers")
+
+#: ack ids of other workers' broadcasts with acks: above the namespace's own counter
+#: (which starts at 0), below JavaScript's largest safe integer
+_REMOTE_ACK_BASE = 2**52
 
 
 class TooManyRequests(RuntimeError):
@@ -99,6 +109,7 @@ def _wire_options(opts: BroadcastOptions) -> WireOptions:
     flags = WireFlags(
         volatile=True if opts.volatile else None,
         compress=None if opts.compress else False,
+        timeout=None if opts.timeout is None else round(opts.timeout * 1000),
     )
     return WireOptions(tuple(sorted(opts.rooms)), tuple(sorted(opts.except_rooms)), flags)
 
@@ -163,8 +174,9 @@ class BusAdapter(Adapter):
         self.request_timeout = request_timeout
         self.max_pending = max_pending
         self._pending: dict[str, _Pending] = {}
+        self._acks: dict[str, AckGather] = {}
+        self._remote_ack_id = 0
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._ack_warned = False
         #: broadcasts delivered here from other workers
         self.received = 0
         bus.adapters[nsp.name] = self
@@ -191,11 +203,81 @@ class BusAdapter(Adapter):
         on_client_count: Callable[[int], None],
         on_ack: Callable[[str, list[Any] | None], None],
     ) -> None:
-        if not opts.local and not self._ack_warned and len(self.bus.members) > 1:
-            self._ack_warned = True
-            log.warning("worker %d: emit_with_ack to many sockets reaches this worker's "
-                        "clients only (not yet across workers)", self.bus.index)  # fmt: skip
-        super().broadcast_with_ack(packet, opts, on_client_count, on_ack)
+        others = set(self.bus.members) - {self.bus.index}
+        if opts.local or not others:
+            super().broadcast_with_ack(packet, opts, on_client_count, on_ack)
+            return
+        if len(self._acks) >= self.max_pending:
+            raise TooManyRequests(f"{len(self._acks)} broadcasts with acks wait already")
+        request_id = new_id()
+        gather = AckGather(others, on_client_count, on_ack)
+        self._acks[request_id] = gather
+        super().broadcast_with_ack(packet, opts, gather.count, gather.ack)
+        self._publish(Broadcast(WirePacket(list(packet.data)), _wire_options(opts), request_id))
+        loop = asyncio.get_running_loop()
+        # the counts come within request_timeout or never; the answers within the
+        # broadcast's timeout. (Scheduled before the operator's own timer, so at the
+        # timeout the silent clients reach it first.)
+        if opts.timeout is None or opts.timeout > self.request_timeout:
+            loop.call_later(self.request_timeout, gather.finish)
+        if opts.timeout is not None:
+            loop.call_later(opts.timeout, gather.release)
+            loop.call_later(opts.timeout + 1.0, self._acks.pop, request_id, None)
+
+    def _ack_answer(self, source: int, body: BroadcastClientCount | BroadcastAck) -> None:
+        gather = self._acks.get(body.request_id)
+        if gather is None:
+            return
+        if isinstance(body, BroadcastClientCount):
+            gather.count(body.client_count, source)
+        else:
+            answer = body.packet if isinstance(body.packet, dict) else {}
+            sid, args = answer.get("sid"), answer.get("args")
+            if answer.get("silent") and isinstance(sid, str):
+                gather.silent(sid)
+                return
+            gather.ack(sid if isinstance(sid, str) else f"~{source}",
+                       args if isinstance(args, list) or args is None else [args])  # fmt: skip
+        if gather.complete:
+            self._acks.pop(body.request_id, None)
+
+    def _broadcast_for(self, source: int, body: Broadcast) -> None:
+        """Another worker's broadcast with acks: count our clients, relay each answer."""
+        request_id = body.request_id
+        assert request_id is not None
+        self._remote_ack_id = (self._remote_ack_id + 1) % _REMOTE_ACK_BASE
+        packet = Packet(PacketType.EVENT, self.nsp.name, body.packet.data,
+                        _REMOTE_ACK_BASE + self._remote_ack_id)  # fmt: skip
+
+        def on_count(n: int) -> None:
+            self._publish(BroadcastClientCount(request_id, n), source)
+
+        def on_ack(sid: str, args: list[Any] | None) -> None:
+            # (None: the client disconnected; the requester counts it as timed out)
+            self._publish(BroadcastAck(request_id, {"sid": sid, "args": args}), source)
+
+        opts = _local_options(body.opts)
+        targets = [socket.id for socket in self._apply(opts)]
+        super().broadcast_with_ack(packet, opts, on_count, on_ack)
+        flags = body.opts.flags
+        if flags is not None and flags.timeout is not None and targets:
+            # report the clients that did not answer a little before the requester gives
+            # up (its operator only knows its own clients' acks)
+            timeout = flags.timeout / 1000
+            asyncio.get_running_loop().call_later(
+                max(0.0, timeout - min(0.1, timeout / 4)), self._report_silent,
+                source, request_id, packet.id, targets,
+            )  # fmt: skip
+
+    def _report_silent(self, source: int, request_id: str, ack_id: int | None,
+                       targets: list[str]) -> None:  # fmt: skip
+        sockets = self.nsp.sockets
+        for sid in targets:
+            socket = sockets.get(sid)
+            forget = getattr(socket, "forget_ack", None)
+            if ack_id is not None and forget is not None and forget(ack_id) is not None:
+                silent = {"sid": sid, "args": None, "silent": True}
+                self._publish(BroadcastAck(request_id, silent), source)
 
     def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
         rooms = tuple(rooms)
@@ -250,10 +332,14 @@ class BusAdapter(Adapter):
         """A message of worker ``source`` for this namespace (from the bus)."""
         body = message.body
         if isinstance(body, Broadcast):
-            if body.request_id is None:
-                self.received += 1
-                local = Packet(PacketType.EVENT, self.nsp.name, body.packet.data)
-                super().broadcast(local, _local_options(body.opts))
+            if body.request_id is not None:
+                self._broadcast_for(source, body)
+                return
+            self.received += 1
+            local = Packet(PacketType.EVENT, self.nsp.name, body.packet.data)
+            super().broadcast(local, _local_options(body.opts))
+        elif isinstance(body, BroadcastClientCount | BroadcastAck):
+            self._ack_answer(source, body)
         elif isinstance(body, SocketsJoin):
             super().add_sockets(_local_options(body.opts), (js_string(r) for r in body.rooms))
         elif isinstance(body, SocketsLeave):
@@ -309,3 +395,5 @@ class BusAdapter(Adapter):
             for worker in list(pending.waiting):
                 if worker not in members:
                     pending.answered(worker)
+        for gather in list(self._acks.values()):
+            gather.left(members)

@@ -105,6 +105,7 @@ async def test_the_upgrade_of_a_polling_session_reaches_its_owner(server2: Worke
 async def _client(url: str, transports: list[str] | None, heard: list[Any]) -> tuple[Any, int]:
     client = socketio.AsyncClient(reconnection=False)
     client.on("heard", lambda msg: heard.append(msg))
+    client.on("question", lambda: f"answer of {client.get_sid()}")
     await client.connect(url, transports=transports, wait_timeout=10)
     pid = await client.call("whoami", timeout=10)
     return client, pid
@@ -143,6 +144,13 @@ async def test_rooms_broadcasts_and_fetch_sockets_span_the_workers(
         for client, pid in clients:
             assert await client.call("whoami", timeout=10) == pid
             assert client.connected
+        # a broadcast with acks gathers the answers of the clients of every worker
+        polled = await first.call("poll", "even", timeout=10)
+        evens_sids = sorted(c.get_sid() for n, (c, _pid) in enumerate(clients) if n % 2 == 0)
+        assert sorted(polled["answers"]) == evens_sids and polled["timed_out"] == []
+        assert all(answer == f"answer of {sid}" for sid, answer in polled["answers"].items())
+        polled = await first.call("poll", timeout=10)
+        assert len(polled["answers"]) == len(clients)
         # a disconnect of a room reaches its sockets on every worker
         assert await clients[1][0].call("kick_room", "even", timeout=10) is True
         for _ in range(100):

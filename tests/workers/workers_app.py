@@ -3,7 +3,8 @@
 Events (acknowledged with the handler's return value): ``whoami()`` -> the worker's pid;
 ``join(room)``; ``shout(room, msg)``: ``heard(msg)`` to the room (every socket if room is
 None); ``count(room)`` -> how many sockets ``fetch_sockets`` finds (in room, or all);
-``kick_room(room)``: disconnect the sockets of a room, wherever they are.
+``kick_room(room)``: disconnect the sockets of a room, wherever they are; ``poll(room)``:
+emit_with_ack("question") to the room (all if None) -> {answers: {sid: answer}, timed_out}.
 """
 
 from __future__ import annotations
@@ -43,3 +44,12 @@ async def count(socket: rtio.Socket, room: str | None = None) -> int:
 def kick_room(socket: rtio.Socket, room: str) -> bool:
     sio.in_(room).disconnect_sockets()
     return True
+
+
+@sio.on("poll")
+async def poll(socket: rtio.Socket, room: str | None = None) -> dict[str, Any]:
+    """Ask every socket (of ``room``) a "question" with a 5 s timeout: their answers by
+    socket id, and the ids that did not answer."""
+    target = sio.to(room) if room else sio
+    results = await target.timeout(5.0).emit_with_ack("question")
+    return {"answers": dict(results), "timed_out": sorted(results.timed_out)}
