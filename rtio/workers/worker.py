@@ -7,7 +7,8 @@ of the bus). ``rtio.run``'s serving calls it at three points:
 - :meth:`Worker.prepare` (the app is built, not started): this worker's ids get its
   prefix (ownership.py); each ``rtio.Server`` of the app whose adapter is the in-memory
   one gets the inter-worker adapter instead (an app configured with another adapter, such
-  as Redis, keeps it: the workers then meet through Redis);
+  as Redis, keeps it, its namespaces' adapters built again in the worker for an id of
+  their own: the workers then meet through Redis);
 - :attr:`Worker.redirect` (given to the HTTP front) and :meth:`Worker.started` (the
   front listens: adopt connections passed by the others);
 - :meth:`Worker.close` (after the app's shutdown): leave the bus, stop adopting.
@@ -92,6 +93,11 @@ class Worker:
         for server in app.get(SERVERS_KEY, []):
             if server.adapter_factory is InMemoryAdapter:
                 server.use_adapter(BusAdapter.factory(self.bus))
+            else:
+                # another adapter (Redis): its namespaces' adapters were built before the
+                # fork, with the same node id in every worker, which would then take each
+                # other's messages for their own: built again here, one id per worker
+                server.use_adapter(server.adapter_factory)
         self.state = WorkerState.PREPARED
 
     def started(self, site: FrontSite) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,40 @@ async def test_a_killed_worker_is_restarted_and_sigterm_stops_all_gracefully(
         assert "worker 0 (pid" in server.log and "stopped" in server.log
     finally:
         server.stop(signal.SIGKILL)
+
+
+# -- with a Redis adapter ------------------------------------------------------------------------
+
+
+async def test_with_a_redis_adapter_the_workers_meet_through_redis(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cluster"))
+    from redis_server import REDIS_SERVER, RedisServer
+
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+    redis = RedisServer(tmp_path)
+    redis.start()
+    os.environ["RTIO_TEST_REDIS_URL"] = f"redis://127.0.0.1:{redis.port}"
+    try:
+        server = WorkersServer(2, tmp_path, app="workers_app:make_app")
+    finally:
+        del os.environ["RTIO_TEST_REDIS_URL"]
+    clients: list[tuple[Any, int]] = []
+    try:
+        heard: list[Any] = []
+        while len({pid for _c, pid in clients}) < 2:
+            assert len(clients) < 40
+            clients.append(await _client(server.url, ["polling"], heard))
+        first = clients[0][0]
+        assert await first.call("count", timeout=10) == len(clients)
+        assert await first.call("shout", (None, "via redis"), timeout=10) is True
+        for _ in range(100):
+            if len(heard) == len(clients):
+                break
+            await asyncio.sleep(0.05)
+        assert heard == ["via redis"] * len(clients)
+    finally:
+        for client, _pid in clients:
+            await client.disconnect()
+        assert server.stop() == 0
+        redis.stop()

@@ -12,9 +12,28 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from aiohttp import web
+
 import rtio
 
-sio = rtio.Server(ping_interval=2.0, ping_timeout=2.0)
+# RTIO_TEST_REDIS_URL: the workers meet through Redis instead of the local bus (the cluster
+# is made here, before the fork, as an app written for one process would)
+if os.environ.get("RTIO_TEST_REDIS_URL"):
+    from rtio.cluster.redis import RedisAdapter
+
+    cluster: Any = RedisAdapter.factory(url=os.environ["RTIO_TEST_REDIS_URL"])
+    sio = rtio.Server(ping_interval=2.0, ping_timeout=2.0, adapter=cluster)
+else:
+    cluster = None
+    sio = rtio.Server(ping_interval=2.0, ping_timeout=2.0)
+
+
+def make_app() -> web.Application:
+    """``rtio serve workers_app:make_app``: the app, with the Redis cluster attached."""
+    app = sio.make_app()
+    if cluster is not None:
+        cluster.attach(app)
+    return app
 
 
 @sio.on("whoami")
