@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
+from .handoff import MAX_PASSED
 from .relay import Relay
 from .worker import Worker, WorkersUnsupported
 
@@ -167,6 +168,11 @@ class Supervisor:
         for receive, send in self._handoff:
             receive.setblocking(False)
             send.setblocking(False)
+            # room for a datagram of MAX_PASSED bytes (macOS allows 2 KiB by default;
+            # Linux caps this at net.core.wmem_max, about 200 KiB by default)
+            with contextlib.suppress(OSError):
+                send.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_PASSED + 4096)
+                receive.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * MAX_PASSED)
         self._wakeup_r, self._wakeup_w = socket.socketpair()
         self._wakeup_r.setblocking(False)
         self._wakeup_w.setblocking(False)
