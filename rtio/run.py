@@ -160,7 +160,7 @@ def _run_workers(
     runner_kwargs: dict[str, Any],
 ) -> None:
     """Serve with ``count`` worker processes (rtio.workers)."""
-    from .workers import WorkersUnsupported, listen, supervise
+    from .workers import WorkersFailing, WorkersUnsupported, listen, supervise
 
     if ssl_context is not None:
         raise WorkersUnsupported(
@@ -190,6 +190,9 @@ def _run_workers(
 
     try:
         supervise(count, serve, socks, stop_timeout=shutdown_timeout + 5.0, on_started=started)
+    except WorkersFailing as exc:  # the app cannot start: its tracebacks are above
+        builtins.print(f"rtio: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
     finally:
         for sock in set(socks):
             sock.close()

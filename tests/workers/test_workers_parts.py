@@ -206,3 +206,22 @@ async def test_a_connection_that_cannot_be_passed_is_answered_where_it_is() -> N
         for _receive, send in boxes:
             send.close()
         boxes[0][0].close()
+
+
+# -- the supervisor, in this process -----------------------------------------------------------
+
+
+def test_a_worker_that_keeps_dying_at_start_makes_the_supervisor_give_up() -> None:
+    from rtio.workers import WorkersFailing, listen, supervise
+
+    socks = listen("127.0.0.1", 0, 2)
+    try:
+
+        def serve(worker: object) -> None:  # in the forked child: fails at once
+            raise SystemExit(3)
+
+        with pytest.raises(WorkersFailing, match="died 3 times within 1 s"):
+            supervise(2, serve, socks, max_fast_failures=3)
+    finally:
+        for sock in set(socks):
+            sock.close()
