@@ -102,19 +102,28 @@ def listen(
 
 
 def _bind(host: str | None, port: int, backlog: int, reuse_port: bool) -> socket.socket:
+    # (proto IPPROTO_TCP, not create_server's 0: asyncio sets TCP_NODELAY only on sockets
+    # whose proto says TCP, and the accepted ones inherit it; without it a small write
+    # after another waits for the client's delayed ACK, 40 ms)
     if host in (None, ""):
-        if socket.has_dualstack_ipv6():
-            sock = socket.create_server(
-                ("", port), family=socket.AF_INET6, backlog=backlog,
-                reuse_port=reuse_port, dualstack_ipv6=True,
-            )  # fmt: skip
-        else:
-            sock = socket.create_server(("", port), backlog=backlog, reuse_port=reuse_port)
+        dualstack = socket.has_dualstack_ipv6()
+        family, address = (socket.AF_INET6, "::") if dualstack else (socket.AF_INET, "0.0.0.0")
     else:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.create_server((host, port), family=family, backlog=backlog,
-                                    reuse_port=reuse_port)  # fmt: skip
-    sock.setblocking(False)
+        dualstack = False
+        family, address = (socket.AF_INET6 if ":" in host else socket.AF_INET), host
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dualstack else 1)
+        sock.bind((address, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 

@@ -225,3 +225,29 @@ def test_a_worker_that_keeps_dying_at_start_makes_the_supervisor_give_up() -> No
     finally:
         for sock in set(socks):
             sock.close()
+
+
+def test_listening_sockets_say_tcp_so_that_asyncio_sets_nodelay() -> None:
+    """(With proto 0, as socket.create_server makes them, asyncio leaves Nagle on for the
+    accepted connections: an ack written after a broadcast waited 40 ms for a delayed ACK.)"""
+    from rtio.workers import listen
+
+    socks = listen("127.0.0.1", 0, 3)
+    try:
+        assert len(set(socks)) == 3  # Linux: one SO_REUSEPORT socket per worker
+        assert {s.getsockname() for s in socks} == {socks[0].getsockname()}
+        assert all(s.proto == socket.IPPROTO_TCP for s in socks)
+        with socket.create_connection(socks[0].getsockname()) as client:
+            with selectors.DefaultSelector() as selector:
+                for sock in socks:
+                    selector.register(sock, selectors.EVENT_READ)
+                ready = [key.fileobj for key, _mask in selector.select(2.0)]
+            assert len(ready) == 1 and isinstance(ready[0], socket.socket)
+            accepted, _ = ready[0].accept()
+            with accepted:
+                assert accepted.proto == socket.IPPROTO_TCP
+                assert client
+    finally:
+        for sock in set(socks):
+            sock.close()
+
