@@ -261,3 +261,42 @@ async def test_with_a_redis_adapter_the_workers_meet_through_redis(tmp_path: Pat
             await client.disconnect()
         assert server.stop() == 0
         redis.stop()
+
+
+async def test_workers_stop_by_themselves_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    server = WorkersServer(2, tmp_path)
+    pids: set[int] = set()
+    clients = []
+    try:
+        while len(pids) < 2:
+            assert len(clients) < 40
+            client, pid = await _client(server.url, ["websocket"], [])
+            clients.append(client)
+            pids.add(pid)
+        reasons: list[str] = []
+        for client in clients:
+            client.on("disconnect", lambda *args: reasons.append(args[0] if args else ""))
+        server.stop(signal.SIGKILL)
+        for _ in range(200):  # each worker sees its bus close and shuts down gracefully
+            if all(not _alive(pid) for pid in pids) and len(reasons) == len(clients):
+                break
+            await asyncio.sleep(0.05)
+        assert [pid for pid in pids if _alive(pid)] == []
+        assert reasons == ["server disconnect"] * len(clients)
+        assert "lost the bus to the other workers: stopping" in server.log
+    finally:
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # (an orphan that exited may linger as a zombie until init reaps it)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
