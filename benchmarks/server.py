@@ -80,7 +80,10 @@ def main() -> None:
 
         import rtio.asgi
 
-        print(f"rtio bench server on 127.0.0.1:{port} pid {os.getpid()} uvloop front uvicorn", flush=True)
+        print(
+            f"rtio bench server on 127.0.0.1:{port} pid {os.getpid()} uvloop front uvicorn",
+            flush=True,
+        )
         uvicorn.run(
             rtio.asgi.App(make_server()),
             host="127.0.0.1",
