@@ -3,6 +3,10 @@
 answers any HttpRequest); the front needs the engine's interface (its HttpResponse,
 PayloadTooLarge and where attach() records the engines) and rtio.ws (the WebSocket switch).
 
+Beside them: rtio.client (above socketio, engine and ws, whose codecs it uses), rtio.asgi
+(a third front), rtio.cluster (adapters, above socketio) and rtio.testing (clients of a
+Server for tests).
+
 A layer may use the layer below only through its package (``rtio.ws``, ``rtio.engine``),
 never through a private module of it, and never import anything above it. The top-level
 ``rtio.run`` composes them (socketio's ``Server.run`` imports it on use).
@@ -24,6 +28,12 @@ BELOW = {
     "http": {"engine", "ws"},
     # the client speaks the same wire with the codecs of the layers below it
     "client": {"socketio", "engine", "ws"},
+    # the ASGI front: the engine's HttpRequest and WebSocket, a Server to serve
+    "asgi": {"socketio", "engine", "ws"},
+    # adapters between nodes: subclasses of the Socket.IO layer's Adapter
+    "cluster": {"socketio"},
+    # clients of a Server for an app's tests
+    "testing": {"client", "socketio", "engine", "ws"},
 }
 LAYERS = tuple(BELOW)
 #: subpackages documented as public paths (docs/PARSERS.md)
