@@ -12,7 +12,7 @@ rc=$?
 CORES=(
   rtio/ws/frames.py rtio/ws/handshake.py rtio/ws/deflate.py rtio/ws/utf8.py rtio/ws/protocol.py
   rtio/engine/packet.py rtio/engine/session.py rtio/engine/handshake.py rtio/engine/queue.py
-  rtio/engine/cors.py
+  rtio/engine/cors.py rtio/engine/admission.py
   rtio/http/parser.py rtio/http/deadlines.py rtio/http/response.py
   rtio/socketio/core.py rtio/socketio/packet.py rtio/socketio/parsers/base.py
   rtio/socketio/parsers/json_parser.py rtio/socketio/parsers/msgpack_parser.py
