@@ -25,12 +25,14 @@ cleanup() {
 trap cleanup EXIT
 
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
-apt_install() {  # apt_install PACKAGE...: quietly, once; fails when apt cannot
-  as_root apt-get update -qq >/dev/null 2>&1
+apt_install() {  # apt_install PACKAGE...: quietly; fails when apt cannot
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" \
-    >"$OUT/apt.log" 2>&1
+    >>"$OUT/apt.log" 2>&1
 }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+if [[ ! -x $NGINX ]] || ! command -v caddy >/dev/null; then
+  as_root apt-get update -qq >/dev/null 2>&1
+fi
 if [[ ! -x $NGINX ]]; then
   echo "installing Debian's nginx"
   apt_install nginx || { echo "apt-get install nginx failed: see $OUT/apt.log"; exit 1; }
