@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The deployment recipes of docs/deploy/, run for real on loopback (docs/DEPLOYMENT.md):
 # - nginx.conf: nginx (Debian's, installed here when missing) terminating TLS in front of
-#   `rtio serve`; python-socketio's client connects through it over long-polling, over
-#   WebSocket and polling upgraded to WebSocket (tests/deploy/check_proxy.py: acks both ways,
-#   binary, the page's Origin accepted, X-Forwarded-For/Proto seen by rtio); plain HTTP
-#   answers with a redirect to HTTPS;
+#   `rtio serve`; python-socketio's client and the npm socket.io-client (tests/node's) connect
+#   through it over long-polling, over WebSocket and polling upgraded to WebSocket
+#   (tests/deploy/check_proxy.py and .mjs: TLS verified, acks both ways, binary, the page's
+#   Origin accepted, X-Forwarded-For/Proto seen by rtio); plain HTTP redirects to HTTPS;
 # - Caddyfile: the same through Caddy (`tls internal`), when Debian has caddy;
 # - rtio-chat.service: `systemd-analyze verify`, when systemd-analyze is there.
 # The files are used as they are, with only names, ports and paths replaced by sed; each
@@ -107,6 +107,7 @@ CONF
 PIDS+=($!)
 wait_port "$HTTPS_PORT" $! "$OUT/nginx.log" || exit 1
 "$PY" tests/deploy/check_proxy.py nginx "https://127.0.0.1:$HTTPS_PORT" "$WORK/cert.pem" || rc=1
+(cd tests/node && timeout 60 node ../deploy/check_proxy.mjs nginx "https://127.0.0.1:$HTTPS_PORT" "$WORK/cert.pem") || rc=1
 redirect=$("$PY" - "$HTTP_PORT" <<'PY'
 import http.client, sys
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
@@ -141,6 +142,7 @@ if command -v caddy >/dev/null; then
   ca="$WORK/caddy/data/pki/authorities/local/root.crt"
   for _ in $(seq 100); do [[ -s $ca ]] && break; sleep 0.1; done
   "$PY" tests/deploy/check_proxy.py caddy "https://127.0.0.1:$CADDY_PORT" "$ca" || rc=1
+  (cd tests/node && timeout 60 node ../deploy/check_proxy.mjs caddy "https://127.0.0.1:$CADDY_PORT" "$ca") || rc=1
 else
   echo "caddy: not installed here (no Debian package): its check is skipped"
 fi
