@@ -23,9 +23,11 @@ from aiohttp import web
 from .http import FrontOptions, start_server
 
 if TYPE_CHECKING:
-    from .workers import Worker
+    import socket
 
-__all__ = ["run_app"]
+    from .http import FrontSite, RequestHead
+
+__all__ = ["WorkerHooks", "WorkersPlugin", "register_workers", "run_app", "serve_app"]
 
 # Keyword arguments that reach aiohttp through web.AppRunner (its own, then those of
 # web.Server and web.RequestHandler it passes on), read from their signatures so that each
@@ -53,6 +55,38 @@ def _check_runner_kwargs(runner_kwargs: dict[str, Any]) -> None:
             f"run_app() got unexpected keyword argument{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(map(repr, unknown))}; it takes {', '.join(own)}, and for aiohttp's "
             f"runner {', '.join(sorted(_runner_keywords()))}")
+
+
+class WorkerHooks(Protocol):
+    """What serve_app needs of a worker process of rtio.workers (its ``Worker``)."""
+
+    sock: socket.socket
+
+    def redirect(self, head: RequestHead, transport: asyncio.Transport, data: bytes) -> bool:
+        ...
+
+    async def prepare(self, app: web.Application) -> None: ...
+    def started(self, site: FrontSite) -> None: ...
+    async def close(self) -> None: ...
+
+
+class WorkersPlugin(Protocol):
+    """How run_app serves ``workers`` > 1: rtio.workers registers itself (register_workers)
+    when imported, which ``import rtio`` does; this module does not import it (rtio.workers
+    imports rtio.socketio, whose Server.run imports this module)."""
+
+    def resolve_workers(self, value: int | str | None) -> int: ...
+    def run_workers(self, app: web.Application | Awaitable[web.Application], count: int,
+                    host: str | None, port: int, **options: Any) -> None: ...  # fmt: skip
+
+
+_workers_plugin: WorkersPlugin | None = None
+
+
+def register_workers(plugin: WorkersPlugin) -> None:
+    """rtio.workers' registration (see WorkersPlugin)."""
+    global _workers_plugin
+    _workers_plugin = plugin
 
 
 class _CannotListen(Exception):
@@ -115,17 +149,18 @@ def run_app(
     else:
         app = app_or_server.make_app()
     if workers != 1:
-        from .workers import resolve_workers
-
-        count = resolve_workers(workers)
+        plugin = _workers_plugin
+        if plugin is None:
+            raise RuntimeError("workers > 1 needs rtio.workers: import rtio.workers first")
+        count = plugin.resolve_workers(workers)
         if count > 1:
-            _run_workers(app, count, host, port, backlog=backlog, ssl_context=ssl_context,
-                         keepalive_timeout=keepalive_timeout,
-                         front_options=front_options, shutdown_timeout=shutdown_timeout,
-                         print=print, runner_kwargs=runner_kwargs)  # fmt: skip
+            plugin.run_workers(app, count, host, port, backlog=backlog,
+                               ssl_context=ssl_context, keepalive_timeout=keepalive_timeout,
+                               front_options=front_options, shutdown_timeout=shutdown_timeout,
+                               print=print, runner_kwargs=runner_kwargs)  # fmt: skip
             return
     try:
-        asyncio.run(_serve(
+        asyncio.run(serve_app(
             app,
             host,
             port,
@@ -145,62 +180,7 @@ def run_app(
         raise SystemExit(1) from None
 
 
-def _run_workers(
-    app: web.Application | Awaitable[web.Application],
-    count: int,
-    host: str | None,
-    port: int,
-    *,
-    backlog: int,
-    ssl_context: SSLContext | None,
-    keepalive_timeout: float | None,
-    front_options: FrontOptions | None,
-    shutdown_timeout: float,
-    print: Callable[..., None] | None,
-    runner_kwargs: dict[str, Any],
-) -> None:
-    """Serve with ``count`` worker processes (rtio.workers)."""
-    from .workers import WorkersFailing, WorkersUnsupported, listen, supervise
-
-    if ssl_context is not None:
-        raise WorkersUnsupported(
-            "workers > 1 pass connections between processes, which TLS state cannot follow: "
-            "terminate TLS in a proxy (nginx, haproxy...) in front of rtio")
-    try:
-        socks = listen(host, port, count, backlog=backlog)
-    except OSError as exc:
-        where = f"[{host}]" if host and ":" in host else (host or "*")
-        builtins.print(f"rtio: cannot serve on {where}:{port}: {exc.strerror or exc}",
-                       file=sys.stderr, flush=True)  # fmt: skip
-        raise SystemExit(1) from None
-
-    def serve(worker: Worker) -> None:  # in each worker process
-        asyncio.run(_serve(app, host, port, backlog=backlog, ssl_context=None,
-                           reuse_address=None, reuse_port=None,
-                           keepalive_timeout=keepalive_timeout, front_options=front_options,
-                           shutdown_timeout=shutdown_timeout, handle_signals=True, print=None,
-                           runner_kwargs=runner_kwargs, worker=worker))  # fmt: skip
-
-    def started() -> None:
-        if print is not None:
-            bound = socks[0].getsockname()
-            name = f"http://{host or '0.0.0.0'}:{bound[1]}"
-            print(f"======== Running on {name} (rtio, {count} workers) ========\n"
-                  "(Press CTRL+C to quit)")  # fmt: skip
-
-    try:
-        supervise(count, serve, socks, stop_timeout=shutdown_timeout + 5.0, on_started=started)
-    except WorkersFailing as exc:  # the app cannot start: its tracebacks are above
-        builtins.print(f"rtio: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
-    finally:
-        for sock in set(socks):
-            sock.close()
-        if inspect.iscoroutine(app):
-            app.close()  # each worker awaited its own copy
-
-
-async def _serve(
+async def serve_app(
     app: web.Application | Awaitable[web.Application],
     host: str | None,
     port: int,
@@ -215,8 +195,10 @@ async def _serve(
     handle_signals: bool,
     print: Callable[..., None] | None,
     runner_kwargs: dict[str, Any],
-    worker: Worker | None = None,
+    worker: WorkerHooks | None = None,
 ) -> None:
+    """What run_app runs in its loop (and rtio.workers in each worker's, with ``worker``
+    set): start the app, listen with the front, wait for SIGINT/SIGTERM, stop gracefully."""
     if not isinstance(app, web.Application):
         app = await app
     if worker is not None:

@@ -15,9 +15,9 @@ The hand-off of a connection to aiohttp, and FrontSite's listening server, touch
 internals: that is rtio/aiohttp_internals.py's.
 """
 
-from .options import FrontOptions, Route
+from .options import FrontOptions, Redirect, Route
 from .parser import BadRequest, BodyTooLarge, Headers, HttpError, RequestHead, parse_head
-from .protocol import Front, FrontProtocol, Redirect
+from .protocol import Front, FrontProtocol
 from .request import FrontRequest
 from .response import serialize_response
 from .serve import FrontSite, engine_routes, start_server

@@ -42,12 +42,12 @@ from rtio.stepping import Stepped
 from rtio.ws import ServerOptions, WebSocket, serve_upgrade
 
 from .deadlines import Waiting, expiry
-from .options import FrontOptions, Handler, Route
+from .options import FrontOptions, Handler, Redirect, Route
 from .parser import BadRequest, BodyTooLarge, ChunkedDecoder, RequestHead, parse_head
 from .request import FrontRequest
 from .response import CONTINUE, serialize_response, text_response
 
-__all__ = ["Front", "FrontProtocol", "Redirect", "State"]
+__all__ = ["Front", "FrontProtocol", "State"]
 
 logger = logging.getLogger("rtio.http")
 
@@ -59,18 +59,12 @@ logger = logging.getLogger("rtio.http")
 MAX_HEADS_KEPT = 4
 
 
-#: ``redirect(head, transport, data) -> bool``: called with each Engine.IO request head
-#: before it is answered (``data``: the bytes read from that head on). True: the hook took
-#: the connection away (rtio.workers passes it to the worker owning the session) and this
-#: protocol lets go of it.
-Redirect = Callable[[RequestHead, asyncio.Transport, bytes], bool]
-
-
 class Front:
     """What the connections of one listening socket share: the engine routes (path ->
     handler), the aiohttp protocol factory that takes other requests (None: answer 404),
     the open connections, and their limits (``options``; ``keepalive_timeout``, when
     given, replaces the options' own)."""
+    redirect: Redirect | None = None  # may take a request's connection elsewhere (options.py)
 
     def __init__(
         self,
@@ -80,7 +74,6 @@ class Front:
         keepalive_timeout: float | None = None,
         scheme: str = "http",
         options: FrontOptions | None = None,
-        redirect: Redirect | None = None,
     ) -> None:
         if options is None:
             options = FrontOptions()
@@ -94,8 +87,6 @@ class Front:
             for path, route in routes.items()
         }
         self.fallback = fallback
-        #: the hook that may take an Engine.IO request's connection elsewhere (Redirect)
-        self.redirect = redirect
         self.connections: set[FrontProtocol] = set()
         self.closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -284,11 +275,9 @@ class FrontProtocol(asyncio.Protocol):
                     break
                 self._hand_off()
                 break
-            redirect = self._front.redirect
-            transport = self.transport
+            redirect, transport = self._front.redirect, self.transport
             if redirect is not None and transport is not None and redirect(head, transport, buffer):
-                self._buffer = b""
-                self._detach(State.HANDED_OFF)
+                self._detach(State.HANDED_OFF)  # (the hook has the bytes read)
                 break
             self._buffer = buffer[end + 4 :]
             self._start(route, FrontRequest(self, head))

@@ -20,8 +20,8 @@ from yarl import URL
 from rtio.aiohttp_internals import set_site_server
 from rtio.engine import ENGINES_KEY
 
-from .options import FrontOptions, Handler, Route
-from .protocol import Front, Redirect
+from .options import FrontOptions, Handler, Redirect, Route
+from .protocol import Front
 
 __all__ = ["FrontSite", "engine_routes", "start_server"]
 
@@ -103,8 +103,8 @@ class FrontSite(web.BaseSite):
             keepalive_timeout=keepalive_timeout,
             scheme="https" if ssl_context is not None else "http",
             options=options,
-            redirect=redirect,
         )
+        self.front.redirect = redirect
 
     @property
     def port(self) -> int:

@@ -9,17 +9,23 @@ workers=N)``. docs/WORKERS.md tells how it works and its limits. Modules:
 - :mod:`.handoff`: passing a connection to the worker owning its session;
 - :mod:`.frames` (sans-I/O), :mod:`.relay` (the parent), :mod:`.bus` (a worker): the
   local bus between the workers;
-- :mod:`.adapter`: the inter-worker adapter (rooms, broadcasts, fetch_sockets) on it.
+- :mod:`.adapter`: the inter-worker adapter (rooms, broadcasts, fetch_sockets) on it;
+- :mod:`.serving`: ``run_app(..., workers=N)``, registered with rtio.run on import.
 """
 
 from __future__ import annotations
+
+from rtio.run import register_workers
 
 from .adapter import BusAdapter, TooManyRequests, WorkerSocket
 from .bus import BusState, WorkerBus
 from .handoff import Handoff, HandoffState
 from .ownership import MAX_WORKERS, WorkerCountError, owner_of, prefix_of, resolve_workers
+from .serving import PLUGIN, run_workers
 from .supervisor import SlotState, SupervisorState, WorkersFailing, listen, supervise
 from .worker import Worker, WorkerState, WorkersUnsupported
+
+register_workers(PLUGIN)
 
 __all__ = [
     "MAX_WORKERS",
@@ -41,5 +47,6 @@ __all__ = [
     "owner_of",
     "prefix_of",
     "resolve_workers",
+    "run_workers",
     "supervise",
 ]

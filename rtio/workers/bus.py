@@ -24,21 +24,25 @@ import os
 import signal
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from rtio.cluster import MessageError
 from rtio.cluster.messages import ClusterMessage
 
 from .frames import ALL, FrameError, FrameKind, FrameReader, encode_frame
 
-if TYPE_CHECKING:
-    from .adapter import BusAdapter
-
-__all__ = ["BusState", "WorkerBus"]
+__all__ = ["BusListener", "BusState", "WorkerBus"]
 
 log = logging.getLogger("rtio.workers")
 
 ServerSideHandler = Callable[..., Any]
+
+
+class BusListener(Protocol):
+    """What the bus needs of a namespace's adapter (adapter.py's BusAdapter)."""
+
+    def receive(self, source: int, message: ClusterMessage) -> None: ...
+    def members_changed(self, members: frozenset[int]) -> None: ...
 
 
 class BusState(enum.Enum):
@@ -65,7 +69,7 @@ class WorkerBus(asyncio.Protocol):
         self.state = BusState.CONNECTING
         #: the live workers, this one included (the supervisor says so on each change)
         self.members: frozenset[int] = frozenset((index,))
-        self.adapters: dict[str, BusAdapter] = {}
+        self.adapters: dict[str, BusListener] = {}
         self._handlers: dict[str, dict[str, ServerSideHandler]] = {}
         self._reader = FrameReader(max_frame)
         self._transport: asyncio.Transport | None = None

@@ -151,10 +151,9 @@ async def test_a_connection_goes_to_the_worker_owning_its_sid_with_the_bytes_rea
     boxes = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in range(2)]
     outboxes = [send for _receive, send in boxes]
     handoffs = [Handoff(i, 2, outboxes, boxes[i][0]) for i in range(2)]
-    fronts = [
-        Front({"/socket.io/": _answering(b"w%d" % i)}, redirect=handoffs[i].redirect)
-        for i in range(2)
-    ]
+    fronts = [Front({"/socket.io/": _answering(b"w%d" % i)}) for i in range(2)]
+    for front, handoff in zip(fronts, handoffs, strict=True):
+        front.redirect = handoff.redirect
     for handoff, front in zip(handoffs, fronts, strict=True):
         handoff.start(front)
     server = await loop.create_server(fronts[0], "127.0.0.1", 0)  # worker 0 accepts all
@@ -188,7 +187,8 @@ async def test_a_connection_that_cannot_be_passed_is_answered_where_it_is() -> N
     outboxes = [send for _receive, send in boxes]
     handoff = Handoff(0, 2, outboxes, boxes[0][0])
     boxes[1][0].close()  # worker 1's inbox is gone
-    front = Front({"/socket.io/": _answering(b"w0")}, redirect=handoff.redirect)
+    front = Front({"/socket.io/": _answering(b"w0")})
+    front.redirect = handoff.redirect
     handoff.start(front)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(front, "127.0.0.1", 0)
