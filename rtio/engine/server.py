@@ -17,7 +17,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from rtio.ids import new_id
@@ -133,6 +133,9 @@ class EngineServer:
         self._open_packet = OpenPacket(options)
         self._can_upgrade = can_upgrade(options)
         self._closing = False
+        #: graceful drain (set by the layer above): ``await drain(seconds)`` waits at most
+        #: that long for the work in flight to finish and returns how much is left
+        self.drain: Callable[[float], Awaitable[int]] | None = None
         self._admission = (
             HandshakeAdmission(options.max_handshake_rate, options.handshake_burst)
             if options.max_handshake_rate is not None
@@ -151,19 +154,30 @@ class EngineServer:
         attach(self, app, path)
 
     async def shutdown(self, *, polls_can_arrive: bool = True) -> None:
-        """Close every session with a close packet ("server shutting down"), refuse new
-        ones (503), and give clients up to ``options.shutdown_grace`` seconds to fetch what
-        is queued for them and the close packet (polling) or to answer the close handshake
-        (WebSocket); sessions still open then are closed without waiting. A pending GET
-        gets the close packet at once.
+        """Refuse new sessions (503), let the layer above finish what is in flight (up to
+        ``options.shutdown_drain`` seconds: ``drain``), then close every session with a
+        close packet ("server shutting down", a reason a client may recover from) and give
+        clients up to ``options.shutdown_grace`` seconds to fetch what is queued for them
+        and the close packet (polling) or to answer the close handshake (WebSocket);
+        sessions still open then are closed without waiting. A pending GET gets the close
+        packet at once.
 
         ``polls_can_arrive=False`` (an HTTP front that reads no new request any more):
         only a request already on its way to a handler may still reach its session, so a
         polling session waits at most ``options.shutdown_settle``."""
-        self._closing = True
+        self._closing = True  # new sessions are refused (503) from now on
+        options = self.options
+        if self.drain is not None and options.shutdown_drain > 0 and self._sessions:
+            left = await self.drain(options.shutdown_drain)
+            if left:
+                logger.warning(
+                    "shutting down: %d sockets still run handlers after shutdown_drain=%gs; "
+                    "closing them anyway",
+                    left,
+                    options.shutdown_drain,
+                )
         for session in list(self._sessions.values()):
             session.begin_close(SHUTDOWN)
-        options = self.options
         grace = options.shutdown_grace
         # A WebSocket session is closed by begin_close itself (its closing handshake is
         # awaited below); what remains are polling sessions waiting for their next GET.

@@ -96,6 +96,13 @@ class SocketDispatch(SocketCore):
     #: CONNECT reply (None otherwise)
     _held: list[Callable[[], None]] | None
 
+    @property
+    def handlers_running(self) -> bool:
+        """Handlers of this socket are suspended in an await, or events wait for them
+        (what a graceful shutdown waits for: drain.py)."""
+        runner = self._runner
+        return runner is not None and not runner.idle
+
     def receive_packet(self, packet: Packet) -> None:
         """A packet from the client for this socket's namespace."""
         ptype = packet.type

@@ -19,9 +19,10 @@ Everything about one namespace is in namespace.py; about one socket, in socket.p
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
 from aiohttp import web
@@ -40,7 +41,9 @@ from ._deadlines import ConnectDeadlines
 from .adapter import Adapter, InMemoryAdapter
 from .broadcast import AckResults, BroadcastOperator, Rooms
 from .client import Client
+from .drain import wait_for_handlers
 from .handlers import Sent
+from .migration import missing_attribute
 from .namespace import Namespace, NamespaceMatcher, ParentNamespace
 from .parsers.base import Parser
 from .parsers.json_parser import JsonParser
@@ -107,6 +110,9 @@ class Server:
     :param max_child_namespaces: child namespaces that parent namespaces (``of(pattern)``)
         may have at once, all parents together; a CONNECT that would create one more gets
         CONNECT_ERROR "Too many namespaces" (and a warning is logged). None: no limit.
+    :param shutdown_drain: graceful drain: at shutdown (SIGTERM), new sessions are
+        refused and the handlers running are given up to this many seconds to finish
+        before the clients are told "server shutting down" (0: no wait).
     :param max_handshake_rate: admission control: new sessions let in per second
         (sustained, with one second's worth at once); past it a handshake is answered 503
         with ``Retry-After`` and the client retries after its backoff. None: no limit (as
@@ -142,6 +148,7 @@ class Server:
         max_child_namespaces: int | None = 10_000,
         slow_handler_warning: float | None = 5.0,
         max_handshake_rate: float | None = None,
+        shutdown_drain: float = _ENGINE_DEFAULTS.shutdown_drain,
         engine_options: EngineOptions | None = None,
         path: str = "/socket.io/",
     ) -> None:
@@ -161,6 +168,7 @@ class Server:
                 body_timeout=body_timeout,
                 close_timeout=close_timeout,
                 max_handshake_rate=max_handshake_rate,
+                shutdown_drain=shutdown_drain,
                 cookie=cookie,
                 allow_request=allow_request,
                 cors=cors,
@@ -200,6 +208,7 @@ class Server:
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         self._engine = EngineServer(_EngineHandler(self), engine_options)
+        self._engine.drain = functools.partial(wait_for_handlers, self._every_socket)
         #: the main namespace, "/"
         self.main = self.of("/")
 
@@ -441,12 +450,7 @@ class Server:
         return nsp
 
     def __getattr__(self, name: str) -> Any:
-        hint = _PYTHON_SOCKETIO.get(name)
-        if hint is None:
-            raise AttributeError(f"'rtio.Server' object has no attribute {name!r}")
-        raise AttributeError(
-            f"rtio.Server has no {name!r} (python-socketio's): {hint}; see docs/MIGRATION.md"
-        )
+        raise missing_attribute(name)
 
     def send(self, *args: Any) -> Sent:
         """Emit a ``"message"`` event to every socket of the main namespace."""
@@ -522,6 +526,10 @@ class Server:
 
         run_app(self.make_app(), host=host, port=port, **kwargs)
 
+    def _every_socket(self) -> Iterator[Socket]:
+        for nsp in tuple(self._nsps.values()):
+            yield from tuple(nsp.sockets.values())
+
     async def shutdown(self) -> None:
         """Disconnect every client ("server shutting down")."""
         await self._engine.shutdown()
@@ -545,28 +553,6 @@ def _background_done(task: asyncio.Task[Any]) -> None:
     _background.discard(task)
     if not task.cancelled() and task.exception() is not None:
         log.error("error in a background task", exc_info=task.exception())
-
-
-#: python-socketio AsyncServer names rtio does not offer, and the rtio way (the
-#: AttributeError says it; docs/MIGRATION.md explains why)
-_PYTHON_SOCKETIO = {
-    "call": "await socket.emit_with_ack(event, *args, timeout=s) (a handler gets the "
-    "socket; sio.sockets[sid] is the socket of an id)",
-    "sleep": "await asyncio.sleep(seconds) (rtio is asyncio only)",
-    "enter_room": "socket.join(room) (or sio.in_(sid).sockets_join(room))",
-    "leave_room": "socket.leave(room) (or sio.in_(sid).sockets_leave(room))",
-    "close_room": "sio.in_(room).sockets_leave(room)",
-    "rooms": "socket.rooms, or sio.main.rooms() for every room",
-    "get_session": "socket.data (a dict kept for the socket's lifetime)",
-    "save_session": "socket.data (a dict kept for the socket's lifetime)",
-    "session": "socket.data (a dict kept for the socket's lifetime)",
-    "get_environ": "socket.handshake (headers, query, address, auth, url...)",
-    "disconnect": "socket.disconnect(), or sio.in_(sid).disconnect_sockets()",
-    "transport": "socket.transport",
-    "handle_request": "sio.attach(app) or sio.make_app()",
-    "wait": "sio.run() serves until SIGINT/SIGTERM",
-    "instrument": "nothing yet (the admin UI is not supported)",
-}
 
 
 class _EngineHandler:
