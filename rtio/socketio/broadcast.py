@@ -175,8 +175,11 @@ class BroadcastOperator:
                 done.set_result(None)
 
         def on_count(n: int) -> None:
+            # a multi-server adapter may count later (the other servers' clients) and take
+            # back a count it held the result open with: re-checked each time
             nonlocal expected
             expected += n
+            check()
 
         def on_ack(sid: str, args: list[Any] | None) -> None:
             nonlocal answered

@@ -394,13 +394,12 @@ async def test_limits_of_the_publisher_queue_and_of_pending_requests(
         caplog.set_level(logging.WARNING, "rtio.cluster")
         for n in range(10):  # no await between them: the publisher cannot run
             a.sio.emit("burst", n)
-        assert a.cluster.dropped == 7 and a.cluster._outbound is not None
-        assert a.cluster._outbound.qsize() == 3
+        assert a.cluster.dropped == 7 and a.cluster.queued == 3
         warnings = [r for r in caplog.records if "max_outbound" in r.getMessage()]
         assert len(warnings) == 1
-        await until(lambda: a.cluster._outbound is not None and a.cluster._outbound.empty())
+        await until(lambda: a.cluster.queued == 0)
         first = asyncio.ensure_future(a.adapter.fetch_sockets(BroadcastOptions()))
-        await until(lambda: len(a.adapter._pending) == 1)
+        await until(lambda: len(a.adapter.requests) == 1)
         loop = asyncio.get_running_loop()
         started = loop.time()
         second = await a.adapter.fetch_sockets(BroadcastOptions())
