@@ -31,7 +31,7 @@ from rtio.cluster.redis.adapter import (
     RedisAdapterOptions,
     RedisCluster,
 )
-from rtio.socketio import BroadcastOptions, Socket
+from rtio.socketio import Socket
 
 
 def to_py(value: Any) -> Any:
@@ -82,16 +82,6 @@ async def serve(handlers: dict[str, Op]) -> None:
             out({"id": cmd["id"], "error": f"{type(exc).__name__}: {exc}"})
 
 
-def names(value: Any) -> frozenset[str]:
-    if not value:
-        return frozenset()
-    return frozenset((value,)) if isinstance(value, str) else frozenset(value)
-
-
-def options(cmd: dict[str, Any]) -> BroadcastOptions:
-    return BroadcastOptions(rooms=names(cmd.get("to")), except_rooms=names(cmd.get("except")))
-
-
 def done(_: Any) -> None:
     return None
 
@@ -132,14 +122,14 @@ async def run_server(redis_port: int, name: str, wire: str = "classic") -> None:
             heard.append([event, *args])
             return ["pong", name, *args]
 
-        cluster.on(event, handler)
+        sio.on_server_side(event, handler)  # the namespace's hook (cluster.on works too)
 
     adapter = sio.main.adapter
     assert isinstance(adapter, RedisAdapter)
     fetched: dict[str, Any] = {}
 
     async def fetch(cmd: dict[str, Any]) -> Any:
-        result = await adapter.fetch_sockets(options(cmd))
+        result = await select(sio.main, cmd).fetch_sockets()  # rtio's API: a FetchResult
         fetched.clear()
         rows = []
         for s in result:
@@ -178,12 +168,13 @@ async def run_server(redis_port: int, name: str, wire: str = "classic") -> None:
         return [results[k] for k in sorted(results)]
 
     async def sse_ack(cmd: dict[str, Any]) -> Any:
-        data = [cmd["event"], *cmd.get("args", [])]
-        replies = await adapter.server_side_emit_with_ack(data, cmd.get("timeout", 3000) / 1000)
+        timeout = cmd.get("timeout", 3000) / 1000
+        replies = await sio.server_side_emit_with_ack(cmd["event"], *cmd.get("args", []),
+                                                      timeout=timeout)  # fmt: skip
         return list(replies)
 
     async def all_rooms(cmd: dict[str, Any]) -> Any:
-        return sorted(await adapter.cluster_rooms())
+        return sorted(await sio.main.cluster_rooms())
 
     handlers: dict[str, Op] = {
         "emit": lambda c: done(select(sio.main, c).emit(c["event"], *c.get("args", []))),
@@ -195,7 +186,7 @@ async def run_server(redis_port: int, name: str, wire: str = "classic") -> None:
         "disconnect": lambda c: done(select(sio.main, c).disconnect_sockets(bool(c.get("close")))),
         "sse": lambda c: done(sio.server_side_emit(c["event"], *c.get("args", []))),
         "sseAck": sse_ack,
-        "serverCount": lambda c: adapter.count_servers(),
+        "serverCount": lambda c: sio.count_servers(),
         "allRooms": all_rooms,
         "members": lambda c: sorted(adapter.members(c["room"])),
         "heard": lambda c: heard,

@@ -192,8 +192,7 @@ class RedisAdapter(Adapter):
     def server_side_handler(self, event: str) -> ServerSideHandler | None:
         """The handler of a server-side event: the namespace's (``on_server_side``), else
         the cluster's (``cluster.on``)."""
-        handlers = getattr(self.namespace, "server_side_handlers", None)
-        handler = handlers.get(event) if handlers else None
+        handler = self.namespace.server_side_handlers.get(event)
         return handler or self.cluster.handler(self.nsp.name, event)
 
     def select(self, opts: BroadcastOptions) -> list[Socket]:
