@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from aiohttp import web
 
 import rtio
-from rtio.cluster.redis import Emitter, LinkOptions, ShardedRedisCluster
+from rtio.cluster.redis import Backoff, Emitter, LinkOptions, ShardedRedisCluster
 from rtio.cluster.redis.adapter import (
     ClusterSocket,
     RedisAdapter,
@@ -103,7 +103,12 @@ def select(op: Any, cmd: dict[str, Any]) -> Any:
 async def run_server(redis_port: int, name: str, wire: str = "classic") -> None:
     cluster_class = ShardedRedisCluster if wire == "sharded" else RedisCluster
     cluster = cluster_class(
-        link=LinkOptions(port=redis_port, command_timeout=2.0, close_timeout=1.0),
+        link=LinkOptions(
+            port=redis_port,
+            command_timeout=2.0,
+            close_timeout=1.0,
+            backoff=Backoff(base=0.05, cap=0.5),  # back quickly after the Redis restart test
+        ),
         options=RedisAdapterOptions(requests_timeout=3.0, recount_interval=0.2),
         name=f"rtio-{name}",
     )
@@ -149,6 +154,7 @@ async def run_server(redis_port: int, name: str, wire: str = "classic") -> None:
             "missing": cov.missing,
             "missing_nodes": sorted(cov.missing_nodes),
             "gone": cov.gone,
+            "error": cov.error,
         }
 
     def remote(cmd: dict[str, Any]) -> None:
@@ -191,6 +197,12 @@ async def run_server(redis_port: int, name: str, wire: str = "classic") -> None:
         "members": lambda c: sorted(adapter.members(c["room"])),
         "heard": lambda c: heard,
         "stats": lambda c: {"skipped": adapter.skipped, "received": adapter.received},
+        "link": lambda c: {
+            "state": cluster.link.state.value,
+            "replayed": cluster.link.replayed,
+            "buffered": list(cluster.link.buffered),
+            "reconnects": cluster.link.reconnects,
+        },
     }
     app = sio.make_app()
     cluster.attach(app)
