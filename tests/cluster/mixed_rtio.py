@@ -177,7 +177,11 @@ async def run_server(redis_port: int, name: str, wire: str = "classic") -> None:
         timeout = cmd.get("timeout", 3000) / 1000
         replies = await sio.server_side_emit_with_ack(cmd["event"], *cmd.get("args", []),
                                                       timeout=timeout)  # fmt: skip
-        return list(replies)
+        if not cmd.get("coverage"):
+            return list(replies)
+        cov = replies.coverage
+        return {"replies": list(replies), "expected": cov.expected, "missing": cov.missing,
+                "missing_nodes": sorted(cov.missing_nodes)}  # fmt: skip
 
     async def all_rooms(cmd: dict[str, Any]) -> Any:
         return sorted(await sio.main.cluster_rooms())

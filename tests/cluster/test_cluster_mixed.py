@@ -334,6 +334,20 @@ async def test_server_side_emit_and_acks(cluster: Cluster, origin: str) -> None:
     replies = await node.call("sseAck", event="ping", args=[2])
     others = sorted(n for n in c.nodes if n != origin)
     assert sorted(replies) == [["pong", n, 2] for n in others]
+    if origin != "N":
+        # an event no node handles: nobody answers; rtio returns at the timeout with what
+        # arrived (nothing) and who is missing, where Node's serverSideEmitWithAck rejects
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        silent = await node.call("sseAck", event="unhandled", timeout=800, coverage=True)
+        assert 0.7 < loop.time() - started < 3
+        assert silent["replies"] == [] and silent["expected"] == 2 and silent["missing"] == 2
+        # Node's classic nodes answer anonymously: rtio's are named; on the sharded wire
+        # every answer carries its node's uid, so both are
+        named = [c.nodes["R2"].uid]
+        if c.wire == "sharded":
+            named.append(c.nodes["N"].uid)
+        assert silent["missing_nodes"] == sorted(named)
     # broadcast with acks: every client answers
     for k in LAYOUT:
         await c.clients.call("ack", client=k, event="q", value=f"ans-{k}")
