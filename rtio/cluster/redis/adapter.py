@@ -210,13 +210,16 @@ class RedisAdapter(Adapter):
 
     def answer(self, requester: str, response: Response) -> None:
         """Publish this node's answer to another node's request."""
-        body = {**response.to_wire(), "uid": self.uid}
         # Node: a serverSideEmit answer always goes to the shared response channel
         specific = self.options.publish_on_specific_response_channel and not isinstance(
             response, ServerSideEmitResponse
         )
-        binary = isinstance(response, BroadcastAckResponse) or None
-        self._publish(self.channels.response_to(requester, specific), encode(body, binary))
+        if isinstance(response, FetchSocketsResponse):  # the big one: handshakes pre-encoded
+            payload = response.serialize(self.uid)
+        else:
+            body = {**response.to_wire(), "uid": self.uid}
+            payload = encode(body, isinstance(response, BroadcastAckResponse) or None)
+        self._publish(self.channels.response_to(requester, specific), payload)
 
     # -- broadcasting ---------------------------------------------------------------------------
 

@@ -134,7 +134,11 @@ class ClusterSocket:
         self._ops = ops
         self.id = remote.id
         self.handshake: Mapping[str, Any] = remote.handshake
-        self.rooms: set[str] = {js_string(r) for r in remote.rooms}
+        rooms = remote.rooms
+        if all(type(r) is str for r in rooms):  # nearly always: no conversion per room
+            self.rooms: set[str] = set(rooms)  # type: ignore[arg-type]
+        else:
+            self.rooms = {js_string(r) for r in rooms}
         self.data: Any = remote.data
 
     def __repr__(self) -> str:

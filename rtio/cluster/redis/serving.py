@@ -40,7 +40,7 @@ from ..classic import (
     SocketsRequest,
     SocketsResponse,
 )
-from ..wire import RemoteSocket, js_string
+from ..wire import RemoteSocket, js_string, json_text
 from .convert import handshake_wire, local_options, sendable
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ class Serving(Protocol):
     def select(self, opts: BroadcastOptions) -> list[Socket]: ...
     def sockets(self, rooms: Iterable[str] = ()) -> set[str]: ...
     def all_rooms(self) -> set[str]: ...
+    def socket_rooms(self, sid: str) -> set[str] | None: ...
     def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None: ...
     def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None: ...
     def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None: ...
@@ -84,7 +85,7 @@ class RequestServer:
     def __init__(self, adapter: Serving) -> None:
         self.adapter = adapter
         #: the handshakes of this node's sockets as fetches send them, built on first use
-        self._handshakes: dict[str, dict[str, Any]] = {}
+        self._handshakes: dict[str, tuple[dict[str, Any], str | None]] = {}
         self._remote_ack_id = 0
 
     def forget(self, sid: str) -> None:
@@ -115,12 +116,23 @@ class RequestServer:
 
     def _answer_fetch(self, request: RemoteFetchRequest) -> None:
         handshakes = self._handshakes
+        socket_rooms = self.adapter.socket_rooms
         sockets = []
         for socket in self.adapter.select(local_options(request.opts)):
-            handshake = handshakes.get(socket.id)
-            if handshake is None:  # fixed at connect: built once per socket
-                handshake = handshakes[socket.id] = handshake_wire(socket)
-            sockets.append(RemoteSocket(socket.id, handshake, tuple(socket.rooms), socket.data))
+            sid = socket.id
+            cached = handshakes.get(sid)
+            if cached is None:  # fixed at connect: built (and encoded) once per socket
+                handshake = handshake_wire(socket)
+                try:
+                    text: str | None = json_text(handshake)
+                except (TypeError, ValueError):  # bytes in auth: sent as msgpack
+                    text = None
+                cached = handshakes[sid] = (handshake, text)
+            rooms = socket_rooms(sid)
+            sockets.append(
+                RemoteSocket(sid, cached[0], (sid,) if rooms is None else tuple(rooms),
+                             socket.data, cached[1])
+            )  # fmt: skip
         response = FetchSocketsResponse(request.request_id, tuple(sockets))
         try:
             self.adapter.answer(request.uid, response)
