@@ -488,8 +488,7 @@ class Server:
     async def server_side_emit_with_ack(
         self, event: str, *args: Any, timeout: float | None = None
     ) -> list[Any]:
-        """Send an event to the other servers of a cluster and gather their answers: see
-        :meth:`Namespace.server_side_emit_with_ack`."""
+        """The other servers' answers: see :meth:`Namespace.server_side_emit_with_ack`."""
         return await self.main.server_side_emit_with_ack(event, *args, timeout=timeout)
 
     def on_server_side(
@@ -497,8 +496,7 @@ class Server:
     ) -> Any:
         """Handle ``server_side_emit(event, ...)`` from the other servers of a cluster, in
         the main namespace (or ``namespace``): see :meth:`Namespace.on_server_side`."""
-        nsp = self.of(namespace)
-        return nsp.on_server_side(event) if handler is None else nsp.on_server_side(event, handler)
+        return self.of(namespace).on_server_side(event, handler)
 
     async def count_servers(self) -> int:
         """How many servers share the main namespace, counted now (1 without a cluster)."""
@@ -530,8 +528,7 @@ class Server:
         run_app(self.make_app(), host=host, port=port, **kwargs)
 
     async def shutdown(self) -> None:
-        """Disconnect every client ("server shutting down"), then close every namespace's
-        adapter (a cluster adapter leaves the cluster: Node's ``io.close()``)."""
+        """Disconnect every client ("server shutting down"), then close the adapters."""
         await self._engine.shutdown()
         for nsp in tuple(self._nsps.values()):
             closing = nsp.adapter.close()

@@ -1,9 +1,9 @@
 """rtio.cluster stands beside the protocol layers: it imports none of rtio's other packages,
 except the adapters that join it to rtio.socketio (rtio/cluster/redis/adapter.py, its
 sharded variant sharded.py, the parts that handle rtio.socketio's values: results.py,
-convert.py, serving.py, and cluster.py, which builds them), which import rtio.socketio's
-public names only; its codecs import no I/O: only rtio.cluster.redis touches asyncio and
-redis-py."""
+convert.py, serving.py), which import rtio.socketio's public names only (cluster.py, the
+membership, knows the adapters through a protocol only); its codecs import no I/O: only
+rtio.cluster.redis touches asyncio and redis-py."""
 
 from __future__ import annotations
 
@@ -24,9 +24,7 @@ def imports(path: Path) -> set[str]:
     return names
 
 
-ADAPTER_MODULES = (
-    "adapter.py", "cluster.py", "sharded.py", "results.py", "convert.py", "serving.py",
-)  # fmt: skip
+ADAPTER_MODULES = ("adapter.py", "sharded.py", "results.py", "convert.py", "serving.py")
 ADAPTERS = tuple(CLUSTER / "redis" / name for name in ADAPTER_MODULES)
 
 

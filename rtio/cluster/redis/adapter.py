@@ -68,7 +68,7 @@ from ..classic import (
 )
 from ..errors import MessageError
 from ..wire import WireOptions, WirePacket, encode, js_string
-from .cluster import RedisCluster, ServerSideHandler
+from .cluster import RedisClusterBase, ServerSideHandler
 from .convert import local_options, wire_options
 from .link import LinkOptions
 from .requests import Requests
@@ -98,6 +98,27 @@ __all__ = [
 ]
 
 log = logging.getLogger("rtio.cluster")
+
+
+class RedisCluster(RedisClusterBase):
+    """One server's membership of a Redis cluster; pass it as ``rtio.Server(adapter=...)``:
+    called with a namespace, it builds that namespace's adapter.
+
+    The classic wire; :class:`~rtio.cluster.redis.sharded.ShardedRedisCluster` is the
+    sharded one (SPUBLISH / SSUBSCRIBE).
+
+    :param url: ``redis://host:port/db`` (or give ``link``).
+    :param link: the link's options (timeouts, backoff, outage buffer, canary).
+    :param options: the adapter's options.
+    """
+
+    def __call__(self, nsp: Namespace) -> RedisAdapter:
+        adapter = self.make_adapter(nsp)
+        self.join(nsp.name, adapter)
+        return adapter
+
+    def make_adapter(self, nsp: Namespace) -> RedisAdapter:
+        return RedisAdapter(nsp, self)
 
 
 class RedisAdapter(Adapter):

@@ -1,16 +1,19 @@
-"""One server's membership of a Redis cluster: :class:`RedisCluster`.
+"""One server's membership of a Redis cluster: :class:`RedisClusterBase`, which
+:class:`~.adapter.RedisCluster` completes with the adapter it builds.
 
 Owns: the server's Redis link (:mod:`.link`), the ordered publisher every namespace's
 adapter publishes through (one queue, sent in pipelined batches), the routing of what the
 link hears to the namespaces' adapters, the server-side event handlers registered on the
 cluster (``cluster.on``), and the background tasks of the adapters.
 
-Called with a namespace, it builds that namespace's adapter (:class:`.adapter.RedisAdapter`;
-the sharded cluster builds the sharded one), so it is what ``rtio.Server(adapter=...)``
-takes. States: built -> started (``start()``: subscribed, connecting with backoff,
-publishing) -> closed (``close()``: what is queued is published for up to the link's close
-timeout, then the link closes). Before ``start()`` every publish is dropped, with one
-warning; past ``max_outbound`` queued messages too.
+Knows an adapter only as a :class:`ClusterMember` (what it hears, what it subscribes to);
+:class:`~.adapter.RedisCluster`, called with a namespace, builds that namespace's adapter,
+so it is what ``rtio.Server(adapter=...)`` takes.
+
+States: built -> started (``start()``: subscribed, connecting with backoff, publishing) ->
+closed (``close()``: what is queued is published for up to the link's close timeout, then
+the link closes). Before ``start()`` every publish is dropped, with one warning; past
+``max_outbound`` queued messages too.
 """
 
 from __future__ import annotations
@@ -31,11 +34,7 @@ from .url import link_options_from_url, new_uid
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from rtio.socketio import Namespace
-
-    from .adapter import RedisAdapter
-
-__all__ = ["ClusterMember", "RedisCluster", "ServerSideHandler"]
+__all__ = ["ClusterMember", "RedisClusterBase", "ServerSideHandler"]
 
 log = logging.getLogger("rtio.cluster")
 
@@ -54,11 +53,9 @@ class ClusterMember(Protocol):
     def finish(self) -> None: ...
 
 
-class RedisCluster:
-    """One server's membership of a Redis cluster; pass it as ``rtio.Server(adapter=...)``.
-
-    The classic wire; :class:`~rtio.cluster.redis.sharded.ShardedRedisCluster` is the
-    sharded one (SPUBLISH / SSUBSCRIBE).
+class RedisClusterBase:
+    """One server's membership of a Redis cluster, all but the building of the adapters
+    (:class:`~.adapter.RedisCluster` builds them; pass that as ``rtio.Server(adapter=...)``).
 
     :param url: ``redis://host:port/db`` (or give ``link``).
     :param link: the link's options (timeouts, backoff, outage buffer, canary).
@@ -81,7 +78,7 @@ class RedisCluster:
         self.options = options or RedisAdapterOptions()
         self.name = name or f"rtio-{new_uid()}"
         self.link = RedisLink(link, self.on_message, name=self.name)
-        self.adapters: dict[str, RedisAdapter] = {}
+        self.adapters: dict[str, ClusterMember] = {}
         #: channel -> (adapter, role); pattern -> adapter (the classic broadcasts)
         self._by_channel: dict[str, tuple[ClusterMember, str]] = {}
         self._by_pattern: dict[str, ClusterMember] = {}
@@ -94,18 +91,12 @@ class RedisCluster:
         #: messages dropped because the publisher's queue was full (or not started)
         self.dropped = 0
 
-    def __call__(self, nsp: Namespace) -> RedisAdapter:
-        adapter = self.make_adapter(nsp)
-        self.adapters[nsp.name] = adapter
+    def join(self, nsp: str, adapter: ClusterMember) -> None:
+        """A namespace's adapter joins: its channels are routed to it (and subscribed)."""
+        self.adapters[nsp] = adapter
         self._route(adapter)
         if self._started:
             self.spawn(self._subscribe(adapter))
-        return adapter
-
-    def make_adapter(self, nsp: Namespace) -> RedisAdapter:
-        from .adapter import RedisAdapter  # the adapter imports this module
-
-        return RedisAdapter(nsp, self)
 
     @property
     def started(self) -> bool:
@@ -138,7 +129,7 @@ class RedisCluster:
         if self._started:
             self.spawn(self._quietly(self.link.sunsubscribe, channel))
 
-    def forget(self, nsp: str, adapter: RedisAdapter) -> None:
+    def forget(self, nsp: str, adapter: ClusterMember) -> None:
         """A namespace went (its adapter closed): its channels are no longer heard."""
         if self.adapters.get(nsp) is not adapter:
             return
