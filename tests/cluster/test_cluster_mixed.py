@@ -195,8 +195,10 @@ async def cluster(
         for proc in await asyncio.gather(*(p.start() for p in [*procs, clients])):
             started.append(proc)
         c = Cluster({p.label: p for p in procs}, clients, wire)
-        for client, (node, rooms) in LAYOUT.items():
-            await c.connect(client, node, user=client, rooms=rooms)
+        await asyncio.gather(  # at once: the fixture's setup is most of the stage's time
+            *(c.connect(client, node, user=client, rooms=rooms)
+              for client, (node, rooms) in LAYOUT.items())
+        )  # fmt: skip
         yield c
     finally:
         await asyncio.gather(*(p.stop() for p in [*procs, clients]), return_exceptions=True)
