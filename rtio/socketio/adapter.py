@@ -251,13 +251,34 @@ class Adapter:
     def server_side_emit(self, args: list[Any]) -> None:
         """Send an event to the other servers of the cluster: none in memory."""
 
-    async def server_side_emit_with_ack(self, args: list[Any], timeout: float) -> list[Any]:
+    async def server_side_emit_with_ack(
+        self, args: list[Any], timeout: float | None = None
+    ) -> list[Any]:
         """Send an event to the other servers and gather their answers: none in memory."""
         return []
 
     def server_count(self) -> int:
-        """How many servers share this namespace."""
+        """How many servers share this namespace (when last counted, for a cluster)."""
         return 1
+
+    # -- cluster-wide queries (a multi-server adapter asks the other servers) -------------
+
+    async def count_servers(self) -> int:
+        """How many servers share this namespace, counted now (Node's ``serverCount``)."""
+        return self.server_count()
+
+    async def cluster_rooms(self) -> set[str]:
+        """Every room with a member on any server (Node's ``allRooms``)."""
+        return self.all_rooms()
+
+    async def cluster_sockets(self, rooms: Iterable[str] = ()) -> set[str]:
+        """The ids of the sockets in any of ``rooms`` (all if none) on every server."""
+        return self.sockets(rooms)
+
+    def close(self) -> Awaitable[None] | None:
+        """The namespace went (a dropped child), or the server shut down: a multi-server
+        adapter leaves the cluster for this namespace (Node's ``adapter.close()``)."""
+        return None
 
 
 class InMemoryAdapter(Adapter):

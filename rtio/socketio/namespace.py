@@ -67,6 +67,9 @@ class BaseNamespace:
         self.handlers: dict[Any, Handler] = {}
         #: the connect middlewares (add them with :meth:`use`)
         self.middlewares: list[Handler] = []
+        #: the handlers of the other servers' ``server_side_emit`` events, by event (a
+        #: cluster adapter calls them; add them with :meth:`on_server_side`)
+        self.server_side_handlers: dict[str, Callable[..., Any]] = {}
 
     # -- registration -------------------------------------------------------------------
 
@@ -100,6 +103,20 @@ class BaseNamespace:
     def off(self, event: str) -> None:
         """Remove the handler of ``event`` (``"*"``: the catch-all handler)."""
         self.handlers.pop(CATCH_ALL if event == "*" else event, None)
+
+    def on_server_side(self, event: str, handler: F | None = None) -> F | Callable[[F], F]:
+        """Handle ``server_side_emit(event, *args)`` sent by the other servers of a cluster
+        (Node's ``io.on(event)`` for server-side events): ``handler(*args)``, sync or async;
+        its return value answers a ``server_side_emit_with_ack``. Never called for this
+        server's own ``server_side_emit``, nor by clients."""
+
+        def register(fn: F) -> F:
+            if not callable(fn):
+                raise TypeError(f"the server-side handler of {event!r} must be callable")
+            self.server_side_handlers[event] = fn
+            return fn
+
+        return register if handler is None else register(handler)
 
     def use(self, middleware: F) -> F:
         """Add a connect middleware (Node's ``io.use``): ``middleware(socket, auth)``, sync
@@ -191,6 +208,7 @@ class Namespace(BaseNamespace):
         if parent is not None:  # children share the parent's handlers and middlewares
             self.handlers = parent.handlers
             self.middlewares = parent.middlewares
+            self.server_side_handlers = parent.server_side_handlers
         #: connected sockets by id
         self.sockets: dict[str, Socket] = {}
         #: rooms and broadcast delivery
@@ -224,6 +242,29 @@ class Namespace(BaseNamespace):
         handlers are not called, as in Node."""
         self.adapter.server_side_emit([event, *args])
         return SENT
+
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> list[Any]:
+        """Send an event to the other servers of a cluster and gather their handlers'
+        answers (Node's ``serverSideEmitWithAck``). A cluster adapter returns what arrived
+        within ``timeout`` (its default) and says which servers did not answer (its
+        result's ``coverage``) instead of failing; the in-memory adapter returns []."""
+        return await self.adapter.server_side_emit_with_ack([event, *args], timeout)
+
+    async def count_servers(self) -> int:
+        """How many servers share this namespace, counted now (Node's ``serverCount``)."""
+        return await self.adapter.count_servers()
+
+    async def cluster_rooms(self) -> set[str]:
+        """Every room with a member on any server of the cluster (:meth:`rooms`: this
+        server's only)."""
+        return await self.adapter.cluster_rooms()
+
+    async def cluster_room_members(self, room: str) -> set[str]:
+        """The ids of the sockets in ``room`` on every server (:meth:`room_members`: this
+        server's only)."""
+        return await self.adapter.cluster_sockets((room,))
 
     # -- sockets coming and going -----------------------------------------------------------
 

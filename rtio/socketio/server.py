@@ -275,10 +275,15 @@ class Server:
         return self._adapter_factory(nsp)
 
     def forget_namespace(self, nsp: Namespace) -> None:
-        """A child namespace went (its parent dropped it)."""
+        """A child namespace went (its parent dropped it): its adapter closes."""
         if self._nsps.get(nsp.name) is nsp:
             del self._nsps[nsp.name]
             self._child_limit_warned = False
+            closing = nsp.adapter.close()
+            if closing is not None:
+                task = asyncio.ensure_future(closing)
+                _background.add(task)
+                task.add_done_callback(_background_done)
 
     def _child_limit_reached(self, client: Client, name: str) -> bool:
         """Whether one more child namespace would exceed ``max_child_namespaces`` (checked
@@ -484,6 +489,23 @@ class Server:
         adapter)."""
         return self.main.server_side_emit(event, *args)
 
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> list[Any]:
+        """The other servers' answers: see :meth:`Namespace.server_side_emit_with_ack`."""
+        return await self.main.server_side_emit_with_ack(event, *args, timeout=timeout)
+
+    def on_server_side(
+        self, event: str, handler: Callable[..., Any] | None = None, *, namespace: str = "/"
+    ) -> Any:
+        """Handle ``server_side_emit(event, ...)`` from the other servers of a cluster, in
+        the main namespace (or ``namespace``): see :meth:`Namespace.on_server_side`."""
+        return self.of(namespace).on_server_side(event, handler)
+
+    async def count_servers(self) -> int:
+        """How many servers share the main namespace, counted now (1 without a cluster)."""
+        return await self.main.count_servers()
+
     # -- serving --------------------------------------------------------------------------
 
     @property
@@ -531,8 +553,12 @@ class Server:
             yield from tuple(nsp.sockets.values())
 
     async def shutdown(self) -> None:
-        """Disconnect every client ("server shutting down")."""
+        """Disconnect every client ("server shutting down"), then close the adapters."""
         await self._engine.shutdown()
+        for nsp in tuple(self._nsps.values()):
+            closing = nsp.adapter.close()
+            if closing is not None:
+                await closing
 
     # -- parser per connection ------------------------------------------------------------
 
