@@ -24,6 +24,7 @@ from .errors import (
     SessionViolation,
 )
 from .http import BodyRead, HttpRequest, HttpResponse
+from .observer import EngineObserver
 from .options import EngineOptions
 from .packet import RECORD_SEPARATOR, Packet, PacketType, decode_packet, decode_payload
 from .polling import POST_READ_ERRORS, decode_post_body, post_failure, post_response, reply_response
@@ -61,6 +62,9 @@ class SessionHost(Protocol):
 
     @property
     def handler(self) -> EngineHandler: ...
+
+    @property
+    def observer(self) -> EngineObserver | None: ...
 
     def schedule(self, when: float, sid: str) -> None:
         """Call the session's ``on_timer(when)`` at ``when`` (loop time)."""
@@ -189,6 +193,12 @@ class EngineSession:
         """Server-initiated close: the queue is flushed, then a close packet, then the
         transport closes; the layer above gets on_disconnect(FORCED_CLOSE)."""
         self.begin_close(rules.FORCED)
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes queued for the client and not yet written (the WebSocket's backlog
+        included): what ``max_buffered_bytes`` bounds."""
+        return self._pending_bytes()
 
     async def drain(self) -> None:
         """Wait until the session's outbound queue is short (or the session is closed)."""
@@ -349,6 +359,8 @@ class EngineSession:
         self._core.abort_upgrade()
         if probe is not None:
             logger.info("engine session %s: upgrade aborted (%s)", self.sid, why)
+            if self._host.observer is not None:
+                self._host.observer.upgrade_failed(self, why)
             probe.close(1000)
             self._host.release(probe)
         self._arm_timer()
@@ -596,3 +608,5 @@ class EngineSession:
         if action is ProbeAction.UPGRADE:
             self.use_websocket(probe)
             self._flush()
+            if self._host.observer is not None:
+                self._host.observer.upgraded(self)

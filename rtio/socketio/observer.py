@@ -1,0 +1,49 @@
+"""Observer: what operations tooling (rtio.ops: metrics, the admin UI) is told of the
+Socket.IO layer's life, at one hook point per kind of event.
+
+``server.observer`` is None by default: every hook point is then one attribute read and a
+``None`` test, on paths that are not per packet (a socket connecting or going, a room
+joined, a broadcast as a whole, an emit that asks for an ack). What is per packet (packets
+and bytes in and out) is counted by a subclass of :class:`~.client.Client` that the tooling
+installs as ``server.client_type``, so that with it off the packet path is unchanged.
+
+The observer is called synchronously, on the loop; it must not raise (an exception would
+reach the code that triggered the event) and must not block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .encoded import Encoded
+
+__all__ = ["AckCallback", "Observer"]
+
+AckCallback = Callable[[list[Any] | None], None]
+
+
+class Observer(Protocol):
+    """The hooks (rtio.ops.monitor.Monitor implements them)."""
+
+    def socket_connected(self, socket: Any) -> None:
+        """``socket`` (an rtio.Socket) is connected: its CONNECT is accepted."""
+
+    def socket_disconnected(self, socket: Any, reason: str) -> None:
+        """``socket`` is gone (``reason``: Node's disconnect reason, or "connect refused"
+        when its ``connect`` handler refused it)."""
+
+    def rooms_joined(self, socket: Any, rooms: tuple[str, ...]) -> None:
+        """``socket`` joined ``rooms`` (``socket.join``, also through ``sockets_join``)."""
+
+    def room_left(self, socket: Any, room: str) -> None:
+        """``socket`` left ``room`` (``socket.leave``, also through ``sockets_leave``)."""
+
+    def broadcast(self, nsp: str, deliveries: int, encoded: Encoded) -> None:
+        """A broadcast of namespace ``nsp`` was written to ``deliveries`` local sockets."""
+
+    def time_ack(self, on_ack: AckCallback) -> AckCallback:
+        """An emit asks the client for an ack: the callback to store in its place (one
+        that notes when the answer came)."""
+        return on_ack
