@@ -4,6 +4,8 @@ WebSocket and long-polling), then /metrics scraped over HTTP and its values chec
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from typing import Any
 
 import aiohttp
@@ -182,3 +184,24 @@ def test_off_by_default() -> None:
     assert sio.observer is None
     assert sio.engine.observer is None
     assert sio.client_type is rtio.socketio.client.Client
+
+
+def test_without_the_extras_the_error_says_what_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['prometheus_client'] = None\n"
+        "sys.modules['bcrypt'] = None\n"
+        "import rtio\n"
+        "for call in (lambda: rtio.Server().metrics(),\n"
+        "             lambda: rtio.Server().instrument(auth={'type': 'basic', 'username': 'a',\n"
+        "                                                    'password': '$2b$04$' + 'a' * 53})):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except ImportError as exc:\n"
+        "        print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert "pip install 'rtio[metrics]'" in out
+    assert "pip install 'rtio[admin]'" in out
