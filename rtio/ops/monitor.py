@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import logging
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -175,16 +176,22 @@ class CountingClient(Client):
 
 class _ErrorCounter(logging.Handler):
     """Counts the errors rtio.socketio logs: an application's handler, listener, ack
-    callback or middleware that raised ("error in ...", "... failed"), or anything else."""
+    callback or middleware that raised ("error in ...", "... failed"), or anything else.
+    One handler on the logger for the process, counting into every live monitor's stats
+    (the logger is the process's: it does not say which server logged)."""
 
-    def __init__(self, stats: Stats) -> None:
+    def __init__(self) -> None:
         super().__init__(logging.ERROR)
-        self.stats = stats
+        self.sinks: weakref.WeakSet[Stats] = weakref.WeakSet()
 
     def emit(self, record: logging.LogRecord) -> None:
         msg = str(record.msg)
         kind = "handler" if msg.startswith("error in") or "failed" in msg else "other"
-        self.stats.errors[kind] += 1
+        for stats in tuple(self.sinks):
+            stats.errors[kind] += 1
+
+
+_ERRORS = _ErrorCounter()
 
 
 class Monitor:
@@ -199,12 +206,14 @@ class Monitor:
         #: the rtio.ops.Metrics and rtio.ops.AdminUI of the server, once turned on
         self.metrics: Any = None
         self.admin: Any = None
-        self._error_counter = _ErrorCounter(self.stats)
-        logging.getLogger("rtio.socketio").addHandler(self._error_counter)
+        _ERRORS.sinks.add(self.stats)
+        logger = logging.getLogger("rtio.socketio")
+        if _ERRORS not in logger.handlers:
+            logger.addHandler(_ERRORS)
 
     def close(self) -> None:
         """Stop counting errors (the rest stops with the server)."""
-        logging.getLogger("rtio.socketio").removeHandler(self._error_counter)
+        _ERRORS.sinks.discard(self.stats)
 
     def _tell(self, method: str, *args: Any) -> None:
         for listener in self.listeners:
