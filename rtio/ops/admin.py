@@ -69,6 +69,21 @@ SESSION_DURATION = 86_400.0
 _BCRYPT_HASH = re.compile(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
 
 
+def _process_started() -> float:
+    """When this process started, in ``time.monotonic()``'s clock where the OS says (Linux:
+    /proc; Node's ``process.uptime()``), else now."""
+    try:
+        with open("/proc/self/stat") as f:
+            # field 22 (after the parenthesised command name): start time, in clock ticks
+            # since boot; CLOCK_BOOTTIME is monotonic time since boot, suspend included
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        started_since_boot = ticks / os.sysconf("SC_CLK_TCK")
+        boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+        return time.monotonic() - (boot - started_since_boot)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic()
+
+
 def _now() -> str:
     """A JS Date as JSON: ISO 8601, milliseconds, Z."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -144,7 +159,7 @@ class AdminUI:
         self.development = mode == "development"
         self.stats_interval = stats_interval
         self.server_id = server_id or _stdlib_socket.gethostname()
-        self.started = time.monotonic()
+        self.started = _process_started()
         self._check_auth = _authenticator(auth)
         #: session id -> when it expires (monotonic)
         self._sessions: OrderedDict[str, float] = OrderedDict()

@@ -5,6 +5,7 @@ its actions (join, leave, emit, _disconnect), read-only and production modes."""
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import bcrypt
@@ -85,6 +86,7 @@ async def test_login_events_and_actions() -> None:
 
         stats = await log.next("server_stats", timeout=5)
         assert stats["serverId"] == "node-1"
+        assert stats["pid"] == os.getpid() and 0 < stats["uptime"] < 86400  # the process's
         assert stats["clientsCount"] == 2 and stats["pollingClientsCount"] in (0, 1)
         assert {"name": "/", "socketsCount": 1} in stats["namespaces"]
         assert {"name": "/admin", "socketsCount": 1} in stats["namespaces"]
