@@ -65,6 +65,8 @@ _ACTIONS = ("EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNE
 MAX_SESSIONS = 10_000
 #: how long a session id stays valid, seconds (the Node RedisStore's default)
 SESSION_DURATION = 86_400.0
+#: password checks (bcrypt, in threads) running at once, at most; a login past it is refused
+MAX_PASSWORD_CHECKS = 4
 #: what bcrypt.hashpw (and Node's bcryptjs.hash) make: $2b$<cost>$<salt+hash, 53 chars>
 _BCRYPT_HASH = re.compile(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
 
@@ -404,6 +406,7 @@ class _Basic:
                 "the admin UI's password auth needs bcrypt: pip install 'rtio[admin]'"
             ) from exc
         self._bcrypt = bcrypt
+        self._checking = 0
         self.username = username
         self.hash = password_hash.encode()
         if _BCRYPT_HASH.fullmatch(password_hash) is None:  # checked now (Node: getRounds)
@@ -413,10 +416,19 @@ class _Basic:
         username, password = auth.get("username"), auth.get("password")
         if username != self.username or not isinstance(password, str):
             return False
-        loop = asyncio.get_running_loop()
-        return bool(
-            await loop.run_in_executor(None, self._bcrypt.checkpw, password.encode(), self.hash)
-        )
+        if self._checking >= MAX_PASSWORD_CHECKS:  # a flood of logins: bcrypt is the cost
+            log.warning("admin UI: %d password checks running: login refused", self._checking)
+            return False
+        self._checking += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return bool(
+                await loop.run_in_executor(
+                    None, self._bcrypt.checkpw, password.encode(), self.hash
+                )
+            )
+        finally:
+            self._checking -= 1
 
 
 def _authenticator(auth: Any) -> Callable[[dict[str, Any]], Awaitable[bool]] | None:

@@ -193,3 +193,15 @@ def test_bad_options() -> None:
     sio.instrument(auth=False)
     with pytest.raises(RuntimeError, match="already"):
         sio.instrument(auth=False)
+
+
+async def test_password_checks_are_bounded() -> None:
+    sio = rtio.Server()
+    admin = sio.instrument(auth={"type": "basic", "username": "admin",
+                                 "password": bcrypt.hashpw(b"s3cret", bcrypt.gensalt(8)).decode()})
+    check = admin._check_auth
+    results = await asyncio.gather(
+        *(check({"username": "admin", "password": "s3cret"}) for _ in range(6))
+    )
+    assert results.count(True) == 4 and results.count(False) == 2
+    assert await check({"username": "admin", "password": "s3cret"})  # free again
