@@ -24,7 +24,6 @@ from .errors import (
     SessionViolation,
 )
 from .http import BodyRead, HttpRequest, HttpResponse
-from .observer import EngineObserver
 from .options import EngineOptions
 from .packet import RECORD_SEPARATOR, Packet, PacketType, decode_packet, decode_payload
 from .polling import POST_READ_ERRORS, decode_post_body, post_failure, post_response, reply_response
@@ -63,9 +62,6 @@ class SessionHost(Protocol):
     @property
     def handler(self) -> EngineHandler: ...
 
-    @property
-    def observer(self) -> EngineObserver | None: ...
-
     def schedule(self, when: float, sid: str) -> None:
         """Call the session's ``on_timer(when)`` at ``when`` (loop time)."""
 
@@ -74,6 +70,7 @@ class SessionHost(Protocol):
 
     def forget(self, session: EngineSession) -> None:
         """``session`` is closed: out of the server's sessions."""
+    def upgrade_ended(self, session: EngineSession, failure: str | None) -> None: ...
 
 
 class EngineSession:
@@ -194,15 +191,9 @@ class EngineSession:
         transport closes; the layer above gets on_disconnect(FORCED_CLOSE)."""
         self.begin_close(rules.FORCED)
 
-    @property
-    def pending_bytes(self) -> int:
-        """Bytes queued for the client and not yet written (the WebSocket's backlog
-        included): what ``max_buffered_bytes`` bounds."""
-        return self._pending_bytes()
-
     async def drain(self) -> None:
         """Wait until the session's outbound queue is short (or the session is closed)."""
-        while not self.closed and self._pending_bytes() > self._queue.limit // 4:
+        while not self.closed and self.pending_bytes() > self._queue.limit // 4:
             fut: asyncio.Future[None] = self._loop.create_future()
             if self._drain_waiters is None:
                 self._drain_waiters = []
@@ -358,9 +349,7 @@ class EngineSession:
         self._probe = None
         self._core.abort_upgrade()
         if probe is not None:
-            logger.info("engine session %s: upgrade aborted (%s)", self.sid, why)
-            if self._host.observer is not None:
-                self._host.observer.upgrade_failed(self, why)
+            self._host.upgrade_ended(self, why)  # (logged there)
             probe.close(1000)
             self._host.release(probe)
         self._arm_timer()
@@ -405,7 +394,7 @@ class EngineSession:
 
     # -- queue and flush ------------------------------------------------------------------
 
-    def _pending_bytes(self) -> int:
+    def pending_bytes(self) -> int:  # queued, and the WebSocket's backlog: max_buffered_bytes
         ws = self._ws
         return self._queue.size + (ws.buffered if ws is not None else 0)
 
@@ -445,11 +434,11 @@ class EngineSession:
         close = self._core.flushed()
         if close is not None:
             self.close_now(close)
-        elif self._drain_waiters and self._pending_bytes() <= self._queue.limit // 4:
+        elif self._drain_waiters and self.pending_bytes() <= self._queue.limit // 4:
             self._wake_drain_waiters()
 
     def _on_ws_drained(self) -> None:
-        if self._drain_waiters and self._pending_bytes() <= self._queue.limit // 4:
+        if self._drain_waiters and self.pending_bytes() <= self._queue.limit // 4:
             self._wake_drain_waiters()
 
     def _wake_drain_waiters(self) -> None:
@@ -608,5 +597,4 @@ class EngineSession:
         if action is ProbeAction.UPGRADE:
             self.use_websocket(probe)
             self._flush()
-            if self._host.observer is not None:
-                self._host.observer.upgraded(self)
+            self._host.upgrade_ended(self, None)

@@ -119,6 +119,17 @@ class _Host:
         WebSocket's references to the session (no reference cycle to leave to the GC)."""
         ws.ws.set_receiver(_ignore, functools.partial(self.websockets.discard, ws))
 
+    def upgrade_ended(self, session: EngineSession, failure: str | None) -> None:
+        """An upgrade is done (``failure`` None), or aborted: logged, and the observer
+        told."""
+        observer = self.observer
+        if failure is not None:
+            logger.info("engine session %s: upgrade aborted (%s)", session.sid, failure)
+            if observer is not None:
+                observer.upgrade_failed(session, failure)
+        elif observer is not None:
+            observer.upgraded(session)
+
     def forget(self, session: EngineSession) -> None:
         sessions = self.sessions
         if sessions.get(session.sid) is session:

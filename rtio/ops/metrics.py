@@ -87,7 +87,7 @@ class RtioCollector(Collector):
         worst_bytes = 0
         for session in tuple(server.engine.sessions.values()):
             by_transport[session.transport] = by_transport.get(session.transport, 0) + 1
-            pending = session.pending_bytes
+            pending = session.pending_bytes()
             if pending > worst_bytes:
                 worst_bytes = pending
         for transport, count in sorted(by_transport.items()):

@@ -289,6 +289,8 @@ def monitor_of(server: Server) -> Monitor:
         raise RuntimeError(f"server.observer is already set ({observer!r})")
     monitor = Monitor(server)
     server.observer = monitor
+    for nsp in server.namespaces.values():  # (a namespace made later copies it itself)
+        nsp.adapter.observer = monitor
     server.engine.observer = monitor
     server.client_type = type(
         "CountingClient", (CountingClient,), {"__slots__": (), "stats": monitor.stats}

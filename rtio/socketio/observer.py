@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from .encoded import Encoded
 
-__all__ = ["AckCallback", "Observer"]
+__all__ = ["OPERATIONS", "AckCallback", "Observer", "operation"]
 
 AckCallback = Callable[[list[Any] | None], None]
 
@@ -47,3 +47,16 @@ class Observer(Protocol):
         """An emit asks the client for an ack: the callback to store in its place (one
         that notes when the answer came)."""
         return on_ack
+
+
+#: ``Server.metrics`` and ``Server.instrument``: rtio.ops registers them when imported (the
+#: top-level ``rtio`` imports it), so that rtio.socketio never imports what sits above it
+OPERATIONS: dict[str, Callable[..., Any]] = {}
+
+
+def operation(name: str) -> Callable[..., Any]:
+    """The registered operation ``name`` (RuntimeError if rtio.ops was not imported)."""
+    found = OPERATIONS.get(name)
+    if found is None:
+        raise RuntimeError(f"{name}() needs rtio.ops: import rtio.ops (import rtio does)")
+    return found

@@ -42,7 +42,7 @@ from .broadcast import AckResults, BroadcastOperator, Rooms
 from .client import Client
 from .handlers import Sent
 from .namespace import Namespace, NamespaceMatcher, ParentNamespace
-from .observer import Observer
+from .observer import Observer, operation
 from .parsers.base import Parser
 from .parsers.json_parser import JsonParser
 from .socket import Socket
@@ -198,12 +198,10 @@ class Server:
         )
         self._parser_for = parser_for
         self._adapter_factory = adapter
-        # operations tooling (rtio.ops: metrics, the admin UI): None while none is on
-        self._observer: Observer | None = None
-        #: the class of each connection's Client (rtio.ops installs a counting subclass)
-        self.client_type: type[Client] = Client
-        #: called with the app by :meth:`attach` (rtio.ops adds its routes so)
-        self.attach_hooks: list[Callable[[web.Application], None]] = []
+        #: operations tooling (rtio.ops: metrics, the admin UI) and its hooks: None while off
+        self.observer: Observer | None = None
+        self.client_type: type[Client] = Client  # (rtio.ops: a subclass counting packets)
+        self.attach_hooks: list[Callable[[web.Application], None]] = []  # attach(app) calls
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         self._engine = EngineServer(_EngineHandler(self), engine_options)
@@ -213,41 +211,13 @@ class Server:
     def __repr__(self) -> str:
         return f"<rtio.Server namespaces={list(self._nsps)}>"
 
-    # -- operations: metrics, the admin UI (rtio.ops, imported on use) ----------------------
-
-    @property
-    def observer(self) -> Observer | None:
-        """What rtio.ops is told of sockets, rooms and broadcasts (None: nothing is)."""
-        return self._observer
-
-    @observer.setter
-    def observer(self, observer: Observer | None) -> None:
-        self._observer = observer
-        for nsp in self._nsps.values():
-            nsp.adapter.observer = observer
-
-    def metrics(
-        self, *, port: int | None = None, host: str = "127.0.0.1", path: str = "/metrics"
-    ) -> Any:
-        """Turn on the Prometheus metrics (needs ``pip install rtio[metrics]``), served at
-        ``path`` of the app this server is attached to, or on a port of their own
-        (``port``, on ``host``). Call it before :meth:`attach` / :meth:`run`. Returns the
-        ``rtio.ops.Metrics`` (its ``collector`` can also go into your own registry).
-        docs/OPERATIONS.md lists the metrics."""
-        from rtio.ops.metrics import enable_metrics
-
-        return enable_metrics(self, port=port, host=host, path=path)
+    def metrics(self, **options: Any) -> Any:
+        """Prometheus metrics (``port=None, host=, path="/metrics"``; docs/OPERATIONS.md)."""
+        return operation("metrics")(self, **options)
 
     def instrument(self, auth: Any, **options: Any) -> Any:
-        """Serve the protocol of the Socket.IO admin UI (``@socket.io/admin-ui`` 0.5.1) on
-        its namespace (``/admin``): ``auth`` is ``False`` (no authentication, say so
-        explicitly), ``{"type": "basic", "username": ..., "password": <bcrypt hash>}``, or
-        a callable ``(auth_dict) -> bool`` (sync or async). Options: ``read_only``,
-        ``namespace_name``, ``server_id``, ``mode`` ("development" or "production"),
-        ``stats_interval``. Returns the ``rtio.ops.AdminUI``. docs/OPERATIONS.md."""
-        from rtio.ops.admin import instrument
-
-        return instrument(self, auth=auth, **options)
+        """The Socket.IO admin UI's protocol on /admin (docs/OPERATIONS.md)."""
+        return operation("instrument")(self, auth=auth, **options)
 
     @property
     def connect_timeout(self) -> float | None:
