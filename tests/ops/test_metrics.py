@@ -205,3 +205,17 @@ def test_without_the_extras_the_error_says_what_to_install() -> None:
     ).stdout
     assert "pip install 'rtio[metrics]'" in out
     assert "pip install 'rtio[admin]'" in out
+
+
+async def test_admission_refusals_are_counted() -> None:
+    sio = rtio.Server(max_handshake_rate=0.001)  # one handshake, then 503 for a long while
+    sio.metrics()
+    async with serve(sio) as url, aiohttp.ClientSession() as http:
+        statuses = []
+        for _ in range(3):
+            async with http.get(f"{url}/socket.io/?EIO=4&transport=polling") as response:
+                statuses.append(response.status)
+        scraped = await scrape(url + "/metrics")
+    assert statuses == [200, 503, 503]
+    assert value(scraped, "rtio_refused_requests_total", status="503",
+                 cause="Too many new sessions, retry later", handshake="true") == 2
