@@ -219,3 +219,21 @@ async def test_admission_refusals_are_counted() -> None:
     assert statuses == [200, 503, 503]
     assert value(scraped, "rtio_refused_requests_total", status="503",
                  cause="Too many new sessions, retry later", handshake="true") == 2
+
+
+async def test_metrics_behind_rtios_own_http_front() -> None:
+    sio = make_server()
+    sio.metrics()
+    site = await rtio.http.start_server(sio.make_app(), "127.0.0.1", 0)
+    try:
+        port = site.name.rsplit(":", 1)[1]
+        url = f"http://127.0.0.1:{port}"
+        client = Client(url, transports=("polling",), reconnection=False)
+        await client.connect(timeout=5)
+        assert await client.call("echo", "x", timeout=5) == "x"
+        scraped = await scrape(url + "/metrics")  # handed to the app by the front
+        assert value(scraped, "rtio_engine_connections", transport="polling") == 1
+        assert value(scraped, "rtio_packets_total", direction="in") == 2
+        await client.disconnect()
+    finally:
+        await site.runner.cleanup()
