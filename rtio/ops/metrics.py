@@ -185,6 +185,11 @@ class RtioCollector(Collector):
         for kind in ("handler", "other"):
             errors.add_metric([kind], stats.errors[kind])
         yield errors
+        yield CounterMetricFamily(
+            "rtio_slow_handlers",
+            "Handlers still running past slow_handler_warning (each warned once)",
+            value=stats.slow_handlers,
+        )
         refused = CounterMetricFamily(
             "rtio_refused_requests",
             "Engine.IO requests refused (handshake=true: a new connection was refused)",

@@ -101,6 +101,8 @@ class Stats:
         self.refused: Counter[tuple[str, str, str]] = Counter()
         #: "handler" (an application handler, listener or middleware failed) / "other"
         self.errors: Counter[str] = Counter()
+        #: handlers still running past slow_handler_warning (rtio.socketio's warning)
+        self.slow_handlers = 0
         self.ack_latency = Histogram(ACK_BUCKETS)
         self.handler_time = Histogram(HANDLER_BUCKETS)
 
@@ -176,16 +178,22 @@ class CountingClient(Client):
 
 class _ErrorCounter(logging.Handler):
     """Counts the errors rtio.socketio logs: an application's handler, listener, ack
-    callback or middleware that raised ("error in ...", "... failed"), or anything else.
-    One handler on the logger for the process, counting into every live monitor's stats
-    (the logger is the process's: it does not say which server logged)."""
+    callback or middleware that raised ("error in ...", "... failed"), or anything else;
+    and its warnings of a handler still running past ``slow_handler_warning``. One handler
+    on the logger for the process, counting into every live monitor's stats (the logger is
+    the process's: it does not say which server logged)."""
 
     def __init__(self) -> None:
-        super().__init__(logging.ERROR)
+        super().__init__(logging.WARNING)
         self.sinks: weakref.WeakSet[Stats] = weakref.WeakSet()
 
     def emit(self, record: logging.LogRecord) -> None:
         msg = str(record.msg)
+        if record.levelno < logging.ERROR:
+            if "is still running after" in msg:
+                for stats in tuple(self.sinks):
+                    stats.slow_handlers += 1
+            return
         kind = "handler" if msg.startswith("error in") or "failed" in msg else "other"
         for stats in tuple(self.sinks):
             stats.errors[kind] += 1

@@ -88,3 +88,17 @@ async def test_an_aborted_upgrade_is_counted_by_cause() -> None:
         await until(lambda: sum(stats.upgrade_failures.values()) == 1)
     assert stats.upgrade_failures == {"probe WebSocket closed": 1}
     assert stats.upgrades == 0
+
+
+async def test_slow_handlers_are_counted() -> None:
+    sio = rtio.Server(slow_handler_warning=0.05)
+    stats = monitor_of(sio).stats
+
+    @sio.on("slow")
+    async def slow(socket: Any) -> str:
+        await asyncio.sleep(0.3)
+        return "done"
+
+    async with test_client(sio) as client:
+        assert await client.call("slow", timeout=5) == "done"
+    assert stats.slow_handlers == 1
