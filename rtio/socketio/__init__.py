@@ -37,11 +37,12 @@ from .errors import (
 from .handlers import SENT, Sent
 from .namespace import Namespace, ParentNamespace
 from .packet import Packet, PacketType
-from .server import Server
+from .server import SERVERS_KEY, Server
 from .socket import Handshake, Socket, SocketEmitter, SocketState
 
 __all__ = [
     "SENT",
+    "SERVERS_KEY",
     "AckResults",
     "AckTimeout",
     "Adapter",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from .encoded import Encoded
 
-__all__ = ["OPERATIONS", "AckCallback", "Observer", "operation"]
+__all__ = ["OPERATIONS", "AckCallback", "Observer", "Operations", "operation"]
 
 AckCallback = Callable[[list[Any] | None], None]
 
@@ -60,3 +60,30 @@ def operation(name: str) -> Callable[..., Any]:
     if found is None:
         raise RuntimeError(f"{name}() needs rtio.ops: import rtio.ops (import rtio does)")
     return found
+
+
+class Operations:
+    """What rtio.Server offers of rtio.ops (a base class of Server: rtio.socketio does not
+    import rtio.ops, which registers these in :data:`OPERATIONS` when imported)."""
+
+    #: rtio.ops's hooks (rtio.ops.Monitor), told of sockets, rooms, broadcasts, acks; None:
+    #: off (every hook point is then an attribute read and a None test)
+    observer: Observer | None = None
+
+    def metrics(
+        self, *, port: int | None = None, host: str = "127.0.0.1", path: str = "/metrics"
+    ) -> Any:
+        """Turn on the Prometheus metrics (needs ``pip install rtio[metrics]``), served at
+        ``path`` of the app this server is attached to, or on a port of their own
+        (``port``, on ``host``). Call it before ``attach`` / ``run``. Returns the
+        ``rtio.ops.metrics.Metrics``. docs/OPERATIONS.md lists the metrics."""
+        return operation("metrics")(self, port=port, host=host, path=path)
+
+    def instrument(self, auth: Any, **options: Any) -> Any:
+        """Serve the protocol of the Socket.IO admin UI (``@socket.io/admin-ui`` 0.5.1) on
+        its namespace (``/admin``): ``auth`` is ``False`` (none, said explicitly),
+        ``{"type": "basic", "username": ..., "password": <bcrypt hash>}``, or a callable
+        ``(auth) -> bool`` (sync or async). Options: ``read_only``, ``namespace_name``,
+        ``server_id``, ``mode`` ("development" or "production"), ``stats_interval``.
+        Returns the ``rtio.ops.admin.AdminUI``. docs/OPERATIONS.md."""
+        return operation("instrument")(self, auth=auth, **options)

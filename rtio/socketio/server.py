@@ -42,12 +42,12 @@ from .broadcast import AckResults, BroadcastOperator, Rooms
 from .client import Client
 from .handlers import Sent
 from .namespace import Namespace, NamespaceMatcher, ParentNamespace
-from .observer import Observer, operation
+from .observer import Operations
 from .parsers.base import Parser
 from .parsers.json_parser import JsonParser
 from .socket import Socket
 
-__all__ = ["Server"]
+__all__ = ["SERVERS_KEY", "Server"]
 
 log = logging.getLogger("rtio.socketio")
 
@@ -66,7 +66,7 @@ ParserChooser = Callable[[HandshakeRequest], Parser]
 _ENGINE_DEFAULTS = EngineOptions()
 
 
-class Server:
+class Server(Operations):
     """A Socket.IO v5 server. Mount it with :meth:`attach` or run it with :meth:`run`.
 
     :param cors_allowed_origins: ``"*"``, a list of origins, or a callable
@@ -198,8 +198,6 @@ class Server:
         )
         self._parser_for = parser_for
         self._adapter_factory = adapter
-        #: operations tooling (rtio.ops: metrics, the admin UI) and its hooks: None while off
-        self.observer: Observer | None = None
         self.client_type: type[Client] = Client  # (rtio.ops: a subclass counting packets)
         self.attach_hooks: list[Callable[[web.Application], None]] = []  # attach(app) calls
         self._nsps: dict[str, Namespace] = {}
@@ -210,14 +208,6 @@ class Server:
 
     def __repr__(self) -> str:
         return f"<rtio.Server namespaces={list(self._nsps)}>"
-
-    def metrics(self, **options: Any) -> Any:
-        """Prometheus metrics (``port=None, host=, path="/metrics"``; docs/OPERATIONS.md)."""
-        return operation("metrics")(self, **options)
-
-    def instrument(self, auth: Any, **options: Any) -> Any:
-        """The Socket.IO admin UI's protocol on /admin (docs/OPERATIONS.md)."""
-        return operation("instrument")(self, auth=auth, **options)
 
     @property
     def connect_timeout(self) -> float | None:
@@ -502,10 +492,28 @@ class Server:
 
     def attach(self, app: web.Application, path: str | None = None) -> None:
         """Serve Socket.IO at ``path`` (default ``/socket.io/``) of an aiohttp app; the
-        server shuts down with the app."""
+        server shuts down with the app. The app lists its servers under ``SERVERS_KEY``."""
         self._engine.attach(app, path or self.path)
         for hook in self.attach_hooks:
             hook(app)
+        app.setdefault(SERVERS_KEY, []).append(self)
+
+    @property
+    def adapter_factory(self) -> Callable[[Namespace], Adapter]:
+        """What builds each namespace's adapter (the ``adapter`` option)."""
+        return self._adapter_factory
+
+    def use_adapter(self, adapter: Callable[[Namespace], Adapter]) -> None:
+        """Build every namespace's adapter with ``adapter``, from now on and for the
+        namespaces that exist (which must have no socket yet: call it before serving).
+        rtio.workers puts its inter-worker adapter in place of the in-memory one so."""
+        busy = [name for name, nsp in self._nsps.items() if nsp.sockets]
+        if busy:
+            raise RuntimeError(f"use_adapter: namespaces {busy} have sockets already")
+        self._adapter_factory = adapter
+        for nsp in self._nsps.values():
+            nsp.adapter = adapter(nsp)
+            nsp.adapter.observer = self.observer
 
     def make_app(self) -> web.Application:
         """A new aiohttp application serving only this server."""
@@ -532,6 +540,9 @@ class Server:
             return self._parser_for(request)
         return self.parser
 
+
+#: the rtio servers attached to an aiohttp app, in the order of attach()
+SERVERS_KEY: web.AppKey[list[Server]] = web.AppKey("rtio.servers")
 
 _background: set[asyncio.Task[Any]] = set()  # strong references until done
 
