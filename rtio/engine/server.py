@@ -35,6 +35,7 @@ from .handshake import (
     handshake_headers,
 )
 from .http import HttpRequest, HttpResponse
+from .observer import EngineObserver
 from .options import EngineOptions
 from .polling import jsonp_index, poll_response
 from .request import HandshakeRequest
@@ -73,11 +74,21 @@ class _Host:
     and handler, the TimerQueue of their deadlines, its registry of sessions and of open
     WebSockets."""
 
-    __slots__ = ("_timers", "emptied", "handler", "options", "sessions", "websockets")
+    __slots__ = (
+        "_timers",
+        "emptied",
+        "handler",
+        "observer",
+        "options",
+        "sessions",
+        "websockets",
+    )
 
     def __init__(self, handler: EngineHandler, options: EngineOptions) -> None:
         self.handler = handler
         self.options = options
+        #: rtio.ops's hooks (None: off)
+        self.observer: EngineObserver | None = None
         self.sessions: dict[str, EngineSession] = {}
         self.websockets: set[WebSocketTransport] = set()
         self._timers: TimerQueue | None = None
@@ -107,6 +118,17 @@ class _Host:
         leaves the server's open WebSockets once closed (at once if it is). Also drops the
         WebSocket's references to the session (no reference cycle to leave to the GC)."""
         ws.ws.set_receiver(_ignore, functools.partial(self.websockets.discard, ws))
+
+    def upgrade_ended(self, session: EngineSession, failure: str | None) -> None:
+        """An upgrade is done (``failure`` None), or aborted: logged, and the observer
+        told."""
+        observer = self.observer
+        if failure is not None:
+            logger.info("engine session %s: upgrade aborted (%s)", session.sid, failure)
+            if observer is not None:
+                observer.upgrade_failed(session, failure)
+        elif observer is not None:
+            observer.upgraded(session)
 
     def forget(self, session: EngineSession) -> None:
         sessions = self.sessions
@@ -145,6 +167,16 @@ class EngineServer:
     @property
     def sessions(self) -> Mapping[str, EngineSession]:
         return self._sessions
+
+    @property
+    def observer(self) -> EngineObserver | None:
+        """What operations tooling (rtio.ops) is told of upgrades and refused requests
+        (None: nothing is)."""
+        return self._host.observer
+
+    @observer.setter
+    def observer(self, observer: EngineObserver | None) -> None:
+        self._host.observer = observer
 
     def attach(self, app: web.Application, path: str | None = None) -> None:
         """Route ``path`` (default ``options.path``) of aiohttp's ``app`` to this server and
@@ -263,6 +295,8 @@ class EngineServer:
                 return None
             return self._polling_handshake(request, hreq, headers)
         except RequestRefused as exc:
+            if self._host.observer is not None:
+                self._host.observer.request_refused(exc, "sid" not in request.query)
             headers.update(exc.headers)
             headers["Content-Type"] = "application/json"
             return HttpResponse(exc.status, headers, exc.body().encode())

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .encoded import Encoded
+from .observer import Observer
 from .packet import Packet
 
 __all__ = ["Adapter", "AdapterHost", "BroadcastOptions", "InMemoryAdapter", "Member"]
@@ -74,6 +75,9 @@ class Adapter:
     Methods that a multi-server adapter must make asynchronous may return an awaitable;
     callers await whatever is not ``None``.
     """
+
+    #: told of each broadcast once it is written (rtio.ops; set by the namespace)
+    observer: Observer | None = None
 
     def __init__(self, nsp: AdapterHost) -> None:
         self.nsp = nsp
@@ -198,6 +202,8 @@ class Adapter:
         encoded = Encoded(packet)
         for socket in targets:
             socket.write_encoded(encoded, opts.volatile, opts.compress)
+        if self.observer is not None:
+            self.observer.broadcast(self.nsp.name, len(targets), encoded)
 
     def broadcast_with_ack(
         self,
@@ -222,6 +228,8 @@ class Adapter:
             sid = socket.id
             socket.expect_ack(ack_id, lambda args, sid=sid: on_ack(sid, args))
             socket.write_encoded(encoded, opts.volatile, opts.compress)
+        if self.observer is not None:
+            self.observer.broadcast(self.nsp.name, len(targets), encoded)
 
     # -- server-wide operations (this process only, in memory) ---------------------------
 

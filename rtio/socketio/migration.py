@@ -23,7 +23,6 @@ PYTHON_SOCKETIO = {
     "transport": "socket.transport",
     "handle_request": "sio.attach(app) or sio.make_app()",
     "wait": "sio.run() serves until SIGINT/SIGTERM",
-    "instrument": "nothing yet (the admin UI is not supported)",
 }
 
 

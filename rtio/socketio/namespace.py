@@ -23,6 +23,7 @@ from .broadcast import AckResults, BroadcastOperator, Rooms
 from .core import AckIds
 from .errors import ConnectionRefused, refusal_payload
 from .handlers import CATCH_ALL, SENT, Handler, Sent, check_handler
+from .observer import Observer
 from .packet import Packet, PacketType
 from .socket import Socket
 
@@ -50,6 +51,8 @@ class NamespaceHost(Protocol):
     def ordered_handlers(self) -> bool: ...
     @property
     def max_concurrent_handlers(self) -> int: ...
+    @property
+    def observer(self) -> Observer | None: ...
     def make_adapter(self, nsp: Namespace) -> Adapter: ...
     def forget_namespace(self, nsp: Namespace) -> None: ...
 
@@ -213,6 +216,8 @@ class Namespace(BaseNamespace):
         self.sockets: dict[str, Socket] = {}
         #: rooms and broadcast delivery
         self.adapter: Adapter = server.make_adapter(self)
+        if server.observer is not None:
+            self.adapter.observer = server.observer
         #: the ack ids of this namespace's emits and broadcasts
         self.next_ack_id = AckIds()
         # CONNECTs whose middlewares are running: a child is not dropped under them
@@ -329,6 +334,8 @@ class Namespace(BaseNamespace):
             client.session.transport,
             client.session.request.remote,  # not socket.handshake: built only when asked for
         )
+        if self.server.observer is not None:
+            self.server.observer.socket_connected(socket)
         handler = self.handlers.get("connect")
         if handler is None:
             self._ever_joined = True

@@ -39,12 +39,14 @@ from rtio.engine import (
 
 from ._deadlines import ConnectDeadlines
 from .adapter import Adapter, InMemoryAdapter
+from .background import hold
 from .broadcast import AckResults, BroadcastOperator, Rooms
 from .client import Client
 from .drain import wait_for_handlers
 from .handlers import Sent
 from .migration import missing_attribute
 from .namespace import Namespace, NamespaceMatcher, ParentNamespace
+from .observer import Operations
 from .parsers.base import Parser
 from .parsers.json_parser import JsonParser
 from .socket import Socket
@@ -68,7 +70,7 @@ ParserChooser = Callable[[HandshakeRequest], Parser]
 _ENGINE_DEFAULTS = EngineOptions()
 
 
-class Server:
+class Server(Operations):
     """A Socket.IO v5 server. Mount it with :meth:`attach` or run it with :meth:`run`.
 
     :param cors_allowed_origins: ``"*"``, a list of origins, or a callable
@@ -205,6 +207,8 @@ class Server:
         )
         self._parser_for = parser_for
         self._adapter_factory = adapter
+        self.client_type: type[Client] = Client  # (rtio.ops: a subclass counting packets)
+        self.attach_hooks: list[Callable[[web.Application], None]] = []  # attach(app) calls
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         self._engine = EngineServer(_EngineHandler(self), engine_options)
@@ -281,9 +285,7 @@ class Server:
             self._child_limit_warned = False
             closing = nsp.adapter.close()
             if closing is not None:
-                task = asyncio.ensure_future(closing)
-                _background.add(task)
-                task.add_done_callback(_background_done)
+                hold(asyncio.ensure_future(closing))
 
     def _child_limit_reached(self, client: Client, name: str) -> bool:
         """Whether one more child namespace would exceed ``max_child_namespaces`` (checked
@@ -435,10 +437,7 @@ class Server:
         """Run ``target(*args, **kwargs)`` in a task (python-socketio's habit): unlike a
         bare ``asyncio.create_task``, the task is held until it ends (the loop keeps only
         a weak reference) and an exception it raises is logged."""
-        task = asyncio.get_running_loop().create_task(target(*args, **kwargs))
-        _background.add(task)
-        task.add_done_callback(_background_done)
-        return task
+        return hold(asyncio.get_running_loop().create_task(target(*args, **kwargs)))
 
     def register_namespace(self, handlers: Any, namespace: str | None = None) -> Namespace:
         """Register the ``on_<event>`` methods of an object (python-socketio's class-based
@@ -517,6 +516,8 @@ class Server:
         """Serve Socket.IO at ``path`` (default ``/socket.io/``) of an aiohttp app; the
         server shuts down with the app. The app lists its servers under ``SERVERS_KEY``."""
         self._engine.attach(app, path or self.path)
+        for hook in self.attach_hooks:
+            hook(app)
         app.setdefault(SERVERS_KEY, []).append(self)
 
     @property
@@ -534,6 +535,7 @@ class Server:
         self._adapter_factory = adapter
         for nsp in self._nsps.values():
             nsp.adapter = adapter(nsp)
+            nsp.adapter.observer = self.observer
 
     def make_app(self) -> web.Application:
         """A new aiohttp application serving only this server."""
@@ -572,14 +574,6 @@ class Server:
 #: the rtio servers attached to an aiohttp app, in the order of attach()
 SERVERS_KEY: web.AppKey[list[Server]] = web.AppKey("rtio.servers")
 
-_background: set[asyncio.Task[Any]] = set()  # strong references until done
-
-
-def _background_done(task: asyncio.Task[Any]) -> None:
-    _background.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.error("error in a background task", exc_info=task.exception())
-
 
 class _EngineHandler:
     """What the engine calls: one Client per session."""
@@ -590,7 +584,8 @@ class _EngineHandler:
         self._server = server
 
     def on_connect(self, session: EngineSession) -> None:
-        session.state = Client(self._server, session, self._server.choose_parser(session.request))
+        server = self._server
+        session.state = server.client_type(server, session, server.choose_parser(session.request))
 
     def on_message(self, session: EngineSession, data: str | bytes) -> None:
         client = session.state
