@@ -44,6 +44,7 @@ from .handlers import Sent
 from .namespace import Namespace, NamespaceMatcher, ParentNamespace
 from .parsers.base import Parser
 from .parsers.json_parser import JsonParser
+from .recovery import ConnectionStateRecovery, SessionAwareAdapter
 from .socket import Socket
 
 __all__ = ["Server"]
@@ -107,6 +108,12 @@ class Server:
     :param max_child_namespaces: child namespaces that parent namespaces (``of(pattern)``)
         may have at once, all parents together; a CONNECT that would create one more gets
         CONNECT_ERROR "Too many namespaces" (and a warning is logged). None: no limit.
+    :param connection_state_recovery: [connectionStateRecovery] a
+        :class:`~.recovery.ConnectionStateRecovery`, a dict of its options
+        (``max_disconnection_duration`` 120 s, ``skip_middlewares`` True, ``max_packets``
+        and ``max_sessions`` 10,000 per namespace) or True: a client that reconnects
+        within the duration gets its socket id, rooms, ``data`` and missed events back
+        (docs/RECOVERY.md). None (default): off.
     :param engine_options: full control of the engine; when given, the engine options
         above are ignored.
     :param path: where :meth:`attach` and :meth:`run` mount the server.
@@ -139,6 +146,7 @@ class Server:
         slow_handler_warning: float | None = 5.0,
         engine_options: EngineOptions | None = None,
         path: str = "/socket.io/",
+        connection_state_recovery: ConnectionStateRecovery | dict[str, Any] | bool | None = None,
     ) -> None:
         if engine_options is None:
             cors = None
@@ -191,6 +199,10 @@ class Server:
         )
         self._parser_for = parser_for
         self._adapter_factory = adapter
+        #: the recovery options (None: off)
+        self.connection_state_recovery: ConnectionStateRecovery | None = (
+            ConnectionStateRecovery.of(connection_state_recovery)
+        )
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         self._engine = EngineServer(_EngineHandler(self), engine_options)
@@ -256,7 +268,11 @@ class Server:
         return self.main.sockets
 
     def make_adapter(self, nsp: Namespace) -> Adapter:
-        """The adapter of a new namespace (the ``adapter`` option's)."""
+        """The adapter of a new namespace (the ``adapter`` option's; with connection state
+        recovery, the default one is the in-memory SessionAwareAdapter)."""
+        recovery = self.connection_state_recovery
+        if recovery is not None and self._adapter_factory is InMemoryAdapter:
+            return SessionAwareAdapter(nsp, recovery)
         return self._adapter_factory(nsp)
 
     def forget_namespace(self, nsp: Namespace) -> None:
