@@ -36,6 +36,7 @@ from .errors import (
 from .handlers import SENT, Sent
 from .namespace import Namespace, ParentNamespace
 from .packet import Packet, PacketType
+from .recovery import ConnectionStateRecovery, RestoredSession, Session, SessionAwareAdapter
 from .server import Server
 from .socket import Handshake, Socket, SocketEmitter, SocketState
 
@@ -47,6 +48,7 @@ __all__ = [
     "BroadcastOperator",
     "BroadcastOptions",
     "ConnectionRefused",
+    "ConnectionStateRecovery",
     "DisconnectReason",
     "Handshake",
     "InMemoryAdapter",
@@ -54,8 +56,11 @@ __all__ = [
     "Packet",
     "PacketType",
     "ParentNamespace",
+    "RestoredSession",
     "Sent",
     "Server",
+    "Session",
+    "SessionAwareAdapter",
     "Socket",
     "SocketDisconnected",
     "SocketEmitter",

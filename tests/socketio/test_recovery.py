@@ -202,8 +202,12 @@ def make_server(ping: float = 25.0, **recovery: Any) -> rtio.Server:
 
     @sio.on("whoami")
     def whoami(socket: rtio.Socket) -> dict[str, Any]:
-        return {"id": socket.id, "rooms": sorted(socket.rooms), "data": socket.data,
-                "recovered": socket.recovered}
+        return {
+            "id": socket.id,
+            "rooms": sorted(socket.rooms),
+            "data": socket.data,
+            "recovered": socket.recovered,
+        }
 
     return sio
 
@@ -262,8 +266,12 @@ async def test_recovers_id_rooms_data_and_missed_events(
         assert all(isinstance(g[-1], str) for g in got)
         assert order[-1] == "connect 4"  # the missed events came before connect
         me = await a.call("whoami", timeout=5)
-        assert me == {"id": old_id, "rooms": sorted([old_id, "r"]), "data": {"n": 1},
-                      "recovered": True}
+        assert me == {
+            "id": old_id,
+            "rooms": sorted([old_id, "r"]),
+            "data": {"n": 1},
+            "recovered": True,
+        }
         assert sio.state["connects"] == [(old_id, False), (old_id, True)]  # type: ignore[attr-defined]
         # and on: a new event reaches it with an offset, a second cut recovers again
         cut(a)
