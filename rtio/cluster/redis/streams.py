@@ -127,6 +127,9 @@ class RedisStreamsCluster:
         self.adapters: dict[str, RedisStreamsAdapter] = {}
         self._client: Redis | None = None
         self._readers: dict[str, asyncio.Task[None]] = {}
+        #: the id of the last entry each reader handed to the adapters (a restore reads at
+        #: least up to it: what it delivered before the socket was back is in the replay)
+        self.last_read: dict[str, tuple[int, int]] = {}
         self._queue: asyncio.Queue[tuple[str, dict[str, str], Written]] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._started = False
@@ -296,6 +299,7 @@ class RedisStreamsCluster:
                 for _name, entries in reply or ():
                     for raw_id, fields in entries:
                         last = raw_id.decode()
+                        self.last_read[stream] = _id_key(last)
                         self._dispatch(last, fields)
         finally:
             if client is not None:
@@ -312,6 +316,11 @@ class RedisStreamsCluster:
         adapter = self.adapters.get(message.nsp)
         if adapter is not None:
             adapter.receive(entry_id, message)
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _pairs(fields: Any) -> dict[Any, Any]:
@@ -465,6 +474,8 @@ class RedisStreamsAdapter(Adapter):
         budget = cluster.options.restore_max_entries
         missed: list[list[Any]] = []
         start = next_offset(offset)
+        covered = _id_key(offset)
+        empty = 0
         name = self.nsp.name
         while True:
             entries: Any = await asyncio.wait_for(
@@ -490,8 +501,18 @@ class RedisStreamsAdapter(Adapter):
                 if replays(session.rooms, body.opts.rooms, body.opts.except_rooms):
                     missed.append([*body.packet.data, entry_id])
             budget -= len(entries)
-            if len(entries) < page:
+            if entries:
+                covered = _id_key(entries[-1][0].decode())
+            # done at the end of the stream, once past what the reader already delivered
+            # (an entry it handed out while this ran reached no socket of this session):
+            # from here on, with no await, the socket joins and the reader's next entries
+            # reach it live
+            if len(entries) < page and cluster.last_read.get(self.stream, (0, 0)) <= covered:
                 return missed
+            if not entries:  # the reader is ahead: its entries were trimmed, or are coming
+                empty += 1
+                if empty > 3:
+                    return missed
             if budget <= 0:
                 log.warning(
                     "session %s not restored: more than %d entries to read",
@@ -499,4 +520,4 @@ class RedisStreamsAdapter(Adapter):
                     cluster.options.restore_max_entries,
                 )
                 return None
-            start = next_offset(entries[-1][0].decode())
+            start = f"{covered[0]}-{covered[1] + 1}"
