@@ -25,7 +25,7 @@ from .core import AckIds
 from .errors import ConnectionRefused, refusal_payload
 from .handlers import CATCH_ALL, SENT, Handler, Sent, check_handler
 from .packet import Packet, PacketType
-from .recovery import ConnectionStateRecovery, RestoredSession
+from .recovery import ConnectionStateRecovery, RestoredSession, restore_for
 from .socket import Socket
 
 if TYPE_CHECKING:
@@ -272,9 +272,7 @@ class Namespace(BaseNamespace):
         if not isinstance(pid, str) or not isinstance(offset, str):
             return None
         try:
-            restored = self.adapter.restore_session(pid, offset)
-            if inspect.isawaitable(restored):
-                restored = await with_task(restored)
+            restored = await restore_for(self.adapter, self.sockets, pid, offset)
         except Exception:
             log.exception("restoring session %s of %s failed: not recovered", pid, self.name)
             return None

@@ -37,6 +37,9 @@ or expired pid or offset is not an error: the socket is simply not recovered.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import logging
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -44,9 +47,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rtio.stepping import with_task
+
 from .adapter import BroadcastOptions, InMemoryAdapter
 from .errors import DisconnectReason
 from .packet import Packet, PacketType
+
+log = logging.getLogger("rtio.socketio")
 
 __all__ = [
     "RECOVERABLE_REASONS",
@@ -55,6 +62,7 @@ __all__ = [
     "RestoredSession",
     "Session",
     "SessionAwareAdapter",
+    "restore_for",
     "should_replay",
 ]
 
@@ -90,6 +98,11 @@ class ConnectionStateRecovery:
     max_packets: int = 10_000
     #: sessions waiting per namespace, at most (past it the oldest goes)
     max_sessions: int = 10_000
+    #: ``hook(namespace, session)`` (sync or async) when a session goes unrecovered:
+    #: expired, pushed out by ``max_sessions``, or its client came back with an offset no
+    #: longer stored: free what the application keeps for that socket id. In memory only
+    #: (called on time by one timer per namespace); None: no hook.
+    on_session_expired: Callable[[str, Session], Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.max_disconnection_duration > 0:
@@ -185,6 +198,12 @@ class PacketLog:
         self.sessions_dropped = 0
         #: called with each session that went unrecovered (expired or pushed out)
         self.on_session_expired: Callable[[Session], None] | None = None
+
+    def next_expiry(self) -> float | None:
+        """When (on the log's clock) the oldest waiting session expires; None: none waits."""
+        for at, _ in self._sessions.values():
+            return at + self.options.max_disconnection_duration
+        return None
 
     def __len__(self) -> int:
         return len(self._packets)
@@ -303,6 +322,9 @@ class SessionAwareAdapter(InMemoryAdapter):
     def __init__(self, nsp: Any, options: ConnectionStateRecovery) -> None:
         super().__init__(nsp)
         self.log = PacketLog(options)
+        self.log.on_session_expired = self._expired
+        self._timer: asyncio.TimerHandle | None = None
+        self._hooks: set[asyncio.Task[Any]] = set()
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         if packet.type is PacketType.EVENT and packet.id is None and not opts.volatile:
@@ -313,7 +335,64 @@ class SessionAwareAdapter(InMemoryAdapter):
 
     def persist_session(self, session: Session) -> Awaitable[None] | None:
         self.log.persist(session)
+        self._arm()
         return None
+
+    def _arm(self) -> None:
+        """One timer per namespace, at the oldest session's expiry (for the hook)."""
+        if self._timer is not None or self.log.options.on_session_expired is None:
+            return
+        when = self.log.next_expiry()
+        if when is not None:
+            delay = max(when - time.monotonic(), 0.0) + 0.01
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.log.expire()
+        self._arm()
+
+    def _expired(self, session: Session) -> None:
+        hook = self.log.options.on_session_expired
+        if hook is None:
+            return
+        try:
+            result = hook(self.nsp.name, session)
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                self._hooks.add(task)
+                task.add_done_callback(self._hooks.discard)
+        except Exception:
+            log.exception("the on_session_expired hook failed (session %s)", session.pid)
 
     def restore_session(self, pid: str, offset: str) -> Any:
         return self.log.restore(pid, offset)
+
+
+async def _settle(result: Any) -> Any:
+    # an adapter's awaitable may use asyncio.wait_for, which wants a task (Python 3.12)
+    return await with_task(result) if inspect.isawaitable(result) else result
+
+
+async def restore_for(adapter: Any, sockets: Mapping[str, Any], pid: str, offset: str) -> Any:
+    """``adapter.restore_session(pid, offset)``; when there is no session yet but a socket
+    of this namespace still holds that pid (its client came back on a new connection
+    before this server saw the old one drop: a polling client, a half-open TCP
+    connection), that old connection is closed now ("transport close", a recoverable
+    reason: its session is saved) and the restore is tried again, for up to 0.5 s. The pid
+    is a secret only that client was given: presenting it proves the takeover is its own.
+    Node instead gives the client a new socket (the race of issue 17)."""
+    restored = await _settle(adapter.restore_session(pid, offset))
+    if restored is not None:
+        return restored
+    stale = next((s for s in sockets.values() if getattr(s, "pid", None) == pid), None)
+    if stale is None:
+        return None
+    log.info("socket %s: its client is back on a new connection: the old one is closed", stale.id)
+    stale.client.close(DisconnectReason.TRANSPORT_CLOSE)
+    for _ in range(10):
+        restored = await _settle(adapter.restore_session(pid, offset))
+        if restored is not None:
+            return restored
+        await asyncio.sleep(0.05)
+    return None

@@ -389,3 +389,44 @@ async def test_off_by_default_no_pid() -> None:
     finally:
         await a.close()
         await server.stop()
+
+
+async def test_reconnect_before_the_server_saw_the_drop_takes_over(live: Live) -> None:
+    """Over polling with 25 s heartbeats the server has not seen the old connection drop
+    when the client is back: the old one is closed then, its session saved and taken."""
+    sio = live.sio
+    a = Client(live.url, transports=("polling",), reconnection_delay=0.2, randomization_factor=0)
+    got: list[tuple[Any, ...]] = []
+    a.on("news", lambda *args: got.append(args))
+    try:
+        await a.connect(timeout=5)
+        await wait_for(lambda: a._last_offset is not None)
+        old_id = a.id
+        cut(a)
+        sio.emit("news", 1)  # the old socket is still "connected": it goes to its queue
+        await wait_for(lambda: a.connected and a.id == old_id, timeout=10)
+        assert a.recovered
+        assert sio.state["disconnects"] == ["transport close"]  # type: ignore[attr-defined]
+        await wait_for(lambda: [g[0] for g in got] == [1])
+    finally:
+        await a.close()
+
+
+async def test_expiry_hook_is_called_on_time() -> None:
+    expired: list[tuple[str, str]] = []
+    sio = make_server(
+        max_disconnection_duration=0.3,
+        on_session_expired=lambda nsp, session: expired.append((nsp, session.sid)),
+    )
+    server = Live(sio)
+    await server.start()
+    a = Client(server.url, transports=("websocket",), reconnection=False)
+    try:
+        await a.connect(timeout=5)
+        await wait_for(lambda: a._last_offset is not None)
+        old_id = a.id
+        cut(a)
+        await wait_for(lambda: expired == [("/", old_id)], timeout=5)
+    finally:
+        await a.close()
+        await server.stop()
