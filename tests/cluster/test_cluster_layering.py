@@ -23,7 +23,12 @@ def imports(path: Path) -> set[str]:
 
 
 ADAPTER = CLUSTER / "redis" / "adapter.py"
-ADAPTERS = (ADAPTER, CLUSTER / "redis" / "sharded.py", CLUSTER / "redis" / "streams.py")
+ADAPTERS = (
+    ADAPTER,
+    CLUSTER / "redis" / "sharded.py",
+    CLUSTER / "redis" / "streams.py",
+    CLUSTER / "redis" / "streams_requests.py",
+)
 
 
 def test_cluster_imports_no_other_rtio_package() -> None:
@@ -45,7 +50,12 @@ def test_only_the_adapter_imports_rtio_socketio_and_only_its_public_names() -> N
         for name in imports(path)
         if name.startswith("rtio.socketio")
     }
-    assert importers == {"redis/adapter.py", "redis/sharded.py", "redis/streams.py"}
+    assert importers == {
+        "redis/adapter.py",
+        "redis/sharded.py",
+        "redis/streams.py",
+        "redis/streams_requests.py",
+    }
     import rtio.socketio
 
     for path in ADAPTERS:

@@ -409,3 +409,38 @@ async def test_node_to_rtio_and_back(redis_port: int) -> None:
             await c.close()
         await ours.stop()
         await node.stop()
+
+
+@pytest.mark.skipif(not NODE_READY, reason="node or tests/cluster/streams/node_modules missing")
+async def test_requests_over_pubsub_both_ways(redis_port: int) -> None:
+    """fetchSockets and serverSideEmit with acks between a Node node and an rtio node: each
+    answers the other's requests on Node's pub/sub wire."""
+    node = await NodeNode(redis_port).start()
+    ours = await RtioNode(redis_port, "rtio").start()
+    ours.cluster.on("ping", lambda arg: ["rtio", arg])
+    clients: list[Client] = []
+    try:
+        on_node = Client(node.url, transports=("websocket",), reconnection=False)
+        on_rtio = Client(ours.url, transports=("websocket",), reconnection=False)
+        clients += [on_node, on_rtio]
+        await on_node.connect(timeout=10)
+        await on_rtio.connect(timeout=10)
+        await on_rtio.call("join", "r", timeout=5)
+        found = await on_node.call("fetch", timeout=10)
+        by_id = {s["id"]: s for s in found}
+        assert set(by_id) == {on_node.id, on_rtio.id}
+        assert by_id[on_rtio.id]["rooms"] == sorted([on_rtio.id, "r"])
+        assert by_id[on_rtio.id]["data"] == {"node": "rtio"}
+        mine = await ours.sio.fetch_sockets()
+        assert {s.id for s in mine} == {on_node.id, on_rtio.id}
+        remote = next(s for s in mine if s.id == on_node.id)
+        assert remote.data == {"node": "node"} and remote.handshake["auth"] == {}
+        assert await on_node.call("sse", timeout=10) == [["rtio", "from node"]]
+        answers = await ours.sio.main.adapter.server_side_emit_with_ack(["ping", "from rtio"], 5)
+        assert answers == [["node", "from rtio"]]
+        assert ours.sio.main.adapter.server_count() == 2
+    finally:
+        for c in clients:
+            await c.close()
+        await ours.stop()
+        await node.stop()

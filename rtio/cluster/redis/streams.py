@@ -21,9 +21,10 @@ clients (without an offset, as in Node), a session that cannot be written or rea
 not recovered. Bounds: ``max_outbound`` writes queued, ``restore_page`` entries per XRANGE,
 ``restore_max_entries`` per restore, ``max_len`` (approximate) entries in the stream.
 
-Not done (docs/RECOVERY.md): the requests Node sends over pub/sub (fetchSockets,
-serverSideEmit, broadcasts with acks) are neither sent nor answered: this node does not
-subscribe, so Node's nodes do not wait for it, and its own fetch_sockets is local.
+The requests that need answers (fetch_sockets, server_side_emit, broadcasts with acks)
+go over pub/sub (``socket.io#<nsp>#``, answers on ``socket.io#<nsp>#<uid>#``), through
+a :class:`~.link.RedisLink`: streams_requests.py. This node's own broadcasts with acks
+reach its own sockets only (docs/RECOVERY.md).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ from ..streams import (
     stream_for,
 )
 from ..wire import WireFlags, WireOptions, WirePacket
-from .link import LinkOptions
+from .link import Delivery, LinkOptions, RedisLink
+from .streams_requests import Requests
 from .url import link_options_from_url
 
 __all__ = ["RedisStreamsAdapter", "RedisStreamsCluster"]
@@ -134,6 +136,10 @@ class RedisStreamsCluster:
         self._writer: asyncio.Task[None] | None = None
         self._started = False
         self._closed = False
+        self.pubsub = RedisLink(link, self._on_pubsub, name=self.name)
+        self._handlers: dict[str, dict[str, Callable[..., Any]]] = {}
+        self._by_channel: dict[str, RedisStreamsAdapter] = {}
+        self._spawned: set[asyncio.Task[Any]] = set()
         #: writes dropped because the queue was full; entries that could not be read
         self.dropped = 0
         self.bad_entries = 0
@@ -141,9 +147,34 @@ class RedisStreamsCluster:
     def __call__(self, nsp: Any) -> RedisStreamsAdapter:
         adapter = RedisStreamsAdapter(nsp, self)
         self.adapters[nsp.name] = adapter
+        requests = adapter.requests
+        self._by_channel[requests.public] = self._by_channel[requests.private] = adapter
         if self._started:
             self._follow(adapter.stream)
+            task = asyncio.ensure_future(self.pubsub.subscribe(requests.public, requests.private))
+            self._spawned.add(task)
+            task.add_done_callback(self._spawned.discard)
         return adapter
+
+    def _on_pubsub(self, delivery: Delivery) -> None:
+        adapter = self._by_channel.get(delivery.channel)
+        if adapter is not None:
+            adapter.requests.receive(delivery.channel, delivery.payload)
+
+    def on(
+        self, event: str, handler: Callable[..., Any] | None = None, *, namespace: str = "/"
+    ) -> Any:
+        """Handle ``server_side_emit(event, ...)`` from other nodes (Node's ``io.on(event)``):
+        ``handler(*args)``, sync or async; its return value answers a request with ack."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self._handlers.setdefault(namespace, {})[event] = fn
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def handler(self, nsp: str, event: str) -> Callable[..., Any] | None:
+        return self._handlers.get(nsp, {}).get(event)
 
     def _redis(self, read_timeout: float) -> Redis:
         opts = self.link
@@ -176,6 +207,9 @@ class RedisStreamsCluster:
             )
             for adapter in self.adapters.values():
                 self._follow(adapter.stream)
+                await self.pubsub.subscribe(adapter.requests.public, adapter.requests.private)
+            self.pubsub.start()
+            await self.pubsub.wait_connected(timeout)
         try:
             await asyncio.wait_for(self.client.ping(), timeout)
         except _ERRORS:
@@ -191,7 +225,11 @@ class RedisStreamsCluster:
         if queue is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(queue.join(), self.link.close_timeout)
-        tasks = [t for t in (self._writer, *self._readers.values()) if t is not None]
+        for adapter in self.adapters.values():
+            adapter.requests.close()
+        tasks = [
+            t for t in (self._writer, *self._readers.values(), *self._spawned) if t is not None
+        ]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -200,6 +238,7 @@ class RedisStreamsCluster:
         if self._client is not None:
             with contextlib.suppress(Exception):
                 await self._client.aclose()
+        await self.pubsub.close()
 
     def attach(self, app: web.Application) -> None:
         """Start with an aiohttp app and close with it."""
@@ -330,6 +369,19 @@ def _pairs(fields: Any) -> dict[Any, Any]:
     return dict(zip(fields[::2], fields[1::2], strict=True))
 
 
+class _LocalOps:
+    """This node's own operations (rtio's Adapter), for answering requests."""
+
+    def __init__(self, adapter: RedisStreamsAdapter) -> None:
+        self.adapter = adapter
+
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
+        return await Adapter.fetch_sockets(self.adapter, opts)
+
+    def broadcast_with_ack(self, *args: Any) -> None:
+        Adapter.broadcast_with_ack(self.adapter, *args)
+
+
 class RedisStreamsAdapter(Adapter):
     """The adapter of one namespace on a :class:`RedisStreamsCluster`."""
 
@@ -343,6 +395,33 @@ class RedisStreamsAdapter(Adapter):
         self.recovery = getattr(server, "connection_state_recovery", None)
         #: with recovery on, a single-socket emit is a broadcast too (stored, with offset)
         self.stores_packets = self.recovery is not None
+        opts = cluster.options
+        self.requests = Requests(
+            self,
+            cluster.pubsub,
+            opts.public_channel(nsp.name),
+            opts.private_channel(nsp.name, self.uid),
+            local=lambda: _LocalOps(self),
+        )
+
+    # -- requests over pub/sub ----------------------------------------------------------
+
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
+        """This node's selected sockets, then the other nodes' (remote sockets)."""
+        mine = await Adapter.fetch_sockets(self, opts)
+        if opts.local:
+            return mine
+        return [*mine, *await self.requests.fetch_sockets(opts)]
+
+    def server_side_emit(self, args: list[Any]) -> None:
+        self.requests.server_side_emit(args)
+
+    async def server_side_emit_with_ack(self, args: list[Any], timeout: float) -> list[Any]:
+        return await self.requests.server_side_emit_with_ack(args)
+
+    def server_count(self) -> int:
+        """The nodes of this namespace when last counted (at the last request)."""
+        return self.requests.last_count
 
     def _publish(self, message: ClusterMessage, done: Written) -> None:
         self.cluster.write(self.stream, encode_entry(message), done)

@@ -7,7 +7,9 @@
 // {"event": "connect", "sid", "recovered"} and {"event": "disconnect", "sid", "reason"} for
 // each socket. The app is the one of test_cluster_streams.py's rtio nodes: "join(room)" ->
 // rooms, "whoami()" -> {id, rooms, data, recovered}, "send({to, except, event, args})" -> true;
-// a new socket gets data {"node": "node"} and a "welcome" event, a recovered one neither.
+// a new socket gets data {"node": "node"} and a "welcome" event, a recovered one neither;
+// "fetch()" -> io.fetchSockets() as {id, rooms, data}; "sse()" -> the answers to
+// serverSideEmitWithAck("ping", "from node"); the server answers "ping" with ["node", arg].
 import { createServer } from "node:http";
 import { createClient } from "redis";
 import { Server } from "socket.io";
@@ -42,6 +44,17 @@ io.on("connection", (socket) => {
   socket.on("whoami", (ack) =>
     ack({ id: socket.id, rooms: [...socket.rooms].sort(), data: socket.data, recovered: socket.recovered }),
   );
+  socket.on("fetch", async (ack) => {
+    const sockets = await io.fetchSockets();
+    ack(sockets.map((s) => ({ id: s.id, rooms: [...s.rooms].sort(), data: s.data })));
+  });
+  socket.on("sse", async (ack) => {
+    try {
+      ack(await io.serverSideEmitWithAck("ping", "from node"));
+    } catch (e) {
+      ack({ error: String(e) });
+    }
+  });
   socket.on("send", (req, ack) => {
     let op = io;
     for (const room of req.to || []) op = op.to(room);
@@ -50,6 +63,8 @@ io.on("connection", (socket) => {
     ack(true);
   });
 });
+
+io.on("ping", (arg, ack) => ack(["node", arg]));
 
 http.listen(0, "127.0.0.1", () => out({ event: "listening", port: http.address().port }));
 const stop = () => {
