@@ -439,6 +439,10 @@ async def test_requests_over_pubsub_both_ways(redis_port: int) -> None:
         answers = await ours.sio.main.adapter.server_side_emit_with_ack(["ping", "from rtio"], 5)
         assert answers == [["node", "from rtio"]]
         assert ours.sio.main.adapter.server_count() == 2
+        # Node's broadcast with acks reaches the rtio node's client, whose ack goes back
+        on_node.on("ask", lambda x: f"node-client {x}")
+        on_rtio.on("ask", lambda x: f"rtio-client {x}")
+        assert await on_node.call("ask_all", timeout=10) == ["node-client 1", "rtio-client 1"]
     finally:
         for c in clients:
             await c.close()

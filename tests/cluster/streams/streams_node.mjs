@@ -9,7 +9,8 @@
 // rooms, "whoami()" -> {id, rooms, data, recovered}, "send({to, except, event, args})" -> true;
 // a new socket gets data {"node": "node"} and a "welcome" event, a recovered one neither;
 // "fetch()" -> io.fetchSockets() as {id, rooms, data}; "sse()" -> the answers to
-// serverSideEmitWithAck("ping", "from node"); the server answers "ping" with ["node", arg].
+// serverSideEmitWithAck("ping", "from node"); "ask_all()" -> the sorted answers to
+// io.timeout(3000).emitWithAck("ask", 1); the server answers "ping" with ["node", arg].
 import { createServer } from "node:http";
 import { createClient } from "redis";
 import { Server } from "socket.io";
@@ -51,6 +52,13 @@ io.on("connection", (socket) => {
   socket.on("sse", async (ack) => {
     try {
       ack(await io.serverSideEmitWithAck("ping", "from node"));
+    } catch (e) {
+      ack({ error: String(e) });
+    }
+  });
+  socket.on("ask_all", async (ack) => {
+    try {
+      ack((await io.timeout(3000).emitWithAck("ask", 1)).sort());
     } catch (e) {
       ack({ error: String(e) });
     }
