@@ -82,6 +82,9 @@ class StreamsOptions:
     restore_max_entries: int = 100_000
     #: broadcasts waiting for their XADD, at most; past it new ones are dropped (logged)
     max_outbound: int = 10_000
+    #: seconds a restore waits for a session not written yet, when the offset is in the
+    #: stream (its client came back before the node it left had saved it); 0: no wait
+    restore_wait: float = 0.5
 
     def __post_init__(self) -> None:
         if self.stream_count < 1:
@@ -92,6 +95,8 @@ class StreamsOptions:
             raise ValueError("block_time must be in (0, 60] seconds")
         if self.restore_max_entries < 1 or self.max_outbound < 1:
             raise ValueError("restore_max_entries and max_outbound must be at least 1")
+        if not 0 <= self.restore_wait <= 10:
+            raise ValueError("restore_wait must be in [0, 10] seconds")
 
     def public_channel(self, nsp: str) -> str:
         return f"{self.channel_prefix}#{nsp}#"

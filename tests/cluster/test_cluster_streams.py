@@ -448,3 +448,27 @@ async def test_requests_over_pubsub_both_ways(redis_port: int) -> None:
             await c.close()
         await ours.stop()
         await node.stop()
+
+
+async def test_back_on_another_node_before_the_session_is_written(redis_port: int) -> None:
+    """The client is back on node b at once, racing node a's SET of its session: the
+    restore waits for it (StreamsOptions.restore_wait) instead of giving a new socket."""
+    a = await RtioNode(redis_port, "a").start()
+    b = await RtioNode(redis_port, "b").start()
+    clients: list[Client] = []
+    try:
+        first = Client(a.url, transports=("websocket",), reconnection=False)
+        clients.append(first)
+        rec = Recorder(first)
+        await first.connect(timeout=10)
+        await wait_for(lambda: len(rec.got) == 1)
+        old_id = first.id
+        cut(first)  # and no wait for node a to see it
+        second, _ = await moved(first, b.url)
+        clients.append(second)
+        assert second.recovered and second.id == old_id
+    finally:
+        for c in clients:
+            await c.close()
+        await a.stop()
+        await b.stop()

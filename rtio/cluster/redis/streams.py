@@ -524,17 +524,20 @@ class RedisStreamsAdapter(Adapter):
         cluster = self.cluster
         timeout = cluster.link.command_timeout
         try:
-            pipe = cluster.client.pipeline(transaction=True)
-            pipe.get(cluster.options.session_key(pid))
-            pipe.delete(cluster.options.session_key(pid))
-            raw, _ = await asyncio.wait_for(pipe.execute(), timeout)
-            if raw is None:
-                return None
             first: Any = await asyncio.wait_for(
                 cluster.client.execute_command("XRANGE", self.stream, offset, offset),  # type: ignore[no-untyped-call]
                 timeout,
             )
+            raw = await self._take(pid)
             if not first:
+                return None
+            waited = 0.0
+            while raw is None and waited < cluster.options.restore_wait:
+                # better than Node: the node the client left may be writing it right now
+                await asyncio.sleep(0.05)
+                waited += 0.05
+                raw = await self._take(pid)
+            if raw is None:
                 return None
             session = decode_session(raw)
             missed = await self._missed(session, offset)
@@ -544,6 +547,15 @@ class RedisStreamsAdapter(Adapter):
         if missed is None:
             return None
         return RestoredSession(session.sid, session.pid, list(session.rooms), session.data, missed)
+
+    async def _take(self, pid: str) -> Any:
+        """GET and DEL the session of ``pid`` at once (MULTI: Redis < 6.2 has no GETDEL)."""
+        cluster = self.cluster
+        pipe = cluster.client.pipeline(transaction=True)
+        pipe.get(cluster.options.session_key(pid))
+        pipe.delete(cluster.options.session_key(pid))
+        raw, _ = await asyncio.wait_for(pipe.execute(), cluster.link.command_timeout)
+        return raw
 
     async def _missed(self, session: StreamSession, offset: str) -> list[list[Any]] | None:
         """The stream after ``offset``, in pages, kept: this namespace's broadcasts meant for
