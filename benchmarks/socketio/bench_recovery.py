@@ -31,7 +31,6 @@ sys.path.insert(0, str(HERE.parent.parent / "tests" / "cluster"))
 from bench_dispatch import FakeSession  # noqa: E402
 
 import rtio  # noqa: E402
-from rtio.socketio.adapter import BroadcastOptions  # noqa: E402
 from rtio.socketio.client import Client  # noqa: E402
 from rtio.socketio.recovery import ConnectionStateRecovery, PacketLog, Session  # noqa: E402
 
@@ -58,10 +57,9 @@ async def emits(recovery: bool, rounds: int) -> tuple[float, float]:
 
 def memory_restore(rounds: int) -> float:
     log = PacketLog(ConnectionStateRecovery(), epoch="e")
-    opts = BroadcastOptions()
-    first = log.append(["news", 0], opts)
+    first = log.append(["news", 0], frozenset())
     for i in range(1, 10_000):
-        log.append(["news", i], BroadcastOptions(rooms=frozenset((f"r{i % 10}",))))
+        log.append(["news", i], frozenset((f"r{i % 10}",)))
 
     def restore() -> None:
         log.persist(Session("s", "p", ["s", "r1"], {}))
@@ -94,7 +92,10 @@ async def redis_restore(rounds: int) -> tuple[float, float]:
                 pipe = redis.pipeline(transaction=False)
                 for i in range(start, start + 5_000):
                     room = f"r{i % 10}"
-                    data = '{"packet":{"type":2,"data":["news",%d]},"opts":{"rooms":["%s"],"except":[]}}'
+                    data = (
+                        '{"packet":{"type":2,"data":["news",%d]},'
+                        '"opts":{"rooms":["%s"],"except":[]}}'
+                    )
                     pipe.xadd("socket.io", {"uid": "x" * 16, "nsp": "/", "type": "3",
                                             "data": data % (i, room)})  # fmt: skip
                 ids += [i.decode() for i in await pipe.execute()]

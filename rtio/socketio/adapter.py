@@ -269,6 +269,11 @@ class Adapter:
         ``rtio.socketio.recovery.Session``): nothing without recovery."""
         return None
 
+    def record_packet(self, packet: Packet, sid: str) -> Packet | None:
+        """A single-socket emit (``sid``) to store: the packet with its offset, to write at
+        once; None: send it with :meth:`broadcast` instead (the offset comes from there)."""
+        return None
+
     def restore_session(self, pid: str, offset: str) -> Any:
         """The session ``pid`` with the events missed since ``offset`` (a
         ``RestoredSession``, or an awaitable of one), or None: never without recovery."""

@@ -168,6 +168,9 @@ def should_replay(
     return mine.isdisjoint(except_)
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 @dataclass(slots=True)
 class _Stored:
     seq: int
@@ -189,6 +192,8 @@ class PacketLog:
         epoch: str | None = None,
     ) -> None:
         self.options = options
+        self._duration = options.max_disconnection_duration
+        self._max_packets = options.max_packets
         self._clock = clock
         self.epoch = epoch if epoch is not None else secrets.token_hex(4)
         self._packets: deque[_Stored] = deque()
@@ -214,19 +219,23 @@ class PacketLog:
 
     # -- packets ------------------------------------------------------------------------
 
-    def append(self, data: list[Any], opts: BroadcastOptions) -> str:
-        """Store one event's data (the offset is appended to ``data`` here, in place: the
-        caller passes a list of its own) and return its offset."""
+    def append(
+        self, data: list[Any], rooms: frozenset[str], except_rooms: frozenset[str] = _NONE
+    ) -> str:
+        """Store one event sent to ``rooms`` (none: all) except ``except_rooms`` (the offset
+        is appended to ``data`` here, in place: the caller passes a list of its own) and
+        return its offset."""
         now = self._clock()
-        self._trim(now)
+        packets = self._packets
+        if self._sessions or (packets and packets[0].at < now - self._duration):
+            self._trim(now)
         seq = self._next
         self._next = seq + 1
         offset = f"{self.epoch}-{seq}"
         data.append(offset)
-        packets = self._packets
-        if len(packets) >= self.options.max_packets:
+        if len(packets) >= self._max_packets:
             packets.popleft()
-        packets.append(_Stored(seq, now, opts.rooms, opts.except_rooms, data))
+        packets.append(_Stored(seq, now, rooms, except_rooms, data))
         return offset
 
     def _seq_of(self, offset: str) -> int | None:
@@ -245,12 +254,16 @@ class PacketLog:
         index = seq - packets[0].seq
         if index < 0 or index >= len(packets):
             return None
-        rooms = set(session_rooms)
+        rooms = frozenset(session_rooms)
         out: list[list[Any]] = []
         for i in range(index + 1, len(packets)):
             stored = packets[i]
-            if should_replay(rooms, stored.rooms, stored.except_rooms):
-                out.append(stored.data)
+            # should_replay() written out: this loop may see every stored packet
+            if stored.rooms and rooms.isdisjoint(stored.rooms):
+                continue
+            if stored.except_rooms and not rooms.isdisjoint(stored.except_rooms):
+                continue
+            out.append(stored.data)
         return out
 
     # -- sessions ------------------------------------------------------------------------
@@ -329,9 +342,14 @@ class SessionAwareAdapter(InMemoryAdapter):
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         if packet.type is PacketType.EVENT and packet.id is None and not opts.volatile:
             data = list(packet.data)  # the caller's list may be shared (parent namespaces)
-            self.log.append(data, opts)
+            self.log.append(data, opts.rooms, opts.except_rooms)
             packet = Packet(PacketType.EVENT, packet.nsp, data)
         super().broadcast(packet, opts)
+
+    def record_packet(self, packet: Packet, sid: str) -> Packet | None:
+        data = list(packet.data)
+        self.log.append(data, frozenset((sid,)))
+        return Packet(PacketType.EVENT, packet.nsp, data)
 
     def persist_session(self, session: Session) -> Awaitable[None] | None:
         self.log.persist(session)

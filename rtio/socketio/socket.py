@@ -402,8 +402,12 @@ class Socket(SocketDispatch):
         adapter = self.nsp.adapter
         if on_ack is None and not volatile and adapter.stores_packets:
             # connection state recovery: stored and given its offset, as Node does
-            adapter.broadcast(packet, BroadcastOptions(frozenset((self.id,)), compress=compress))
-            return ack_id
+            recorded = adapter.record_packet(packet, self.id)
+            if recorded is None:  # the offset comes from the adapter's broadcast (a stream)
+                opts = BroadcastOptions(frozenset((self.id,)), compress=compress)
+                adapter.broadcast(packet, opts)
+                return ack_id
+            packet = recorded
         if on_ack is not None:
             ack_id = packet.id = self.nsp.next_ack_id()
         client = self.client

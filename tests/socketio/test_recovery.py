@@ -13,7 +13,6 @@ from aiohttp import web
 
 import rtio
 from rtio.client import Client
-from rtio.socketio.adapter import BroadcastOptions
 from rtio.socketio.recovery import (
     ConnectionStateRecovery,
     PacketLog,
@@ -62,8 +61,10 @@ def _log(clock: Callable[[], float], **options: Any) -> PacketLog:
     return PacketLog(ConnectionStateRecovery(**options), clock=clock, epoch="e")
 
 
-def _opts(rooms: tuple[str, ...] = (), except_: tuple[str, ...] = ()) -> BroadcastOptions:
-    return BroadcastOptions(rooms=frozenset(rooms), except_rooms=frozenset(except_))
+def _opts(
+    rooms: tuple[str, ...] = (), except_: tuple[str, ...] = ()
+) -> tuple[frozenset[str], frozenset[str]]:
+    return frozenset(rooms), frozenset(except_)
 
 
 def test_should_replay_is_nodes_rule() -> None:
@@ -79,11 +80,11 @@ def test_offsets_and_missed_in_order() -> None:
     clock = Clock()
     log = _log(clock)
     first = ["ev", 0]
-    assert log.append(first, _opts()) == "e-0" and first == ["ev", 0, "e-0"]
-    log.append(["ev", 1], _opts(("a",)))
-    log.append(["ev", 2], _opts(("b",)))
-    log.append(["ev", 3], _opts((), ("a",)))
-    log.append(["ev", 4], _opts(("s",)))
+    assert log.append(first, *_opts()) == "e-0" and first == ["ev", 0, "e-0"]
+    log.append(["ev", 1], *_opts(("a",)))
+    log.append(["ev", 2], *_opts(("b",)))
+    log.append(["ev", 3], *_opts((), ("a",)))
+    log.append(["ev", 4], *_opts(("s",)))
     assert log.missed(["s", "a"], "e-0") == [["ev", 1, "e-1"], ["ev", 4, "e-4"]]
     assert log.missed(["s", "a"], "e-4") == []
     for bad in ("e-5", "x-1", "e-x", "", "1", "e--1", "e-" + "9" * 30):
@@ -93,9 +94,9 @@ def test_offsets_and_missed_in_order() -> None:
 def test_session_restored_once() -> None:
     clock = Clock()
     log = _log(clock)
-    offset = log.append(["ev"], _opts())
+    offset = log.append(["ev"], *_opts())
     log.persist(Session("sid", "pid", ["sid", "a"], {"k": 1}))
-    log.append(["ev", 1], _opts(("a",)))
+    log.append(["ev", 1], *_opts(("a",)))
     restored = log.restore("pid", offset)
     assert restored is not None
     assert (restored.sid, restored.rooms, restored.data) == ("sid", ["sid", "a"], {"k": 1})
@@ -107,7 +108,7 @@ def test_session_restored_once() -> None:
 def test_bad_offset_drops_the_session() -> None:
     clock = Clock()
     log = _log(clock)
-    log.append(["ev"], _opts())
+    log.append(["ev"], *_opts())
     log.persist(Session("sid", "pid", ["sid"], {}))
     assert log.restore("pid", "e-99") is None
     assert log.session_count == 0 and log.sessions_dropped == 1
@@ -118,7 +119,7 @@ def test_expiry_in_time() -> None:
     log = _log(clock, max_disconnection_duration=10)
     expired: list[str] = []
     log.on_session_expired = lambda s: expired.append(s.pid)
-    offset = log.append(["ev"], _opts())
+    offset = log.append(["ev"], *_opts())
     log.persist(Session("sid", "pid", ["sid"], {}))
     clock.now += 9
     log.persist(Session("sid2", "pid2", ["sid2"], {}))
@@ -134,9 +135,9 @@ def test_expiry_in_time() -> None:
 def test_caps_drop_the_oldest() -> None:
     clock = Clock()
     log = _log(clock, max_packets=3, max_sessions=2)
-    first = log.append(["ev", 0], _opts())
+    first = log.append(["ev", 0], *_opts())
     for i in range(1, 4):
-        log.append(["ev", i], _opts())
+        log.append(["ev", i], *_opts())
     assert len(log) == 3 and log.missed(["s"], first) is None  # pushed out
     for i in range(3):
         log.persist(Session(f"s{i}", f"p{i}", [f"s{i}"], {}))
