@@ -43,6 +43,8 @@ __all__ = [
     "decode_session",
     "encode_entry",
     "encode_session",
+    "entry_fields",
+    "entry_key",
     "java_hash",
     "next_offset",
     "replays",
@@ -85,6 +87,11 @@ class StreamsOptions:
     #: seconds a restore waits for a session not written yet, when the offset is in the
     #: stream (its client came back before the node it left had saved it); 0: no wait
     restore_wait: float = 0.5
+    #: seconds between rewrites of every local socket's session while it is connected
+    #: (also written at connect and on each room change): a node killed before it could
+    #: save its sessions (SIGKILL, power loss) leaves them behind, its rooms and data as of
+    #: the last write. None (default): written when the socket goes only, as in Node
+    save_ahead: float | None = None
 
     def __post_init__(self) -> None:
         if self.stream_count < 1:
@@ -97,6 +104,8 @@ class StreamsOptions:
             raise ValueError("restore_max_entries and max_outbound must be at least 1")
         if not 0 <= self.restore_wait <= 10:
             raise ValueError("restore_wait must be in [0, 10] seconds")
+        if self.save_ahead is not None and not 0.1 <= self.save_ahead <= 3600:
+            raise ValueError("save_ahead must be in [0.1, 3600] seconds (or None)")
 
     def public_channel(self, nsp: str) -> str:
         return f"{self.channel_prefix}#{nsp}#"
@@ -217,3 +226,16 @@ def replays(session_rooms: Iterable[str], rooms: Iterable[Any], except_: Iterabl
     if targets and mine.isdisjoint(targets):
         return False
     return mine.isdisjoint(js_string(r) for r in except_)
+
+
+def entry_key(entry_id: str) -> tuple[int, int]:
+    """A stream entry id ``<ms>-<seq>`` as a tuple that orders as Redis does."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def entry_fields(fields: Any) -> dict[Any, Any]:
+    """A stream entry's fields as a dict (redis-py gives a flat list under RESP2)."""
+    if isinstance(fields, dict):
+        return fields
+    return dict(zip(fields[::2], fields[1::2], strict=True))

@@ -28,6 +28,7 @@ ADAPTERS = (
     CLUSTER / "redis" / "sharded.py",
     CLUSTER / "redis" / "streams.py",
     CLUSTER / "redis" / "streams_requests.py",
+    CLUSTER / "redis" / "streams_sessions.py",
 )
 
 
@@ -55,6 +56,7 @@ def test_only_the_adapter_imports_rtio_socketio_and_only_its_public_names() -> N
         "redis/sharded.py",
         "redis/streams.py",
         "redis/streams_requests.py",
+        "redis/streams_sessions.py",
     }
     import rtio.socketio
 

@@ -47,7 +47,6 @@ from rtio.socketio import (
     BroadcastOptions,
     Packet,
     PacketType,
-    RestoredSession,
     Session,
 )
 
@@ -60,20 +59,17 @@ from ..messages import (
     SocketsLeave,
 )
 from ..streams import (
-    OFFSET_RE,
-    StreamSession,
     StreamsOptions,
     decode_entry,
-    decode_session,
     encode_entry,
-    encode_session,
-    next_offset,
-    replays,
+    entry_fields,
+    entry_key,
     stream_for,
 )
 from ..wire import WireFlags, WireOptions, WirePacket
 from .link import Delivery, LinkOptions, RedisLink
 from .streams_requests import Requests
+from .streams_sessions import Sessions
 from .url import link_options_from_url
 
 __all__ = ["RedisStreamsAdapter", "RedisStreamsCluster"]
@@ -227,6 +223,7 @@ class RedisStreamsCluster:
                 await asyncio.wait_for(queue.join(), self.link.close_timeout)
         for adapter in self.adapters.values():
             adapter.requests.close()
+            adapter.sessions.close()
         tasks = [
             t for t in (self._writer, *self._readers.values(), *self._spawned) if t is not None
         ]
@@ -338,7 +335,7 @@ class RedisStreamsCluster:
                 for _name, entries in reply or ():
                     for raw_id, fields in entries:
                         last = raw_id.decode()
-                        self.last_read[stream] = _id_key(last)
+                        self.last_read[stream] = entry_key(last)
                         self._dispatch(last, fields)
         finally:
             if client is not None:
@@ -347,7 +344,7 @@ class RedisStreamsCluster:
 
     def _dispatch(self, entry_id: str, fields: Any) -> None:
         try:
-            message = decode_entry(_pairs(fields))
+            message = decode_entry(entry_fields(fields))
         except MessageError as exc:
             self.bad_entries += 1
             log.debug("%s: unreadable entry %s: %s", self.name, entry_id, exc)
@@ -355,18 +352,6 @@ class RedisStreamsCluster:
         adapter = self.adapters.get(message.nsp)
         if adapter is not None:
             adapter.receive(entry_id, message)
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def _pairs(fields: Any) -> dict[Any, Any]:
-    """A stream entry's fields as a dict (redis-py gives a flat list under RESP2)."""
-    if isinstance(fields, dict):
-        return fields
-    return dict(zip(fields[::2], fields[1::2], strict=True))
 
 
 class _LocalOps:
@@ -403,6 +388,7 @@ class RedisStreamsAdapter(Adapter):
             opts.private_channel(nsp.name, self.uid),
             local=lambda: _LocalOps(self),
         )
+        self.sessions = Sessions(self)
 
     # -- requests over pub/sub ----------------------------------------------------------
 
@@ -496,119 +482,24 @@ class RedisStreamsAdapter(Adapter):
         elif isinstance(body, DisconnectSockets):
             Adapter.disconnect_sockets(self, _local_options(body.opts), body.close)
 
-    # -- sessions -------------------------------------------------------------------------
+    # -- sessions (streams_sessions.py) -----------------------------------------------
+
+    def add_all(self, sid: str, rooms: Iterable[str]) -> Awaitable[None] | None:
+        super().add_all(sid, rooms)
+        self.sessions.changed(sid)
+        return None
+
+    def delete(self, sid: str, room: str) -> Awaitable[None] | None:
+        super().delete(sid, room)
+        self.sessions.changed(sid)
+        return None
+
+    def delete_all(self, sid: str) -> None:
+        super().delete_all(sid)
+        self.sessions.gone(sid)
 
     def persist_session(self, session: Session) -> Awaitable[None] | None:
-        recovery = self.recovery
-        if recovery is None:
-            return None
-        stored = StreamSession(session.sid, session.pid, tuple(session.rooms), session.data)
-        return self._persist(stored, int(recovery.max_disconnection_duration * 1000))
-
-    async def _persist(self, session: StreamSession, ttl_ms: int) -> None:
-        key = self.cluster.options.session_key(session.pid)
-        try:
-            await asyncio.wait_for(
-                self.cluster.client.set(key, encode_session(session), px=ttl_ms),
-                self.cluster.link.command_timeout,
-            )
-        except (*_ERRORS, RuntimeError) as exc:
-            log.warning("session %s not saved: %r", session.pid, exc)
+        return self.sessions.persist(session)
 
     def restore_session(self, pid: str, offset: str) -> Any:
-        if self.recovery is None or not OFFSET_RE.match(offset):
-            return None
-        return self._restore(pid, offset)
-
-    async def _restore(self, pid: str, offset: str) -> RestoredSession | None:
-        cluster = self.cluster
-        timeout = cluster.link.command_timeout
-        try:
-            first: Any = await asyncio.wait_for(
-                cluster.client.execute_command("XRANGE", self.stream, offset, offset),  # type: ignore[no-untyped-call]
-                timeout,
-            )
-            raw = await self._take(pid)
-            if not first:
-                return None
-            waited = 0.0
-            while raw is None and waited < cluster.options.restore_wait:
-                # better than Node: the node the client left may be writing it right now
-                await asyncio.sleep(0.05)
-                waited += 0.05
-                raw = await self._take(pid)
-            if raw is None:
-                return None
-            session = decode_session(raw)
-            missed = await self._missed(session, offset)
-        except (*_ERRORS, MessageError, RuntimeError) as exc:
-            log.warning("session %s not restored: %r", pid, exc)
-            return None
-        if missed is None:
-            return None
-        return RestoredSession(session.sid, session.pid, list(session.rooms), session.data, missed)
-
-    async def _take(self, pid: str) -> Any:
-        """GET and DEL the session of ``pid`` at once (MULTI: Redis < 6.2 has no GETDEL)."""
-        cluster = self.cluster
-        pipe = cluster.client.pipeline(transaction=True)
-        pipe.get(cluster.options.session_key(pid))
-        pipe.delete(cluster.options.session_key(pid))
-        raw, _ = await asyncio.wait_for(pipe.execute(), cluster.link.command_timeout)
-        return raw
-
-    async def _missed(self, session: StreamSession, offset: str) -> list[list[Any]] | None:
-        """The stream after ``offset``, in pages, kept: this namespace's broadcasts meant for
-        the session (not volatile, not with an ack id), each with its entry id appended."""
-        cluster = self.cluster
-        page = cluster.options.restore_page
-        budget = cluster.options.restore_max_entries
-        missed: list[list[Any]] = []
-        start = next_offset(offset)
-        covered = _id_key(offset)
-        empty = 0
-        name = self.nsp.name
-        while True:
-            entries: Any = await asyncio.wait_for(
-                cluster.client.execute_command(  # type: ignore[no-untyped-call]
-                    "XRANGE", self.stream, start, "+", "COUNT", page
-                ),
-                cluster.link.command_timeout,
-            )
-            for raw_id, fields in entries:
-                entry_id = raw_id.decode()
-                pairs = _pairs(fields)
-                if pairs.get(b"nsp") != name.encode() or pairs.get(b"type") != b"3":
-                    continue
-                try:
-                    body = decode_entry(pairs).body
-                except MessageError:
-                    continue
-                if not isinstance(body, Broadcast) or body.request_id is not None:
-                    continue
-                flags = body.opts.flags or WireFlags()
-                if body.packet.id is not None or flags.volatile or body.packet.type != _EVENT:
-                    continue
-                if replays(session.rooms, body.opts.rooms, body.opts.except_rooms):
-                    missed.append([*body.packet.data, entry_id])
-            budget -= len(entries)
-            if entries:
-                covered = _id_key(entries[-1][0].decode())
-            # done at the end of the stream, once past what the reader already delivered
-            # (an entry it handed out while this ran reached no socket of this session):
-            # from here on, with no await, the socket joins and the reader's next entries
-            # reach it live
-            if len(entries) < page and cluster.last_read.get(self.stream, (0, 0)) <= covered:
-                return missed
-            if not entries:  # the reader is ahead: its entries were trimmed, or are coming
-                empty += 1
-                if empty > 3:
-                    return missed
-            if budget <= 0:
-                log.warning(
-                    "session %s not restored: more than %d entries to read",
-                    session.pid,
-                    cluster.options.restore_max_entries,
-                )
-                return None
-            start = f"{covered[0]}-{covered[1] + 1}"
+        return self.sessions.restore(pid, offset)
