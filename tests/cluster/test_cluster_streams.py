@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -472,3 +473,80 @@ async def test_back_on_another_node_before_the_session_is_written(redis_port: in
             await c.close()
         await a.stop()
         await b.stop()
+
+
+async def test_node_killed_leaves_its_sessions_with_save_ahead(redis_port: int) -> None:
+    """An rtio node with save_ahead is killed (SIGKILL: no close handler runs); its client
+    recovers on another node, with its rooms and data as last written, and the events sent
+    while it was away."""
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "streams" / "rtio_node.py"), str(redis_port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    b = await RtioNode(redis_port, "b").start()
+    clients: list[Client] = []
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 20)
+        url = f"http://127.0.0.1:{json.loads(line)['port']}"
+        first = Client(url, transports=("websocket",), reconnection=False)
+        clients.append(first)
+        rec = Recorder(first)
+        await first.connect(timeout=10)
+        await wait_for(lambda: len(rec.got) == 1)
+        old_id = first.id
+        assert await first.call("join", "r", timeout=5) == sorted([old_id, "r"])
+        await asyncio.sleep(0.5)  # the room change written ahead (50 ms after it)
+        await session_saved(redis_port, first._pid)
+        process.kill()
+        await asyncio.to_thread(process.wait, 10)
+        await wait_for(lambda: not first.connected)  # the client sees its connection drop
+        b.sio.to("r").emit("news", "while dead")
+        b.sio.to("other").emit("news", "no")
+        await asyncio.sleep(0.3)
+        second, rec2 = await moved(first, b.url)
+        clients.append(second)
+        assert second.recovered and second.id == old_id
+        await wait_for(lambda: len(rec2.got) == 1)
+        assert rec2.got[0][1] == "while dead"
+        me = await second.call("whoami", timeout=5)
+        assert me["rooms"] == sorted([old_id, "r"]) and me["data"] == {"node": "killed"}
+    finally:
+        for c in clients:
+            await c.close()
+        await b.stop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+async def test_save_ahead_is_deleted_on_a_client_disconnect(redis_port: int) -> None:
+    """With save_ahead, a socket the client disconnects itself leaves no session."""
+    node = RtioNode(redis_port, "a")
+    node.cluster = RedisStreamsCluster(
+        link=LinkOptions(port=redis_port), options=StreamsOptions(block_time=1.0, save_ahead=0.5)
+    )
+    node.sio.main.adapter = node.cluster(node.sio.main)
+    await node.start()
+    client = Client(node.url, transports=("websocket",), reconnection=False)
+    try:
+        await client.connect(timeout=10)
+        await session_saved(redis_port, client._pid)
+        old_id = client.id
+        await client.disconnect()
+        await wait_for(lambda: node.disconnected(old_id or ""))
+        redis = Redis(port=redis_port)
+        try:
+            for _ in range(100):
+                if not await redis.exists(f"sio:session:{client._pid}"):
+                    break
+                await asyncio.sleep(0.02)
+            assert not await redis.exists(f"sio:session:{client._pid}")
+        finally:
+            await redis.aclose()
+    finally:
+        await client.close()
+        await node.stop()
