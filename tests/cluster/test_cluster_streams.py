@@ -262,6 +262,7 @@ class Recorder:
         self.got: list[tuple[Any, ...]] = []
         client.on("news", lambda *args: self.got.append(("news", *args)))
         client.on("welcome", lambda *args: self.got.append(("welcome", *args)))
+        client.on("ask", lambda *args: self.got.append(("ask", *args)))
 
 
 async def moved(old: Client, url: str) -> tuple[Client, Recorder]:
@@ -549,4 +550,44 @@ async def test_save_ahead_is_deleted_on_a_client_disconnect(redis_port: int) -> 
             await redis.aclose()
     finally:
         await client.close()
+        await node.stop()
+
+
+@pytest.mark.skipif(not NODE_READY, reason="node or tests/cluster/streams/node_modules missing")
+async def test_an_acked_emit_is_not_replayed(redis_port: int) -> None:
+    """Node stores a socket's acked emit in the stream (without an offset for the client);
+    restoring after it, Node replays it as a plain event. rtio's restore skips it."""
+    node = await NodeNode(redis_port).start()
+    ours = await RtioNode(redis_port, "rtio").start()
+    clients: list[Client] = []
+    try:
+        first = Client(node.url, transports=("websocket",), reconnection=False)
+        clients.append(first)
+        rec = Recorder(first)
+        asked: list[Any] = []
+
+        @first.on("ask")
+        def ask(arg: Any) -> str:
+            asked.append(arg)
+            return "ok"
+
+        await first.connect(timeout=10)
+        await wait_for(lambda: len(rec.got) == 1)
+        assert await first.call("ask_me", timeout=5) is True
+        await wait_for(lambda: any(e["event"] == "answer" for e in node.events))
+        assert asked == ["acked"]  # no offset appended to an acked emit
+        old_id = first.id
+        assert old_id is not None
+        cut(first)
+        await wait_for(lambda: node.disconnected(old_id))
+        await session_saved(redis_port, first._pid)
+        second, rec2 = await moved(first, ours.url)
+        clients.append(second)
+        assert second.recovered and second.id == old_id
+        await asyncio.sleep(0.3)
+        assert rec2.got == []  # the recorder listens for "ask" too
+    finally:
+        for c in clients:
+            await c.close()
+        await ours.stop()
         await node.stop()

@@ -10,7 +10,8 @@
 // a new socket gets data {"node": "node"} and a "welcome" event, a recovered one neither;
 // "fetch()" -> io.fetchSockets() as {id, rooms, data}; "sse()" -> the answers to
 // serverSideEmitWithAck("ping", "from node"); "ask_all()" -> the sorted answers to
-// io.timeout(3000).emitWithAck("ask", 1); the server answers "ping" with ["node", arg].
+// io.timeout(3000).emitWithAck("ask", 1); "ask_me()": the server emits "ask" to this socket
+// with an ack (printed as {"event": "answer"}); the server answers "ping" with ["node", arg].
 import { createServer } from "node:http";
 import { createClient } from "redis";
 import { Server } from "socket.io";
@@ -55,6 +56,10 @@ io.on("connection", (socket) => {
     } catch (e) {
       ack({ error: String(e) });
     }
+  });
+  socket.on("ask_me", (ack) => {
+    socket.emit("ask", "acked", (answer) => out({ event: "answer", sid: socket.id, answer }));
+    ack(true);
   });
   socket.on("ask_all", async (ack) => {
     try {
