@@ -445,6 +445,10 @@ async def test_requests_over_pubsub_both_ways(redis_port: int) -> None:
         on_node.on("ask", lambda x: f"node-client {x}")
         on_rtio.on("ask", lambda x: f"rtio-client {x}")
         assert await on_node.call("ask_all", timeout=10) == ["node-client 1", "rtio-client 1"]
+        # and rtio's broadcast with acks reaches the Node node's client
+        results = await ours.sio.timeout(5).emit_with_ack("ask", 2)
+        assert sorted(results.values()) == ["node-client 2", "rtio-client 2"]
+        assert results.complete
     finally:
         for c in clients:
             await c.close()

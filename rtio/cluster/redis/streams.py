@@ -399,6 +399,18 @@ class RedisStreamsAdapter(Adapter):
             return mine
         return [*mine, *await self.requests.fetch_sockets(opts)]
 
+    def broadcast_with_ack(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        on_client_count: Callable[[int], None],
+        on_ack: Callable[[str, list[Any] | None], None],
+    ) -> None:
+        if opts.local:
+            super().broadcast_with_ack(packet, opts, on_client_count, on_ack)
+        else:
+            self.requests.broadcast_with_ack(packet, opts, on_client_count, on_ack)
+
     def server_side_emit(self, args: list[Any]) -> None:
         self.requests.server_side_emit(args)
 

@@ -13,7 +13,11 @@ message is dropped (DEBUG); a request whose answers do not all come in time retu
 came (the missing count is logged at INFO). Bounds: ``max_pending`` requests of this node at
 once (past it a request fails with :class:`~rtio.cluster.errors.LinkDown`).
 
-Not done: this node's own broadcasts with acks reach its own sockets only.
+A broadcast with acks of this node: its own sockets at once, the others' through a
+BROADCAST with ``requestId``; each node answers its client count, then one BROADCAST_ACK
+per client. rtio's operator learns the local count synchronously and the remote ones later:
+a placeholder count holds it open until every node counted (or ``request_timeout``), and
+the latest ack is held back to close it with the placeholder's removal.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from ..messages import (
     ServerSideEmit,
     ServerSideEmitResponse,
 )
-from ..wire import RemoteSocket, WireOptions, encode_msgpack, js_string
+from ..wire import RemoteSocket, WireFlags, WireOptions, WirePacket, encode_msgpack, js_string
 from .link import RedisLink
 
 __all__ = ["Requests", "StreamsRemoteSocket", "handshake_wire"]
@@ -94,6 +98,53 @@ class StreamsRemoteSocket:
         self._adapter.disconnect_sockets(self._only_me(), close)
 
 
+class _Gather:
+    """The acks of one broadcast with acks, local and remote, fed to rtio's operator."""
+
+    __slots__ = ("_final", "_held", "_on_ack", "_on_count", "counts", "remote_acks")
+
+    def __init__(
+        self, on_count: Callable[[int], None], on_ack: Callable[[str, list[Any] | None], None]
+    ) -> None:
+        self._on_count = on_count
+        self._on_ack = on_ack
+        self._final = False
+        self._held: tuple[str, list[Any] | None] | None = None
+        #: nodes that reported their count; acks from other nodes
+        self.counts = 0
+        self.remote_acks = 0
+        on_count(1)  # the placeholder
+
+    def count(self, n: int) -> None:
+        if n:
+            self._on_count(n)
+
+    def remote_count(self, n: int) -> None:
+        self.counts += 1
+        self.count(n)
+
+    def ack(self, sid: str, args: list[Any] | None) -> None:
+        if self._final:
+            self._on_ack(sid, args)
+            return
+        held, self._held = self._held, (sid, args)
+        if held is not None:
+            self._on_ack(*held)
+
+    def remote_ack(self, packet: Any) -> None:
+        self.remote_acks += 1
+        self.ack(f"~{self.remote_acks}", [packet])
+
+    def finish(self) -> None:
+        if self._final:
+            return
+        self._final = True
+        self._on_count(-1)
+        held, self._held = self._held, None
+        if held is not None:
+            self._on_ack(*held)
+
+
 class _Pending:
     __slots__ = ("expected", "future", "replies")
 
@@ -134,6 +185,7 @@ class Requests:
         #: the local (rtio Adapter) operations: fetch_sockets, broadcast_with_ack
         self.local = local
         self._pending: dict[str, _Pending] = {}
+        self._acks: dict[str, _Gather] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         #: the nodes counted at the last request (``server_count``)
         self.last_count = 1
@@ -220,7 +272,15 @@ class Requests:
         self.local().broadcast_with_ack(packet, _local(body.opts), on_count, on_ack)
 
     def _response(self, body: Any) -> None:
-        if isinstance(body, FetchSocketsResponse):
+        if isinstance(body, BroadcastClientCount):
+            gather = self._acks.get(body.request_id)
+            if gather is not None:
+                gather.remote_count(body.client_count)
+        elif isinstance(body, BroadcastAck):
+            gather = self._acks.get(body.request_id)
+            if gather is not None:
+                gather.remote_ack(body.packet)
+        elif isinstance(body, FetchSocketsResponse):
             pending = self._pending.get(body.request_id)
             if pending is not None:
                 pending.add(body.sockets)
@@ -269,6 +329,53 @@ class Requests:
 
     async def server_side_emit_with_ack(self, args: list[Any]) -> list[Any]:
         return await self._ask(lambda rid: ServerSideEmit(list(args), rid))
+
+    def broadcast_with_ack(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        on_count: Callable[[int], None],
+        on_ack: Callable[[str, list[Any] | None], None],
+    ) -> None:
+        """This node's sockets at once, the other nodes' through pub/sub."""
+        if len(self._acks) >= self.max_pending:
+            log.warning(
+                "%d broadcasts with acks wait already: this one stays local", self.max_pending
+            )
+            self.local().broadcast_with_ack(packet, opts, on_count, on_ack)
+            return
+        gather = _Gather(on_count, on_ack)
+        request_id = os.urandom(8).hex()
+        self._acks[request_id] = gather
+        self.local().broadcast_with_ack(packet, opts, gather.count, gather.ack)
+        timeout = opts.timeout if opts.timeout is not None else self.request_timeout
+        flags = (
+            WireFlags(timeout=round(timeout * 1000)) if opts.timeout is not None else WireFlags()
+        )
+        wire = WireOptions(tuple(sorted(opts.rooms)), tuple(sorted(opts.except_rooms)), flags)
+        body = Broadcast(WirePacket(list(packet.data)), wire, request_id)
+        self._spawn(self._gather(request_id, body, gather, timeout))
+
+    async def _gather(
+        self, request_id: str, body: Broadcast, gather: _Gather, timeout: float
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        try:
+            try:
+                others = await self.link.numsub(self.public) - 1
+            except LinkDown:
+                others = 0
+            if others > 0:
+                await self.link.publish(self.public, self._message(body))
+                deadline = start + min(timeout, self.request_timeout)
+                while gather.counts < others and loop.time() < deadline:
+                    await asyncio.sleep(0.02)
+        finally:
+            gather.finish()
+        # the clients' answers may still come, until the broadcast's timeout
+        await asyncio.sleep(max(0.0, start + timeout + 1.0 - loop.time()))
+        self._acks.pop(request_id, None)
 
     def close(self) -> None:
         for task in tuple(self._tasks):
