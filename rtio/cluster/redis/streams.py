@@ -23,8 +23,7 @@ not recovered. Bounds: ``max_outbound`` writes queued, ``restore_page`` entries 
 
 The requests that need answers (fetch_sockets, server_side_emit, broadcasts with acks)
 go over pub/sub (``socket.io#<nsp>#``, answers on ``socket.io#<nsp>#<uid>#``), through
-a :class:`~.link.RedisLink`: streams_requests.py. This node's own broadcasts with acks
-reach its own sockets only (docs/RECOVERY.md).
+a :class:`~.link.RedisLink`: streams_requests.py. Sessions: streams_sessions.py.
 """
 
 from __future__ import annotations
