@@ -254,7 +254,7 @@ async def redis_port(redis_server: RedisServer) -> AsyncIterator[int]:
 def cut(client: Client) -> None:
     engine = client.manager.engine
     assert engine is not None
-    engine._end("transport close")
+    engine.abort("transport close")
 
 
 class Recorder:

@@ -227,7 +227,7 @@ def cut(client: Client) -> None:
     """The network drops the connection (the client sees a transport close)."""
     engine = client.manager.engine
     assert engine is not None
-    engine._end("transport close")
+    engine.abort("transport close")
 
 
 @pytest.mark.parametrize("transports", [("websocket",), ("polling",)], ids=["websocket", "polling"])
