@@ -153,6 +153,9 @@ class RestoredSession(Session):
     its offset last)."""
 
     missed: list[list[Any]] = field(default_factory=list)
+    #: the events stored since ``missed`` was read (None: the adapter cannot tell): read
+    #: again when the socket joins, for what was sent while its middlewares ran
+    more: Callable[[], list[list[Any]] | None] | None = None
 
 
 def should_replay(
@@ -292,7 +295,11 @@ class PacketLog:
         if missed is None:
             self._dropped(session)
             return None
-        return RestoredSession(session.sid, session.pid, session.rooms, session.data, missed)
+        last = missed[-1][-1] if missed else offset
+        rooms = session.rooms
+        return RestoredSession(
+            session.sid, session.pid, rooms, session.data, missed, lambda: self.missed(rooms, last)
+        )
 
     def _trim(self, now: float) -> None:
         horizon = now - self.options.max_disconnection_duration

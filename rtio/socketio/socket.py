@@ -208,6 +208,9 @@ class Socket(SocketDispatch):
             return
         self.nsp.adapter.add_all(self.id, restored.rooms or (self.id,))
         missed, restored.missed = restored.missed, []
+        if restored.more is not None:  # sent while its middlewares ran (none without)
+            missed += restored.more() or ()
+            restored.more = None
         client = self.client
         encode = client.parser.encode
         name = self.nsp.name

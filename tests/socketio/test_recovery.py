@@ -431,3 +431,34 @@ async def test_expiry_hook_is_called_on_time() -> None:
     finally:
         await a.close()
         await server.stop()
+
+
+async def test_events_sent_while_the_middlewares_run_are_replayed() -> None:
+    """skip_middlewares=False: a broadcast while a recovered socket's middleware runs (here,
+    by the middleware itself, after an await) reaches it, after its missed events."""
+    sio = make_server(skip_middlewares=False)
+
+    @sio.use
+    async def middleware(socket: rtio.Socket, auth: Any) -> None:
+        if socket.recovered:
+            await asyncio.sleep(0.05)
+            sio.emit("news", "during")
+
+    server = Live(sio)
+    await server.start()
+    a = Client(
+        server.url, transports=("websocket",), reconnection_delay=0.2, randomization_factor=0
+    )
+    got: list[Any] = []
+    a.on("news", lambda *args: got.append(args[0]))
+    try:
+        await a.connect(timeout=5)
+        await wait_for(lambda: a._last_offset is not None)
+        cut(a)
+        await wait_for(lambda: len(sio.state["disconnects"]) == 1)  # type: ignore[attr-defined]
+        sio.emit("news", "away")
+        await wait_for(lambda: a.connected and a.recovered, timeout=10)
+        await wait_for(lambda: got == ["away", "during"])
+    finally:
+        await a.close()
+        await server.stop()
