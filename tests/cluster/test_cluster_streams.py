@@ -189,12 +189,12 @@ class RtioNode:
         self.runner: web.AppRunner | None = None
         self.url = ""
 
-    async def start(self) -> RtioNode:
+    async def start(self, port: int = 0) -> RtioNode:
         app = self.sio.make_app()
         self.cluster.attach(app)
         self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self.runner, "127.0.0.1", port, reuse_address=True).start()
         self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
         return self
 
@@ -595,3 +595,28 @@ async def test_an_acked_emit_is_not_replayed(redis_port: int) -> None:
             await c.close()
         await ours.stop()
         await node.stop()
+
+
+async def test_a_restarted_node_recovers_its_clients(redis_port: int) -> None:
+    """With Redis the sessions outlive the process: a node shut down ("server shutting
+    down", a recoverable reason) and started again on the same port recovers its client."""
+    a = await RtioNode(redis_port, "a").start()
+    url = a.url
+    port = int(url.rsplit(":", 1)[1])
+    client = Client(url, transports=("websocket",), reconnection_delay=0.5, randomization_factor=0)
+    rec = Recorder(client)
+    try:
+        await client.connect(timeout=10)
+        await wait_for(lambda: len(rec.got) == 1)
+        old_id = client.id
+        await client.call("join", "r", timeout=5)
+        await a.stop()
+        await session_saved(redis_port, client._pid)
+        a = await RtioNode(redis_port, "a2").start(port)
+        await wait_for(lambda: client.connected, timeout=15)
+        assert client.recovered and client.id == old_id
+        me = await client.call("whoami", timeout=5)
+        assert me["rooms"] == sorted([old_id, "r"]) and me["data"] == {"node": "a"}
+    finally:
+        await client.close()
+        await a.stop()

@@ -220,6 +220,10 @@ class RedisStreamsCluster:
         if queue is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(queue.join(), self.link.close_timeout)
+        # the sessions of the sockets the shutdown closed: saved before leaving Redis
+        saving = [t for a in self.adapters.values() for t in a.sessions.saving]
+        if saving:
+            await asyncio.wait(saving, timeout=self.link.close_timeout)
         for adapter in self.adapters.values():
             adapter.requests.close()
             adapter.sessions.close()

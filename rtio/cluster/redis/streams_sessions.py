@@ -65,6 +65,8 @@ class Sessions:
         self._flush: asyncio.TimerHandle | None = None
         self._refresh: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: the SETs of sessions being saved (a closing cluster waits for them)
+        self.saving: set[asyncio.Task[None]] = set()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -88,7 +90,10 @@ class Sessions:
             return None
         self._persisted.add(session.pid)
         stored = StreamSession(session.sid, session.pid, tuple(session.rooms), session.data)
-        return self._set(stored, self.ttl_ms)
+        task = asyncio.ensure_future(self._set(stored, self.ttl_ms))
+        self.saving.add(task)
+        task.add_done_callback(self.saving.discard)
+        return task
 
     def changed(self, sid: str) -> None:
         """A local socket connected or changed rooms: written ahead soon (save_ahead)."""
