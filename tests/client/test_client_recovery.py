@@ -1,8 +1,8 @@
 """Connection state recovery (pid and offset) as the JS client does it, against Node
 socket.io 4.8 with ``connectionStateRecovery`` on: after a connection drops, the client
 reconnects with its pid and the offset of the last event it received, gets its old id
-back (``recovered``) and the events it missed. rtio's server does not offer recovery yet
-(issue 17): against it the client reconnects with a new session (test_restart_reconnects).
+back (``recovered``) and the events it missed. Against rtio's server with recovery on:
+tests/socketio/test_recovery.py.
 """
 
 from __future__ import annotations
