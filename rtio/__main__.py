@@ -32,6 +32,8 @@ DESCRIPTION = """\
 rtio: a Socket.IO v5 server for Python, on aiohttp.
 
   rtio demo                  the chat demo, in memory, on http://127.0.0.1:8000/
+  rtio bench URL             load a Socket.IO server (any: rtio, Node, python-socketio)
+                             and report latency, throughput and the server's CPU/memory
   rtio serve myapp:sio       serve the object `sio` of the module `myapp` (from the
                              current directory): an rtio.Server (mounted at /socket.io/),
                              an aiohttp.web.Application, or a function (async or not)
@@ -90,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("target", metavar="MODULE:OBJECT", help="e.g. myapp:sio or myapp:make_app")
     add_serving_options(serve)
+
+    from rtio.bench.cli import add_parser as add_bench  # rtio bench: the load tool
+
+    add_bench(commands)
     return parser
 
 
@@ -167,6 +173,11 @@ def _run(app: web.Application | Callable[[], Any], host: str, port: int, level: 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``rtio`` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "bench":
+        from rtio.bench.cli import main as bench_main
+
+        logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+        return bench_main(args)
     _setup_logging(args.log_level)
     log.debug("rtio %s: %s", rtio.__version__, speedup())
     try:
