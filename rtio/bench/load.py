@@ -33,11 +33,16 @@ import aiohttp
 
 from rtio.client.engine_core import EngineClientCore, EngineProtocolError, decode_frame
 from rtio.client.transport import EngineClient, TransportError, default_ws_connector
-from rtio.socketio.packet import Packet, PacketType
+from rtio.socketio import Packet, PacketType
 from rtio.socketio.parsers import JsonParser, ParseError
-from rtio.ws import ConnectionClosed, ConnectionOptions, WebSocket, WebSocketError
+from rtio.ws import (
+    ConnectionClosed,
+    ConnectionOptions,
+    InvalidHandshakeResponse,
+    WebSocket,
+    WebSocketError,
+)
 from rtio.ws import connect as ws_connect
-from rtio.ws.errors import InvalidHandshakeResponse
 
 __all__ = [
     "TRANSPORTS",

@@ -93,13 +93,12 @@ def find_listener_pid(port: int, proc: Path = _PROC) -> int | None:
                 inodes.add(f"socket:[{cols[9]}]")
     if not inodes:
         return None
-    me = os.getpid()
     try:
         entries = list(proc.iterdir())
     except OSError:
         return None
     for entry in entries:
-        if not entry.name.isdigit() or int(entry.name) == me:
+        if not entry.name.isdigit():
             continue
         try:
             fds = list((entry / "fd").iterdir())

@@ -1,0 +1,164 @@
+"""``rtio bench`` end to end: the command, run for about a second per scenario against
+benchmarks/server.py (rtio on the bench server contract) on a free loopback port; the
+report's numbers must be sane (valid schema, no errors, counts above zero, ordered
+percentiles, the server's CPU and RSS read from /proc). No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rtio.bench import validate_report
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER = ROOT / "benchmarks" / "server.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, int]]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(SERVER), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"the bench server did not start: {proc.stderr!r}") from None
+            time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}", proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def bench(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any] | None, str]:
+    out = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "rtio", "bench", *args, "--json", str(out)],
+        capture_output=True, text=True, timeout=90, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    report = json.loads(out.read_text()) if out.exists() else None
+    return done.returncode, report, done.stdout + done.stderr
+
+
+def check_sane(report: dict[str, Any] | None, output: str, server_pid: int) -> dict[str, Any]:
+    assert report is not None, output
+    assert validate_report(report) == [], output
+    summary = report["summary"]
+    assert summary["errors"] == 0, (report["errors"], output)
+    assert summary["operations"] > 0, output
+    assert report["target"]["server_pid"] == server_pid  # found from the listening port
+    server = report["server"]
+    assert server is not None and server["rss_end_bytes"] > 1_000_000
+    assert server["cpu_pct"] >= 0
+    hs = summary["handshake_ms"]
+    assert hs["count"] > 0 and 0 < hs["p50"] <= hs["p99"] <= hs["max"]
+    return report
+
+
+@pytest.mark.parametrize(("transport", "scenario", "extra"), [
+    ("websocket", "echo", []),
+    ("websocket", "fanout", ["--burst", "2"]),
+    ("polling", "echo", []),
+    ("both", "fanout", []),
+    ("websocket", "echo", ["--rate", "200"]),
+])
+def test_echo_and_fanout(tmp_path: Path, server: tuple[str, int], transport: str,
+                         scenario: str, extra: list[str]) -> None:
+    url, pid = server
+    code, report, output = bench(
+        tmp_path, url, "--scenario", scenario, "--transport", transport, "--clients", "20",
+        "--duration", "1.5", "--warmup", "0.3", *extra,
+    )
+    assert code == 0, output
+    report = check_sane(report, output, pid)
+    summary, results = report["summary"], report["results"]
+    assert summary["connected"] == 20
+    lat = summary["latency_ms"]
+    assert lat["count"] > 0 and 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+    assert summary["throughput_per_s"] > 0
+    if scenario == "echo":
+        assert results["round_trips"] == summary["operations"]
+        assert results["unanswered"] == 0
+    else:
+        assert results["joined"] == 20 and results["broadcasts"] > 0
+        assert results["lost_deliveries"] == 0
+        assert results["expected_deliveries"] == results["broadcasts"] * 20 * (
+            2 if "--burst" in extra else 1)
+    assert f"{scenario} {transport}" in output  # the plain progress lines (not a TTY)
+
+
+def test_connect_storm(tmp_path: Path, server: tuple[str, int]) -> None:
+    url, pid = server
+    code, report, output = bench(tmp_path, url, "--scenario", "connect-storm",
+                                 "--clients", "5", "--duration", "1.5")
+    assert code == 0, output
+    report = check_sane(report, output, pid)
+    results = report["results"]
+    assert results["connects"] == report["summary"]["operations"] > 5  # reconnected
+    assert results["failed"] == 0
+    assert report["summary"]["handshake_ms"]["count"] == results["connects"]
+
+
+def test_idle(tmp_path: Path, server: tuple[str, int]) -> None:
+    url, pid = server
+    code, report, output = bench(tmp_path, url, "--scenario", "idle", "--clients", "50",
+                                 "--duration", "1.5", "--settle", "0.5")
+    assert code == 0, output
+    report = check_sane(report, output, pid)
+    results = report["results"]
+    assert results["connected"] == results["still_connected"] == 50
+    assert results["server_rss_after_bytes"] > 0
+    assert isinstance(results["server_bytes_per_connection"], int)
+
+
+def test_nothing_listening_is_a_failure_by_cause(tmp_path: Path) -> None:
+    code, report, output = bench(tmp_path, f"http://127.0.0.1:{free_port()}",
+                                 "--clients", "3", "--duration", "0.5", "--warmup", "0")
+    assert code == 1, output
+    assert report is not None and validate_report(report) == []
+    assert report["errors"] == {"connect": {"refused": 3}}
+    assert report["server"] is None and report["summary"]["operations"] == 0
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    code, report, output = bench(tmp_path, "ftp://127.0.0.1:1", "--duration", "1")
+    assert code == 2 and report is None and "not an http" in output
+    code, _, output = bench(tmp_path, "http://127.0.0.1:1", "--clients", "0")
+    assert code == 2 and "at least 1" in output
+
+
+def test_help_names_the_contract() -> None:
+    done = subprocess.run([sys.executable, "-m", "rtio", "bench", "--help"],
+                          capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert done.returncode == 0
+    for text in ("bench server contract", "echo(*args)", "join(room)",
+                 "bcast(room, count, data)", "benchmarks/server.py", "--server-pid"):
+        assert text in done.stdout
