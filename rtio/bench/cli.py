@@ -248,12 +248,17 @@ def main(args: argparse.Namespace) -> int:
             asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
             event_loop = "uvloop"
     report = asyncio.run(run_bench(params, target, server_pid, args.quiet, event_loop))
-    _print_summary(report) if args.json != "-" else None
-    if args.json:
-        text = json.dumps(report, indent=2, sort_keys=False)
-        if args.json == "-":
-            print(text)
-        else:
+    text = json.dumps(report, indent=2)
+    if args.json and args.json != "-":
+        try:
             with open(args.json, "w", encoding="utf-8") as out:
                 out.write(text + "\n")
+        except OSError as exc:
+            print(f"rtio bench: cannot write {args.json}: {exc}", file=sys.stderr)
+            return 2
+    with contextlib.suppress(BrokenPipeError):  # `rtio bench ... | head`
+        if args.json == "-":
+            print(text, flush=True)
+        else:
+            _print_summary(report)
     return 0 if report["summary"]["operations"] > 0 else 1

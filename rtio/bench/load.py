@@ -26,6 +26,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from time import perf_counter
 from typing import Any, Protocol
 
@@ -134,7 +135,7 @@ class Target:
     def secure(self) -> bool:
         return urllib.parse.urlsplit(self.url).scheme in ("https", "wss")
 
-    @property
+    @cached_property  # read twice per packet
     def namespace(self) -> str:
         return urllib.parse.urlsplit(self.url).path.rstrip("/") or "/"
 

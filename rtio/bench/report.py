@@ -16,7 +16,7 @@ change that renames or removes a key bumps the version, a new key does not:
                    "handshake_ms": {same}},
       "results":  what the scenario reports (its own keys),
       "errors":   {phase: {cause: count}},
-      "client":   {"cpu_pct"},
+      "client":   {"cpu_pct", "rss_bytes"} (rtio bench itself),
       "server":   {"cpu_pct", "rss_start_bytes", "rss_end_bytes", "rss_peak_bytes"} or null,
       "notes":    [strings: client-bound, server not local, ...]
     }
@@ -38,6 +38,7 @@ from typing import Any
 
 import rtio
 
+from .probe import ProcessProbe
 from .runner import Run
 
 __all__ = ["SCHEMA", "build_report", "machine_info", "validate_report"]
@@ -80,6 +81,11 @@ def machine_info() -> dict[str, Any]:
         "memory_bytes": memory,
         "loadavg_start": loadavg,
     }
+
+
+def _own_rss() -> int | None:
+    reading = ProcessProbe(os.getpid()).read()
+    return reading.rss_bytes if reading else None
 
 
 def _pct(seconds: float, window: float) -> float:
@@ -143,7 +149,7 @@ def build_report(
         },
         "results": results,
         "errors": {phase: dict(counts) for phase, counts in run.errors.items()},
-        "client": {"cpu_pct": client_cpu},
+        "client": {"cpu_pct": client_cpu, "rss_bytes": _own_rss()},
         "server": server,
         "notes": notes,
     }
