@@ -190,12 +190,15 @@ def _print_summary(report: dict[str, Any]) -> None:
     summary = report["summary"]
     lat = summary["latency_ms"]
     hs = summary["handshake_ms"]
-    lines = [
-        f"{report['scenario']['name']} over {report['scenario']['params']['transport']}: "
-        f"{summary['operations']} operations in {summary['window_s']} s = "
-        f"{summary['throughput_per_s']:,.1f}/s, {summary['connected']} clients connected, "
-        f"{summary['errors']} errors",
-    ]
+    name, transport = report["scenario"]["name"], report["scenario"]["params"]["transport"]
+    if name == "idle":
+        head = (f"idle over {transport}: {summary['connected']} connections held "
+                f"{summary['window_s']} s, opened at {report['results'].get('connects_per_s')}/s")
+    else:
+        head = (f"{name} over {transport}: {summary['operations']} operations in "
+                f"{summary['window_s']} s = {summary['throughput_per_s']:,.1f}/s")
+    connected = "" if name == "idle" else f", {summary['connected']} clients connected"
+    lines = [f"{head}{connected}, {summary['errors']} errors"]
     if lat["count"]:
         lines.append(f"  latency ms: p50 {lat['p50']} p90 {lat['p90']} p99 {lat['p99']} "
                      f"max {lat['max']} (n={lat['count']})")

@@ -21,12 +21,13 @@ most ``drain_timeout`` and counted as lost.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
 
-from .load import BenchClient, ClientFailure, ClientState, failure_cause
+from .load import BenchClient, ClientFailure, ClientState, PreparedEmit, failure_cause
 from .runner import Run, make_payload
 
 __all__ = ["SCENARIOS", "run_scenario"]
@@ -54,13 +55,14 @@ async def echo(run: Run) -> dict[str, Any]:
     clients = await run.connect_all(params.clients, deadline)
     payload = make_payload(params.payload_bytes)
     expected = [payload]
+    prepared = PreparedEmit.of(run.parser, run.target.namespace, "echo", expected)
     state = {"sent": 0, "answered": 0, "running": True}
 
     def send(client: BenchClient) -> None:
         if not state["running"]:
             return
         try:
-            client.emit("echo", expected, lambda rtt, args: answered(client, rtt, args))
+            client.emit("echo", expected, on_ack[client], prepared)
             state["sent"] += 1
         except ClientFailure as exc:
             run.error("run", exc.cause)
@@ -75,6 +77,9 @@ async def echo(run: Run) -> dict[str, Any]:
         if state["running"] and params.rate is None and client.state is ClientState.CONNECTED:
             send(client)
 
+    on_ack: dict[BenchClient, Callable[[float, list[Any]], None]] = {
+        client: functools.partial(answered, client) for client in clients
+    }
     ticker: asyncio.Task[None] | None = None
     if clients:
         if params.rate is None:

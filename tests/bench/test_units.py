@@ -114,3 +114,25 @@ def test_find_the_listener_of_a_port() -> None:
         port = listener.getsockname()[1]
         assert find_listener_pid(port) == os.getpid()
     assert find_listener_pid(port) is None
+
+
+@pytest.mark.parametrize("namespace", ["/", "/admin"])
+@pytest.mark.parametrize("ack_id", [0, 7, 123456])
+def test_a_prepared_emit_is_what_the_parser_encodes(namespace: str, ack_id: int) -> None:
+    from rtio.bench.load import PreparedEmit
+    from rtio.socketio import Packet, PacketType
+    from rtio.socketio.parsers import JsonParser
+
+    parser = JsonParser()
+    args = [make_payload(100, seq=3), "é", [1, None]]
+    prepared = PreparedEmit.of(parser, namespace, "echo", args)
+    assert prepared.text is not None
+    expected = parser.encode(Packet(PacketType.EVENT, namespace, ["echo", *args], ack_id))
+    assert [f"{prepared.head}{ack_id}{prepared.text}"] == expected
+
+
+def test_binary_args_are_not_prepared() -> None:
+    from rtio.bench.load import PreparedEmit
+    from rtio.socketio.parsers import JsonParser
+
+    assert PreparedEmit.of(JsonParser(), "/", "echo", [b"\x00"]).text is None
