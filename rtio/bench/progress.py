@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from time import perf_counter
 from typing import TextIO
 
 from .runner import Run
@@ -42,26 +43,27 @@ class Progress:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        self._emit(final=True)
+        self.show(final=True)
 
     async def _loop(self) -> None:
         every = self.tick if self.interactive else self.plain_every
         while True:
             await asyncio.sleep(every)
             self.run.sample_server()
-            self._emit()
+            self.show()
 
     def line(self) -> str:
         run = self.run
         now = run.loop.time()
-        elapsed = now - self._started
+        # while measuring: the window's seconds (of --duration); else since the start
+        elapsed = perf_counter() - run.window.started if run.measuring else now - self._started
         rate = (run.ops - self._last_ops) / max(now - self._last_time, 1e-9)
         self._last_ops, self._last_time = run.ops, now
         count, total = run.latency.count, run.latency.total
         last_count, last_total = self._last_lat
         self._last_lat = (count, total)
         lat = (
-            f" lat {1000 * (total - last_total) / (count - last_count):.2f}ms"
+            f" mean {1000 * (total - last_total) / (count - last_count):.2f}ms"
             if count > last_count else ""
         )
         params = run.params
@@ -71,7 +73,7 @@ class Progress:
             f" ops {run.ops} ({rate:,.0f}/s){lat} errors {run.error_count}"
         )
 
-    def _emit(self, final: bool = False) -> None:
+    def show(self, final: bool = False) -> None:
         text = self.line()
         try:
             if self.interactive:
