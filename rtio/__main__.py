@@ -39,7 +39,7 @@ rtio: a Socket.IO v5 server for Python, on aiohttp.
                              an aiohttp.web.Application, or a function (async or not)
                              returning either
 
-Each command takes --host, --port and --log-level; `rtio COMMAND --help` for details.
+demo and serve take --host, --port and --log-level; `rtio COMMAND --help` for details.
 At the default level (info) the log shows connections, disconnections and errors;
 `--log-level debug` adds every HTTP request.
 """

@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import ipaddress
 import json
+import os
 import resource
 import sys
 import time
@@ -234,6 +235,11 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"rtio bench: {exc}", file=sys.stderr)
         return 2
+    if args.json and args.json != "-":
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            print(f"rtio bench: cannot write the report in {folder}", file=sys.stderr)
+            return 2
     server_pid = args.server_pid
     if server_pid is None and _is_loopback(target.host):
         server_pid = find_listener_pid(target.port)

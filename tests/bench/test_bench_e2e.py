@@ -153,6 +153,11 @@ def test_bad_arguments(tmp_path: Path) -> None:
     assert code == 2 and report is None and "not an http" in output
     code, _, output = bench(tmp_path, "http://127.0.0.1:1", "--clients", "0")
     assert code == 2 and "at least 1" in output
+    done = subprocess.run(
+        [sys.executable, "-m", "rtio", "bench", "http://127.0.0.1:1", "--json",
+         str(tmp_path / "no" / "such" / "dir.json")],
+        capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert done.returncode == 2 and "cannot write the report" in done.stderr
 
 
 def test_help_names_the_contract() -> None:
