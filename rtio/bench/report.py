@@ -14,7 +14,8 @@ change that renames or removes a key bumps the version, a new key does not:
       "summary":  {"operations", "throughput_per_s", "window_s", "connected",
                    "errors": total, "latency_ms": {count, min, mean, p50, p90, p99, max},
                    "handshake_ms": {same}},
-      "results":  what the scenario reports (its own keys),
+      "results":  what the scenario reports (its own keys); with --rate also
+                  "send_lag_ms" (how late the requests went out: the tool's own lag),
       "errors":   {phase: {cause: count}},
       "client":   {"cpu_pct", "rss_bytes"} (rtio bench itself),
       "server":   {"cpu_pct", "rss_start_bytes", "rss_end_bytes", "rss_peak_bytes"} or null,
@@ -147,7 +148,8 @@ def build_report(
             "latency_ms": run.latency.summary_ms(),
             "handshake_ms": run.handshake.summary_ms(),
         },
-        "results": results,
+        "results": {**results, "send_lag_ms": run.send_lag.summary_ms()}
+        if run.send_lag.count else results,
         "errors": {phase: dict(counts) for phase, counts in run.errors.items()},
         "client": {"cpu_pct": client_cpu, "rss_bytes": _own_rss()},
         "server": server,

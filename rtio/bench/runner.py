@@ -99,6 +99,7 @@ class Run:
     ops: int = 0  # what the scenario counts: round trips, deliveries, connects
     handshake: Samples = field(default_factory=Samples)
     latency: Samples = field(default_factory=Samples)
+    send_lag: Samples = field(default_factory=Samples)  # open loop: sent after due (s)
     errors: dict[str, Counter[str]] = field(default_factory=dict)
     window: Window = field(default_factory=Window)
     notes: list[str] = field(default_factory=list)

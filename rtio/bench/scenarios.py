@@ -58,9 +58,11 @@ async def echo(run: Run) -> dict[str, Any]:
     prepared = PreparedEmit.of(run.parser, run.target.namespace, "echo", expected)
     state = {"sent": 0, "answered": 0, "running": True}
 
-    def send(client: BenchClient) -> None:
+    def send(client: BenchClient, due_at: float | None = None) -> None:
         if not state["running"]:
             return
+        if due_at is not None:
+            run.send_lag.add(max(0.0, perf_counter() - due_at))
         try:
             client.emit("echo", expected, on_ack[client], prepared)
             state["sent"] += 1
@@ -108,17 +110,23 @@ async def echo(run: Run) -> dict[str, Any]:
 
 
 async def _open_loop(
-    run: Run, clients: list[BenchClient], rate: float, send: Callable[[BenchClient], None]
+    run: Run, clients: list[BenchClient], rate: float,
+    send: Callable[[BenchClient, float | None], None],
 ) -> None:
-    """Send ``rate`` requests per second, round-robin over ``clients``, until cancelled."""
+    """Send ``rate`` requests per second, round-robin over ``clients``, until cancelled,
+    whatever is still unanswered (so a slow server cannot slow the load down: no
+    coordinated omission). Each send is given the perf_counter time it was due; how late
+    it went out (this loop's tick, or the tool falling behind) is ``run.send_lag``,
+    reported apart from the latency."""
     loop = run.loop
     started = loop.time()
+    origin = perf_counter()
     done = 0
     cycle = itertools.cycle(clients)
     while True:
         due = int((loop.time() - started) * rate) - done
-        for _ in range(max(0, due)):
-            send(next(cycle))
+        for i in range(max(0, due)):
+            send(next(cycle), origin + (done + i + 1) / rate)
         done += max(0, due)
         await asyncio.sleep(_TICK)
 
@@ -173,12 +181,14 @@ async def fanout(run: Run) -> dict[str, Any]:
     per_round = len(joined) * params.burst
     seq_counter = itertools.count(1)
 
-    def broadcast(_client: BenchClient | None = None) -> None:
+    def broadcast(_client: BenchClient | None = None, due_at: float | None = None) -> None:
         if not running[0]:
             return
         seq = next(seq_counter)
         payload = make_payload(params.payload_bytes, seq)
-        sent_at[seq] = perf_counter()
+        sent_at[seq] = now = perf_counter()
+        if due_at is not None:
+            run.send_lag.add(max(0.0, now - due_at))
         received[seq] = 0
         round_done.clear()
         try:

@@ -104,6 +104,9 @@ def test_echo_and_fanout(tmp_path: Path, server: tuple[str, int], transport: str
     lat = summary["latency_ms"]
     assert lat["count"] > 0 and 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
     assert summary["throughput_per_s"] > 0
+    if "--rate" in extra:  # open loop: how late the requests went out
+        assert results["send_lag_ms"]["count"] >= summary["operations"]
+        assert summary["throughput_per_s"] <= 200 * 1.5
     if scenario == "echo":
         assert results["round_trips"] == summary["operations"]
         assert results["unanswered"] == 0
