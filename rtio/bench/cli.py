@@ -62,6 +62,7 @@ Every wait has a timeout and the run stops by itself (after about duration + war
 connect and drain timeouts). Connections go to the URL's address only.
 
 example: rtio bench http://127.0.0.1:5000 --clients 200 --scenario echo --duration 10
+More in docs/BENCH.md (the report's schema, reading the figures).
 """
 
 

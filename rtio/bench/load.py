@@ -81,8 +81,11 @@ def failure_cause(exc: BaseException) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return "refused"
     if isinstance(exc, InvalidHandshakeResponse):
-        match = _STATUS.search(str(exc))
-        return f"http {match.group(1)}" if match else "websocket handshake"
+        text = str(exc)
+        match = _STATUS.search(text)
+        if match:
+            return f"http {match.group(1)}"
+        return "closed in handshake" if "closed during" in text else "websocket handshake"
     if isinstance(exc, TransportError):
         if exc.status is not None:
             return f"http {exc.status}"

@@ -44,6 +44,8 @@ def test_target_refuses_bad_input(url: str, path: str, error: str) -> None:
     (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "refused"),
     (InvalidHandshakeResponse("the server answered 503, not 101"), "http 503"),
     (InvalidHandshakeResponse("wrong Sec-WebSocket-Accept"), "websocket handshake"),
+    (InvalidHandshakeResponse("the connection closed during the handshake"),
+     "closed in handshake"),
     (TransportError("handshake refused (400)", 400), "http 400"),
     (ParseError("bad"), "protocol"),
     (ConnectionResetError(), "reset"),
