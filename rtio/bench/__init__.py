@@ -6,6 +6,7 @@ server (docs/BENCH.md).
     runner.py     parameters, counters, connecting many clients, the measured window
     load.py       the load clients on rtio's client layers (rtio.ws push mode +
                   rtio.client's Engine.IO core; rtio.client's EngineClient for polling)
+    http_fetch.py the polling clients' HTTP/1.1: raw keep-alive connections, pooled
     stats.py      latency samples and percentiles (bounded)
     report.py     the JSON report (schema rtio-bench v1) and its check
     probe.py      CPU and RSS of a local process from /proc; who listens on a port

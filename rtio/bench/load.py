@@ -7,8 +7,9 @@
                        mode (no task, queue or future per message) with rtio.client's
                        sans-I/O EngineClientCore deciding (open packet, pongs, close)
     rtio.client's EngineClient for "polling" (long-polling only) and "both" (polling
-                       first, then the upgrade to WebSocket, as browsers do), sharing one
-                       aiohttp session (SharedFetcher) among every client
+                       first, then the upgrade to WebSocket, as browsers do), its HTTP
+                       requests on http_fetch.py's pooled raw connections (or, for
+                       https://, one aiohttp session: SharedFetcher) shared by every client
 
 The Socket.IO codec is rtio.socketio's JsonParser (encode each emit, decode each message).
 Every wait has a timeout; a failure is reported as a *cause* (``failure_cause``): a short,
@@ -33,7 +34,12 @@ from typing import Any, Protocol
 import aiohttp
 
 from rtio.client.engine_core import EngineClientCore, EngineProtocolError, decode_frame
-from rtio.client.transport import EngineClient, TransportError, default_ws_connector
+from rtio.client.transport import (
+    EngineClient,
+    HttpFetcher,
+    TransportError,
+    default_ws_connector,
+)
 from rtio.socketio import Packet, PacketType
 from rtio.socketio.parsers import JsonParser, ParseError
 from rtio.ws import (
@@ -373,7 +379,7 @@ class BenchClient:
         transport: str,
         *,
         parser: JsonParser,
-        fetcher: SharedFetcher | None = None,
+        fetcher: HttpFetcher | None = None,
         on_event: EventCallback | None = None,
         on_close: Callable[[BenchClient, str], None] | None = None,
         max_pending: int = 1000,

@@ -20,6 +20,7 @@ from typing import Any
 
 from rtio.socketio.parsers import JsonParser
 
+from .http_fetch import RawHttpFetcher
 from .load import BenchClient, ClientState, SharedFetcher, Target, failure_cause
 from .probe import ProcessProbe, Reading, self_cpu_seconds
 from .stats import Samples
@@ -107,7 +108,10 @@ class Run:
     def __post_init__(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.parser = JsonParser()
-        self.fetcher = SharedFetcher() if self.params.transport != "websocket" else None
+        # polling: raw keep-alive connections (aiohttp's client for https://)
+        self.fetcher: RawHttpFetcher | SharedFetcher | None = None
+        if self.params.transport != "websocket":
+            self.fetcher = SharedFetcher() if self.target.secure else RawHttpFetcher()
         self.measuring = False
 
     def error(self, phase: str, cause: str, count: int = 1) -> None:
