@@ -119,6 +119,11 @@ class EngineOptions:
     close_write_timeout: float = 5.0
     #: the most refused origins remembered as already logged (each is logged once)
     max_logged_origins: int = MAX_LOGGED_ORIGINS
+    #: admission control (admission.py): new sessions let in per second, sustained; past
+    #: it a handshake gets 503 with Retry-After. None: no limit (as Node)
+    max_handshake_rate: float | None = None
+    #: how many handshakes may come at once above that rate (default: one second's worth)
+    handshake_burst: int | None = None
 
     def __post_init__(self) -> None:
         for name in self.transports:
@@ -142,3 +147,7 @@ class EngineOptions:
             raise ValueError("shutdown_grace and shutdown_settle must not be negative")
         if self.max_buffered_bytes <= 0:
             raise ValueError("max_buffered_bytes must be positive")
+        if self.max_handshake_rate is not None and self.max_handshake_rate <= 0:
+            raise ValueError("max_handshake_rate must be positive (None: no limit)")
+        if self.handshake_burst is not None and self.handshake_burst < 1:
+            raise ValueError("handshake_burst must be at least 1")
