@@ -170,3 +170,51 @@ def test_help_names_the_contract() -> None:
     for text in ("bench server contract", "echo(*args)", "join(room)",
                  "bcast(room, count, data)", "benchmarks/server.py", "--server-pid"):
         assert text in done.stdout
+
+
+ADMISSION_APP = """
+import rtio
+sio = rtio.Server(max_handshake_rate=5.0)
+"""
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_a_storm_refused_by_admission_control_is_counted_by_cause(
+    tmp_path: Path, transport: str
+) -> None:
+    """rtio's admission control (at most 5 handshakes/s) answers the rest 503: the report
+    counts them as ``http 503`` and the admitted ones as connects."""
+    (tmp_path / "admission_app.py").write_text(ADMISSION_APP)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtio", "serve", "admission_app:sio", "--port", str(port),
+         "--log-level", "error"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "no server"
+                time.sleep(0.1)
+        code, report, output = bench(
+            tmp_path, f"http://127.0.0.1:{port}", "--scenario", "connect-storm",
+            "--transport", transport, "--clients", "5", "--duration", "1.5",
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    assert code == 0, output
+    assert report is not None and validate_report(report) == []
+    refused = report["errors"]["connect"].get("http 503", 0)
+    assert refused > 0, report["errors"]
+    assert report["results"]["connects"] > 0
+    assert report["results"]["failed"] == sum(report["errors"]["connect"].values())
