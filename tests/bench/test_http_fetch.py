@@ -85,7 +85,7 @@ async def server() -> AsyncIterator[tuple[str, list[str]]]:
             await response.write_eof()
             return response
         if request.query.get("slow"):
-            await asyncio.sleep(5)
+            await asyncio.sleep(1)
         body = await request.read()
         return web.Response(body=request.method.encode() + b":" + body,
                             status=int(request.query.get("status", "200")))
