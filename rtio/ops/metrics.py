@@ -122,6 +122,14 @@ class RtioCollector(Collector):
         for name, count in sorted(stats.connects.items()):
             connects.add_metric([name], count)
         yield connects
+        recoveries = CounterMetricFamily(
+            "rtio_recoveries",
+            "CONNECTs asking for connection state recovery, by outcome",
+            labels=["namespace", "outcome"],
+        )
+        for (name, outcome), count in sorted(stats.recoveries.items()):
+            recoveries.add_metric([name, outcome], count)
+        yield recoveries
         disconnects = CounterMetricFamily(
             "rtio_socket_disconnects",
             "Sockets disconnected, by Node's disconnect reason",
