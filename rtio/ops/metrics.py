@@ -226,7 +226,8 @@ class RtioCollector(Collector):
             "Broadcasts from other servers for rooms without a member here (not decoded)",
             labels=["namespace"],
         )
-        dropped = 0
+        dropped = published = 0
+        lag = 0.0
         seen_cluster = False
         clusters: set[int] = set()
         for name, nsp in self.server.namespaces.items():
@@ -241,6 +242,10 @@ class RtioCollector(Collector):
                 if isinstance(getattr(cluster, "dropped", None), int):
                     seen_cluster = True
                     dropped += cluster.dropped
+                    published += getattr(cluster, "published", 0)
+                    link_lag = getattr(getattr(cluster, "link", None), "lag", None)
+                    if isinstance(link_lag, float):
+                        lag = max(lag, link_lag)
         if received.samples:
             yield received
         if skipped.samples:
@@ -250,6 +255,17 @@ class RtioCollector(Collector):
                 "rtio_adapter_dropped",
                 "Messages to the cluster dropped (link not started, or its queue full)",
                 value=dropped,
+            )
+            yield CounterMetricFamily(
+                "rtio_adapter_published",
+                "Messages published to the cluster (sent, or kept while Redis is away)",
+                value=published,
+            )
+            yield GaugeMetricFamily(
+                "rtio_adapter_lag_seconds",
+                "How long the cluster link's last canary took from PUBLISH back to its "
+                "subscription (every 5 s; the worst link of this server)",
+                value=lag,
             )
 
 
