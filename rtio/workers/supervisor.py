@@ -223,12 +223,16 @@ class Supervisor:
         for slot in self.slots:
             if slot.state is SlotState.EXITED and self.state is SupervisorState.RUNNING:
                 timeout = min(timeout, max(0.0, slot.restart_at - now))
-        for key, mask in self._selector.select(timeout):
+        events = self._selector.select(timeout)
+        signalled = not events  # (a timeout: reap anyway, should a SIGCHLD have been missed)
+        for key, mask in events:
             if key.data is None:
                 self._drain_wakeup()
+                signalled = True
             else:
                 self.relay.handle(key.data, mask)
-        self._reap(block=False)
+        if signalled:  # SIGCHLD, SIGINT, SIGTERM write the wake-up fd: no waitpid per relay
+            self._reap(block=False)
         now = time.monotonic()
         if self.state is SupervisorState.RUNNING:
             for slot in self.slots:

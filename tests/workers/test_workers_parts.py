@@ -120,6 +120,27 @@ def test_the_relay_delivers_to_all_others_or_one_and_announces_members() -> None
     selector.close()
 
 
+def test_the_relay_sends_the_frames_of_one_read_in_order_in_one_batch() -> None:
+    selector = selectors.DefaultSelector()
+    relay = Relay(selector, max_frame=1024)
+    pairs = [socket.socketpair() for _ in range(3)]
+    readers = [FrameReader(1024) for _ in range(3)]
+    for i, (parent, _child) in enumerate(pairs):
+        relay.add(i, parent)
+    for i in range(3):
+        _frames(pairs[i][1], readers[i])
+    burst = [encode_frame(FrameKind.PUBLISH, ALL if n % 3 else 2, b"m%d" % n) for n in range(9)]
+    pairs[0][1].sendall(b"".join(burst))  # one write: one read in the relay
+    _pump(selector, relay)
+    assert _frames(pairs[1][1], readers[1]) == [
+        (FrameKind.DELIVER, 0, b"m%d" % n) for n in range(9) if n % 3]
+    assert _frames(pairs[2][1], readers[2]) == [
+        (FrameKind.DELIVER, 0, b"m%d" % n) for n in range(9)]
+    assert relay.relayed == (1 + 2 + 3) + 6 + 9  # the MEMBERS frames, then the burst
+    relay.close()
+    selector.close()
+
+
 def test_the_relay_drops_for_a_worker_that_does_not_read() -> None:
     selector = selectors.DefaultSelector()
     relay = Relay(selector, max_frame=1 << 20, max_backlog=64 * 1024)
