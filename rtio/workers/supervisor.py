@@ -52,7 +52,13 @@ log = logging.getLogger("rtio.workers")
 
 
 class WorkersFailing(RuntimeError):
-    """A worker keeps dying right after its start: the supervisor gave up."""
+    """A worker keeps dying right after its start, or found that the app cannot be served
+    by several workers: the supervisor gave up."""
+
+
+#: a worker's exit status when the app cannot be served by several workers
+#: (WorkersUnsupported, its reason printed): restarting it would not help (EX_CONFIG)
+UNSERVABLE = 78
 
 
 class SlotState(enum.Enum):
@@ -323,6 +329,9 @@ class Supervisor:
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except WorkersUnsupported as exc:
+            print(f"rtio: worker {index}: {exc}", file=sys.stderr)
+            code = UNSERVABLE
         except BaseException:
             traceback.print_exc()
         finally:
@@ -355,6 +364,9 @@ class Supervisor:
         if self.state is not SupervisorState.RUNNING:
             log.info("worker %d (pid %d) stopped: %s", slot.index, slot.pid, how)
             return
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == UNSERVABLE:
+            self.stop()
+            raise WorkersFailing(f"worker {slot.index} cannot serve this app (see above)")
         if lived < self.settle:
             slot.fast_failures += 1
             if slot.fast_failures >= self.max_fast_failures:

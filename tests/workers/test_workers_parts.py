@@ -248,6 +248,42 @@ def test_a_worker_that_keeps_dying_at_start_makes_the_supervisor_give_up() -> No
             sock.close()
 
 
+def test_a_worker_that_cannot_serve_the_app_stops_the_supervisor_at_once() -> None:
+    import time
+
+    from rtio.workers import WorkersFailing, WorkersUnsupported, listen, supervise
+
+    socks = listen("127.0.0.1", 0, 2)
+    try:
+
+        def serve(worker: object) -> None:  # in the forked child (the app made there)
+            raise WorkersUnsupported("not servable by several workers")
+
+        start = time.monotonic()
+        with pytest.raises(WorkersFailing, match="cannot serve this app"):
+            supervise(2, serve, socks, max_fast_failures=100)
+        assert time.monotonic() - start < 30  # (not restarted 100 times)
+    finally:
+        for sock in set(socks):
+            sock.close()
+
+
+def test_an_engine_in_a_sub_application_is_refused_with_workers() -> None:
+    from aiohttp import web
+
+    import rtio
+    from rtio.workers import WorkersUnsupported, check_app
+
+    top = web.Application()
+    rtio.Server().attach(top)
+    check_app(top)  # attached to the top application: rtio's front answers it
+    sub = web.Application()
+    rtio.Server().attach(sub)
+    top.add_subapp("/chat", sub)
+    with pytest.raises(WorkersUnsupported, match=r"/chat/socket\.io/ is attached to a sub-app"):
+        check_app(top)
+
+
 def test_listening_sockets_say_tcp_so_that_asyncio_sets_nodelay() -> None:
     """(With proto 0, as socket.create_server makes them, asyncio leaves Nagle on for the
     accepted connections: an ack written after a broadcast waited 40 ms for a delayed ACK.)"""
