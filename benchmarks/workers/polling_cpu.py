@@ -26,7 +26,8 @@ from pathlib import Path
 import aiohttp
 
 APP_DIR = Path(__file__).resolve().parents[2] / "tests" / "workers"
-SESSIONS = 20
+#: the clients (BENCH_CLIENTS): a broadcast goes to all of them
+SESSIONS = int(os.environ.get("BENCH_CLIENTS", "20"))
 #: BENCH_PIN=1: the server (all its processes) on CPU 0, this load generator on CPU 1, so
 #: that 1 and 2 workers get the same CPU and the load generator never takes theirs
 PIN = bool(os.environ.get("BENCH_PIN"))
