@@ -3,7 +3,8 @@
 It binds and listens on the port itself (listen(): on Linux one SO_REUSEPORT socket per
 worker, over which the kernel spreads the connections; the supervisor keeps them open, so
 the connections waiting in a dead worker's backlog wait for its replacement), makes the
-hand-off sockets (handoff.py) and the bus (relay.py), forks the N workers, then only
+hand-off sockets (handoff.py), the bus (relay.py) and the workers' datagram sockets
+(peers.py), forks the N workers, then only
 watches: it relays the bus,
 reaps a worker that exits and forks a new one in its place (same index, so the same id
 prefix), and on SIGINT / SIGTERM stops them all gracefully together (SIGTERM to each:
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from .handoff import MAX_PASSED
+from .peers import DATAGRAM
 from .relay import Relay
 from .worker import Worker, WorkersUnsupported
 
@@ -188,6 +190,16 @@ class Supervisor:
             with contextlib.suppress(OSError):
                 send.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_PASSED + 4096)
                 receive.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * MAX_PASSED)
+        # and one per worker for the bus's messages from the other workers (peers.py)
+        self._peers = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+                       for _ in range(workers)]  # fmt: skip
+        for receive, send in self._peers:
+            receive.setblocking(False)
+            send.setblocking(False)
+            with contextlib.suppress(OSError):
+                # (what all the workers sent and the receiver has not read yet)
+                send.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * DATAGRAM)
+                receive.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * DATAGRAM)
         self._wakeup_r, self._wakeup_w = socket.socketpair()
         self._wakeup_r.setblocking(False)
         self._wakeup_w.setblocking(False)
@@ -320,11 +332,16 @@ class Supervisor:
             for i, (receive, _send) in enumerate(self._handoff):
                 if i != index:
                     receive.close()
+            for i, (receive, _send) in enumerate(self._peers):
+                if i != index:
+                    receive.close()
             mine = self._socks[index]
             for other in set(self._socks) - {mine}:
                 other.close()
             worker = Worker(index, self.workers, sock=mine, outboxes=outboxes,
-                            inbox=inbox, bus_sock=bus_sock)  # fmt: skip
+                            inbox=inbox, bus_sock=bus_sock,
+                            peer_outboxes=[send for _receive, send in self._peers],
+                            peer_inbox=self._peers[index][0])  # fmt: skip
             self._serve(worker)
             code = 0
         except SystemExit as exc:
@@ -385,7 +402,7 @@ class Supervisor:
     def _close(self) -> None:
         self.relay.close()
         self._selector.close()
-        for receive, send in self._handoff:
+        for receive, send in (*self._handoff, *self._peers):
             receive.close()
             send.close()
         self._wakeup_r.close()

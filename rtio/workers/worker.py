@@ -95,6 +95,8 @@ class Worker:
         outboxes: Sequence[socket.socket],
         inbox: socket.socket,
         bus_sock: socket.socket,
+        peer_outboxes: Sequence[socket.socket] | None = None,
+        peer_inbox: socket.socket | None = None,
     ) -> None:
         self.index = index
         self.workers = workers
@@ -102,6 +104,8 @@ class Worker:
         self.sock = sock
         self.handoff = Handoff(index, workers, outboxes, inbox)
         self.bus = WorkerBus(index)
+        if peer_outboxes is not None and peer_inbox is not None:
+            self.bus.use_peers(list(peer_outboxes), peer_inbox)
         self._bus_sock = bus_sock
         self.state = WorkerState.NEW
 
