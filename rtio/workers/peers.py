@@ -21,6 +21,8 @@ Restarts: a worker that dies mid-frame leaves a partial frame at its readers; it
 replacement's first datagram says START, which drops that partial frame. A new worker
 ignores each source until a START datagram (what waited in its socket for its
 predecessor may begin mid-frame); a stream that does not parse is dropped the same way.
+The whole messages that waited for a dead worker reach its replacement (they name sockets
+and requests it does not have: no effect, but for a broadcast to a room it already holds).
 
 States: :class:`PeersState` OPEN -> CLOSED.
 
@@ -123,8 +125,11 @@ class Peers:
         loop.add_reader(self._inbox.fileno(), self._receive)
 
     def close(self) -> None:
+        """Send what waits, as far as the sockets take it now, and stop."""
         if self.state is PeersState.CLOSED:
             return
+        if self._loop is not None:
+            self._flush_all()
         self.state = PeersState.CLOSED
         loop = self._loop
         if loop is not None and not loop.is_closed():
