@@ -85,7 +85,8 @@ class WorkerBus(asyncio.Protocol):
 
     def use_peers(self, outboxes: list[socket.socket], inbox: socket.socket) -> None:
         """Send to and receive from the other workers directly (before :meth:`connect`)."""
-        self.peers = Peers(self.index, outboxes, inbox, self._deliver)
+        self.peers = Peers(self.index, outboxes, inbox, self._deliver,
+                           max_frame=self._reader.max_frame, max_backlog=self.max_backlog)
 
     async def connect(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
