@@ -7,7 +7,9 @@ event and its ack), then one client making the server broadcast to all 20 (half 
 the other worker with 2). CPU is read from /proc for every process of the server
 (the supervisor and its workers) in clock ticks (10 ms): run enough round trips.
 
-    .venv/bin/python benchmarks/workers/polling_cpu.py [ROUNDS_PER_SESSION]
+    .venv/bin/python benchmarks/workers/polling_cpu.py [ROUNDS_PER_SESSION [WHAT...]]
+
+WHAT: any of ``polling``, ``polling-close``, ``echo``, ``broadcast`` (default: all).
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ from pathlib import Path
 import aiohttp
 
 APP_DIR = Path(__file__).resolve().parents[2] / "tests" / "workers"
-SESSIONS = 20
+#: the clients (BENCH_CLIENTS): a broadcast goes to all of them
+SESSIONS = int(os.environ.get("BENCH_CLIENTS", "20"))
+#: BENCH_PIN=1: the server (all its processes) on CPU 0, this load generator on CPU 1, so
+#: that 1 and 2 workers get the same CPU and the load generator never takes theirs
+PIN = bool(os.environ.get("BENCH_PIN"))
 
 
 def free_port() -> int:
@@ -47,13 +53,21 @@ def process_tree(pid: int) -> list[int]:
     return [pid, *children]
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    ticks = 0
+def cpu_split(pids: list[int]) -> list[tuple[float, float]]:
+    """(user, system) CPU seconds of each process."""
+    out = []
+    tick = os.sysconf("SC_CLK_TCK")
     for pid in pids:
         fields = _stat(pid)
         if fields is not None:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+            out.append((int(fields[11]) / tick, int(fields[12]) / tick))
+        else:
+            out.append((0.0, 0.0))
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    return sum(user + system for user, system in cpu_split(pids))
 
 
 async def session(http: aiohttp.ClientSession, base: str, rounds: int) -> None:
@@ -128,18 +142,21 @@ def measure(workers: int, what: str, rounds: int, force_close: bool = False) -> 
         [sys.executable, "-m", "rtio", "serve", "workers_app:sio", "--port", str(port),
          "--workers", str(workers), "--log-level", "warning"],
         cwd=APP_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=(lambda: os.sched_setaffinity(0, {0})) if PIN else None,
     )  # fmt: skip
     try:
         time.sleep(2.0)
         base = f"http://127.0.0.1:{port}"
         asyncio.run(load(base, 4, 2, force_close))  # warm up (and both workers started)
         pids = process_tree(proc.pid)
+        split0 = cpu_split(pids)
         server0, wall0, client0 = cpu_seconds(pids), time.perf_counter(), time.process_time()
         if what == "polling":
             asyncio.run(load(base, SESSIONS, rounds, force_close))
         else:
             asyncio.run(ws_load(base, rounds, what))
         server1, wall1, client1 = cpu_seconds(pids), time.perf_counter(), time.process_time()
+        split1 = cpu_split(pids)
     finally:
         proc.terminate()
         proc.wait()
@@ -151,13 +168,20 @@ def measure(workers: int, what: str, rounds: int, force_close: bool = False) -> 
     print(f"workers={workers}{how}: server CPU {1e6 * (server1 - server0) / n:.0f} us per "
           f"{unit}, load generator {1e6 * (client1 - client0) / n:.0f} us, "
           f"{n} in {wall1 - wall0:.1f} s")  # fmt: skip
+    if os.environ.get("BENCH_SPLIT"):  # each process's user + system CPU
+        parts = [f"{1e6 * (u1 - u0) / n:.0f}u+{1e6 * (s1 - s0) / n:.0f}s"
+                 for (u0, s0), (u1, s1) in zip(split0, split1, strict=True)]  # fmt: skip
+        print("    per process (supervisor first when workers > 1):", " ".join(parts))
 
 
 if __name__ == "__main__":
+    if PIN:
+        os.sched_setaffinity(0, {1})
     per_session = int(sys.argv[1]) if len(sys.argv) > 1 else 40
-    for force_close in (False, True):
+    chosen = sys.argv[2:] or ["polling", "polling-close", "echo", "broadcast"]
+    for what in chosen:
         for workers in (1, 2):
-            measure(workers, "polling", per_session, force_close)
-    for what in ("echo", "broadcast"):
-        for workers in (1, 2):
-            measure(workers, what, per_session * 4)
+            if what.startswith("polling"):
+                measure(workers, "polling", per_session, what == "polling-close")
+            else:
+                measure(workers, what, per_session * 4)

@@ -23,7 +23,7 @@ from .handoff import Handoff, HandoffState
 from .ownership import MAX_WORKERS, WorkerCountError, owner_of, prefix_of, resolve_workers
 from .serving import PLUGIN, run_workers
 from .supervisor import SlotState, SupervisorState, WorkersFailing, listen, supervise
-from .worker import Worker, WorkerState, WorkersUnsupported
+from .worker import Worker, WorkerState, WorkersUnsupported, check_app
 
 register_workers(PLUGIN)
 
@@ -43,6 +43,7 @@ __all__ = [
     "WorkerState",
     "WorkersFailing",
     "WorkersUnsupported",
+    "check_app",
     "listen",
     "owner_of",
     "prefix_of",

@@ -2,7 +2,9 @@
 
 The bus carries rtio.cluster's ``ClusterMessage`` (socket.io-adapter's message types:
 broadcasts, joins, leaves, disconnects, fetches and their answers, server-side emits)
-between the workers of one supervisor, relayed by it (relay.py, frames.py). The adapter of
+between the workers of one supervisor: straight to the other workers over datagram
+sockets (peers.py) when the supervisor made them, else relayed by it (relay.py,
+frames.py); the supervisor says who is alive either way. The adapter of
 each namespace (adapter.py) publishes through it and gets the messages of its namespace
 back; :meth:`WorkerBus.on` registers the handlers of server-side emits.
 
@@ -30,6 +32,7 @@ from rtio.cluster import MessageError
 from rtio.cluster.messages import ClusterMessage
 
 from .frames import ALL, FrameError, FrameKind, FrameReader, encode_frame
+from .peers import Peers
 
 __all__ = ["BusListener", "BusState", "WorkerBus"]
 
@@ -76,11 +79,21 @@ class WorkerBus(asyncio.Protocol):
         self._stop_on_loss = stop_on_loss
         self._dropping = False
         self.dropped = 0
+        #: the datagrams straight to the other workers (peers.py), when the supervisor made
+        #: them: the messages then skip the supervisor
+        self.peers: Peers | None = None
+
+    def use_peers(self, outboxes: list[socket.socket], inbox: socket.socket) -> None:
+        """Send to and receive from the other workers directly (before :meth:`connect`)."""
+        self.peers = Peers(self.index, outboxes, inbox, self._deliver,
+                           max_frame=self._reader.max_frame, max_backlog=self.max_backlog)
 
     async def connect(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         sock.setblocking(False)
         await loop.connect_accepted_socket(lambda: self, sock)
+        if self.peers is not None:
+            self.peers.start()
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
 
@@ -121,6 +134,11 @@ class WorkerBus(asyncio.Protocol):
             return False
         if len(self.members) == 1 and to == ALL:
             return True  # nobody else to tell
+        peers = self.peers
+        if peers is not None:
+            targets = [m for m in self.members if m != self.index] if to == ALL else [to]
+            peers.send(message.serialize(), targets)
+            return True
         if transport.get_write_buffer_size() > self.max_backlog:
             self.dropped += 1
             if not self._dropping:
@@ -135,6 +153,8 @@ class WorkerBus(asyncio.Protocol):
     def close(self) -> None:
         """Leave the bus (the worker is stopping: losing it is then expected)."""
         self.state = BusState.CLOSED
+        if self.peers is not None:
+            self.peers.close()
         transport, self._transport = self._transport, None
         if transport is not None:
             transport.close()

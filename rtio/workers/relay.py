@@ -132,6 +132,9 @@ class Relay:
             log.error("bus of worker %d: %s: closing it", link.index, exc)
             self.remove(link.index)
             return
+        # the frames of one read go out to each worker in one send (a worker publishing
+        # several messages in a loop iteration costs each other worker one wake-up)
+        batches: dict[int, list[bytes]] = {}
         for kind, peer, payload in frames:
             if kind is not FrameKind.PUBLISH:
                 log.error("bus of worker %d: a %s frame from a worker: closing it",
@@ -140,23 +143,26 @@ class Relay:
                 return
             frame = encode_frame(FrameKind.DELIVER, link.index, payload)
             if peer == ALL:
-                for other in list(self._links.values()):
-                    if other is not link:
-                        self._send(other, frame)
-            else:
-                target = self._links.get(peer)
-                if target is not None:
-                    self._send(target, frame)
+                for other in self._links:
+                    if other != link.index:
+                        batches.setdefault(other, []).append(frame)
+            elif peer in self._links:
+                batches.setdefault(peer, []).append(frame)
+        for index, batch in batches.items():
+            target = self._links.get(index)
+            if target is not None:
+                self._send(target, batch[0] if len(batch) == 1 else b"".join(batch), len(batch))
 
-    def _send(self, link: _Link, frame: bytes) -> None:
+    def _send(self, link: _Link, frame: bytes, count: int = 1) -> None:
+        """Queue ``frame`` (``count`` whole frames) for ``link`` and send what it can."""
         if len(link.out) + len(frame) > self.max_backlog:
-            self.dropped += 1
+            self.dropped += count
             if not link.dropping:
                 link.dropping = True
                 log.warning("bus: worker %d reads too slowly (%d bytes wait): dropping what "
                             "is relayed to it", link.index, len(link.out))  # fmt: skip
             return
-        self.relayed += 1
+        self.relayed += count
         was_empty = not link.out
         link.out += frame
         if was_empty:

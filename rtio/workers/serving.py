@@ -6,7 +6,8 @@ and has the supervisor run N workers, each serving the app with rtio.run's
 this package (it would close an import cycle through rtio.socketio): :data:`PLUGIN` is
 registered with ``rtio.run.register_workers`` when rtio.workers is imported.
 
-Errors: ``WorkersUnsupported`` (TLS, no fork); ``WorkerCountError``; a port that cannot be
+Errors: ``WorkersUnsupported`` (TLS, no fork, an Engine.IO server in a sub-application:
+worker.check_app); ``WorkerCountError``; a port that cannot be
 listened on, or workers that keep dying at start, print one line ``rtio: ...`` on stderr
 and exit with status 1, as one process does.
 """
@@ -28,7 +29,7 @@ from rtio.run import serve_app
 
 from .ownership import resolve_workers
 from .supervisor import WorkersFailing, listen, supervise
-from .worker import Worker, WorkersUnsupported
+from .worker import Worker, WorkersUnsupported, check_app
 
 __all__ = ["PLUGIN", "run_workers"]
 
@@ -52,6 +53,8 @@ def run_workers(
         raise WorkersUnsupported(
             "workers > 1 pass connections between processes, which TLS state cannot follow: "
             "terminate TLS in a proxy (nginx, haproxy...) in front of rtio")
+    if isinstance(app, web.Application):
+        check_app(app)  # (an app made by a factory is checked in each worker)
     try:
         socks = listen(host, port, count, backlog=backlog)
     except OSError as exc:

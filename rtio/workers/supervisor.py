@@ -3,7 +3,8 @@
 It binds and listens on the port itself (listen(): on Linux one SO_REUSEPORT socket per
 worker, over which the kernel spreads the connections; the supervisor keeps them open, so
 the connections waiting in a dead worker's backlog wait for its replacement), makes the
-hand-off sockets (handoff.py) and the bus (relay.py), forks the N workers, then only
+hand-off sockets (handoff.py), the bus (relay.py) and the workers' datagram sockets
+(peers.py), forks the N workers, then only
 watches: it relays the bus,
 reaps a worker that exits and forks a new one in its place (same index, so the same id
 prefix), and on SIGINT / SIGTERM stops them all gracefully together (SIGTERM to each:
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from .handoff import MAX_PASSED
+from .peers import DATAGRAM
 from .relay import Relay
 from .worker import Worker, WorkersUnsupported
 
@@ -52,7 +54,13 @@ log = logging.getLogger("rtio.workers")
 
 
 class WorkersFailing(RuntimeError):
-    """A worker keeps dying right after its start: the supervisor gave up."""
+    """A worker keeps dying right after its start, or found that the app cannot be served
+    by several workers: the supervisor gave up."""
+
+
+#: a worker's exit status when the app cannot be served by several workers
+#: (WorkersUnsupported, its reason printed): restarting it would not help (EX_CONFIG)
+UNSERVABLE = 78
 
 
 class SlotState(enum.Enum):
@@ -182,6 +190,16 @@ class Supervisor:
             with contextlib.suppress(OSError):
                 send.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_PASSED + 4096)
                 receive.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * MAX_PASSED)
+        # and one per worker for the bus's messages from the other workers (peers.py)
+        self._peers = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+                       for _ in range(workers)]  # fmt: skip
+        for receive, send in self._peers:
+            receive.setblocking(False)
+            send.setblocking(False)
+            with contextlib.suppress(OSError):
+                # (what all the workers sent and the receiver has not read yet)
+                send.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * DATAGRAM)
+                receive.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * DATAGRAM)
         self._wakeup_r, self._wakeup_w = socket.socketpair()
         self._wakeup_r.setblocking(False)
         self._wakeup_w.setblocking(False)
@@ -223,12 +241,16 @@ class Supervisor:
         for slot in self.slots:
             if slot.state is SlotState.EXITED and self.state is SupervisorState.RUNNING:
                 timeout = min(timeout, max(0.0, slot.restart_at - now))
-        for key, mask in self._selector.select(timeout):
+        events = self._selector.select(timeout)
+        signalled = not events  # (a timeout: reap anyway, should a SIGCHLD have been missed)
+        for key, mask in events:
             if key.data is None:
                 self._drain_wakeup()
+                signalled = True
             else:
                 self.relay.handle(key.data, mask)
-        self._reap(block=False)
+        if signalled:  # SIGCHLD, SIGINT, SIGTERM write the wake-up fd: no waitpid per relay
+            self._reap(block=False)
         now = time.monotonic()
         if self.state is SupervisorState.RUNNING:
             for slot in self.slots:
@@ -310,15 +332,23 @@ class Supervisor:
             for i, (receive, _send) in enumerate(self._handoff):
                 if i != index:
                     receive.close()
+            for i, (receive, _send) in enumerate(self._peers):
+                if i != index:
+                    receive.close()
             mine = self._socks[index]
             for other in set(self._socks) - {mine}:
                 other.close()
             worker = Worker(index, self.workers, sock=mine, outboxes=outboxes,
-                            inbox=inbox, bus_sock=bus_sock)  # fmt: skip
+                            inbox=inbox, bus_sock=bus_sock,
+                            peer_outboxes=[send for _receive, send in self._peers],
+                            peer_inbox=self._peers[index][0])  # fmt: skip
             self._serve(worker)
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except WorkersUnsupported as exc:
+            print(f"rtio: worker {index}: {exc}", file=sys.stderr)
+            code = UNSERVABLE
         except BaseException:
             traceback.print_exc()
         finally:
@@ -351,6 +381,9 @@ class Supervisor:
         if self.state is not SupervisorState.RUNNING:
             log.info("worker %d (pid %d) stopped: %s", slot.index, slot.pid, how)
             return
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == UNSERVABLE:
+            self.stop()
+            raise WorkersFailing(f"worker {slot.index} cannot serve this app (see above)")
         if lived < self.settle:
             slot.fast_failures += 1
             if slot.fast_failures >= self.max_fast_failures:
@@ -369,7 +402,7 @@ class Supervisor:
     def _close(self) -> None:
         self.relay.close()
         self._selector.close()
-        for receive, send in self._handoff:
+        for receive, send in (*self._handoff, *self._peers):
             receive.close()
             send.close()
         self._wakeup_r.close()

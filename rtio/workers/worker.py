@@ -16,7 +16,9 @@ of the bus). ``rtio.run``'s serving calls it at three points:
 States: :class:`WorkerState` NEW -> PREPARED -> SERVING -> CLOSED.
 
 Errors: :class:`WorkersUnsupported` (a ``ValueError``) when an app cannot be served by
-several workers (TLS in the process: a connection with TLS state cannot be passed).
+several workers: TLS in the process (a connection with TLS state cannot be passed), or an
+Engine.IO server attached to a sub-application (:func:`check_app`: its requests reach
+aiohttp's handlers, not rtio's front, so they could not be passed to their owner).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from rtio.engine import ENGINES_KEY
 from rtio.ids import new_id
 from rtio.socketio import SERVERS_KEY, InMemoryAdapter
 
@@ -42,13 +45,35 @@ if TYPE_CHECKING:
 
     from rtio.http import FrontSite, RequestHead
 
-__all__ = ["Worker", "WorkerState", "WorkersUnsupported"]
+__all__ = ["Worker", "WorkerState", "WorkersUnsupported", "check_app"]
 
 log = logging.getLogger("rtio.workers")
 
 
 class WorkersUnsupported(ValueError):
     """What was asked cannot be served by several workers; the message says why."""
+
+
+def check_app(app: web.Application) -> None:
+    """Refuse (WorkersUnsupported) an app that several workers would serve wrongly: an
+    Engine.IO server attached to a sub-application (``app.add_subapp``) is answered by
+    aiohttp, never seen by rtio's front, so a request for another worker's session would
+    get "Session ID unknown" instead of reaching its owner."""
+    pending = [(app, "")]
+    while pending:
+        current, prefix = pending.pop()
+        if current is not app:
+            for path, _engine in current.get(ENGINES_KEY, []):
+                raise WorkersUnsupported(
+                    f"the Engine.IO server at {prefix}{path} is attached to a sub-application: "
+                    "with workers > 1 rtio's front must answer it itself, to pass each request "
+                    "to the worker owning its session: attach it to the top application "
+                    "(rtio.Server(path=...) / attach(app, path=...)) or run one worker")
+        for resource in current.router.resources():
+            info = resource.get_info()
+            sub = info.get("app")
+            if isinstance(sub, web.Application):
+                pending.append((sub, prefix + str(info.get("prefix", ""))))
 
 
 class WorkerState(enum.Enum):
@@ -70,6 +95,8 @@ class Worker:
         outboxes: Sequence[socket.socket],
         inbox: socket.socket,
         bus_sock: socket.socket,
+        peer_outboxes: Sequence[socket.socket] | None = None,
+        peer_inbox: socket.socket | None = None,
     ) -> None:
         self.index = index
         self.workers = workers
@@ -77,6 +104,8 @@ class Worker:
         self.sock = sock
         self.handoff = Handoff(index, workers, outboxes, inbox)
         self.bus = WorkerBus(index)
+        if peer_outboxes is not None and peer_inbox is not None:
+            self.bus.use_peers(list(peer_outboxes), peer_inbox)
         self._bus_sock = bus_sock
         self.state = WorkerState.NEW
 
@@ -86,7 +115,8 @@ class Worker:
 
     async def prepare(self, app: web.Application) -> None:
         """Before the app starts: ids with this worker's prefix, the inter-worker adapter,
-        the bus connected."""
+        the bus connected. Raises WorkersUnsupported (check_app)."""
+        check_app(app)
         new_id.clear()
         new_id.set_prefix(prefix_of(self.index))
         await self.bus.connect(self._bus_sock)

@@ -120,6 +120,27 @@ def test_the_relay_delivers_to_all_others_or_one_and_announces_members() -> None
     selector.close()
 
 
+def test_the_relay_sends_the_frames_of_one_read_in_order_in_one_batch() -> None:
+    selector = selectors.DefaultSelector()
+    relay = Relay(selector, max_frame=1024)
+    pairs = [socket.socketpair() for _ in range(3)]
+    readers = [FrameReader(1024) for _ in range(3)]
+    for i, (parent, _child) in enumerate(pairs):
+        relay.add(i, parent)
+    for i in range(3):
+        _frames(pairs[i][1], readers[i])
+    burst = [encode_frame(FrameKind.PUBLISH, ALL if n % 3 else 2, b"m%d" % n) for n in range(9)]
+    pairs[0][1].sendall(b"".join(burst))  # one write: one read in the relay
+    _pump(selector, relay)
+    assert _frames(pairs[1][1], readers[1]) == [
+        (FrameKind.DELIVER, 0, b"m%d" % n) for n in range(9) if n % 3]
+    assert _frames(pairs[2][1], readers[2]) == [
+        (FrameKind.DELIVER, 0, b"m%d" % n) for n in range(9)]
+    assert relay.relayed == (1 + 2 + 3) + 6 + 9  # the MEMBERS frames, then the burst
+    relay.close()
+    selector.close()
+
+
 def test_the_relay_drops_for_a_worker_that_does_not_read() -> None:
     selector = selectors.DefaultSelector()
     relay = Relay(selector, max_frame=1 << 20, max_backlog=64 * 1024)
@@ -225,6 +246,42 @@ def test_a_worker_that_keeps_dying_at_start_makes_the_supervisor_give_up() -> No
     finally:
         for sock in set(socks):
             sock.close()
+
+
+def test_a_worker_that_cannot_serve_the_app_stops_the_supervisor_at_once() -> None:
+    import time
+
+    from rtio.workers import WorkersFailing, WorkersUnsupported, listen, supervise
+
+    socks = listen("127.0.0.1", 0, 2)
+    try:
+
+        def serve(worker: object) -> None:  # in the forked child (the app made there)
+            raise WorkersUnsupported("not servable by several workers")
+
+        start = time.monotonic()
+        with pytest.raises(WorkersFailing, match="cannot serve this app"):
+            supervise(2, serve, socks, max_fast_failures=100)
+        assert time.monotonic() - start < 30  # (not restarted 100 times)
+    finally:
+        for sock in set(socks):
+            sock.close()
+
+
+def test_an_engine_in_a_sub_application_is_refused_with_workers() -> None:
+    from aiohttp import web
+
+    import rtio
+    from rtio.workers import WorkersUnsupported, check_app
+
+    top = web.Application()
+    rtio.Server().attach(top)
+    check_app(top)  # attached to the top application: rtio's front answers it
+    sub = web.Application()
+    rtio.Server().attach(sub)
+    top.add_subapp("/chat", sub)
+    with pytest.raises(WorkersUnsupported, match=r"/chat/socket\.io/ is attached to a sub-app"):
+        check_app(top)
 
 
 def test_listening_sockets_say_tcp_so_that_asyncio_sets_nodelay() -> None:
