@@ -418,8 +418,7 @@ class EngineSession:
                 # The pending GET's connection is gone (or its handler was cancelled and its
                 # task has not resumed yet): Node closes the session when a poll closes
                 # early, and the queued packets must not vanish into a dead response.
-                # close_now ends the waiter too: the GET's handler returns instead of
-                # waiting for ever (aiohttp does not cancel handlers by default)
+                # (close_now ends the waiter: that GET's handler must not wait for ever)
                 self._core.poll_lost()
                 self.close_now(rules.POLL_LOST)
                 return
