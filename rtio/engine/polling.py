@@ -41,6 +41,7 @@ logger = logging.getLogger("rtio.engine")
 
 TEXT_PLAIN = "text/plain; charset=UTF-8"
 TEXT_JS = "text/javascript; charset=UTF-8"
+OCTET_STREAM = "application/octet-stream"
 _NON_DIGITS = re.compile(r"[^0-9]")
 _JSONP_NEWLINES = re.compile(r"(\\)?\\n")
 
@@ -84,15 +85,20 @@ def _compress(body: bytes, accept_encoding: str, level: int) -> tuple[bytes, str
 
 
 def poll_response(
-    payload: str,
+    payload: str | bytes,
     *,
     jsonp: str | None,
     headers: dict[str, str],
     accept_encoding: str | None,
     compression: HttpCompression | None,
 ) -> HttpResponse:
-    """The answer to a GET: the payload as text/plain, or wrapped as a JSONP call."""
-    if jsonp is not None:
+    """The answer to a GET: the payload as text/plain, or wrapped as a JSONP call (a v3
+    binary payload: application/octet-stream)."""
+    if isinstance(payload, bytes):
+        # (only for a v3 client that supports binary; JSONP sessions do not: eio3.py)
+        body = payload
+        headers["Content-Type"] = OCTET_STREAM
+    elif jsonp is not None:
         # Valid JavaScript, not just JSON: escape U+2028/U+2029 (as Node does).
         js = json.dumps(payload).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
         body = f"___eio[{jsonp}]({js});".encode()
@@ -122,7 +128,7 @@ def reply_response(
     """The answer to a GET of a session: ``reply`` (the session core's), http-compressed
     only if the reply may be."""
     query = request.query
-    if "j" not in query:
+    if "j" not in query and type(reply.payload) is str:
         body = reply.payload.encode()
         if compression is None or not reply.compress or len(body) < compression.threshold:
             # Speed: the usual poll (no JSONP, too short to compress) without

@@ -54,6 +54,11 @@ def _ignore(message: str | bytes) -> None:
     """The receiver of a WebSocket no session reads any more."""
 
 
+def _protocol(query: Mapping[str, str]) -> int:
+    """The Engine.IO revision of a handshake (check_request has refused any other)."""
+    return 3 if query.get("EIO") == "3" else 4
+
+
 def _snapshot(request: HttpRequest) -> HandshakeRequest:
     return HandshakeRequest(
         method=request.method,
@@ -256,7 +261,16 @@ class EngineServer:
     ) -> HttpResponse:
         sid = self._new_sid(hreq)
         headers.update(handshake_headers(self.options, hreq, sid))  # hooks first: may fail
-        session = EngineSession(self._host, sid, hreq, Transport.POLLING)
+        query = request.query
+        session = EngineSession(
+            self._host,
+            sid,
+            hreq,
+            Transport.POLLING,
+            protocol=_protocol(query),
+            # v3 (engine.io-parser 2.x): binary payloads unless the client asked for base64
+            supports_binary=not query.get("b64") and "j" not in query,
+        )
         self._sessions[sid] = session
         session.start()
         # the open packet may be compressed (Node), so the response may be too
@@ -284,10 +298,13 @@ class EngineServer:
             ws.close(1011 if not self._closing else 1001)
             self._host.release(ws)
             return
-        session = EngineSession(self._host, sid, hreq, Transport.WEBSOCKET)
+        query = request.query
+        session = EngineSession(
+            self._host, sid, hreq, Transport.WEBSOCKET, protocol=_protocol(query)
+        )
         self._sessions[sid] = session
         try:
-            session.use_websocket(ws)
+            session.use_websocket(ws, b64=bool(query.get("b64")))
             ws.write(self._open_packet.encode(sid, False))
             session.start()
             if not session.closed:
@@ -320,7 +337,7 @@ class EngineServer:
             self._host.release(ws)
             return
         try:
-            session.start_upgrade(ws)
+            session.start_upgrade(ws, b64=bool(request.query.get("b64")))
         except Exception:
             self._failed_after_101(ws, None)
             session.abort_upgrade("internal error")

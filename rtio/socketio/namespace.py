@@ -23,7 +23,6 @@ from .broadcast import AckResults, BroadcastOperator, Rooms
 from .core import AckIds
 from .errors import ConnectionRefused, refusal_payload
 from .handlers import CATCH_ALL, SENT, Handler, Sent, check_handler
-from .packet import Packet, PacketType
 from .socket import Socket
 
 if TYPE_CHECKING:
@@ -239,7 +238,7 @@ class Namespace(BaseNamespace):
                 self._drop_if_unused()
 
     async def _join(self, client: Client, auth: dict[str, Any] | None) -> None:
-        socket = Socket(self, client, auth)
+        socket = Socket(self, client, auth, client.socket_id(self.name))
         if not self.middlewares:
             await self._connect_socket(client, socket)
             return
@@ -293,7 +292,7 @@ class Namespace(BaseNamespace):
             self._ever_joined = True
             # v5: "The server MUST respond with either: a `CONNECT` packet if the connection
             # is successful, with the session ID in the payload, or a `CONNECT_ERROR` packet"
-            client.send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
+            client.send_connect(self.name, socket.id)
         else:
             # the reply waits for the handler, which may refuse (finish_connect)
             socket.run_connect_handler(handler, socket.connect_auth())
@@ -306,7 +305,7 @@ class Namespace(BaseNamespace):
         client = socket.client
         if refusal is None and socket.connected:
             self._ever_joined = True
-            client.send_packet(Packet(PacketType.CONNECT, self.name, {"sid": socket.id}))
+            client.send_connect(self.name, socket.id)
             socket.release_held()
             return
         if refusal is None:  # socket.disconnect() in the handler, or the connection went

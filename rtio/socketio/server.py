@@ -110,6 +110,9 @@ class Server:
     :param engine_options: full control of the engine; when given, the engine options
         above are ignored.
     :param path: where :meth:`attach` and :meth:`run` mount the server.
+    :param allow_eio3: [allowEIO3] also serve socket.io-client 2.x (Engine.IO v3, the
+        Socket.IO v4 protocol) beside v4 clients (docs/EIO3.md). Off by default, as in
+        Node: such clients are refused (400, code 5) and the log says so.
     """
 
     def __init__(
@@ -139,6 +142,7 @@ class Server:
         slow_handler_warning: float | None = 5.0,
         engine_options: EngineOptions | None = None,
         path: str = "/socket.io/",
+        allow_eio3: bool = False,
     ) -> None:
         if engine_options is None:
             cors = None
@@ -158,6 +162,7 @@ class Server:
                 cookie=cookie,
                 allow_request=allow_request,
                 cors=cors,
+                allow_eio3=allow_eio3,
             )
         if max_queued_events < 1:
             raise ValueError("max_queued_events must be at least 1")
@@ -552,7 +557,9 @@ class _EngineHandler:
         self._server = server
 
     def on_connect(self, session: EngineSession) -> None:
-        session.state = Client(self._server, session, self._server.choose_parser(session.request))
+        client = Client(self._server, session, self._server.choose_parser(session.request))
+        session.state = client
+        client.start()
 
     def on_message(self, session: EngineSession, data: str | bytes) -> None:
         client = session.state

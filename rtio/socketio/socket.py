@@ -51,6 +51,7 @@ class ClientConnection(Connection, Protocol):
     @property
     def connected(self) -> bool: ...
     def connect_error(self, nsp: str, payload: dict[str, Any]) -> None: ...
+    def send_connect(self, nsp: str, sid: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -118,9 +119,13 @@ class Socket(SocketDispatch):
     client: ClientConnection
 
     def __init__(
-        self, nsp: SocketHost, client: ClientConnection, auth: dict[str, Any] | None
+        self,
+        nsp: SocketHost,
+        client: ClientConnection,
+        auth: dict[str, Any] | None,
+        sid: str | None = None,
     ) -> None:
-        SocketCore.__init__(self, new_id(), time.time())
+        SocketCore.__init__(self, new_id() if sid is None else sid, time.time())
         #: the namespace this socket is connected to
         self.nsp = nsp
         self.client = client
