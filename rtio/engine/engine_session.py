@@ -676,12 +676,18 @@ class EngineSession:
 def _v3_ws_item(item: str | bytes | PreparedPacket, b64: bool) -> str | bytes | PreparedPacket:
     """The WebSocket message of a queued item for a v3 client: a binary message gets its
     type byte (or is base64 text with ``b64``); text packets, prepared ones included, are
-    the same bytes as for v4 (a broadcast's frame is shared)."""
+    the same bytes as for v4 (a broadcast's frame is shared), and a broadcast's binary
+    message is re-framed once for every v3 client."""
     if isinstance(item, str):
         return item
     if isinstance(item, PreparedPacket):
         raw = item.item
         if isinstance(raw, str):
             return item
-        return eio3.ws_item(raw, b64)
+        if b64:
+            return eio3.ws_item(raw, True)
+        v3 = item.v3
+        if v3 is None:
+            v3 = item.v3 = PreparedPacket(eio3.ws_item(raw, False))
+        return v3
     return eio3.ws_item(item, b64)

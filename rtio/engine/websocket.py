@@ -44,13 +44,16 @@ class PreparedPacket:
     """An Engine.IO message packet encoded once (and its WebSocket frame, on first use),
     to send the same bytes to many sessions."""
 
-    __slots__ = ("item", "prepared")
+    __slots__ = ("item", "prepared", "v3")
 
     def __init__(self, item: str | bytes) -> None:
         #: the encoded text packet ("4...") or the bytes of a binary message
         self.item = item
         #: its WebSocket frame, once made (``frame()``)
         self.prepared: PreparedMessage | None = None
+        #: a binary message as Engine.IO v3 WebSocket clients take it (led by its type
+        #: byte), made once for all of them (engine_session.py)
+        self.v3: PreparedPacket | None = None
 
     def frame(self) -> PreparedMessage:
         frame = self.prepared

@@ -8,10 +8,12 @@ from __future__ import annotations
 import pytest
 
 from rtio.engine import eio3
+from rtio.engine.engine_session import _v3_ws_item
 from rtio.engine.errors import InvalidTransition, PacketDecodeError
 from rtio.engine.options import EngineOptions
 from rtio.engine.packet import Packet, PacketType
 from rtio.engine.session import Session, TimerEvent, Transport
+from rtio.engine.websocket import prepare_packet
 
 MSG = PacketType.MESSAGE
 
@@ -148,3 +150,14 @@ def test_v3_polling_replies_are_framed() -> None:
     text_only = v3_session(supports_binary=False)
     text_only.queue.push(b"\x07")
     assert text_only.take_batch().payload == "6:b4Bw=="
+
+
+def test_v3_websocket_items() -> None:
+    text = prepare_packet("2[]")
+    assert _v3_ws_item(text, False) is text  # text frames are the v4 ones
+    binary = prepare_packet(b"\x01")
+    first = _v3_ws_item(binary, False)
+    assert first is _v3_ws_item(binary, False)  # re-framed once for all v3 clients
+    assert first.item == b"\x04\x01"  # type: ignore[union-attr]
+    assert _v3_ws_item(binary, True) == "b4AQ=="
+    assert _v3_ws_item(b"\x02", False) == b"\x04\x02"

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import logging
 
+import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
 from rtio.engine import CloseReason
 
-from .conftest import Engine, MakeEngine, error_of
+from .conftest import FRONTS, Engine, MakeEngine, Serve, error_of
 
 V3 = {"EIO": "3", "transport": "polling"}
 
@@ -105,3 +106,22 @@ async def test_no_ping_closes(make_engine: MakeEngine) -> None:
     await v3_handshake(engine)
     await engine.handler.wait_for(lambda: bool(engine.handler.disconnected))
     assert engine.handler.disconnected[0][1] is CloseReason.PING_TIMEOUT
+
+
+@pytest.mark.parametrize("front", FRONTS)
+async def test_binary_payloads_on_both_fronts(serve: Serve, front: str) -> None:
+    served = await serve(front, allow_eio3=True)
+    url = f"http://127.0.0.1:{served.port}/engine.io/?EIO=3&transport=polling"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as r:
+            text = await r.text()
+        sid = json.loads(text.partition(":")[2][1:])["sid"]
+        async with http.post(
+            f"{url}&sid={sid}",
+            data=bytes.fromhex("0104ff04010203"),
+            headers={"Content-Type": "application/octet-stream"},
+        ) as r:
+            assert (r.status, await r.text()) == (200, "ok")
+        async with http.get(f"{url}&sid={sid}") as r:
+            assert r.headers["Content-Type"] == "application/octet-stream"
+            assert await r.read() == bytes.fromhex("0104ff04010203")
