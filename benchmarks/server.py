@@ -1,10 +1,13 @@
 """The bench server contract (../shared/bench/README.md) on rtio: one process, one port.
 
-    .venv/bin/python benchmarks/server.py [PORT] [--front rtio|aiohttp]
+    .venv/bin/python benchmarks/server.py [PORT] [--front rtio|aiohttp|uvicorn]
                                                       (PORT else $PORT, else 5000)
 
 ``--front rtio`` (the default; else $BENCH_FRONT) listens with rtio's own HTTP/1.1 front
-(``rtio.run_app``); ``--front aiohttp`` with aiohttp's ``web.run_app``, to compare.
+(``rtio.run_app``); ``--front aiohttp`` with aiohttp's ``web.run_app``, to compare;
+``--front uvicorn`` serves ``rtio.asgi.App`` under uvicorn with the settings of the bench's
+``py-uvicorn`` (python-socketio's ASGIApp: uvloop, httptools, uvicorn's default WebSocket
+implementation), so that the two differ only in the Socket.IO server.
 
 Socket.IO at /socket.io/ on 127.0.0.1 (polling and direct WebSocket), pingInterval 25000,
 pingTimeout 20000, CORS "*", no permessage-deflate; on the main namespace:
@@ -61,8 +64,8 @@ def main() -> None:
     front = os.environ.get("BENCH_FRONT", "rtio")
     if "--front" in sys.argv:
         front = sys.argv[sys.argv.index("--front") + 1]
-    if front not in ("rtio", "aiohttp"):
-        sys.exit(f"--front rtio|aiohttp, not {front!r}")
+    if front not in ("rtio", "aiohttp", "uvicorn"):
+        sys.exit(f"--front rtio|aiohttp|uvicorn, not {front!r}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     loop_name = "asyncio"
     try:
@@ -72,6 +75,26 @@ def main() -> None:
         loop_name = "uvloop"
     except ImportError:
         pass
+    if front == "uvicorn":
+        import uvicorn
+
+        import rtio.asgi
+
+        print(
+            f"rtio bench server on 127.0.0.1:{port} pid {os.getpid()} uvloop front uvicorn",
+            flush=True,
+        )
+        uvicorn.run(
+            rtio.asgi.App(make_server()),
+            host="127.0.0.1",
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            log_level="warning",
+            access_log=False,
+            backlog=1024,
+        )
+        return
     app = make_server().make_app()
     print(
         f"rtio bench server on 127.0.0.1:{port} pid {os.getpid()} {loop_name} front {front}",

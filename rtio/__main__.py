@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 import rtio
+from rtio.logs import FORMATS, configure_logging
 
 __all__ = ["load_app", "main"]
 
@@ -37,7 +38,7 @@ rtio: a Socket.IO v5 server for Python, on aiohttp.
                              an aiohttp.web.Application, or a function (async or not)
                              returning either
 
-Each command takes --host, --port and --log-level; `rtio COMMAND --help` for details.
+Each command takes --host, --port, --log-level and --log-format; `rtio COMMAND --help` for details.
 At the default level (info) the log shows connections, disconnections and errors;
 `--log-level debug` adds every HTTP request.
 """
@@ -74,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--log-level", choices=LOG_LEVELS, default="info",
                              help="info: connections, disconnections, errors; debug: also "
                                   "every HTTP request (default: %(default)s)")
+        command.add_argument("--log-format", choices=FORMATS, default="text",
+                             help="text for a terminal, json for log shippers: one object a "
+                                  "line (default: %(default)s)")
 
     demo = commands.add_parser(
         "demo", help="run the chat demo",
@@ -138,12 +142,8 @@ def load_app(target: str) -> web.Application | Callable[[], Any]:
     return make_app
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+def _setup_logging(level: str, fmt: str = "text") -> None:
+    configure_logging(level, fmt)  # (rtio/logs.py: repeats of a line are rate-limited)
 
 
 def _run(app: web.Application | Callable[[], Any], host: str, port: int, level: str,
@@ -167,7 +167,7 @@ def _run(app: web.Application | Callable[[], Any], host: str, port: int, level: 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``rtio`` console script."""
     args = _parser().parse_args(argv)
-    _setup_logging(args.log_level)
+    _setup_logging(args.log_level, args.log_format)
     log.debug("rtio %s: %s", rtio.__version__, speedup())
     try:
         if args.command == "demo":

@@ -122,6 +122,11 @@ class EngineOptions:
     #: Node's allowEIO3: also serve Engine.IO v3 clients (socket.io-client 2.x) beside v4
     #: ones (docs/EIO3.md); off: they are refused with code 5, as in Node
     allow_eio3: bool = False
+    #: admission control (admission.py): new sessions let in per second, sustained; past
+    #: it a handshake gets 503 with Retry-After. None: no limit (as Node)
+    max_handshake_rate: float | None = None
+    #: how many handshakes may come at once above that rate (default: one second's worth)
+    handshake_burst: int | None = None
 
     def __post_init__(self) -> None:
         for name in self.transports:
@@ -145,3 +150,7 @@ class EngineOptions:
             raise ValueError("shutdown_grace and shutdown_settle must not be negative")
         if self.max_buffered_bytes <= 0:
             raise ValueError("max_buffered_bytes must be positive")
+        if self.max_handshake_rate is not None and self.max_handshake_rate <= 0:
+            raise ValueError("max_handshake_rate must be positive (None: no limit)")
+        if self.handshake_burst is not None and self.handshake_burst < 1:
+            raise ValueError("handshake_burst must be at least 1")

@@ -16,11 +16,13 @@ import contextlib
 import functools
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from rtio.ids import new_id
 
+from .admission import HandshakeAdmission
 from .cors import CorsPolicy, OriginLog
 from .engine_session import EngineHandler, EngineSession
 from .errors import ErrorCode, RequestRefused
@@ -136,6 +138,11 @@ class EngineServer:
         self._open_packet = OpenPacket(options)
         self._can_upgrade = can_upgrade(options)
         self._closing = False
+        self._admission = (
+            HandshakeAdmission(options.max_handshake_rate, options.handshake_burst)
+            if options.max_handshake_rate is not None
+            else None
+        )
 
     @property
     def sessions(self) -> Mapping[str, EngineSession]:
@@ -227,6 +234,15 @@ class EngineServer:
                     return await session.handle_post(request, headers)
                 raise RequestRefused(ErrorCode.BAD_REQUEST)
             check_new_session(method, self._closing)
+            if self._admission is not None:
+                wait = self._admission.admit(time.monotonic())
+                if wait is not None:
+                    raise RequestRefused(
+                        ErrorCode.BAD_REQUEST,
+                        "Too many new sessions, retry later",
+                        status=503,
+                        headers={"Retry-After": self._admission.retry_after(wait)},
+                    )
             if hreq is None:
                 hreq = _snapshot(request)
             if options.allow_request is not None:

@@ -107,6 +107,10 @@ class Server:
     :param max_child_namespaces: child namespaces that parent namespaces (``of(pattern)``)
         may have at once, all parents together; a CONNECT that would create one more gets
         CONNECT_ERROR "Too many namespaces" (and a warning is logged). None: no limit.
+    :param max_handshake_rate: admission control: new sessions let in per second
+        (sustained, with one second's worth at once); past it a handshake is answered 503
+        with ``Retry-After`` and the client retries after its backoff. None: no limit (as
+        Node). See docs/LIMITS.md.
     :param engine_options: full control of the engine; when given, the engine options
         above are ignored.
     :param path: where :meth:`attach` and :meth:`run` mount the server.
@@ -140,6 +144,7 @@ class Server:
         max_concurrent_handlers: int = 32,
         max_child_namespaces: int | None = 10_000,
         slow_handler_warning: float | None = 5.0,
+        max_handshake_rate: float | None = None,
         engine_options: EngineOptions | None = None,
         path: str = "/socket.io/",
         allow_eio3: bool = False,
@@ -159,6 +164,7 @@ class Server:
                 upgrade_timeout=upgrade_timeout,
                 body_timeout=body_timeout,
                 close_timeout=close_timeout,
+                max_handshake_rate=max_handshake_rate,
                 cookie=cookie,
                 allow_request=allow_request,
                 cors=cors,

@@ -79,7 +79,10 @@ async def serve(
         from hypercorn.config import Config
 
         hconfig = Config()
-        hconfig.bind = [f"fd://{sock.fileno()}"]
+        # hypercorn makes its own socket object of the fd and closes it at shutdown: hand the
+        # fd over (detach) so that ours does not close it a second time when collected, by
+        # then maybe another test's socket (seen on 3.12: "Bad file descriptor", ENOENT)
+        hconfig.bind = [f"fd://{sock.detach()}"]
         hconfig.loglevel = "WARNING"
         hconfig.graceful_timeout = 5
 

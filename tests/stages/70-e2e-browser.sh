@@ -3,7 +3,8 @@
 # /usr/bin/chromium is absent; Playwright never downloads a browser) driven by playwright-core.
 # Builds the demo's bundle (clients/js-demo), then runs tests/e2e/chat.test.mjs against
 # `rtio demo`: two pages chat, a long-polling page joins, an image is shared, the server
-# restarts; then tests/e2e/readme.test.mjs runs the README's Quickstart (server and page).
+# restarts; then tests/e2e/readme.test.mjs runs the README's Quickstart (server and page);
+# then chat.test.mjs again with the demo served through FastAPI (tests/asgi/fastapi_demo.py).
 # Screenshots, server logs and the browser console go to $ARTIFACTS/e2e/.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -34,4 +35,12 @@ ARTIFACTS="$ARTIFACTS" node --test --test-concurrency=1 --test-reporter=spec cha
   | tee "$OUT/test.log"
 rc=${PIPESTATUS[0]}
 echo "screenshots: $(ls "$OUT"/*.png 2>/dev/null | wc -l) in $OUT"
+
+# issue 19: the same chat tests with the demo served by a FastAPI app (its own routes serve
+# the page and assets) with rtio mounted at /socket.io, under uvicorn (tests/asgi/fastapi_demo.py)
+echo "▶ the same, through FastAPI + rtio.asgi under uvicorn"
+RTIO_CMD="$ROOT/.venv/bin/python $ROOT/tests/asgi/fastapi_demo.py demo --server uvicorn" \
+  ARTIFACTS="$ARTIFACTS/fastapi" node --test --test-concurrency=1 --test-reporter=spec \
+  chat.test.mjs 2>&1 | tee "$OUT/test-fastapi.log"
+[[ ${PIPESTATUS[0]} -eq 0 ]] || rc=1
 exit "$rc"

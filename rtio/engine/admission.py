@@ -1,0 +1,82 @@
+"""Admission control of new sessions (sans-I/O): a reconnect storm is answered 503 with
+``Retry-After`` instead of being let in all at once.
+
+When a server restarts, or a load balancer drops its connections, every client reconnects
+at once (socket.io #2998: the clients' backoff starts at 1 s with 50 % jitter, so tens of
+thousands of handshakes land within a second or two). Each handshake costs a session, a
+CONNECT, the app's connect handler and middlewares (often a database look-up): let in
+together they starve the heartbeats of the sessions already open, which then time out and
+reconnect too. ``HandshakeAdmission`` lets handshakes in at a sustained ``rate`` per second
+with a ``burst`` allowance (a token bucket) and tells the others when to come back; the npm
+client treats a 503 on the handshake as a failed attempt and retries after its backoff.
+
+States: the bucket's tokens (0 .. burst) and the time they were counted. Errors: none; the
+glue (server.py) turns a refusal into ``RequestRefused`` (503, ``Retry-After``). Off unless
+``EngineOptions.max_handshake_rate`` is set (as Node: no limit by default).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+__all__ = ["HandshakeAdmission"]
+
+logger = logging.getLogger("rtio.engine")
+
+#: the shortest interval between two "refusing handshakes" log lines, in seconds
+LOG_INTERVAL = 10.0
+
+
+class HandshakeAdmission:
+    """A token bucket of handshakes: ``rate`` per second sustained, ``burst`` at once.
+
+    ``admit(now)`` takes a token and returns None, or returns the seconds after which one
+    will be there (for ``Retry-After``) and counts the refusal. ``now`` is a monotonic clock
+    in seconds (the loop's time): tests drive it by hand.
+    """
+
+    __slots__ = ("_last_log", "_refused_since_log", "_stamp", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float, burst: int | None = None) -> None:
+        if rate <= 0:
+            raise ValueError("max_handshake_rate must be positive")
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1, math.ceil(rate))
+        if self.burst < 1:
+            raise ValueError("handshake_burst must be at least 1")
+        self._tokens = float(self.burst)
+        self._stamp: float | None = None
+        self._refused_since_log = 0
+        self._last_log = -math.inf
+
+    def admit(self, now: float) -> float | None:
+        """None: let this handshake in. A float: refuse it; a token is there after that many
+        seconds."""
+        if self._stamp is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return None
+        self._refused(now)
+        return (1.0 - self._tokens) / self.rate
+
+    def retry_after(self, wait: float) -> str:
+        """``Retry-After`` for a refusal that must wait ``wait`` seconds: whole seconds, at
+        least 1 (HTTP has no fractions). Browsers' socket.io-client ignores it and retries
+        after its own backoff; other clients may honour it."""
+        return str(max(1, math.ceil(wait)))
+
+    def _refused(self, now: float) -> None:
+        self._refused_since_log += 1
+        if now - self._last_log >= LOG_INTERVAL:
+            logger.warning(
+                "refusing new sessions (503, Retry-After): over max_handshake_rate=%g/s "
+                "(burst %d); %d refused since the last such line",
+                self.rate,
+                self.burst,
+                self._refused_since_log,
+            )
+            self._last_log = now
+            self._refused_since_log = 0
