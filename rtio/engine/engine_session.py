@@ -244,7 +244,7 @@ class EngineSession:
         core = self._core
         if not self._queue:
             return open_packet if not core.eio3 else core.encode_payload([open_packet])
-        reply = core.take_batch(first=open_packet)
+        reply = core.take_first_batch(open_packet)
         if reply.then is not None:
             self.close_now(reply.then)
         return reply.payload

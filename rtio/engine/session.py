@@ -403,14 +403,19 @@ class Session:
         self.get = _BUSY
         return None
 
-    def take_batch(self, first: str | None = None) -> Reply:
-        """The queued packets (up to about maxPayload) for the pending or arriving GET
-        (``first``: a packet before them, the handshake's open packet)."""
+    def take_batch(self) -> Reply:
+        """The queued packets (up to about maxPayload) for the pending or arriving GET."""
         self.get = _FREE
         batch, compress = self.queue.pop_batch(self.options.max_payload)
-        if first is not None:
-            batch.insert(0, first)
         # (an open session has no close to carry out: flushed() only when closing)
+        then = None if self.state is _OPEN else self.flushed()
+        return Reply(self.encode_payload(batch), compress, then)
+
+    def take_first_batch(self, open_packet: str) -> Reply:
+        """The handshake GET's answer: the open packet, then what is queued already."""
+        self.get = _FREE
+        batch, compress = self.queue.pop_batch(self.options.max_payload)
+        batch.insert(0, open_packet)
         then = None if self.state is _OPEN else self.flushed()
         return Reply(self.encode_payload(batch), compress, then)
 

@@ -145,7 +145,7 @@ def test_v3_polling_replies_are_framed() -> None:
     reply = s.take_batch()
     assert reply.payload == bytes.fromhex("0002ff34300102ff0407")
     s.queue.push("2x")
-    assert s.take_batch(first="0{}").payload == "3:0{}2:2x"
+    assert s.take_first_batch("0{}").payload == "3:0{}2:2x"
     assert s.noop.payload == "1:6"
     text_only = v3_session(supports_binary=False)
     text_only.queue.push(b"\x07")
