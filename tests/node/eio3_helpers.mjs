@@ -13,6 +13,10 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export const SERVERS = {
   rtio: (extra = []) => [PY, [path.join(HERE, "eio3_server.py"), ...extra]],
+  "rtio-front": (extra = []) => [
+    PY,
+    [path.join(HERE, "eio3_server.py"), "--front", "rtio", ...extra],
+  ],
   node: (extra = []) => [process.execPath, [path.join(HERE, "eio3_node_server.mjs")]],
 };
 export const MODES = {

@@ -2,7 +2,7 @@
 ``allow_eio3=True``; tests/node/eio3_node_server.mjs is the same application on Node's
 socket.io 4 with ``allowEIO3: true``, and the tests run against both.
 
-    python tests/node/eio3_server.py [--port 0] [--no-eio3]
+    python tests/node/eio3_server.py [--port 0] [--no-eio3] [--front aiohttp|rtio]
 
 Prints ``{"event": "listening", "port": N}``, then a JSON line per connect and disconnect.
 The main namespace refuses a handshake query ``token=bad``; ``/admin`` wants
@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 import rtio
+from rtio.http import FrontSite
 
 
 def out(**fields: Any) -> None:
@@ -106,12 +107,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--no-eio3", action="store_true")
+    parser.add_argument("--front", choices=("aiohttp", "rtio"), default="aiohttp")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     sio = make_server(not args.no_eio3)
     runner = web.AppRunner(sio.make_app(), handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", args.port, reuse_address=True)
+    # --front rtio: rtio's own HTTP/1.1 front (what sio.run() uses)
+    site_type = FrontSite if args.front == "rtio" else web.TCPSite
+    site = site_type(runner, "127.0.0.1", args.port, reuse_address=True)
     await site.start()
     server = site._server
     assert server is not None
