@@ -93,19 +93,25 @@ def configure_logging(
     log_format: str = "text",
     stream: TextIO | None = None,
     repeat_filter: RepeatFilter | None = None,
-) -> logging.Handler:
+    force: bool = False,
+) -> logging.Handler | None:
     """Log to ``stream`` (default stderr) at ``level`` in ``log_format`` ("text", "json"),
-    with a :class:`RepeatFilter` (the default one unless given). Replaces the root logger's
-    handlers (as ``logging.basicConfig(force=True)``); returns the new handler."""
+    with a :class:`RepeatFilter` (the default one unless given); returns the new handler.
+
+    As ``logging.basicConfig``: when the root logger has handlers already (the application,
+    or a test runner, set logging up), nothing changes and None is returned, unless
+    ``force`` (then they are replaced)."""
     if log_format not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not {log_format!r}")
+    root = logging.getLogger()
+    if root.handlers and not force:
+        return None
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT, datefmt="%H:%M:%S"))
     handler.addFilter(repeat_filter if repeat_filter is not None else RepeatFilter())
-    root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
         old.close()

@@ -28,7 +28,7 @@ def restore_root() -> Iterator[None]:
 
 def test_json_lines(restore_root: None) -> None:
     out = io.StringIO()
-    configure_logging("info", "json", stream=out)
+    configure_logging("info", "json", stream=out, force=True)
     log = logging.getLogger("rtio.engine")
     log.info("client %s refused: %s", "abc", "bad origin")
     try:
@@ -46,11 +46,19 @@ def test_json_lines(restore_root: None) -> None:
 
 def test_text_lines_and_level(restore_root: None) -> None:
     out = io.StringIO()
-    configure_logging("warning", "text", stream=out)
+    configure_logging("warning", "text", stream=out, force=True)
     logging.getLogger("rtio.ws").info("not shown")
     logging.getLogger("rtio.ws").warning("shown")
     assert out.getvalue().count("\n") == 1
     assert "WARNING rtio.ws: shown" in out.getvalue()
+
+
+def test_an_application_setup_is_kept(restore_root: None) -> None:
+    root = logging.getLogger()
+    mine = logging.NullHandler()
+    root.addHandler(mine)
+    assert configure_logging("info", "json") is None
+    assert mine in root.handlers
 
 
 def test_unknown_format_is_refused() -> None:

@@ -31,6 +31,9 @@ class Client(ClientSocket):
     ``max_queued_events``, ``max_pending_acks``) go to :class:`Manager` (transports, path,
     headers, query, ssl, parser, reconnection...)."""
 
+    #: the connection (a ClientSocket sees it only as a ``Connection``; a Client owns it)
+    manager: Manager
+
     def __init__(
         self,
         url: str,

@@ -160,14 +160,14 @@ class Manager:
             sock.auth = auth
         return sock
 
-    def _attach(self, sock: ClientSocket) -> None:
+    def attach(self, sock: ClientSocket) -> None:
         self._active.add(sock)
         self._closing = False
 
-    def _detach(self, sock: ClientSocket) -> None:
+    def detach(self, sock: ClientSocket) -> None:
         self._active.discard(sock)
 
-    async def _maybe_close(self) -> None:
+    async def close_if_unused(self) -> None:
         """The JS ``_destroy``: the connection closes once no namespace wants it."""
         if not self._active:
             await self.close()
@@ -193,9 +193,9 @@ class Manager:
             logger.exception("client: manager handler of %r failed", event)
             return
         if inspect.isawaitable(result):
-            self._spawn(_logged(result, event))
+            self.spawn(_logged(result, event))
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -211,14 +211,14 @@ class Manager:
         """Open the connection in the background (a no-op while open or opening)."""
         if self.state is ManagerState.CLOSED:
             self.state = ManagerState.OPENING
-            self._opener = self._spawn(self._open_then_reconnect())
+            self._opener = self.spawn(self._open_then_reconnect())
 
     async def _open_then_reconnect(self) -> None:
         err = await self._try_open()
         if err is not None:
             self._emit("error", err)
             for sock in list(self._active):
-                sock._connection_failed(err)
+                sock.connection_failed(err)
             if self.reconnection and self._active and not self._closing:
                 await self._reconnect()
             elif self.state is not ManagerState.OPEN:
@@ -266,7 +266,7 @@ class Manager:
         self._emit("open")
         for sock in list(self._active):
             if not sock.connected:
-                sock._send_connect()
+                sock.send_connect()
         return None
 
     async def _reconnect(self) -> None:
@@ -281,7 +281,7 @@ class Manager:
                 self.state = ManagerState.CLOSED
                 self._emit("reconnect_failed")
                 for sock in list(self._active):
-                    sock._reconnect_failed()
+                    sock.reconnection_failed()
                 return
             self.state = ManagerState.RECONNECTING
             delay = backoff.duration(self._rand())
@@ -299,7 +299,7 @@ class Manager:
             self._emit("error", err)  # (the JS manager: "error", then "reconnect_error")
             self._emit("reconnect_error", err)
             for sock in list(self._active):
-                sock._connection_failed(err)
+                sock.connection_failed(err)
         if self.state is not ManagerState.OPEN:
             self.state = ManagerState.CLOSED
 
@@ -315,7 +315,7 @@ class Manager:
                 engine.send(message)
         except SendQueueFull:
             logger.warning("client: the send queue is full; closing the connection")
-            engine._end("transport error")
+            engine.abort("transport error")
 
     def _receive(self, message: str | bytes) -> None:
         decoder = self._decoder
@@ -326,13 +326,13 @@ class Manager:
             logger.warning("client: parse error: %s", exc)
             engine = self.engine
             if engine is not None:
-                engine._end("parse error")
+                engine.abort("parse error")
             return
         if packet is None:
             return
         sock = self.sockets.get(packet.nsp)
         if sock is not None:
-            sock._receive(packet)
+            sock.receive_packet(packet)
 
     def _engine_closed(self, reason: str) -> None:
         self.engine = None
@@ -340,11 +340,11 @@ class Manager:
         self.state = ManagerState.CLOSED
         logger.info("client: connection closed (%s)", reason)
         for sock in list(self.sockets.values()):
-            sock._connection_closed(reason)
+            sock.connection_closed(reason)
         self._emit("close", reason)
         if self.reconnection and self._active and not self._closing:
             self.state = ManagerState.RECONNECTING
-            self._opener = self._spawn(self._reconnect())
+            self._opener = self.spawn(self._reconnect())
 
     # -- closing ----------------------------------------------------------------------------
 
@@ -363,10 +363,10 @@ class Manager:
         if engine is not None:
             await engine.close()
             for sock in list(self.sockets.values()):
-                sock._connection_closed("io client disconnect")
+                sock.connection_closed("io client disconnect")
             self._emit("close", "io client disconnect")
         for sock in list(self._active):
-            sock._deactivate()
+            sock.deactivate()
         self.backoff.reset()
         fetcher = self._fetcher
         if fetcher is not None:

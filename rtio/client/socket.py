@@ -3,9 +3,18 @@
 Owns the namespace's lifecycle (CONNECT, the server's answer, DISCONNECT), its event
 handlers (run one at a time, in arrival order), its acks both ways and the packets
 emitted while disconnected (a bounded buffer, sent once connected, as the JS client
-does). Knows the connection only through its :class:`~rtio.client.manager.Manager`
-(``send_packet``, ``open``, the sockets it multiplexes) and Socket.IO packets only as
-:class:`rtio.socketio.Packet` values (the manager's parser encodes them).
+does). Knows the connection only through :class:`Connection`, the few things it asks of
+the :class:`~rtio.client.manager.Manager` (which imports this module, not the other way
+round), and Socket.IO packets only as :class:`rtio.socketio.Packet` values (the manager's
+parser encodes them). The manager drives it through the methods under "called by the
+manager": ``send_connect``, ``receive_packet``, ``connection_failed``,
+``connection_closed``, ``reconnection_failed``, ``deactivate``.
+
+States (:class:`SocketState`): IDLE -> CONNECTING (``open``/``connect``) -> CONNECTED
+(the server's CONNECT answer); CONNECTED -> CONNECTING when the connection ends (it
+reconnects with the manager); any -> IDLE on ``disconnect()``, a refusal or a server
+DISCONNECT. Errors: ConnectError, AckTimeout, SocketDisconnected, SendBufferFull
+(rtio.client.errors, all under ClientError).
 
 Events given to handlers, as in the JS client:
 
@@ -27,18 +36,15 @@ import enum
 import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeVar, overload
 
 from rtio.socketio import SENT, Packet, PacketType, Sent
 
 from .acks import AckTable
 from .errors import AckTimeout, ConnectError, SendBufferFull, SocketDisconnected
 
-if TYPE_CHECKING:
-    from .manager import Manager
-
-__all__ = ["AuthProvider", "ClientSocket", "SocketState"]
+__all__ = ["AuthProvider", "ClientSocket", "Connection", "SocketState"]
 
 logger = logging.getLogger("rtio.client")
 
@@ -49,6 +55,37 @@ F = TypeVar("F", bound=Callable[..., Any])
 AuthProvider = dict[str, Any] | Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]] | None
 
 RESERVED = frozenset({"connect", "connect_error", "disconnect"})
+
+
+class Connection(Protocol):
+    """What a socket asks of the connection under it (:class:`~rtio.client.manager.Manager`
+    is the one implementation)."""
+
+    #: seconds ``connect()`` waits by default
+    timeout: float
+    #: seconds ``emit_with_ack``/``call`` wait by default
+    ack_timeout: float
+
+    @property
+    def is_open(self) -> bool: ...
+
+    def open_soon(self) -> None:
+        """Open the connection in the background (a no-op while open or opening)."""
+
+    def send_packet(self, packet: Packet) -> None:
+        """Encode and send a packet (only while open)."""
+
+    def attach(self, sock: ClientSocket) -> None:
+        """The socket wants the connection (it reconnects with it)."""
+
+    def detach(self, sock: ClientSocket) -> None:
+        """The socket no longer wants the connection."""
+
+    async def close_if_unused(self) -> None:
+        """Close the connection once no socket is attached."""
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task the connection cancels when it closes."""
 
 
 class SocketState(enum.Enum):
@@ -65,7 +102,7 @@ class ClientSocket:
 
     def __init__(
         self,
-        manager: Manager,
+        manager: Connection,
         namespace: str,
         *,
         auth: AuthProvider = None,
@@ -133,6 +170,12 @@ class ClientSocket:
         self._any.append(handler)
         return handler
 
+    def off_any(self, handler: Callable[..., Any]) -> None:
+        """Stop calling ``handler`` for every event (the JS ``offAny(listener)``); a
+        handler not set is ignored."""
+        if handler in self._any:
+            self._any.remove(handler)
+
     def off(self, event: str) -> None:
         self._handlers.pop(event, None)
 
@@ -176,13 +219,13 @@ class ClientSocket:
         if self.active:
             return
         self.state = SocketState.CONNECTING
-        self.manager._attach(self)
+        self.manager.attach(self)
         if self.manager.is_open:
-            self._send_connect()
+            self.send_connect()
         else:
             self.manager.open_soon()
 
-    def _send_connect(self) -> None:
+    def send_connect(self) -> None:
         """The connection is open: send CONNECT with the auth payload."""
         auth = self.auth
         if callable(auth):
@@ -302,9 +345,9 @@ class ClientSocket:
             )
         self._send_buffer.append(packet)
 
-    # -- receiving (called by the manager) --------------------------------------------------
+    # -- called by the manager --------------------------------------------------------------
 
-    def _receive(self, packet: Packet) -> None:
+    def receive_packet(self, packet: Packet) -> None:
         ptype = packet.type
         if ptype is PacketType.CONNECT:
             data = packet.data
@@ -356,16 +399,16 @@ class ClientSocket:
             if callback is not None:
                 callback(packet.data)
         elif ptype is PacketType.DISCONNECT and self.connected:
-            self._deactivate()
+            self.deactivate()
             self._closed("io server disconnect")
 
     def _refused(self, err: ConnectError) -> None:
         """The server refused the namespace: the socket gives up (JS: ``destroy()``)."""
-        self._deactivate()
+        self.deactivate()
         self._dispatch("connect_error", (err,))
         self._resolve(err)
 
-    def _connection_failed(self, err: ConnectError) -> None:
+    def connection_failed(self, err: ConnectError) -> None:
         """The connection could not be opened (the manager may retry)."""
         if self.connected:
             return
@@ -373,14 +416,14 @@ class ClientSocket:
         if not self._retry:
             self._resolve(err)
 
-    def _connection_closed(self, reason: str) -> None:
+    def connection_closed(self, reason: str) -> None:
         """The connection ended: disconnected, connecting again when it reopens."""
         self._receive_buffer.clear()
         if self.connected:
             self.state = SocketState.CONNECTING
             self._closed(reason)
 
-    def _reconnect_failed(self) -> None:
+    def reconnection_failed(self) -> None:
         self._resolve(ConnectError("reconnection failed"))
 
     def _closed(self, reason: str) -> None:
@@ -399,10 +442,10 @@ class ClientSocket:
         self._arm_ack_timer()
         self._dispatch("disconnect", (reason,))
 
-    def _deactivate(self) -> None:
+    def deactivate(self) -> None:
         if self.state is not SocketState.IDLE:
             self.state = SocketState.IDLE
-            self.manager._detach(self)
+            self.manager.detach(self)
 
     def _resolve(self, err: ConnectError | None) -> None:
         waiters, self._waiters = self._waiters, []
@@ -427,11 +470,11 @@ class ClientSocket:
         if self._connect_task is not None:
             self._connect_task.cancel()
         if self.active:
-            self._deactivate()
+            self.deactivate()
         if was_connected:
             self._closed("io client disconnect")
         self._resolve(ConnectError("disconnected by the client"))
-        await self.manager._maybe_close()
+        await self.manager.close_if_unused()
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -495,7 +538,7 @@ class ClientSocket:
             logger.exception("client: ack callback %r failed", fn)
             return
         if inspect.isawaitable(result):
-            self.manager._spawn(_awaited(result))
+            self.manager.spawn(_awaited(result))
 
 
 async def _awaited(awaitable: Awaitable[Any]) -> None:

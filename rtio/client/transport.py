@@ -292,14 +292,14 @@ class EngineClient:
                 messages = core.receive(packet, self._loop.time())
             except EngineProtocolError as exc:
                 logger.warning("engine: %s", exc)
-                self._end("parse error")
+                self.abort("parse error")
                 return
             for message in messages:
                 if self._ended:
                     return
                 self._on_message(message)
             if core.closed_by_server:
-                self._end("transport close")
+                self.abort("transport close")
                 return
         if core.has_data:
             self._flush()
@@ -320,7 +320,7 @@ class EngineClient:
         self._timer = None
         if self.core.expired(self._loop.time()):
             logger.info("engine: no ping from the server in time (ping timeout)")
-            self._end("ping timeout")
+            self.abort("ping timeout")
         else:
             self._arm_heartbeat()
 
@@ -337,17 +337,17 @@ class EngineClient:
             except TransportError as exc:
                 if not self._ended:
                     logger.info("engine: poll failed: %s", exc)
-                    self._end("transport error")
+                    self.abort("transport error")
                 return
             if status != 200:
                 logger.info("engine: poll answered %s %r", status, body[:200])
-                self._end("transport error")
+                self.abort("transport error")
                 return
             try:
                 packets = decode_payload(body.decode("utf-8", "replace"))
             except EngineProtocolError as exc:
                 logger.warning("engine: %s", exc)
-                self._end("parse error")
+                self.abort("parse error")
                 return
             self._receive_all(packets)
 
@@ -387,12 +387,12 @@ class EngineClient:
                 )
                 if status != 200:
                     logger.info("engine: POST answered %s %r", status, answer[:200])
-                    self._end("transport error")
+                    self.abort("transport error")
                     return
         except (TransportError, ConnectionClosed) as exc:
             if not self._ended:
                 logger.info("engine: write failed: %s", exc)
-                self._end("transport error")
+                self.abort("transport error")
         finally:
             self._write_task = None
         if core.has_data and not self._ended:
@@ -428,7 +428,7 @@ class EngineClient:
                 self._spawn(ws.close())
             if self._pausing and not self._ended:
                 logger.info("engine: upgrade failed after pausing polling: %s", exc)
-                self._end("transport error")
+                self.abort("transport error")
             else:
                 logger.info("engine: upgrade failed, staying on polling: %s", exc)
             return
@@ -448,7 +448,7 @@ class EngineClient:
                     packet = decode_frame(message)
                 except EngineProtocolError as exc:
                     logger.warning("engine: %s", exc)
-                    self._end("parse error")
+                    self.abort("parse error")
                     return
                 self._receive_all([packet])
                 if self._ended:
@@ -456,7 +456,7 @@ class EngineClient:
         except ConnectionClosed:
             pass
         if not self._ended:
-            self._end("transport close")
+            self.abort("transport close")
 
     # -- closing ----------------------------------------------------------------------------
 
@@ -487,13 +487,16 @@ class EngineClient:
                     timeout,
                     1024,
                 )
-        self._end("forced close", notify=False)
+        self.abort("forced close", notify=False)
         ws = self._ws
         if ws is not None:
             with contextlib.suppress(asyncio.TimeoutError, ConnectionClosed, OSError):
                 await asyncio.wait_for(ws.close(), timeout)
 
-    def _end(self, reason: str, notify: bool = True) -> None:
+    def abort(self, reason: str, notify: bool = True) -> None:
+        """End the session now, without a close packet (the manager calls it on a full
+        send queue or a packet it cannot parse); ``on_close(reason)`` runs unless
+        ``notify`` is False. A no-op once ended."""
         if self._ended:
             return
         self._ended = True

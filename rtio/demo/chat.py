@@ -1,8 +1,12 @@
 """The chat demo's server side, on rtio's public API only: the example to read and copy.
 
-Names, rooms with live member counts, presence, typing indicators, delivery acks, the last
-messages of a room on joining, and images sent as binary. Everything lives in memory; a
+Names (one person per name: a name in use is refused), rooms with live member counts,
+presence, typing indicators, delivery acks, the last messages of a room on joining, and
+images sent as binary. Everything lives in memory; a
 restart forgets it, and the browsers join their rooms again on their own.
+
+Connecting: ``auth`` is ``{name, token?}`` (token: the browser tab's random id, so that the
+same tab reconnecting keeps its name); a refusal is a ``connect_error`` with the reason.
 
 The events, as the browser app (clients/js-demo/src/main.js) speaks them:
 
@@ -125,20 +129,38 @@ def create_server(**options: Any) -> rtio.Server:
         await socket.to(room).emit("message", message)  # the sender has it already
         return {"ok": True, "id": message["id"], "ts": message["ts"]}
 
+    def name_taken(name: str, token: str | None) -> bool:
+        """Whether a connected socket of another tab holds ``name`` (case aside)."""
+        key = name.casefold()
+        return any(
+            s.data["name"].casefold() == key and (token is None or s.data["token"] != token)
+            for s in sio.sockets.values()
+        )
+
     async def announce_leaving(socket: rtio.Socket, room: str) -> None:
         people = await members(room, leaving=socket)
         await socket.to(room).emit(
             "presence", {"room": room, "members": people, "left": socket.data["name"]}
         )
 
-    # -- connecting: a name is required ----------------------------------------------
+    # -- connecting: a name is required, and one nobody connected holds ------------------
 
     @sio.use
     async def require_name(socket: rtio.Socket, auth: dict[str, Any]) -> None:
         name = field(auth, "name")
         if not isinstance(name, str) or not name.strip():
             raise rtio.ConnectionRefused("Pick a name to come in.")
-        socket.data["name"] = name.strip()[:MAX_NAME]
+        name = name.strip()[:MAX_NAME]
+        # The browser tab's own random token: the same tab coming back (a reconnection
+        # while the server still holds its old socket) keeps its name; anyone else is
+        # refused while a connected socket holds it. No await between this check and the
+        # socket joining `sio.sockets`: two tabs racing for one name cannot both win.
+        token = field(auth, "token")
+        token = token[:64] if isinstance(token, str) and token else None
+        if name_taken(name, token):
+            raise rtio.ConnectionRefused(f"The name {name} is taken: pick another.")
+        socket.data["name"] = name
+        socket.data["token"] = token
 
     @sio.on("connect")
     async def connect(socket: rtio.Socket, auth: dict[str, Any]) -> None:

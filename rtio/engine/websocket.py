@@ -129,7 +129,7 @@ class WebSocketTransport:
     )
 
     def __init__(
-        self, ws: WebSocket, max_payload: int, limit: int, close_write_timeout: float = 5.0
+        self, ws: WebSocket, max_payload: int, limit: int, close_write_timeout: float
     ) -> None:
         self.ws = ws
         self._close_write_timeout = close_write_timeout

@@ -29,6 +29,10 @@ class EventLog:
         self.events.append((event, args))
         self._changed.set()
 
+    def close(self) -> None:
+        """Stop recording (the socket forgets this log)."""
+        self.socket.off_any(self._record)
+
     def received(self, event: str) -> list[tuple[Any, ...]]:
         """The arguments of every ``event`` received so far."""
         return [args for name, args in self.events if name == event]
@@ -68,4 +72,4 @@ async def wait_event(socket: ClientSocket, event: str, timeout: float = 1.0) -> 
     try:
         return await log.next(event, timeout)
     finally:
-        socket._any.remove(log._record)
+        log.close()

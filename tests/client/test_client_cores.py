@@ -105,6 +105,8 @@ def test_backoff_as_socket_io_client() -> None:
     assert [plain.duration(0.7) for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     with pytest.raises(ValueError):
         Backoff(randomization_factor=2)
+    with pytest.raises(ValueError, match="negative"):
+        Backoff(delay=-1)
 
 
 def test_ack_table() -> None:

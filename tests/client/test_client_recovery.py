@@ -53,7 +53,7 @@ async def test_recovery(node: LiveServer, parser: str, mode: str) -> None:
         a.on("disconnect", reasons.append)
         engine = a.manager.engine
         assert engine is not None
-        engine._end("transport close")  # the network drops the connection
+        engine.abort("transport close")  # the network drops the connection
         assert reasons == [] or reasons == ["transport close"]
         await b.call("to_room", {"room": "r", "event": "news", "args": [2]}, timeout=5)
         await wait_for(lambda: a.connected, timeout=10)

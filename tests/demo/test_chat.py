@@ -1,6 +1,6 @@
-"""rtio/demo/chat.py through a real Socket.IO client (python-socketio) on a real port: names,
-rooms and their counts, presence, history, messages and their acks, images as binary,
-typing, leaving and disconnecting, and the web app's static files."""
+"""rtio/demo/chat.py through a real Socket.IO client (python-socketio) on a real port: names
+(required, one person each), rooms and their counts, presence, history, messages and their
+acks, images as binary, typing, leaving and disconnecting, and the web app's static files."""
 
 from __future__ import annotations
 
@@ -29,6 +29,49 @@ async def test_a_name_is_required(url: str) -> None:
             await client.connect(url, auth=auth, transports=["websocket"], wait_timeout=5)
         assert refusals == [{"message": "Pick a name to come in."}]
         await client.disconnect()
+
+
+async def refusal(url: str, auth: dict[str, Any]) -> Any:
+    """The connect_error a connection with ``auth`` gets (it must be refused)."""
+    client = socketio.AsyncClient(reconnection=False)
+    refusals: list[Any] = []
+    client.on("connect_error", refusals.append)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(url, auth=auth, transports=["websocket"], wait_timeout=5)
+    await client.disconnect()
+    assert len(refusals) == 1
+    return refusals[0]
+
+
+async def test_a_name_in_use_is_refused_whatever_its_case(url: str, people: People) -> None:
+    await people("alice")
+    for name in ("alice", " ALICE ", "Alice"):
+        refused = await refusal(url, {"name": name})
+        assert refused == {"message": f"The name {name.strip()} is taken: pick another."}
+    for token in ("tab-2", ""):  # a token is no pass to another tab's name
+        assert "taken" in (await refusal(url, {"name": "alice", "token": token}))["message"]
+
+
+async def test_a_name_is_free_again_once_its_holder_left(url: str, people: People) -> None:
+    alice = await people("alice")
+    await alice.close()
+    again = await people("alice")
+    assert (await again.join("lobby"))["members"] == [{"id": again.id, "name": "alice"}]
+
+
+async def test_the_same_tab_reconnecting_keeps_its_name(url: str) -> None:
+    """A tab whose old connection the server still holds (not yet timed out) comes back."""
+    tabs = [socketio.AsyncClient(reconnection=False) for _ in range(2)]
+    try:
+        for tab in tabs:
+            await tab.connect(url, auth={"name": "alice", "token": "tab-1"},
+                              transports=["websocket"], wait_timeout=5)
+        assert all(tab.connected for tab in tabs)
+        refused = await refusal(url, {"name": "alice", "token": "tab-2"})
+        assert refused == {"message": "The name alice is taken: pick another."}
+    finally:
+        for tab in tabs:
+            await tab.disconnect()
 
 
 async def test_names_are_trimmed_and_cut(people: People) -> None:

@@ -8,7 +8,9 @@
 //
 // The tests run in order and share the pages: alice and bob (default transports: polling, then
 // upgraded to WebSocket) chat, carol joins on long-polling only, alice shares an image, the
-// server is restarted under them, bob goes away, and dave comes in through the login form.
+// server is restarted under them, bob goes away, and dave comes in through the login form;
+// then a name in use is refused, a phone-sized page (390x844) chats, finds the rooms in its
+// drawer and leaves every room, and the centre pane offers the rooms to join.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
@@ -76,8 +78,10 @@ const pages = {};
 const consoleLog = createWriteStream(path.join(OUT, "browser-console.log"));
 
 // Opens the demo as `name` (?name=... skips the login form, unless `login` is set).
-async function openPage(name, query = "", { login = false } = {}) {
-  const context = await browser.newContext({ viewport: { width: 1180, height: 720 } });
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
+
+async function openPage(name, query = "", { login = false, device = {} } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1180, height: 720 }, ...device });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   page.on("console", (msg) => consoleLog.write(`[${name}] ${msg.type()}: ${msg.text()}\n`));
@@ -130,6 +134,15 @@ async function waitRoomCount(page, room, count) {
   [room, String(count)], { timeout: TIMEOUT }).catch(async () => {
     assert.fail(`#${room} count: wanted ${count}, got ${await roomCount(page, room)}`);
   });
+}
+
+// The element's box lies wholly inside the page's viewport (not cut off, not off screen).
+async function inViewport(page, selector) {
+  const box = await page.locator(selector).boundingBox();
+  const { width, height } = page.viewportSize();
+  assert.ok(box, `${selector} has no box (hidden?)`);
+  assert.ok(box.x >= 0 && box.y >= 0 && box.x + box.width <= width && box.y + box.height <= height,
+    `${selector} at ${JSON.stringify(box)} is not inside the ${width}x${height} viewport`);
 }
 
 async function transportOf(page) {
@@ -332,5 +345,84 @@ describe("chat demo in headless Chromium", { timeout: 240_000 }, () => {
     }
     await alice.locator("#messages .notice", { hasText: "dave joined" }).waitFor();
     await shot(dave, "11-dave-in-the-lobby");
+  });
+
+  test("a name in use is refused, on the login form and from ?name=", async () => {
+    const { alice } = pages;
+    const erin = await openPage("erin", "", { login: true });
+    await erin.fill("#login-name", "ALICE");
+    await erin.press("#login-name", "Enter");
+    await erin.locator("#login-error", { hasText: "The name ALICE is taken: pick another." }).waitFor();
+    assert.equal(await erin.locator("#login").isVisible(), true);
+    assert.equal(await erin.locator("#login-name").inputValue(), "ALICE"); // kept, to edit
+    await shot(erin, "12-erin-name-taken");
+    await erin.fill("#login-name", "erin");
+    await erin.press("#login-name", "Enter");
+    await connection(erin, "connected");
+    await alice.locator("#messages .notice", { hasText: "erin joined" }).waitFor();
+    const twin = await openPage("carol-twin", "", { login: true });
+    await twin.goto(`http://127.0.0.1:${port}/?name=carol`);
+    await twin.locator("#login-error", { hasText: "The name carol is taken" }).waitFor();
+    await twin.context().close();
+    delete pages["carol-twin"];
+  });
+
+  test("on a phone (390x844): Send on screen, the rooms in a drawer, the picker after leaving", async () => {
+    const { alice } = pages;
+    const fay = await openPage("fay", "", { device: PHONE });
+    await connection(fay, "connected");
+    await fay.locator("#room-title", { hasText: "#lobby" }).waitFor();
+    // Nothing wider than the screen; the composer and its Send button wholly on screen.
+    assert.ok(await fay.evaluate(() => document.documentElement.scrollWidth <= innerWidth),
+      "the page scrolls sideways");
+    for (const selector of ["#message-input", "#send", "#leave-room", "#menu"]) {
+      await inViewport(fay, selector);
+    }
+    assert.equal(await fay.locator("#sidebar").isVisible(), true); // there, but off screen:
+    assert.ok((await fay.locator("#sidebar").boundingBox()).x + 1 < 0, "the drawer shows while closed");
+    await shot(fay, "13-phone-lobby");
+    await fay.fill("#message-input", "hello from a phone");
+    await fay.click("#send");
+    await message(fay, "hello from a phone").locator('.tick[data-status="sent"]').waitFor();
+    await message(alice, "hello from a phone").waitFor();
+
+    // The rooms: a drawer from the top bar's button; picking one closes it.
+    await fay.click("#menu");
+    await fay.locator("body.drawer-open").waitFor();
+    await fay.waitForFunction(() => document.querySelector("#sidebar").getBoundingClientRect().x === 0);
+    await inViewport(fay, '#rooms li[data-room="lobby"]');
+    await inViewport(fay, "#new-room-name");
+    await shot(fay, "14-phone-drawer");
+    await fay.fill("#new-room-name", "phones");
+    await fay.press("#new-room-name", "Enter");
+    await fay.locator("#room-title", { hasText: "#phones" }).waitFor();
+    await fay.waitForFunction(() => !document.body.classList.contains("drawer-open"));
+    await waitRoomCount(alice, "phones", 1);
+    await fay.click("#menu");
+    await fay.click('#rooms li[data-room="lobby"]');
+    await fay.locator("#room-title", { hasText: "#lobby" }).waitFor();
+    assert.equal(await fay.locator("#backdrop").isHidden(), true);
+
+    // Leaving every room: the centre pane lists the rooms to join, one tap away.
+    await fay.click("#leave-room");
+    await fay.locator("#room-title", { hasText: "#phones" }).waitFor();
+    await fay.click("#leave-room");
+    await fay.locator("#room-title", { hasText: "Pick a room" }).waitFor();
+    await fay.locator('#room-picker button[data-room="lobby"]').waitFor();
+    await inViewport(fay, '#room-picker button[data-room="lobby"]');
+    await shot(fay, "15-phone-no-room-picker");
+    await fay.click('#room-picker button[data-room="lobby"]');
+    await fay.locator("#room-title", { hasText: "#lobby" }).waitFor();
+    await inViewport(fay, "#send");
+  });
+
+  test("a wide page that leaves its last room is offered the rooms too", async () => {
+    const { carol } = pages;
+    await carol.click("#leave-room");
+    await carol.locator("#room-title", { hasText: "Pick a room" }).waitFor();
+    await carol.locator('#room-picker button[data-room="lobby"]', { hasText: "people" }).waitFor();
+    await shot(carol, "16-carol-no-room-picker");
+    await carol.click('#room-picker button[data-room="lobby"]');
+    await carol.locator("#room-title", { hasText: "#lobby" }).waitFor();
   });
 });

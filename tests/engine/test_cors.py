@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from rtio.engine import CorsOptions
-from rtio.engine.cors import CorsPolicy
+from rtio.engine.cors import CorsPolicy, same_origin
 
 
 def test_any_origin() -> None:
@@ -54,6 +54,37 @@ def test_preflight() -> None:
     fixed = CorsPolicy(CorsOptions(allowed_headers=["x-a", "x-b"]))
     assert fixed.preflight_headers("http://a", None)["Access-Control-Allow-Headers"] == "x-a,x-b"
     assert policy.response_headers("http://a")["Access-Control-Expose-Headers"] == "x-id"
+
+
+def test_preflight_without_request_headers_and_with_vary_origin() -> None:
+    any_origin = CorsPolicy(CorsOptions())
+    assert any_origin.preflight_headers("http://a", None) == {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "GET,POST",
+    }
+    listed = CorsPolicy(CorsOptions(origins=["http://a"]))
+    headers = listed.preflight_headers("http://a", "x-a")
+    assert headers["Vary"] == "Origin, Access-Control-Request-Headers"
+
+
+@pytest.mark.parametrize(
+    ("origin", "headers", "same"),
+    [
+        ("http://h", {"Host": "h:80"}, True),  # the scheme's default port
+        ("https://h", {"Host": "h"}, True),
+        ("http://h:8080", {"Host": "h"}, False),
+        ("http://h", {"Host": "x", "X-Forwarded-Host": "h, proxy"}, True),
+        ("null", {"Host": "h"}, False),  # a sandboxed page, a file
+        ("ftp://h", {"Host": "h"}, False),  # not a web origin
+        ("http://h:99999", {"Host": "h"}, False),  # a port out of range
+        ("http://h", {"Host": "h:99999"}, False),
+        ("http://h", {"Host": "u@h"}, False),  # credentials: not a Host
+        ("http://h", {"Host": "h/path"}, False),
+        ("http://h", {}, False),
+    ],
+)
+def test_same_origin(origin: str, headers: dict[str, str], same: bool) -> None:
+    assert same_origin(origin, headers) is same
 
 
 def test_refused_origins_are_logged_once_within_a_bound(caplog: pytest.LogCaptureFixture) -> None:

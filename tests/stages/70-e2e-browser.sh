@@ -3,8 +3,10 @@
 # /usr/bin/chromium is absent; Playwright never downloads a browser) driven by playwright-core.
 # Builds the demo's bundle (clients/js-demo), then runs tests/e2e/chat.test.mjs against
 # `rtio demo`: two pages chat, a long-polling page joins, an image is shared, the server
-# restarts; then tests/e2e/readme.test.mjs runs the README's Quickstart (server and page);
-# then chat.test.mjs again with the demo served through FastAPI (tests/asgi/fastapi_demo.py).
+# restarts, a name in use is refused, a phone-sized page (390x844) chats and finds the rooms
+# in its drawer, a page in no room is offered the rooms; then tests/e2e/readme.test.mjs runs
+# the README's Quickstart (server and page); then chat.test.mjs again with the demo served
+# through FastAPI (tests/asgi/fastapi_demo.py).
 # Screenshots, server logs and the browser console go to $ARTIFACTS/e2e/.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"

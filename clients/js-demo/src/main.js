@@ -37,6 +37,14 @@ const state = {
 let socket = null;
 let localSeq = 0;
 
+// This tab's random token, sent with the name: the server refuses a name another tab holds,
+// but lets this tab back in under its own name (a reconnection while the server still holds
+// the old connection). sessionStorage: one per tab, kept across reloads of that tab.
+// (crypto.getRandomValues, not randomUUID: the latter needs https or localhost.)
+const tabToken = sessionStorage.getItem("rtio-chat-tab") ||
+  [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+sessionStorage.setItem("rtio-chat-tab", tabToken);
+
 // ---------------------------------------------------------------- small DOM helpers
 
 function el(tag, props = {}, ...children) {
@@ -88,7 +96,9 @@ function connect() {
   // `auth` as a function is called on every (re)connection, so a server restarted with no
   // memory of us still learns our name.
   // closeOnBeforeunload: a closed tab leaves its rooms at once, even on long-polling.
-  socket = io({ transports, closeOnBeforeunload: true, auth: (cb) => cb({ name: state.name }) });
+  socket = io({
+    transports, closeOnBeforeunload: true, auth: (cb) => cb({ name: state.name, token: tabToken }),
+  });
   window.chatSocket = socket; // for curious people in the devtools console
 
   socket.on("connect", () => {
@@ -113,7 +123,8 @@ function connect() {
     if (socket.active) {
       setConnection("reconnecting", "reconnecting… (server unreachable)");
     } else {
-      // Refused by the server's middleware: back to the name form with its message.
+      // Refused by the server's middleware (no name, or a name in use): back to the name
+      // form with its message.
       setConnection("disconnected", "refused");
       showLogin(err.message);
     }
@@ -161,7 +172,7 @@ function showRoom(room) {
   $("empty").hidden = Boolean(entry);
   $("composer").hidden = !entry;
   $("leave-room").hidden = !entry;
-  $("room-title").textContent = entry ? `#${room}` : "No room";
+  $("room-title").textContent = entry ? `#${room}` : "Pick a room";
   renderRooms();
   renderMessages();
   renderMembers();
@@ -181,7 +192,7 @@ function renderRooms() {
       class: ["room", entry ? "joined" : "", name === state.active ? "active" : ""].join(" "),
       dataset: { room: name },
       title: entry ? `show #${name}` : `join #${name}`,
-      onclick: () => (entry ? showRoom(name) : join(name)),
+      onclick: () => { setDrawer(false); if (entry) showRoom(name); else join(name); },
     },
       el("span", { class: "hash" }, "#"),
       el("span", { class: "name" }, name),
@@ -190,6 +201,23 @@ function renderRooms() {
     );
     list.append(item);
   }
+  // The centre pane, when in no room: every room, to join with one click.
+  $("room-picker").replaceChildren(...rooms.map(({ name, count }) =>
+    el("li", {},
+      el("button", { type: "button", class: "ghost", dataset: { room: name }, onclick: () => join(name) },
+        `#${name}`, el("span", { class: "muted" }, ` · ${count} ${count === 1 ? "person" : "people"}`)))));
+  // The drawer's button (narrow screens) counts the unread messages of the other rooms.
+  const unread = [...state.joined.values()].reduce((sum, r) => sum + r.unread, 0);
+  $("menu-unread").hidden = unread === 0;
+  $("menu-unread").textContent = String(unread);
+}
+
+// ---------------------------------------------------------------- the drawer (narrow screens)
+
+function setDrawer(open) {
+  document.body.classList.toggle("drawer-open", open);
+  $("backdrop").hidden = !open;
+  $("menu").setAttribute("aria-expanded", String(open));
 }
 
 // ---------------------------------------------------------------- presence
@@ -417,7 +445,12 @@ $("new-room-form").addEventListener("submit", (event) => {
   const room = input.value.trim().toLowerCase();
   if (room) join(room);
   input.value = "";
+  setDrawer(false);
 });
+
+$("menu").addEventListener("click", () => setDrawer(!document.body.classList.contains("drawer-open")));
+$("backdrop").addEventListener("click", () => setDrawer(false));
+document.addEventListener("keydown", (event) => { if (event.key === "Escape") setDrawer(false); });
 
 $("leave-room").addEventListener("click", () => state.active && leave(state.active));
 

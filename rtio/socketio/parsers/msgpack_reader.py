@@ -34,7 +34,9 @@ _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _JS_MAX_DATE_MS = 8_640_000_000_000_000  # beyond it a JS Date is "Invalid Date"
 
-# msgpack's C unpacker holds 1024 nested containers; the exact reader holds as many.
+# msgpack's C unpacker holds 1024 nested containers; the exact reader holds as many. Not an
+# option: the C unpacker's depth is fixed when msgpack is built, and a different bound here
+# would make the two readers of one message disagree (docs/LIMITS.md: fixed).
 MAX_DEPTH = 1024
 
 
