@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from .errors import PacketDecodeError
 from .packet import Packet, PacketType, decode_packet
+from .websocket import PreparedPacket
 
 __all__ = [
     "EMPTY_TEXT_PAYLOAD",
@@ -39,6 +40,7 @@ __all__ = [
     "decode_message",
     "decode_text_payload",
     "encode_payload",
+    "ws_converter",
     "ws_item",
 ]
 
@@ -212,3 +214,31 @@ def ws_item(item: bytes, b64: bool) -> str | bytes:
     """The WebSocket message of a binary message for a v3 client (``b64``: the client
     asked for text frames only)."""
     return _b64_record(item) if b64 else _MESSAGE_BYTE + item
+
+
+def ws_converter(
+    query: Mapping[str, str],
+) -> Callable[[bytes | PreparedPacket], str | bytes | PreparedPacket] | None:
+    """What a WebSocket of the request with ``query`` does to the binary messages it
+    writes (``WebSocketTransport.convert``): nothing for v4 (None); for v3 the type byte
+    (or base64 text with ``b64``). Text packets, prepared ones included, are the same
+    bytes for both (a broadcast's frame is shared); a broadcast's binary message is
+    re-framed once for all v3 clients."""
+    if query.get("EIO") != "3":
+        return None
+    b64 = bool(query.get("b64"))
+
+    def convert(item: bytes | PreparedPacket) -> str | bytes | PreparedPacket:
+        if isinstance(item, PreparedPacket):
+            raw = item.item
+            if isinstance(raw, str):
+                return item
+            if b64:
+                return ws_item(raw, True)
+            v3 = item.v3
+            if v3 is None:
+                v3 = item.v3 = PreparedPacket(ws_item(raw, False))
+            return v3
+        return ws_item(item, b64)
+
+    return convert

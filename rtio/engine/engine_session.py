@@ -6,8 +6,7 @@ push mode: callbacks, no task per message) and the drain waiters; feeds the core
 requests and packets; arms the deadline the core asks for; reports messages and the close
 to the layer above (EngineHandler). Needs of its server only a :class:`SessionHost`.
 
-An Engine.IO v3 session (``protocol`` 3, socket.io-client 2.x): the same glue with the
-core's v3 rules, eio3.py's payloads, and binary WebSocket messages led by the type byte.
+An Engine.IO v3 session (``protocol`` 3, allow_eio3): the same glue, the core's v3 rules.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from typing import Protocol
 
 import rtio.engine.session as rules
 
-from . import eio3
+from . import eio3, polling
 from .errors import (
     Close,
     CloseReason,
@@ -95,7 +94,6 @@ class EngineSession:
         "_queue",
         "_timer_when",
         "_ws",
-        "_ws_b64",
         "protocol",
         "request",
         "sid",
@@ -103,33 +101,20 @@ class EngineSession:
     )
 
     def __init__(
-        self,
-        host: SessionHost,
-        sid: str,
-        request: HandshakeRequest,
-        transport: Transport,
-        protocol: int = 4,
-        supports_binary: bool = True,
+        self, host: SessionHost, sid: str, request: HandshakeRequest, transport: Transport
     ) -> None:
         self.sid = sid
         #: the Engine.IO protocol revision of the client: 4, or 3 (allow_eio3)
-        self.protocol = protocol
-        #: v3: the WebSocket's client asked for text frames only (``b64``)
-        self._ws_b64 = False
+        self.protocol = 3 if request.query.get("EIO") == "3" else 4
         self.request = request
         #: free slot for the layer above (e.g. its socket object)
         self.state: object = None
         self._host = host
         self._handler = host.handler
         self._loop = asyncio.get_running_loop()
-        self._core = core = Session(
-            sid,
-            host.options,
-            transport=transport,
-            now=self._loop.time(),
-            protocol=protocol,
-            supports_binary=supports_binary,
-        )
+        self._core = core = Session(sid, host.options, transport=transport, now=self._loop.time())
+        if self.protocol == 3:
+            core.use_eio3(request.query)
         self._queue = core.queue  # (the core's: one attribute less on the send path)
         #: the deadline this session has in the server's TimerQueue (None: none)
         self._timer_when: float | None = None
@@ -199,8 +184,6 @@ class EngineSession:
             item = bytes(data)
         ws = self._ws
         if ws is not None and self._queue.items is None:
-            if self.protocol == 3:
-                item = _v3_ws_item(item, self._ws_b64)
             if not ws.write(item, compress):
                 self.close_now(rules.QUEUE_FULL)
             return
@@ -241,10 +224,9 @@ class EngineSession:
 
     def first_payload(self, open_packet: str) -> str | bytes:
         """The handshake GET's payload: the open packet, and what on_connect queued."""
-        core = self._core
         if not self._queue:
-            return open_packet if not core.eio3 else core.encode_payload([open_packet])
-        reply = core.take_first_batch(open_packet)
+            return self._core.encode_payload([open_packet])  # (v4: the open packet itself)
+        reply = self._core.take_first_batch(open_packet)
         if reply.then is not None:
             self.close_now(reply.then)
         return reply.payload
@@ -253,10 +235,8 @@ class EngineSession:
         """A probe WebSocket may start (open, on polling, not upgrading already)."""
         return self._core.can_upgrade()
 
-    def use_websocket(self, ws: WebSocketTransport, b64: bool = False) -> None:
-        """``ws`` becomes the session's transport (a session opened on a WebSocket;
-        ``b64``: a v3 client that takes text frames only)."""
-        self._ws_b64 = b64
+    def use_websocket(self, ws: WebSocketTransport) -> None:
+        """``ws`` becomes the session's transport (a session opened on a WebSocket)."""
         if self._drain_waiters:
             ws.on_drained = self._on_ws_drained  # else set by drain(), when someone waits
         self._ws = ws
@@ -347,36 +327,17 @@ class EngineSession:
         if core.state is _CLOSED:
             raise RequestRefused(ErrorCode.UNKNOWN_SID)
         jsonp = "j" in request.query  # (jsonp_index is not None)
-        if core.eio3:
-            return self._receive_v3_post(body, request.content_type, jsonp, headers)
         try:
-            text = decode_post_body(body, request.content_type, jsonp)
-            if text[:1] == "4" and RECORD_SEPARATOR not in text:
-                # the usual POST: one text message, dispatched without a Packet
-                self._dispatch(text[1:])
-                return post_response(headers)
-            packets = decode_payload(text, max_packets=options.max_payload_packets)
-            for packet in packets:
-                if core.state is _CLOSED:
-                    break
-                self._receive(packet)
-        except PacketDecodeError as exc:
-            self.close_now(rules.parse_error(str(exc)))
-            raise RequestRefused(ErrorCode.BAD_REQUEST) from exc
-        return post_response(headers)
-
-    def _receive_v3_post(
-        self, body: bytes, content_type: str, jsonp: bool, headers: dict[str, str]
-    ) -> HttpResponse:
-        """A v3 POST's payload: text, or binary (application/octet-stream)."""
-        core = self._core
-        limit = self._host.options.max_payload_packets
-        try:
-            if content_type == "application/octet-stream" and not jsonp:
-                packets = eio3.decode_binary_payload(body, max_packets=limit)
+            if core.eio3:
+                limit = options.max_payload_packets
+                packets = polling.decode_v3_post(body, request.content_type, jsonp, limit)
             else:
-                text = decode_post_body(body, content_type, jsonp)
-                packets = eio3.decode_text_payload(text, max_packets=limit)
+                text = decode_post_body(body, request.content_type, jsonp)
+                if text[:1] == "4" and RECORD_SEPARATOR not in text:
+                    # the usual POST: one text message, dispatched without a Packet
+                    self._dispatch(text[1:])
+                    return post_response(headers)
+                packets = decode_payload(text, max_packets=options.max_payload_packets)
             for packet in packets:
                 if core.state is _CLOSED:
                     break
@@ -386,10 +347,8 @@ class EngineSession:
             raise RequestRefused(ErrorCode.BAD_REQUEST) from exc
         return post_response(headers)
 
-    def start_upgrade(self, ws: WebSocketTransport, b64: bool = False) -> None:
-        """Probe a WebSocket for this polling session; on "5" it becomes the transport
-        (``b64``: a v3 client that takes text frames only)."""
-        self._ws_b64 = b64
+    def start_upgrade(self, ws: WebSocketTransport) -> None:
+        """Probe a WebSocket for this polling session; on "5" it becomes the transport."""
         self._core.start_upgrade(self._loop.time())
         self._probe = ws
         self._arm_timer()
@@ -457,10 +416,8 @@ class EngineSession:
         ws = self._ws
         if ws is not None:
             items, flags = queue.pop_all()
-            v3 = self.protocol == 3
             for i, item in enumerate(items):
-                out = _v3_ws_item(item, self._ws_b64) if v3 else item
-                if not ws.write(out, True if flags is None else flags[i]):
+                if not ws.write(item, True if flags is None else flags[i]):
                     self.close_now(rules.QUEUE_FULL)
                     return
             self._after_flush()
@@ -535,10 +492,7 @@ class EngineSession:
         if waiter is not None:
             self._poll_waiter = None
             if not waiter.done():
-                poll_reply: str | bytes = close.poll_reply
-                if self._core.eio3:
-                    poll_reply = eio3.encode_payload([poll_reply], supports_binary=False)
-                waiter.set_result(Reply(poll_reply, False))
+                waiter.set_result(Reply(self._core.encode_payload([close.poll_reply]), False))
         post = self._post
         if post is not None:
             post.end("session closed")  # its POST is answered 400, its connection closed
@@ -573,23 +527,16 @@ class EngineSession:
     def _receive(self, packet: Packet) -> None:
         """One packet received on the session's transport (either). Raises
         PacketDecodeError for a packet a client may not send."""
-        ptype = packet.type
-        if ptype is PacketType.MESSAGE:
+        if packet.type is PacketType.MESSAGE:
             self._dispatch(packet.data)
             return
-        core = self._core
-        if ptype is PacketType.PING and core.eio3:
-            # v3: the client pings, the server answers (Node: sendPacket("pong"))
-            core.receive_ping(self._loop.time())
-            if core.is_open:
-                self._send_control("3")
-            self._arm_timer()
-            return
-        close = core.receive_packet(packet, self._loop.time())
+        close = self._core.receive_packet(packet, self._loop.time())
         if close is not None:
             self.close_now(close)
         else:
             self._arm_timer()
+            if self._queue:  # (v3: the core queued its pong)
+                self._flush()
 
     def _dispatch(self, data: str | bytes) -> None:
         try:
@@ -615,20 +562,14 @@ class EngineSession:
                 except Exception:
                     logger.exception("engine handler on_message failed")
                 return
-            try:
-                if message[:1] == "b" and self.protocol == 3:
-                    self._receive(eio3.decode_message(message))
-                else:
-                    self._receive(decode_packet(message))
-            except PacketDecodeError as exc:
-                self.close_now(rules.parse_error(str(exc), websocket=True))
-        elif self.protocol == 3:
-            try:
-                self._receive(eio3.decode_message(message))
-            except PacketDecodeError as exc:
-                self.close_now(rules.parse_error(str(exc), websocket=True))
-        else:
+        elif self.protocol != 3:
             self._dispatch(message)
+            return
+        try:  # (v3 also: "b4<base64>", and binary frames led by their type byte)
+            decode = eio3.decode_message if self.protocol == 3 else decode_packet
+            self._receive(decode(message))
+        except PacketDecodeError as exc:
+            self.close_now(rules.parse_error(str(exc), websocket=True))
 
     def _on_ws_closed(self) -> None:
         """The session's WebSocket, or its upgrade probe, is closed."""
@@ -671,23 +612,3 @@ class EngineSession:
         if action is ProbeAction.UPGRADE:
             self.use_websocket(probe)
             self._flush()
-
-
-def _v3_ws_item(item: str | bytes | PreparedPacket, b64: bool) -> str | bytes | PreparedPacket:
-    """The WebSocket message of a queued item for a v3 client: a binary message gets its
-    type byte (or is base64 text with ``b64``); text packets, prepared ones included, are
-    the same bytes as for v4 (a broadcast's frame is shared), and a broadcast's binary
-    message is re-framed once for every v3 client."""
-    if isinstance(item, str):
-        return item
-    if isinstance(item, PreparedPacket):
-        raw = item.item
-        if isinstance(raw, str):
-            return item
-        if b64:
-            return eio3.ws_item(raw, True)
-        v3 = item.v3
-        if v3 is None:
-            v3 = item.v3 = PreparedPacket(eio3.ws_item(raw, False))
-        return v3
-    return eio3.ws_item(item, b64)

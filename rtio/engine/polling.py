@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Mapping
 from urllib.parse import parse_qs
 
+from . import eio3
 from .errors import (
     Close,
     ErrorCode,
@@ -26,10 +27,12 @@ from .errors import (
 )
 from .http import BodyReadEnded, HttpRequest, HttpResponse
 from .options import HttpCompression
+from .packet import Packet
 from .session import BODY_TIMEOUT, PAYLOAD_TOO_LARGE, POST_LOST, Reply
 
 __all__ = [
     "decode_post_body",
+    "decode_v3_post",
     "jsonp_index",
     "poll_response",
     "post_failure",
@@ -72,6 +75,15 @@ def decode_post_body(body: bytes, content_type: str, jsonp: bool) -> str:
     # The client escapes newlines as \\n and literal "\n" as \\\\n (Node's polling-jsonp).
     data = _JSONP_NEWLINES.sub(lambda m: m.group(0) if m.group(1) else "\n", values[0])
     return data.replace("\\\\n", "\\n")
+
+
+def decode_v3_post(body: bytes, content_type: str, jsonp: bool, max_packets: int) -> list[Packet]:
+    """The packets of an Engine.IO v3 POST: a binary payload (application/octet-stream,
+    from clients with XHR2), else a text one. Raises PacketDecodeError."""
+    if content_type == OCTET_STREAM and not jsonp:
+        return eio3.decode_binary_payload(body, max_packets=max_packets)
+    text = decode_post_body(body, content_type, jsonp)
+    return eio3.decode_text_payload(text, max_packets=max_packets)
 
 
 def _compress(body: bytes, accept_encoding: str, level: int) -> tuple[bytes, str] | None:

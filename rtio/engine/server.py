@@ -24,6 +24,7 @@ from rtio.ids import new_id
 
 from .admission import HandshakeAdmission
 from .cors import CorsPolicy, OriginLog
+from .eio3 import ws_converter
 from .engine_session import EngineHandler, EngineSession
 from .errors import ErrorCode, RequestRefused
 from .handshake import (
@@ -54,11 +55,6 @@ _POLLING = Transport.POLLING  # (enum members as globals: see session.py's figur
 
 def _ignore(message: str | bytes) -> None:
     """The receiver of a WebSocket no session reads any more."""
-
-
-def _protocol(query: Mapping[str, str]) -> int:
-    """The Engine.IO revision of a handshake (check_request has refused any other)."""
-    return 3 if query.get("EIO") == "3" else 4
 
 
 def _snapshot(request: HttpRequest) -> HandshakeRequest:
@@ -277,16 +273,7 @@ class EngineServer:
     ) -> HttpResponse:
         sid = self._new_sid(hreq)
         headers.update(handshake_headers(self.options, hreq, sid))  # hooks first: may fail
-        query = request.query
-        session = EngineSession(
-            self._host,
-            sid,
-            hreq,
-            Transport.POLLING,
-            protocol=_protocol(query),
-            # v3 (engine.io-parser 2.x): binary payloads unless the client asked for base64
-            supports_binary=not query.get("b64") and "j" not in query,
-        )
+        session = EngineSession(self._host, sid, hreq, Transport.POLLING)
         self._sessions[sid] = session
         session.start()
         # the open packet may be compressed (Node), so the response may be too
@@ -314,13 +301,11 @@ class EngineServer:
             ws.close(1011 if not self._closing else 1001)
             self._host.release(ws)
             return
-        query = request.query
-        session = EngineSession(
-            self._host, sid, hreq, Transport.WEBSOCKET, protocol=_protocol(query)
-        )
+        ws.convert = ws_converter(request.query)  # (v3: binary frames differ)
+        session = EngineSession(self._host, sid, hreq, Transport.WEBSOCKET)
         self._sessions[sid] = session
         try:
-            session.use_websocket(ws, b64=bool(query.get("b64")))
+            session.use_websocket(ws)
             ws.write(self._open_packet.encode(sid, False))
             session.start()
             if not session.closed:
@@ -352,8 +337,9 @@ class EngineServer:
             ws.close(1000)
             self._host.release(ws)
             return
+        ws.convert = ws_converter(request.query)  # (v3: binary frames differ)
         try:
-            session.start_upgrade(ws, b64=bool(request.query.get("b64")))
+            session.start_upgrade(ws)
         except Exception:
             self._failed_after_101(ws, None)
             session.abort_upgrade("internal error")

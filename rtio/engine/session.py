@@ -40,7 +40,7 @@ from __future__ import annotations
 import enum
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from . import eio3
@@ -212,14 +212,7 @@ class Session:
     )
 
     def __init__(
-        self,
-        sid: str,
-        options: EngineOptions,
-        *,
-        transport: Transport,
-        now: float,
-        protocol: int = 4,
-        supports_binary: bool = True,
+        self, sid: str, options: EngineOptions, *, transport: Transport, now: float
     ) -> None:
         self.sid = sid
         self.options = options
@@ -234,19 +227,25 @@ class Session:
         self._pong_deadline: float | None = None
         self._upgrade_deadline: float | None = None
         self._close_deadline: float | None = None
-        #: Engine.IO v3: the client pings; payloads are length-prefixed (eio3.py)
-        self.eio3 = protocol == 3
+        #: Engine.IO v3 (use_eio3): the client pings; payloads are length-prefixed
+        self.eio3 = False
         #: the polling payload of a list of queued items (v4: joined by \x1e)
         self.encode_payload: Callable[[list[str | bytes]], str | bytes] = encode_payload
         #: the answer to a GET that only ends the poll (v4 "6")
         self.noop = NOOP
-        if self.eio3:
-            self._next_ping = math.inf  # the server never pings
-            self._pong_deadline = now + options.ping_interval + options.ping_timeout
-            self.encode_payload = functools.partial(
-                eio3.encode_payload, supports_binary=supports_binary
-            )
-            self.noop = Reply(self.encode_payload(["6"]), False)
+
+    def use_eio3(self, query: Mapping[str, str]) -> None:
+        """The session is Engine.IO v3 (right after it was made; ``query``: its
+        handshake's): the client pings, the server never does; the polling payloads are
+        eio3.py's, binary ones unless the handshake asked for base64 (``b64``, or JSONP)."""
+        supports_binary = not query.get("b64") and "j" not in query
+        self.eio3 = True
+        self._pong_deadline = self._next_ping + self.options.ping_timeout
+        self._next_ping = math.inf
+        self.encode_payload = functools.partial(
+            eio3.encode_payload, supports_binary=supports_binary
+        )
+        self.noop = Reply(self.encode_payload(["6"]), False)
 
     def __repr__(self) -> str:
         return f"<Session {self.sid} {self.transport.value} {self.state.value}>"
@@ -454,8 +453,11 @@ class Session:
             return CLIENT_CLOSE
         elif ptype is PacketType.PING:
             if self.eio3:
-                # the glue answers: receive_ping (no Close)
-                raise InvalidTransition("a v3 ping goes to receive_ping")
+                # v3: the client pings, the server answers (Node: sendPacket("pong"))
+                self.receive_ping(now)
+                if self.is_open:
+                    self.queue.push("3", force=True)
+                return None
             # v4: the server pings and the client answers; Node treats the reverse as an
             # error ("invalid heartbeat direction").
             raise PacketDecodeError("invalid heartbeat direction")

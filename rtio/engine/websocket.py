@@ -124,6 +124,7 @@ class WebSocketTransport:
         "_max_payload",
         "_writer",
         "buffered",
+        "convert",
         "on_drained",
         "ws",
     )
@@ -143,6 +144,8 @@ class WebSocketTransport:
         #: bytes waiting in the backlog (the socket is paused)
         self.buffered = 0
         self.on_drained: Callable[[], None] | None = None
+        #: rewrites a binary item for the peer's protocol (Engine.IO v3: eio3.py), or None
+        self.convert: Callable[[bytes | PreparedPacket], str | bytes | PreparedPacket] | None = None
 
     @property
     def close_code(self) -> int | None:
@@ -175,6 +178,9 @@ class WebSocketTransport:
         passes the limit (the caller closes the session)."""
         if self._closing is not None:
             return True
+        convert = self.convert
+        if convert is not None and type(item) is not str:
+            item = convert(item)  # type: ignore[arg-type]
         backlog = self._backlog
         if backlog is not None:
             backlog.append((item, compress))

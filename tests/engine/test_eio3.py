@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 from rtio.engine import eio3
-from rtio.engine.engine_session import _v3_ws_item
 from rtio.engine.errors import InvalidTransition, PacketDecodeError
 from rtio.engine.options import EngineOptions
 from rtio.engine.packet import Packet, PacketType
@@ -108,14 +107,9 @@ OPTIONS = EngineOptions(ping_interval=1.0, ping_timeout=2.0)
 
 
 def v3_session(now: float = 0.0, supports_binary: bool = True) -> Session:
-    return Session(
-        "sid",
-        OPTIONS,
-        transport=Transport.POLLING,
-        now=now,
-        protocol=3,
-        supports_binary=supports_binary,
-    )
+    session = Session("sid", OPTIONS, transport=Transport.POLLING, now=now)
+    session.use_eio3({"EIO": "3"} if supports_binary else {"EIO": "3", "b64": "1"})
+    return session
 
 
 def test_v3_server_never_pings_and_times_out_without_client_pings() -> None:
@@ -153,11 +147,14 @@ def test_v3_polling_replies_are_framed() -> None:
 
 
 def test_v3_websocket_items() -> None:
+    convert = eio3.ws_converter({"EIO": "3"})
+    assert convert is not None and eio3.ws_converter({"EIO": "4"}) is None
     text = prepare_packet("2[]")
-    assert _v3_ws_item(text, False) is text  # text frames are the v4 ones
+    assert convert(text) is text  # text frames are the v4 ones
     binary = prepare_packet(b"\x01")
-    first = _v3_ws_item(binary, False)
-    assert first is _v3_ws_item(binary, False)  # re-framed once for all v3 clients
+    first = convert(binary)
+    assert first is convert(binary)  # re-framed once for all v3 clients
     assert first.item == b"\x04\x01"  # type: ignore[union-attr]
-    assert _v3_ws_item(binary, True) == "b4AQ=="
-    assert _v3_ws_item(b"\x02", False) == b"\x04\x02"
+    b64 = eio3.ws_converter({"EIO": "3", "b64": "1"})
+    assert b64 is not None and b64(binary) == "b4AQ=="
+    assert convert(b"\x02") == b"\x04\x02"
