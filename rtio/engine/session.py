@@ -29,8 +29,8 @@ asked for it): a client that answers a late ping at once is kept, as in Node (is
 defect 4). A closing session keeps that bound: it is closed at the latest when a
 live client would have had to answer its next ping (issue 12, defect 8).
 
-Engine.IO v3 (``protocol=3``, socket.io-client 2.x, served with ``allow_eio3``): the
-client pings and the server answers (:meth:`Session.receive_ping`); a session whose client
+Engine.IO v3 (:meth:`Session.use_eio3`, socket.io-client 2.x, served with ``allow_eio3``):
+the client pings and the server answers (:meth:`Session.receive_ping`); a session whose client
 has not pinged for ``ping_interval + ping_timeout`` is closed (Node's
 ``resetPingTimeout``); the polling payloads are eio3.py's.
 """

@@ -52,7 +52,7 @@ class PreparedPacket:
         #: its WebSocket frame, once made (``frame()``)
         self.prepared: PreparedMessage | None = None
         #: a binary message as Engine.IO v3 WebSocket clients take it (led by its type
-        #: byte), made once for all of them (engine_session.py)
+        #: byte), made once for all of them (eio3.ws_converter)
         self.v3: PreparedPacket | None = None
 
     def frame(self) -> PreparedMessage:
