@@ -77,10 +77,6 @@ MAX_LINES = 600
 TOO_LONG_FOR_NOW = {
     # the issue-14 split of the Redis adapter removes it
     "rtio/cluster/redis/adapter.py",
-    # 614 lines with issue 21's Engine.IO v3 branches (598 before): the split of its
-    # polling GET/POST glue (poll_now, poll_wait, handle_post) into a module of its own
-    # removes it
-    "rtio/engine/engine_session.py",
 }
 
 

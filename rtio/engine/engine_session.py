@@ -17,7 +17,7 @@ from typing import Protocol
 
 import rtio.engine.session as rules
 
-from . import eio3, polling
+from . import eio3
 from .errors import (
     Close,
     CloseReason,
@@ -26,10 +26,11 @@ from .errors import (
     RequestRefused,
     SessionViolation,
 )
-from .http import BodyRead, HttpRequest, HttpResponse
+from .http import HttpRequest, HttpResponse
 from .options import EngineOptions
-from .packet import RECORD_SEPARATOR, Packet, PacketType, decode_packet, decode_payload
-from .polling import POST_READ_ERRORS, decode_post_body, post_failure, post_response, reply_response
+from .packet import Packet, PacketType, decode_packet
+from .polling import reply_response
+from .post_glue import PostGlue
 from .request import HandshakeRequest
 from .session import ProbeAction, Reply, Session, SessionState, TimerEvent, Transport
 from .websocket import PreparedPacket, WebSocketTransport
@@ -75,7 +76,7 @@ class SessionHost(Protocol):
         """``session`` is closed: out of the server's sessions."""
 
 
-class EngineSession:
+class EngineSession(PostGlue):
     """One Engine.IO session, whatever its transport. The layer above uses ``sid``,
     ``request``, ``transport``, ``connected``, ``writable``, ``send``, ``close`` and
     ``drain``; the server the methods under "the server's side"."""
@@ -89,7 +90,6 @@ class EngineSession:
         "_loop",
         "_poll_transport",
         "_poll_waiter",
-        "_post",
         "_probe",
         "_queue",
         "_timer_when",
@@ -109,7 +109,7 @@ class EngineSession:
         self.request = request
         #: free slot for the layer above (e.g. its socket object)
         self.state: object = None
-        self._host = host
+        self._host: SessionHost = host
         self._handler = host.handler
         self._loop = asyncio.get_running_loop()
         self._core = core = Session(sid, host.options, transport=transport, now=self._loop.time())
@@ -122,7 +122,7 @@ class EngineSession:
         self._poll_waiter: asyncio.Future[Reply] | None = None
         self._poll_transport: asyncio.BaseTransport | None = None
         #: the body read of the pending POST (a session's close ends it)
-        self._post: BodyRead | None = None
+        self._post = None
         self._ws: WebSocketTransport | None = None
         self._probe: WebSocketTransport | None = None
         self._drain_waiters: list[asyncio.Future[None]] | None = None  # made when awaited
@@ -296,56 +296,6 @@ class EngineSession:
                 self.close_now(rules.POLL_LOST)
             raise
         return reply_response(request, headers, reply, self._host.options.http_compression)
-
-    async def handle_post(self, request: HttpRequest, headers: dict[str, str]) -> HttpResponse:
-        """Read a POST's payload and receive its packets."""
-        core = self._core
-        try:
-            core.receive_post()
-        except SessionViolation as exc:
-            self.close_now(exc.close)
-            raise
-        options = self._host.options
-        # a body that never comes must not hold the request (and its connection) for ever:
-        # it has body_timeout to arrive, and the session's close ends it (issue 12, defect 3)
-        reader = self._post = BodyRead(
-            request.read_body(options.max_payload), self._loop, options.body_timeout
-        )
-        try:
-            body = await reader
-        except POST_READ_ERRORS as exc:
-            response, close = post_failure(exc, headers, self.sid, options.body_timeout)
-            if close is not None:
-                self.close_now(close)
-            return response
-        except asyncio.CancelledError:
-            self.close_now(rules.POST_LOST)
-            raise
-        finally:
-            self._post = None
-            core.post_done()
-        if core.state is _CLOSED:
-            raise RequestRefused(ErrorCode.UNKNOWN_SID)
-        jsonp = "j" in request.query  # (jsonp_index is not None)
-        try:
-            if core.eio3:
-                limit = options.max_payload_packets
-                packets = polling.decode_v3_post(body, request.content_type, jsonp, limit)
-            else:
-                text = decode_post_body(body, request.content_type, jsonp)
-                if text[:1] == "4" and RECORD_SEPARATOR not in text:
-                    # the usual POST: one text message, dispatched without a Packet
-                    self._dispatch(text[1:])
-                    return post_response(headers)
-                packets = decode_payload(text, max_packets=options.max_payload_packets)
-            for packet in packets:
-                if core.state is _CLOSED:
-                    break
-                self._receive(packet)
-        except PacketDecodeError as exc:
-            self.close_now(rules.parse_error(str(exc)))
-            raise RequestRefused(ErrorCode.BAD_REQUEST) from exc
-        return post_response(headers)
 
     def start_upgrade(self, ws: WebSocketTransport) -> None:
         """Probe a WebSocket for this polling session; on "5" it becomes the transport."""
