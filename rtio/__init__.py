@@ -10,6 +10,8 @@ re-exported here: ``rtio.Server``, ``rtio.ConnectionRefused``, ... (docs/API.md)
 the client: ``rtio.Client`` (asyncio) and ``rtio.SimpleClient`` (blocking), docs/CLIENT.md.
 """
 
+from . import ops as ops  # registers Server.metrics() and Server.instrument() (docs/OPERATIONS.md)
+from . import workers  # noqa: F401  (registers run_app(workers=N) with rtio.run)
 from .client import Client, ConnectError, SimpleClient
 from .run import run_app
 from .socketio import (

@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
                              help="address to listen on (default: %(default)s; 0.0.0.0 for all)")
         command.add_argument("--port", type=int, default=8000,
                              help="port to listen on (default: %(default)s)")
+        command.add_argument("--workers", default="1", metavar="N",
+                             help="worker processes serving the port, no sticky sessions "
+                                  "needed (a number, or 'auto': one per CPU; default: 1)")
         command.add_argument("--log-level", choices=LOG_LEVELS, default="info",
                              help="info: connections, disconnections, errors; debug: also "
                                   "every HTTP request (default: %(default)s)")
@@ -147,7 +150,7 @@ def _setup_logging(level: str, fmt: str = "text") -> None:
 
 
 def _run(app: web.Application | Callable[[], Any], host: str, port: int, level: str,
-         banner: str) -> None:
+         banner: str, workers: int = 1) -> None:
     def announce(_front_banner: str) -> None:  # called once the port is open
         where = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}/"
         print(f"{banner} on {where}  (Ctrl+C to stop)", flush=True)
@@ -161,6 +164,7 @@ def _run(app: web.Application | Callable[[], Any], host: str, port: int, level: 
         access_log=logging.getLogger("aiohttp.access") if level == "debug" else None,
         shutdown_timeout=5.0,
         handle_signals=True,
+        workers=workers,
     )
 
 
@@ -182,8 +186,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             app = load_app(args.target)
             banner = f"rtio serving {args.target}"
-        _run(app, args.host, args.port, args.log_level, banner)
+        from rtio.workers import WorkerCountError, resolve_workers
+
+        try:
+            workers = resolve_workers(args.workers)
+        except WorkerCountError as exc:
+            raise UsageError(f"--workers: {exc}") from exc
+        if workers > 1:
+            banner += f" with {workers} workers"
+        _run(app, args.host, args.port, args.log_level, banner, workers)
     except UsageError as exc:
+        print(f"rtio: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # rtio.workers.WorkersUnsupported: several workers cannot
+        if type(exc).__name__ != "WorkersUnsupported":
+            raise
         print(f"rtio: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # the port is taken, the address is not ours, ...

@@ -28,7 +28,7 @@ class IdPool:
     forked child, which must not hand out the ids its parent may still hand out.
     """
 
-    __slots__ = ("_ids", "_per_draw", "_random_bytes")
+    __slots__ = ("_ids", "_per_draw", "_prefix", "_random_bytes")
 
     def __init__(
         self, random_bytes: Callable[[int], bytes] = os.urandom, per_draw: int = 64
@@ -36,6 +36,7 @@ class IdPool:
         self._ids: list[str] = []
         self._random_bytes = random_bytes
         self._per_draw = per_draw
+        self._prefix = ""
 
     def __call__(self) -> str:
         ids = self._ids
@@ -44,7 +45,18 @@ class IdPool:
             text = base64.urlsafe_b64encode(raw).decode("ascii")
             ids.extend(text[i : i + ID_LENGTH] for i in range(0, len(text), ID_LENGTH))
             ids.reverse()  # hand them out in the order drawn
+        prefix = self._prefix
+        if prefix:
+            return prefix + ids.pop()[len(prefix) :]
         return ids.pop()
+
+    def set_prefix(self, prefix: str) -> None:
+        """Start every id from now on with ``prefix`` (the ids keep their length; the
+        prefix replaces random characters). rtio.workers marks a worker's session ids
+        with it: the id says which worker owns the session."""
+        if len(prefix) >= ID_LENGTH // 2:
+            raise ValueError(f"an id prefix must be shorter than {ID_LENGTH // 2} characters")
+        self._prefix = prefix
 
     def clear(self) -> None:
         """Forget the ids drawn but not handed out."""

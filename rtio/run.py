@@ -3,7 +3,8 @@
 Engine.IO requests of the engines attached to the app are answered by rtio directly, every
 other request by aiohttp as usual.
 
-Owns the process lifecycle only (loop, signals, startup and graceful shutdown order).
+Owns the process lifecycle only (loop, signals, startup and graceful shutdown order);
+``workers=N`` hands the processes to rtio.workers (a supervisor and N workers on one port).
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from ssl import SSLContext
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
 from .http import FrontOptions, start_server
 
-__all__ = ["run_app"]
+if TYPE_CHECKING:
+    import socket
+
+    from .http import FrontSite, RequestHead
+
+__all__ = ["WorkerHooks", "WorkersPlugin", "register_workers", "run_app", "serve_app"]
 
 # Keyword arguments that reach aiohttp through web.AppRunner (its own, then those of
 # web.Server and web.RequestHandler it passes on), read from their signatures so that each
@@ -48,9 +54,39 @@ def _check_runner_kwargs(runner_kwargs: dict[str, Any]) -> None:
         raise TypeError(
             f"run_app() got unexpected keyword argument{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(map(repr, unknown))}; it takes {', '.join(own)}, and for aiohttp's "
-            f"runner {', '.join(sorted(_runner_keywords()))}"
-            + (" (rtio serves with one process: run several behind a load balancer, with "
-               "rtio.cluster, to use more cores)" if "workers" in unknown else ""))
+            f"runner {', '.join(sorted(_runner_keywords()))}")
+
+
+class WorkerHooks(Protocol):
+    """What serve_app needs of a worker process of rtio.workers (its ``Worker``)."""
+
+    sock: socket.socket
+
+    def redirect(self, head: RequestHead, transport: asyncio.Transport, data: bytes) -> bool:
+        ...
+
+    async def prepare(self, app: web.Application) -> None: ...
+    def started(self, site: FrontSite) -> None: ...
+    async def close(self) -> None: ...
+
+
+class WorkersPlugin(Protocol):
+    """How run_app serves ``workers`` > 1: rtio.workers registers itself (register_workers)
+    when imported, which ``import rtio`` does; this module does not import it (rtio.workers
+    imports rtio.socketio, whose Server.run imports this module)."""
+
+    def resolve_workers(self, value: int | str | None) -> int: ...
+    def run_workers(self, app: web.Application | Awaitable[web.Application], count: int,
+                    host: str | None, port: int, **options: Any) -> None: ...  # fmt: skip
+
+
+_workers_plugin: WorkersPlugin | None = None
+
+
+def register_workers(plugin: WorkersPlugin) -> None:
+    """rtio.workers' registration (see WorkersPlugin)."""
+    global _workers_plugin
+    _workers_plugin = plugin
 
 
 class _CannotListen(Exception):
@@ -79,6 +115,7 @@ def run_app(
     shutdown_timeout: float = 60.0,
     handle_signals: bool = True,
     print: Callable[..., None] | None = builtins.print,
+    workers: int | str = 1,
     **runner_kwargs: Any,
 ) -> None:
     """Serve until SIGINT or SIGTERM (or ``KeyboardInterrupt``), then shut down gracefully:
@@ -98,15 +135,32 @@ def run_app(
     An unknown keyword argument is a ``TypeError`` at once, naming those it takes. When it
     cannot listen (the port in use, an address not this machine's) it prints one line,
     ``rtio: cannot serve on HOST:PORT: reason``, on stderr and exits with status 1
-    (``SystemExit(1)``, after the app's cleanup), as ``rtio serve`` does."""
+    (``SystemExit(1)``, after the app's cleanup), as ``rtio serve`` does.
+
+    ``workers``: the number of processes serving the port (1 to 64, or ``"auto"``: one per
+    CPU). Above 1, a supervisor listens, forks the workers, restarts one that dies and
+    stops them together on SIGINT/SIGTERM; each request of a session reaches the worker
+    owning it, and rooms and broadcasts span the workers (docs/WORKERS.md). Linux and
+    macOS only, without ``ssl_context``."""
     _check_runner_kwargs(runner_kwargs)
     app: web.Application | Awaitable[web.Application]
     if isinstance(app_or_server, web.Application) or inspect.isawaitable(app_or_server):
         app = app_or_server
     else:
         app = app_or_server.make_app()
+    if workers != 1:
+        plugin = _workers_plugin
+        if plugin is None:
+            raise RuntimeError("workers > 1 needs rtio.workers: import rtio.workers first")
+        count = plugin.resolve_workers(workers)
+        if count > 1:
+            plugin.run_workers(app, count, host, port, backlog=backlog,
+                               ssl_context=ssl_context, keepalive_timeout=keepalive_timeout,
+                               front_options=front_options, shutdown_timeout=shutdown_timeout,
+                               print=print, runner_kwargs=runner_kwargs)  # fmt: skip
+            return
     try:
-        asyncio.run(_serve(
+        asyncio.run(serve_app(
             app,
             host,
             port,
@@ -126,7 +180,7 @@ def run_app(
         raise SystemExit(1) from None
 
 
-async def _serve(
+async def serve_app(
     app: web.Application | Awaitable[web.Application],
     host: str | None,
     port: int,
@@ -141,9 +195,14 @@ async def _serve(
     handle_signals: bool,
     print: Callable[..., None] | None,
     runner_kwargs: dict[str, Any],
+    worker: WorkerHooks | None = None,
 ) -> None:
+    """What run_app runs in its loop (and rtio.workers in each worker's, with ``worker``
+    set): start the app, listen with the front, wait for SIGINT/SIGTERM, stop gracefully."""
     if not isinstance(app, web.Application):
         app = await app
+    if worker is not None:
+        await worker.prepare(app)
     runner = web.AppRunner(
         app, handle_signals=False, shutdown_timeout=shutdown_timeout, **runner_kwargs
     )
@@ -160,10 +219,14 @@ async def _serve(
                 reuse_port=reuse_port,
                 keepalive_timeout=keepalive_timeout,
                 options=front_options,
+                sock=None if worker is None else worker.sock,
+                redirect=None if worker is None else worker.redirect,
             )
         except OSError as exc:
             where = f"[{host}]" if host and ":" in host else (host or "*")
             raise _CannotListen(f"{where}:{port}: {exc.strerror or exc}") from exc
+        if worker is not None:
+            worker.started(site)
         if print is not None:
             print(f"======== Running on {site.name} (rtio) ========\n(Press CTRL+C to quit)")
         stop = asyncio.Event()
@@ -180,3 +243,5 @@ async def _serve(
         # stops the site (FrontSite.stop: idle connections closed), runs on_shutdown
         # (engines close their sessions), waits for aiohttp's handlers, runs on_cleanup
         await runner.cleanup()
+        if worker is not None:
+            await worker.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import re
 
+import pytest
+
 from rtio.ids import IdPool, new_id
 
 
@@ -42,3 +44,15 @@ def test_clear_forgets_drawn_ids() -> None:
     pool.clear()  # one id of the batch is left, and forgotten
     pool()
     assert len(draws) == 2
+
+
+def test_a_prefix_replaces_the_first_characters_and_keeps_the_length() -> None:
+    pool = IdPool()
+    pool.set_prefix("C")
+    ids = [pool() for _ in range(100)]
+    assert all(len(i) == 20 and i.startswith("C") for i in ids)
+    assert len(set(ids)) == 100
+    pool.set_prefix("")
+    assert not all(pool().startswith("C") for _ in range(50))
+    with pytest.raises(ValueError):
+        pool.set_prefix("x" * 10)

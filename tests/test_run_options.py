@@ -18,7 +18,7 @@ import rtio
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("kwargs", [{"workers": 2}, {"debugg": True}, {"client_max_size": 1}])
+@pytest.mark.parametrize("kwargs", [{"debugg": True}, {"client_max_size": 1}])
 def test_unknown_keywords_are_a_type_error_at_once(kwargs: dict[str, object]) -> None:
     name = next(iter(kwargs))
     with socket.socket() as taken:  # a port in use: the old code fails there, never serves
@@ -30,6 +30,20 @@ def test_unknown_keywords_are_a_type_error_at_once(kwargs: dict[str, object]) ->
         assert "access_log" in str(err.value) and "shutdown_timeout" in str(err.value)
         with pytest.raises(TypeError, match=name):
             rtio.run_app(web.Application(), host="127.0.0.1", port=port, **kwargs)
+
+
+@pytest.mark.parametrize("workers", [0, 65, "many", 2.5])
+def test_a_bad_worker_count_is_a_value_error_at_once(workers: object) -> None:
+    with pytest.raises(ValueError, match="workers must be"):
+        rtio.run_app(web.Application(), host="127.0.0.1", port=1, workers=workers)  # type: ignore[arg-type]
+
+
+def test_workers_and_tls_are_refused_at_once() -> None:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    with pytest.raises(ValueError, match="terminate TLS in a proxy"):
+        rtio.run_app(web.Application(), host="127.0.0.1", port=1, ssl_context=context, workers=2)
 
 
 def test_known_runner_keywords_are_accepted() -> None:

@@ -136,11 +136,17 @@ def run(impl: str, scenario: str, wire: str, redis: RedisServer, args: Any) -> d
             time.sleep(0.5)
             if scenario == "fetch":
                 gen.call(op="fetch", reps=2)  # warm up
+                pids = [s.pid for s in servers]
+                before = [cpu(p) for p in pids]
                 result = gen.call(op="fetch", reps=20)
+                # CPU per fetch of the asking node and of each answering node: less
+                # sensitive than latency to a machine shared with other work
+                used = [cpu(p) - b0 for p, b0 in zip(pids, before, strict=True)]
                 ms = sorted(result["ms"])
                 out.update(sockets=result["n"], median_ms=round(statistics.median(ms), 1),
                            p90_ms=round(ms[int(len(ms) * 0.9) - 1], 1),
-                           min_ms=round(ms[0], 1))  # fmt: skip
+                           min_ms=round(ms[0], 1),
+                           cpu_ms_per_fetch=[round(u / 20 * 1000, 1) for u in used])  # fmt: skip
                 return out
             pids = [s.pid for s in servers] + [redis.process.pid]  # type: ignore[union-attr]
             # idle CPU first, over a fixed second, then the load

@@ -54,12 +54,14 @@ from typing import Any
 
 from .errors import MessageError
 from .wire import (
+    SOCKETS_MARK,
     RemoteSocket,
     Room,
     WireOptions,
     WirePacket,
     decode,
     encode,
+    encode_json_sockets,
     encode_msgpack,
     js_string,
     need_dict,
@@ -410,6 +412,20 @@ class FetchSocketsResponse:
     def to_wire(self) -> dict[str, Any]:
         return {"requestId": self.request_id, "sockets": [s.to_wire() for s in self.sockets]}
 
+    def serialize(self, uid: str | None = None) -> bytes:
+        """JSON (handshakes pre-encoded), or msgpack when a socket holds bytes; ``uid``: the
+        answering node's, after the rest (rtio's extra key)."""
+        envelope: dict[str, Any] = {"requestId": self.request_id, "sockets": SOCKETS_MARK}
+        if uid is not None:
+            envelope["uid"] = uid
+        fast = encode_json_sockets(envelope, self.sockets)
+        if fast is not None:
+            return fast
+        wire = self.to_wire()
+        if uid is not None:
+            wire["uid"] = uid
+        return encode(wire)
+
 
 @dataclass(frozen=True, slots=True)
 class ServerSideEmitResponse:
@@ -452,6 +468,8 @@ def serialize_response(response: Response) -> bytes:
     """Node's bytes: JSON, a broadcast ack msgpack, anything holding bytes msgpack."""
     if isinstance(response, BroadcastAckResponse):
         return encode_msgpack(response.to_wire())
+    if isinstance(response, FetchSocketsResponse):
+        return response.serialize()
     return encode(response.to_wire())
 
 

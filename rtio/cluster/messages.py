@@ -40,12 +40,14 @@ from typing import Any
 
 from .errors import MessageError
 from .wire import (
+    SOCKETS_MARK,
     RemoteSocket,
     Room,
     WireOptions,
     WirePacket,
     decode,
     encode,
+    encode_json_sockets,
     need_dict,
     need_int,
     need_str,
@@ -339,6 +341,13 @@ class ClusterMessage:
 
     def serialize(self) -> bytes:
         """JSON, or msgpack when the data holds bytes (Node's rule)."""
+        body = self.body
+        if isinstance(body, FetchSocketsResponse):  # the big one: handshakes pre-encoded
+            data = {"requestId": body.request_id, "sockets": SOCKETS_MARK}
+            envelope = {"type": int(body.type), "data": data, "uid": self.uid, "nsp": self.nsp}
+            fast = encode_json_sockets(envelope, body.sockets)
+            if fast is not None:
+                return fast
         wire = self.to_wire()
         if self.body.type in _MAY_HOLD_BINARY:
             return encode(wire, None)

@@ -17,6 +17,7 @@ from .errors import (
     RequestRefused,
 )
 from .http import HttpRequest, HttpResponse
+from .observer import EngineObserver
 from .options import CookieOptions, EngineOptions, HttpCompression
 from .packet import Packet, PacketType
 from .request import HandshakeRequest
@@ -30,6 +31,7 @@ __all__ = [
     "CorsOptions",
     "EngineError",
     "EngineHandler",
+    "EngineObserver",
     "EngineOptions",
     "EngineServer",
     "EngineSession",

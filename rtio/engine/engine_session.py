@@ -74,6 +74,7 @@ class SessionHost(Protocol):
 
     def forget(self, session: EngineSession) -> None:
         """``session`` is closed: out of the server's sessions."""
+    def upgrade_ended(self, session: EngineSession, failure: str | None) -> None: ...
 
 
 class EngineSession(PostGlue):
@@ -200,7 +201,7 @@ class EngineSession(PostGlue):
 
     async def drain(self) -> None:
         """Wait until the session's outbound queue is short (or the session is closed)."""
-        while not self.closed and self._pending_bytes() > self._queue.limit // 4:
+        while not self.closed and self.pending_bytes() > self._queue.limit // 4:
             fut: asyncio.Future[None] = self._loop.create_future()
             if self._drain_waiters is None:
                 self._drain_waiters = []
@@ -310,7 +311,7 @@ class EngineSession(PostGlue):
         self._probe = None
         self._core.abort_upgrade()
         if probe is not None:
-            logger.info("engine session %s: upgrade aborted (%s)", self.sid, why)
+            self._host.upgrade_ended(self, why)  # (logged there)
             probe.close(1000)
             self._host.release(probe)
         self._arm_timer()
@@ -355,7 +356,7 @@ class EngineSession(PostGlue):
 
     # -- queue and flush ------------------------------------------------------------------
 
-    def _pending_bytes(self) -> int:
+    def pending_bytes(self) -> int:  # queued, and the WebSocket's backlog: max_buffered_bytes
         ws = self._ws
         return self._queue.size + (ws.buffered if ws is not None else 0)
 
@@ -395,11 +396,11 @@ class EngineSession(PostGlue):
         close = self._core.flushed()
         if close is not None:
             self.close_now(close)
-        elif self._drain_waiters and self._pending_bytes() <= self._queue.limit // 4:
+        elif self._drain_waiters and self.pending_bytes() <= self._queue.limit // 4:
             self._wake_drain_waiters()
 
     def _on_ws_drained(self) -> None:
-        if self._drain_waiters and self._pending_bytes() <= self._queue.limit // 4:
+        if self._drain_waiters and self.pending_bytes() <= self._queue.limit // 4:
             self._wake_drain_waiters()
 
     def _wake_drain_waiters(self) -> None:
@@ -562,3 +563,4 @@ class EngineSession(PostGlue):
         if action is ProbeAction.UPGRADE:
             self.use_websocket(probe)
             self._flush()
+            self._host.upgrade_ended(self, None)

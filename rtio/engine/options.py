@@ -108,6 +108,10 @@ class EngineOptions:
     #: 408 and its session closed ("data request timeout"), as Node closes a session
     #: whose data request breaks; a session's close also ends its pending POST
     body_timeout: float = 30.0
+    #: graceful drain: how long ``EngineServer.shutdown`` waits, new sessions refused
+    #: already, for the layer above to finish what is in flight (``EngineServer.drain``:
+    #: rtio.socketio waits for running handlers) before it tells the clients; 0: no wait
+    shutdown_drain: float = 5.0
     #: how long ``EngineServer.shutdown`` lets clients fetch their close packet (polling)
     #: or answer the close handshake (WebSocket) before closing without waiting
     shutdown_grace: float = 1.0
@@ -146,8 +150,10 @@ class EngineOptions:
             raise ValueError("close_write_timeout must be positive")
         if self.max_logged_origins <= 0:
             raise ValueError("max_logged_origins must be positive")
-        if self.shutdown_grace < 0 or self.shutdown_settle < 0:
-            raise ValueError("shutdown_grace and shutdown_settle must not be negative")
+        if self.shutdown_grace < 0 or self.shutdown_settle < 0 or self.shutdown_drain < 0:
+            raise ValueError(
+                "shutdown_grace, shutdown_settle and shutdown_drain must not be negative"
+            )
         if self.max_buffered_bytes <= 0:
             raise ValueError("max_buffered_bytes must be positive")
         if self.max_handshake_rate is not None and self.max_handshake_rate <= 0:

@@ -17,7 +17,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from rtio.ids import new_id
@@ -36,6 +36,7 @@ from .handshake import (
     handshake_headers,
 )
 from .http import HttpRequest, HttpResponse
+from .observer import EngineObserver
 from .options import EngineOptions
 from .polling import jsonp_index, poll_response
 from .request import HandshakeRequest
@@ -74,11 +75,21 @@ class _Host:
     and handler, the TimerQueue of their deadlines, its registry of sessions and of open
     WebSockets."""
 
-    __slots__ = ("_timers", "emptied", "handler", "options", "sessions", "websockets")
+    __slots__ = (
+        "_timers",
+        "emptied",
+        "handler",
+        "observer",
+        "options",
+        "sessions",
+        "websockets",
+    )
 
     def __init__(self, handler: EngineHandler, options: EngineOptions) -> None:
         self.handler = handler
         self.options = options
+        #: rtio.ops's hooks (None: off)
+        self.observer: EngineObserver | None = None
         self.sessions: dict[str, EngineSession] = {}
         self.websockets: set[WebSocketTransport] = set()
         self._timers: TimerQueue | None = None
@@ -109,6 +120,17 @@ class _Host:
         WebSocket's references to the session (no reference cycle to leave to the GC)."""
         ws.ws.set_receiver(_ignore, functools.partial(self.websockets.discard, ws))
 
+    def upgrade_ended(self, session: EngineSession, failure: str | None) -> None:
+        """An upgrade is done (``failure`` None), or aborted: logged, and the observer
+        told."""
+        observer = self.observer
+        if failure is not None:
+            logger.info("engine session %s: upgrade aborted (%s)", session.sid, failure)
+            if observer is not None:
+                observer.upgrade_failed(session, failure)
+        elif observer is not None:
+            observer.upgraded(session)
+
     def forget(self, session: EngineSession) -> None:
         sessions = self.sessions
         if sessions.get(session.sid) is session:
@@ -134,6 +156,9 @@ class EngineServer:
         self._open_packet = OpenPacket(options)
         self._can_upgrade = can_upgrade(options)
         self._closing = False
+        #: graceful drain (set by the layer above): ``await drain(seconds)`` waits at most
+        #: that long for the work in flight to finish and returns how much is left
+        self.drain: Callable[[float], Awaitable[int]] | None = None
         self._admission = (
             HandshakeAdmission(options.max_handshake_rate, options.handshake_burst)
             if options.max_handshake_rate is not None
@@ -144,6 +169,16 @@ class EngineServer:
     def sessions(self) -> Mapping[str, EngineSession]:
         return self._sessions
 
+    @property
+    def observer(self) -> EngineObserver | None:
+        """What operations tooling (rtio.ops) is told of upgrades and refused requests
+        (None: nothing is)."""
+        return self._host.observer
+
+    @observer.setter
+    def observer(self, observer: EngineObserver | None) -> None:
+        self._host.observer = observer
+
     def attach(self, app: web.Application, path: str | None = None) -> None:
         """Route ``path`` (default ``options.path``) of aiohttp's ``app`` to this server and
         shut it down with the app (aiohttp_front.attach)."""
@@ -152,19 +187,30 @@ class EngineServer:
         attach(self, app, path)
 
     async def shutdown(self, *, polls_can_arrive: bool = True) -> None:
-        """Close every session with a close packet ("server shutting down"), refuse new
-        ones (503), and give clients up to ``options.shutdown_grace`` seconds to fetch what
-        is queued for them and the close packet (polling) or to answer the close handshake
-        (WebSocket); sessions still open then are closed without waiting. A pending GET
-        gets the close packet at once.
+        """Refuse new sessions (503), let the layer above finish what is in flight (up to
+        ``options.shutdown_drain`` seconds: ``drain``), then close every session with a
+        close packet ("server shutting down", a reason a client may recover from) and give
+        clients up to ``options.shutdown_grace`` seconds to fetch what is queued for them
+        and the close packet (polling) or to answer the close handshake (WebSocket);
+        sessions still open then are closed without waiting. A pending GET gets the close
+        packet at once.
 
         ``polls_can_arrive=False`` (an HTTP front that reads no new request any more):
         only a request already on its way to a handler may still reach its session, so a
         polling session waits at most ``options.shutdown_settle``."""
-        self._closing = True
+        self._closing = True  # new sessions are refused (503) from now on
+        options = self.options
+        if self.drain is not None and options.shutdown_drain > 0 and self._sessions:
+            left = await self.drain(options.shutdown_drain)
+            if left:
+                logger.warning(
+                    "shutting down: %d sockets still run handlers after shutdown_drain=%gs; "
+                    "closing them anyway",
+                    left,
+                    options.shutdown_drain,
+                )
         for session in list(self._sessions.values()):
             session.begin_close(SHUTDOWN)
-        options = self.options
         grace = options.shutdown_grace
         # A WebSocket session is closed by begin_close itself (its closing handshake is
         # awaited below); what remains are polling sessions waiting for their next GET.
@@ -250,6 +296,8 @@ class EngineServer:
                 return None
             return self._polling_handshake(request, hreq, headers)
         except RequestRefused as exc:
+            if self._host.observer is not None:
+                self._host.observer.request_refused(exc, "sid" not in request.query)
             headers.update(exc.headers)
             headers["Content-Type"] = "application/json"
             return HttpResponse(exc.status, headers, exc.body().encode())

@@ -15,7 +15,7 @@ The hand-off of a connection to aiohttp, and FrontSite's listening server, touch
 internals: that is rtio/aiohttp_internals.py's.
 """
 
-from .options import FrontOptions, Route
+from .options import FrontOptions, Redirect, Route
 from .parser import BadRequest, BodyTooLarge, Headers, HttpError, RequestHead, parse_head
 from .protocol import Front, FrontProtocol
 from .request import FrontRequest
@@ -32,6 +32,7 @@ __all__ = [
     "FrontSite",
     "Headers",
     "HttpError",
+    "Redirect",
     "RequestHead",
     "Route",
     "engine_routes",

@@ -7,19 +7,27 @@ Knows nothing of connections: protocol.py applies these.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 from rtio.engine import HttpRequest, HttpResponse
 
-from .parser import MAX_CHUNK_LINE, MAX_HEAD, MAX_TRAILERS
+from .parser import MAX_CHUNK_LINE, MAX_HEAD, MAX_TRAILERS, RequestHead
 
-__all__ = ["MAX_PIPELINED", "FrontOptions", "Handler", "Route"]
+__all__ = ["MAX_PIPELINED", "FrontOptions", "Handler", "Redirect", "Route"]
 
 #: what answers the requests of one path: ``EngineServer.handle`` (a coroutine function
 #: is stepped by hand; any other awaitable runs in a task)
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse | None]]
+
+
+#: ``redirect(head, transport, data) -> bool``: called with each Engine.IO request head
+#: before it is answered (``data``: the bytes read from that head on). True: the hook took
+#: the connection away (rtio.workers passes it to the worker owning the session) and the
+#: front lets go of it.
+Redirect = Callable[[RequestHead, asyncio.Transport, bytes], bool]
 
 
 class Route(NamedTuple):

@@ -42,7 +42,7 @@ from rtio.stepping import Stepped
 from rtio.ws import ServerOptions, WebSocket, serve_upgrade
 
 from .deadlines import Waiting, expiry
-from .options import FrontOptions, Handler, Route
+from .options import FrontOptions, Handler, Redirect, Route
 from .parser import BadRequest, BodyTooLarge, ChunkedDecoder, RequestHead, parse_head
 from .request import FrontRequest
 from .response import CONTINUE, serialize_response, text_response
@@ -64,6 +64,7 @@ class Front:
     handler), the aiohttp protocol factory that takes other requests (None: answer 404),
     the open connections, and their limits (``options``; ``keepalive_timeout``, when
     given, replaces the options' own)."""
+    redirect: Redirect | None = None  # may take a request's connection elsewhere (options.py)
 
     def __init__(
         self,
@@ -273,6 +274,10 @@ class FrontProtocol(asyncio.Protocol):
                 if head.chunked and not self._check_chunked_start(end + 4):
                     break
                 self._hand_off()
+                break
+            redirect, transport = self._front.redirect, self.transport
+            if redirect is not None and transport is not None and redirect(head, transport, buffer):
+                self._detach(State.HANDED_OFF)  # (the hook has the bytes read)
                 break
             self._buffer = buffer[end + 4 :]
             self._start(route, FrontRequest(self, head))

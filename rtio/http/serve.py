@@ -10,6 +10,7 @@ wiring only: the connection handling is protocol.py's, the one aiohttp internal 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Mapping
 from ssl import SSLContext
 
@@ -19,7 +20,7 @@ from yarl import URL
 from rtio.aiohttp_internals import set_site_server
 from rtio.engine import ENGINES_KEY
 
-from .options import FrontOptions, Handler, Route
+from .options import FrontOptions, Handler, Redirect, Route
 from .protocol import Front
 
 __all__ = ["FrontSite", "engine_routes", "start_server"]
@@ -55,6 +56,7 @@ class FrontSite(web.BaseSite):
         "_port",
         "_reuse_address",
         "_reuse_port",
+        "_sock",
         "_ssl",
         "front",
         "runner",
@@ -73,6 +75,8 @@ class FrontSite(web.BaseSite):
         backlog: int = 128,
         reuse_address: bool | None = None,
         reuse_port: bool | None = None,
+        sock: socket.socket | None = None,
+        redirect: Redirect | None = None,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         server = runner.server
@@ -86,6 +90,10 @@ class FrontSite(web.BaseSite):
         self._listen_backlog = backlog
         self._reuse_address = reuse_address
         self._reuse_port = reuse_port
+        #: a socket already listening (rtio.workers: the parent's), instead of host/port
+        self._sock = sock
+        if sock is not None:
+            self._host, self._port = sock.getsockname()[:2]
         if routes is None:
             app = getattr(runner, "app", None)
             routes = engine_routes(app) if isinstance(app, web.Application) else {}
@@ -96,6 +104,7 @@ class FrontSite(web.BaseSite):
             scheme="https" if ssl_context is not None else "http",
             options=options,
         )
+        self.front.redirect = redirect
 
     @property
     def port(self) -> int:
@@ -111,15 +120,20 @@ class FrontSite(web.BaseSite):
     async def start(self) -> None:
         await super().start()  # registers the site with its runner
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            self.front,
-            self._host,
-            self._port,
-            ssl=self._ssl,
-            backlog=self._listen_backlog,
-            reuse_address=self._reuse_address,
-            reuse_port=self._reuse_port,
-        )
+        if self._sock is not None:
+            server = await loop.create_server(
+                self.front, sock=self._sock, ssl=self._ssl, backlog=self._listen_backlog
+            )
+        else:
+            server = await loop.create_server(
+                self.front,
+                self._host,
+                self._port,
+                ssl=self._ssl,
+                backlog=self._listen_backlog,
+                reuse_address=self._reuse_address,
+                reuse_port=self._reuse_port,
+            )
         # BaseSite.stop closes it; runner.addresses lists its sockets
         set_site_server(self, server)
         sockets = server.sockets
@@ -144,10 +158,13 @@ async def start_server(
     reuse_port: bool | None = None,
     keepalive_timeout: float | None = None,
     options: FrontOptions | None = None,
+    sock: socket.socket | None = None,
+    redirect: Redirect | None = None,
 ) -> FrontSite:
     """Listen on ``host:port`` with the front, for users who run their own loop; returns
     the started site (``site.port`` is the bound port). ``options``: the connections'
-    limits (FrontOptions).
+    limits (FrontOptions). ``sock``: a socket already listening, served instead of
+    ``host:port``; ``redirect``: the front's Redirect hook (rtio.workers).
 
     Given an app, it makes an ``AppRunner`` and sets it up (the app's on_startup runs).
     Stop with ``await site.runner.cleanup()``: it stops the site, runs the app's shutdown
@@ -167,6 +184,8 @@ async def start_server(
         reuse_port=reuse_port,
         keepalive_timeout=keepalive_timeout,
         options=options,
+        sock=sock,
+        redirect=redirect,
     )
     await site.start()
     return site

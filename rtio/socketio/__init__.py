@@ -13,6 +13,7 @@ Sees Engine.IO only through connect / message / disconnect(reason) and send.
     broadcast.py  BroadcastOperator: to/except/flags, emit (with acks), server-wide ops
     adapter.py    Adapter, InMemoryAdapter: rooms, delivery encoded once
     encoded.py    Encoded: one packet encoded once per parser
+    observer.py   Observer: the hooks operations tooling (rtio.ops) is called at
     _serial.py, _deadlines.py   the handler runner, the connect timeouts
     packet.py, handlers.py, errors.py, parsers/   the packet model, calling handlers, the
                   exceptions, the wire formats (sans-I/O)
@@ -36,11 +37,12 @@ from .errors import (
 from .handlers import SENT, Sent
 from .namespace import Namespace, ParentNamespace
 from .packet import Packet, PacketType
-from .server import Server
+from .server import SERVERS_KEY, Server
 from .socket import Handshake, Socket, SocketEmitter, SocketState
 
 __all__ = [
     "SENT",
+    "SERVERS_KEY",
     "AckResults",
     "AckTimeout",
     "Adapter",

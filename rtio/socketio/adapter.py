@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .encoded import Encoded
+from .observer import Observer
 from .packet import Packet
 
 __all__ = ["Adapter", "AdapterHost", "BroadcastOptions", "InMemoryAdapter", "Member"]
@@ -74,6 +75,9 @@ class Adapter:
     Methods that a multi-server adapter must make asynchronous may return an awaitable;
     callers await whatever is not ``None``.
     """
+
+    #: told of each broadcast once it is written (rtio.ops; set by the namespace)
+    observer: Observer | None = None
 
     def __init__(self, nsp: AdapterHost) -> None:
         self.nsp = nsp
@@ -198,6 +202,8 @@ class Adapter:
         encoded = Encoded(packet)
         for socket in targets:
             socket.write_encoded(encoded, opts.volatile, opts.compress)
+        if self.observer is not None:
+            self.observer.broadcast(self.nsp.name, len(targets), encoded)
 
     def broadcast_with_ack(
         self,
@@ -222,6 +228,8 @@ class Adapter:
             sid = socket.id
             socket.expect_ack(ack_id, lambda args, sid=sid: on_ack(sid, args))
             socket.write_encoded(encoded, opts.volatile, opts.compress)
+        if self.observer is not None:
+            self.observer.broadcast(self.nsp.name, len(targets), encoded)
 
     # -- server-wide operations (this process only, in memory) ---------------------------
 
@@ -251,13 +259,34 @@ class Adapter:
     def server_side_emit(self, args: list[Any]) -> None:
         """Send an event to the other servers of the cluster: none in memory."""
 
-    async def server_side_emit_with_ack(self, args: list[Any], timeout: float) -> list[Any]:
+    async def server_side_emit_with_ack(
+        self, args: list[Any], timeout: float | None = None
+    ) -> list[Any]:
         """Send an event to the other servers and gather their answers: none in memory."""
         return []
 
     def server_count(self) -> int:
-        """How many servers share this namespace."""
+        """How many servers share this namespace (when last counted, for a cluster)."""
         return 1
+
+    # -- cluster-wide queries (a multi-server adapter asks the other servers) -------------
+
+    async def count_servers(self) -> int:
+        """How many servers share this namespace, counted now (Node's ``serverCount``)."""
+        return self.server_count()
+
+    async def cluster_rooms(self) -> set[str]:
+        """Every room with a member on any server (Node's ``allRooms``)."""
+        return self.all_rooms()
+
+    async def cluster_sockets(self, rooms: Iterable[str] = ()) -> set[str]:
+        """The ids of the sockets in any of ``rooms`` (all if none) on every server."""
+        return self.sockets(rooms)
+
+    def close(self) -> Awaitable[None] | None:
+        """The namespace went (a dropped child), or the server shut down: a multi-server
+        adapter leaves the cluster for this namespace (Node's ``adapter.close()``)."""
+        return None
 
 
 class InMemoryAdapter(Adapter):

@@ -175,8 +175,11 @@ class BroadcastOperator:
                 done.set_result(None)
 
         def on_count(n: int) -> None:
+            # a multi-server adapter may count later (the other servers' clients) and take
+            # back a count it held the result open with: re-checked each time
             nonlocal expected
             expected += n
+            check()
 
         def on_ack(sid: str, args: list[Any] | None) -> None:
             nonlocal answered
@@ -220,9 +223,13 @@ class BroadcastOperator:
         return results
 
     async def fetch_sockets(self) -> list[Any]:
-        """The selected sockets (rtio.Socket objects)."""
+        """The selected sockets (rtio.Socket objects; a cluster adapter adds the other
+        servers' sockets, and its result says which servers answered)."""
+        targets = self._nsp.targets()
+        if len(targets) == 1:  # the adapter's own result (a cluster's carries its coverage)
+            return await targets[0].adapter.fetch_sockets(self._opts)
         out: list[Any] = []
-        for nsp in self._nsp.targets():
+        for nsp in targets:
             out.extend(await nsp.adapter.fetch_sockets(self._opts))
         return out
 

@@ -26,6 +26,7 @@ from .adapter import Adapter
 from .core import Route, SocketCore, SocketState
 from .errors import ConnectionRefused, DisconnectReason, refusal_payload
 from .handlers import CATCH_ALL, PLAIN_RESULTS, Handler, ack_args
+from .observer import Observer
 from .packet import Packet, PacketType
 from .parsers.base import Parser
 
@@ -54,6 +55,8 @@ class ServerOptions(Protocol):
     def ordered_handlers(self) -> bool: ...
     @property
     def max_concurrent_handlers(self) -> int: ...
+    @property
+    def observer(self) -> Observer | None: ...
 
 
 class SocketHost(Protocol):
@@ -95,6 +98,20 @@ class SocketDispatch(SocketCore):
     #: while the ``connect`` handler runs: what the socket is sent, held until the
     #: CONNECT reply (None otherwise)
     _held: list[Callable[[], None]] | None
+
+    @property
+    def handlers_running(self) -> bool:
+        """Handlers of this socket are suspended in an await, or events wait for them
+        (what a graceful shutdown waits for: drain.py)."""
+        runner = self._runner
+        return runner is not None and not runner.idle
+
+    @property
+    def queued_events(self) -> int:
+        """Events of this socket waiting for their handlers to start (what
+        ``max_queued_events`` bounds)."""
+        runner = self._runner
+        return 0 if runner is None else runner.backlog
 
     def receive_packet(self, packet: Packet) -> None:
         """A packet from the client for this socket's namespace."""
@@ -337,6 +354,8 @@ class SocketDispatch(SocketCore):
                 log.exception("error in an ack callback")
         self.nsp.adapter.delete_all(self.id)
         self.finish_close()
+        if self.nsp.server.observer is not None:
+            self.nsp.server.observer.socket_disconnected(self, "connect refused")
 
     # -- the watch on slow handlers (issue 12 defect 11) ----------------------------------
     #
@@ -413,6 +432,8 @@ class SocketDispatch(SocketCore):
         if not self.begin_close():
             return
         log.info("socket %s disconnected from %s: %s", self.id, self.nsp.name, reason.value)
+        if self.nsp.server.observer is not None:
+            self.nsp.server.observer.socket_disconnected(self, reason.value)
         self.client.remove(self)
         self.nsp.remove_socket(self)
         for on_ack in self.take_acks() or ():

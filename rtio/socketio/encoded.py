@@ -44,3 +44,10 @@ class Encoded:
                 raise
             out = self._by_parser[parser] = [prepare_packet(m) for m in encoded]
         return out
+
+    def encoded_once(self) -> list[PreparedPacket] | None:
+        """The messages of the first parser it was encoded for (None: none yet): what an
+        observer measures a broadcast by."""
+        for out in self._by_parser.values():
+            return out
+        return None

@@ -23,6 +23,7 @@ from .broadcast import AckResults, BroadcastOperator, Rooms
 from .core import AckIds
 from .errors import ConnectionRefused, refusal_payload
 from .handlers import CATCH_ALL, SENT, Handler, Sent, check_handler
+from .observer import Observer
 from .socket import Socket
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class NamespaceHost(Protocol):
     def ordered_handlers(self) -> bool: ...
     @property
     def max_concurrent_handlers(self) -> int: ...
+    @property
+    def observer(self) -> Observer | None: ...
     def make_adapter(self, nsp: Namespace) -> Adapter: ...
     def forget_namespace(self, nsp: Namespace) -> None: ...
 
@@ -66,6 +69,9 @@ class BaseNamespace:
         self.handlers: dict[Any, Handler] = {}
         #: the connect middlewares (add them with :meth:`use`)
         self.middlewares: list[Handler] = []
+        #: the handlers of the other servers' ``server_side_emit`` events, by event (a
+        #: cluster adapter calls them; add them with :meth:`on_server_side`)
+        self.server_side_handlers: dict[str, Callable[..., Any]] = {}
 
     # -- registration -------------------------------------------------------------------
 
@@ -99,6 +105,20 @@ class BaseNamespace:
     def off(self, event: str) -> None:
         """Remove the handler of ``event`` (``"*"``: the catch-all handler)."""
         self.handlers.pop(CATCH_ALL if event == "*" else event, None)
+
+    def on_server_side(self, event: str, handler: F | None = None) -> F | Callable[[F], F]:
+        """Handle ``server_side_emit(event, *args)`` sent by the other servers of a cluster
+        (Node's ``io.on(event)`` for server-side events): ``handler(*args)``, sync or async;
+        its return value answers a ``server_side_emit_with_ack``. Never called for this
+        server's own ``server_side_emit``, nor by clients."""
+
+        def register(fn: F) -> F:
+            if not callable(fn):
+                raise TypeError(f"the server-side handler of {event!r} must be callable")
+            self.server_side_handlers[event] = fn
+            return fn
+
+        return register if handler is None else register(handler)
 
     def use(self, middleware: F) -> F:
         """Add a connect middleware (Node's ``io.use``): ``middleware(socket, auth)``, sync
@@ -190,10 +210,13 @@ class Namespace(BaseNamespace):
         if parent is not None:  # children share the parent's handlers and middlewares
             self.handlers = parent.handlers
             self.middlewares = parent.middlewares
+            self.server_side_handlers = parent.server_side_handlers
         #: connected sockets by id
         self.sockets: dict[str, Socket] = {}
         #: rooms and broadcast delivery
         self.adapter: Adapter = server.make_adapter(self)
+        if server.observer is not None:
+            self.adapter.observer = server.observer
         #: the ack ids of this namespace's emits and broadcasts
         self.next_ack_id = AckIds()
         # CONNECTs whose middlewares are running: a child is not dropped under them
@@ -223,6 +246,29 @@ class Namespace(BaseNamespace):
         handlers are not called, as in Node."""
         self.adapter.server_side_emit([event, *args])
         return SENT
+
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> list[Any]:
+        """Send an event to the other servers of a cluster and gather their handlers'
+        answers (Node's ``serverSideEmitWithAck``). A cluster adapter returns what arrived
+        within ``timeout`` (its default) and says which servers did not answer (its
+        result's ``coverage``) instead of failing; the in-memory adapter returns []."""
+        return await self.adapter.server_side_emit_with_ack([event, *args], timeout)
+
+    async def count_servers(self) -> int:
+        """How many servers share this namespace, counted now (Node's ``serverCount``)."""
+        return await self.adapter.count_servers()
+
+    async def cluster_rooms(self) -> set[str]:
+        """Every room with a member on any server of the cluster (:meth:`rooms`: this
+        server's only)."""
+        return await self.adapter.cluster_rooms()
+
+    async def cluster_room_members(self, room: str) -> set[str]:
+        """The ids of the sockets in ``room`` on every server (:meth:`room_members`: this
+        server's only)."""
+        return await self.adapter.cluster_sockets((room,))
 
     # -- sockets coming and going -----------------------------------------------------------
 
@@ -287,6 +333,8 @@ class Namespace(BaseNamespace):
             client.session.transport,
             client.session.request.remote,  # not socket.handshake: built only when asked for
         )
+        if self.server.observer is not None:
+            self.server.observer.socket_connected(socket)
         handler = self.handlers.get("connect")
         if handler is None:
             self._ever_joined = True

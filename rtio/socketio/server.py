@@ -19,9 +19,10 @@ Everything about one namespace is in namespace.py; about one socket, in socket.p
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
 from aiohttp import web
@@ -38,15 +39,19 @@ from rtio.engine import (
 
 from ._deadlines import ConnectDeadlines
 from .adapter import Adapter, InMemoryAdapter
+from .background import hold
 from .broadcast import AckResults, BroadcastOperator, Rooms
 from .client import Client
+from .drain import wait_for_handlers
 from .handlers import Sent
+from .migration import missing_attribute
 from .namespace import Namespace, NamespaceMatcher, ParentNamespace
+from .observer import Operations
 from .parsers.base import Parser
 from .parsers.json_parser import JsonParser
 from .socket import Socket
 
-__all__ = ["Server"]
+__all__ = ["SERVERS_KEY", "Server"]
 
 log = logging.getLogger("rtio.socketio")
 
@@ -65,7 +70,7 @@ ParserChooser = Callable[[HandshakeRequest], Parser]
 _ENGINE_DEFAULTS = EngineOptions()
 
 
-class Server:
+class Server(Operations):
     """A Socket.IO v5 server. Mount it with :meth:`attach` or run it with :meth:`run`.
 
     :param cors_allowed_origins: ``"*"``, a list of origins, or a callable
@@ -107,6 +112,9 @@ class Server:
     :param max_child_namespaces: child namespaces that parent namespaces (``of(pattern)``)
         may have at once, all parents together; a CONNECT that would create one more gets
         CONNECT_ERROR "Too many namespaces" (and a warning is logged). None: no limit.
+    :param shutdown_drain: graceful drain: at shutdown (SIGTERM), new sessions are
+        refused and the handlers running are given up to this many seconds to finish
+        before the clients are told "server shutting down" (0: no wait).
     :param max_handshake_rate: admission control: new sessions let in per second
         (sustained, with one second's worth at once); past it a handshake is answered 503
         with ``Retry-After`` and the client retries after its backoff. None: no limit (as
@@ -145,6 +153,7 @@ class Server:
         max_child_namespaces: int | None = 10_000,
         slow_handler_warning: float | None = 5.0,
         max_handshake_rate: float | None = None,
+        shutdown_drain: float = _ENGINE_DEFAULTS.shutdown_drain,
         engine_options: EngineOptions | None = None,
         path: str = "/socket.io/",
         allow_eio3: bool = False,
@@ -165,6 +174,7 @@ class Server:
                 body_timeout=body_timeout,
                 close_timeout=close_timeout,
                 max_handshake_rate=max_handshake_rate,
+                shutdown_drain=shutdown_drain,
                 cookie=cookie,
                 allow_request=allow_request,
                 cors=cors,
@@ -202,9 +212,12 @@ class Server:
         )
         self._parser_for = parser_for
         self._adapter_factory = adapter
+        self.client_type: type[Client] = Client  # (rtio.ops: a subclass counting packets)
+        self.attach_hooks: list[Callable[[web.Application], None]] = []  # attach(app) calls
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         self._engine = EngineServer(_EngineHandler(self), engine_options)
+        self._engine.drain = functools.partial(wait_for_handlers, self._every_socket)
         #: the main namespace, "/"
         self.main = self.of("/")
 
@@ -271,10 +284,13 @@ class Server:
         return self._adapter_factory(nsp)
 
     def forget_namespace(self, nsp: Namespace) -> None:
-        """A child namespace went (its parent dropped it)."""
+        """A child namespace went (its parent dropped it): its adapter closes."""
         if self._nsps.get(nsp.name) is nsp:
             del self._nsps[nsp.name]
             self._child_limit_warned = False
+            closing = nsp.adapter.close()
+            if closing is not None:
+                hold(asyncio.ensure_future(closing))
 
     def _child_limit_reached(self, client: Client, name: str) -> bool:
         """Whether one more child namespace would exceed ``max_child_namespaces`` (checked
@@ -426,10 +442,7 @@ class Server:
         """Run ``target(*args, **kwargs)`` in a task (python-socketio's habit): unlike a
         bare ``asyncio.create_task``, the task is held until it ends (the loop keeps only
         a weak reference) and an exception it raises is logged."""
-        task = asyncio.get_running_loop().create_task(target(*args, **kwargs))
-        _background.add(task)
-        task.add_done_callback(_background_done)
-        return task
+        return hold(asyncio.get_running_loop().create_task(target(*args, **kwargs)))
 
     def register_namespace(self, handlers: Any, namespace: str | None = None) -> Namespace:
         """Register the ``on_<event>`` methods of an object (python-socketio's class-based
@@ -446,12 +459,7 @@ class Server:
         return nsp
 
     def __getattr__(self, name: str) -> Any:
-        hint = _PYTHON_SOCKETIO.get(name)
-        if hint is None:
-            raise AttributeError(f"'rtio.Server' object has no attribute {name!r}")
-        raise AttributeError(
-            f"rtio.Server has no {name!r} (python-socketio's): {hint}; see docs/MIGRATION.md"
-        )
+        raise missing_attribute(name)
 
     def send(self, *args: Any) -> Sent:
         """Emit a ``"message"`` event to every socket of the main namespace."""
@@ -485,6 +493,23 @@ class Server:
         adapter)."""
         return self.main.server_side_emit(event, *args)
 
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> list[Any]:
+        """The other servers' answers: see :meth:`Namespace.server_side_emit_with_ack`."""
+        return await self.main.server_side_emit_with_ack(event, *args, timeout=timeout)
+
+    def on_server_side(
+        self, event: str, handler: Callable[..., Any] | None = None, *, namespace: str = "/"
+    ) -> Any:
+        """Handle ``server_side_emit(event, ...)`` from the other servers of a cluster, in
+        the main namespace (or ``namespace``): see :meth:`Namespace.on_server_side`."""
+        return self.of(namespace).on_server_side(event, handler)
+
+    async def count_servers(self) -> int:
+        """How many servers share the main namespace, counted now (1 without a cluster)."""
+        return await self.main.count_servers()
+
     # -- serving --------------------------------------------------------------------------
 
     @property
@@ -494,8 +519,28 @@ class Server:
 
     def attach(self, app: web.Application, path: str | None = None) -> None:
         """Serve Socket.IO at ``path`` (default ``/socket.io/``) of an aiohttp app; the
-        server shuts down with the app."""
+        server shuts down with the app. The app lists its servers under ``SERVERS_KEY``."""
         self._engine.attach(app, path or self.path)
+        for hook in self.attach_hooks:
+            hook(app)
+        app.setdefault(SERVERS_KEY, []).append(self)
+
+    @property
+    def adapter_factory(self) -> Callable[[Namespace], Adapter]:
+        """What builds each namespace's adapter (the ``adapter`` option)."""
+        return self._adapter_factory
+
+    def use_adapter(self, adapter: Callable[[Namespace], Adapter]) -> None:
+        """Build every namespace's adapter with ``adapter``, from now on and for the
+        namespaces that exist (which must have no socket yet: call it before serving).
+        rtio.workers puts its inter-worker adapter in place of the in-memory one so."""
+        busy = [name for name, nsp in self._nsps.items() if nsp.sockets]
+        if busy:
+            raise RuntimeError(f"use_adapter: namespaces {busy} have sockets already")
+        self._adapter_factory = adapter
+        for nsp in self._nsps.values():
+            nsp.adapter = adapter(nsp)
+            nsp.adapter.observer = self.observer
 
     def make_app(self) -> web.Application:
         """A new aiohttp application serving only this server."""
@@ -510,9 +555,17 @@ class Server:
 
         run_app(self.make_app(), host=host, port=port, **kwargs)
 
+    def _every_socket(self) -> Iterator[Socket]:
+        for nsp in tuple(self._nsps.values()):
+            yield from tuple(nsp.sockets.values())
+
     async def shutdown(self) -> None:
-        """Disconnect every client ("server shutting down")."""
+        """Disconnect every client ("server shutting down"), then close the adapters."""
         await self._engine.shutdown()
+        for nsp in tuple(self._nsps.values()):
+            closing = nsp.adapter.close()
+            if closing is not None:
+                await closing
 
     # -- parser per connection ------------------------------------------------------------
 
@@ -523,35 +576,8 @@ class Server:
         return self.parser
 
 
-_background: set[asyncio.Task[Any]] = set()  # strong references until done
-
-
-def _background_done(task: asyncio.Task[Any]) -> None:
-    _background.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.error("error in a background task", exc_info=task.exception())
-
-
-#: python-socketio AsyncServer names rtio does not offer, and the rtio way (the
-#: AttributeError says it; docs/MIGRATION.md explains why)
-_PYTHON_SOCKETIO = {
-    "call": "await socket.emit_with_ack(event, *args, timeout=s) (a handler gets the "
-    "socket; sio.sockets[sid] is the socket of an id)",
-    "sleep": "await asyncio.sleep(seconds) (rtio is asyncio only)",
-    "enter_room": "socket.join(room) (or sio.in_(sid).sockets_join(room))",
-    "leave_room": "socket.leave(room) (or sio.in_(sid).sockets_leave(room))",
-    "close_room": "sio.in_(room).sockets_leave(room)",
-    "rooms": "socket.rooms, or sio.main.rooms() for every room",
-    "get_session": "socket.data (a dict kept for the socket's lifetime)",
-    "save_session": "socket.data (a dict kept for the socket's lifetime)",
-    "session": "socket.data (a dict kept for the socket's lifetime)",
-    "get_environ": "socket.handshake (headers, query, address, auth, url...)",
-    "disconnect": "socket.disconnect(), or sio.in_(sid).disconnect_sockets()",
-    "transport": "socket.transport",
-    "handle_request": "sio.attach(app) or sio.make_app()",
-    "wait": "sio.run() serves until SIGINT/SIGTERM",
-    "instrument": "nothing yet (the admin UI is not supported)",
-}
+#: the rtio servers attached to an aiohttp app, in the order of attach()
+SERVERS_KEY: web.AppKey[list[Server]] = web.AppKey("rtio.servers")
 
 
 class _EngineHandler:
@@ -563,9 +589,10 @@ class _EngineHandler:
         self._server = server
 
     def on_connect(self, session: EngineSession) -> None:
-        client = Client(self._server, session, self._server.choose_parser(session.request))
+        server = self._server
+        client = server.client_type(server, session, server.choose_parser(session.request))
         session.state = client
-        client.start()
+        client.start()  # (a v4-protocol client joins the main namespace now)
 
     def on_message(self, session: EngineSession, data: str | bytes) -> None:
         client = session.state

@@ -192,12 +192,17 @@ class Socket(SocketDispatch):
         still running then would otherwise leave its id in a room for ever)."""
         if self.gone:
             return SENT
-        self.nsp.adapter.add_all(self.id, (rooms,) if isinstance(rooms, str) else rooms)
+        joined = (rooms,) if isinstance(rooms, str) else tuple(rooms)
+        self.nsp.adapter.add_all(self.id, joined)
+        if self.nsp.server.observer is not None:
+            self.nsp.server.observer.rooms_joined(self, joined)
         return SENT
 
     def leave(self, room: str) -> Sent:
         """Leave a room. Returns at once (awaiting the result is allowed)."""
         self.nsp.adapter.delete(self.id, room)
+        if self.nsp.server.observer is not None:
+            self.nsp.server.observer.room_left(self, room)
         return SENT
 
     # -- listeners --------------------------------------------------------------------
@@ -358,7 +363,8 @@ class Socket(SocketDispatch):
             )
             raise
         if on_ack is not None:
-            self.expect_ack(ack_id, on_ack)
+            observer = self.nsp.server.observer
+            self.expect_ack(ack_id, on_ack if observer is None else observer.time_ack(on_ack))
         if self._any_out:
             self._notify_outgoing(packet.data)
         if self._held is not None:  # the connect handler runs: after the CONNECT reply

@@ -15,6 +15,11 @@ import { createServer } from "node:http";
 import readline from "node:readline";
 
 const require = createRequire(import.meta.url);
+// node-redis 4.7 can throw "Socket closed unexpectedly" (an 'error' emitted, or a rejected
+// sSubscribe that @socket.io/redis-adapter does not await) when Redis dies: logged, as a
+// production server would, so that the Redis-restart test sees what the node does next
+process.on("uncaughtException", (e) => console.error("uncaught", e && e.stack ? e.stack : e));
+process.on("unhandledRejection", (e) => console.error("unhandled rejection", e && e.stack ? e.stack : e));
 const [mode, redisPort, name, wire = "classic"] = process.argv.slice(2);
 
 const toJs = (v) => {

@@ -24,14 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from aiohttp import web
 
 import rtio
-from rtio.cluster.redis import Emitter, LinkOptions, ShardedRedisCluster
+from rtio.cluster.redis import Backoff, Emitter, LinkOptions, ShardedRedisCluster
 from rtio.cluster.redis.adapter import (
     ClusterSocket,
     RedisAdapter,
     RedisAdapterOptions,
     RedisCluster,
 )
-from rtio.socketio import BroadcastOptions, Socket
+from rtio.socketio import Socket
 
 
 def to_py(value: Any) -> Any:
@@ -82,16 +82,6 @@ async def serve(handlers: dict[str, Op]) -> None:
             out({"id": cmd["id"], "error": f"{type(exc).__name__}: {exc}"})
 
 
-def names(value: Any) -> frozenset[str]:
-    if not value:
-        return frozenset()
-    return frozenset((value,)) if isinstance(value, str) else frozenset(value)
-
-
-def options(cmd: dict[str, Any]) -> BroadcastOptions:
-    return BroadcastOptions(rooms=names(cmd.get("to")), except_rooms=names(cmd.get("except")))
-
-
 def done(_: Any) -> None:
     return None
 
@@ -113,7 +103,12 @@ def select(op: Any, cmd: dict[str, Any]) -> Any:
 async def run_server(redis_port: int, name: str, wire: str = "classic") -> None:
     cluster_class = ShardedRedisCluster if wire == "sharded" else RedisCluster
     cluster = cluster_class(
-        link=LinkOptions(port=redis_port, command_timeout=2.0, close_timeout=1.0),
+        link=LinkOptions(
+            port=redis_port,
+            command_timeout=2.0,
+            close_timeout=1.0,
+            backoff=Backoff(base=0.05, cap=0.5),  # back quickly after the Redis restart test
+        ),
         options=RedisAdapterOptions(requests_timeout=3.0, recount_interval=0.2),
         name=f"rtio-{name}",
     )
@@ -132,14 +127,14 @@ async def run_server(redis_port: int, name: str, wire: str = "classic") -> None:
             heard.append([event, *args])
             return ["pong", name, *args]
 
-        cluster.on(event, handler)
+        sio.on_server_side(event, handler)  # the namespace's hook (cluster.on works too)
 
     adapter = sio.main.adapter
     assert isinstance(adapter, RedisAdapter)
     fetched: dict[str, Any] = {}
 
     async def fetch(cmd: dict[str, Any]) -> Any:
-        result = await adapter.fetch_sockets(options(cmd))
+        result = await select(sio.main, cmd).fetch_sockets()  # rtio's API: a FetchResult
         fetched.clear()
         rows = []
         for s in result:
@@ -159,6 +154,7 @@ async def run_server(redis_port: int, name: str, wire: str = "classic") -> None:
             "missing": cov.missing,
             "missing_nodes": sorted(cov.missing_nodes),
             "gone": cov.gone,
+            "error": cov.error,
         }
 
     def remote(cmd: dict[str, Any]) -> None:
@@ -178,12 +174,17 @@ async def run_server(redis_port: int, name: str, wire: str = "classic") -> None:
         return [results[k] for k in sorted(results)]
 
     async def sse_ack(cmd: dict[str, Any]) -> Any:
-        data = [cmd["event"], *cmd.get("args", [])]
-        replies = await adapter.server_side_emit_with_ack(data, cmd.get("timeout", 3000) / 1000)
-        return list(replies)
+        timeout = cmd.get("timeout", 3000) / 1000
+        replies = await sio.server_side_emit_with_ack(cmd["event"], *cmd.get("args", []),
+                                                      timeout=timeout)  # fmt: skip
+        if not cmd.get("coverage"):
+            return list(replies)
+        cov = replies.coverage
+        return {"replies": list(replies), "expected": cov.expected, "missing": cov.missing,
+                "missing_nodes": sorted(cov.missing_nodes)}  # fmt: skip
 
     async def all_rooms(cmd: dict[str, Any]) -> Any:
-        return sorted(await adapter.cluster_rooms())
+        return sorted(await sio.main.cluster_rooms())
 
     handlers: dict[str, Op] = {
         "emit": lambda c: done(select(sio.main, c).emit(c["event"], *c.get("args", []))),
@@ -195,11 +196,17 @@ async def run_server(redis_port: int, name: str, wire: str = "classic") -> None:
         "disconnect": lambda c: done(select(sio.main, c).disconnect_sockets(bool(c.get("close")))),
         "sse": lambda c: done(sio.server_side_emit(c["event"], *c.get("args", []))),
         "sseAck": sse_ack,
-        "serverCount": lambda c: adapter.count_servers(),
+        "serverCount": lambda c: sio.count_servers(),
         "allRooms": all_rooms,
         "members": lambda c: sorted(adapter.members(c["room"])),
         "heard": lambda c: heard,
         "stats": lambda c: {"skipped": adapter.skipped, "received": adapter.received},
+        "link": lambda c: {
+            "state": cluster.link.state.value,
+            "replayed": cluster.link.replayed,
+            "buffered": list(cluster.link.buffered),
+            "reconnects": cluster.link.reconnects,
+        },
     }
     app = sio.make_app()
     cluster.attach(app)

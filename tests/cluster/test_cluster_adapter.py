@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -253,6 +254,92 @@ async def test_broadcast_with_acks_across_nodes(cluster: tuple[Node, Node, list[
     assert sorted(results.values()) == ["ans0", "ans2"]
 
 
+async def test_the_server_api_reaches_the_cluster(
+    cluster: tuple[Node, Node, list[Client]],
+) -> None:
+    """rtio.Server's and Namespace's own methods, not the adapter's: server-side handlers
+    on the namespace, serverSideEmitWithAck, serverCount, room queries, fetch_sockets with
+    its coverage, broadcasts with acks counting the other node's clients."""
+    a, b, (a1, _a2, b1, b2) = cluster
+    heard: list[Any] = []
+
+    @b.sio.on_server_side("ping")
+    async def ping(*args: Any) -> Any:
+        heard.append(args)
+        return ["pong", *args]
+
+    a.sio.server_side_emit("ping", 1)
+    await until(lambda: heard == [(1,)])
+    replies = await a.sio.server_side_emit_with_ack("ping", 2)
+    assert list(replies) == [["pong", 2]] and replies.coverage.complete
+    assert await a.sio.server_side_emit_with_ack("nobody-handles-this", timeout=0.3) == []
+    assert await a.sio.count_servers() == 2 and await b.sio.main.count_servers() == 2
+    assert {"r1", "r2", a1.sid, b2.sid} <= await a.sio.main.cluster_rooms()
+    assert await a.sio.main.cluster_room_members("r1") == {a1.sid, b1.sid}
+    assert a.sio.main.rooms() >= {"r1"} and "r2" not in a.sio.main.rooms()
+    found = await a.sio.to("r1").fetch_sockets()
+    assert isinstance(found, FetchResult) and found.coverage.complete
+    assert {s.id for s in found} == {a1.sid, b1.sid}
+    # acks of clients of the other node only, no timeout: done once B's client answered
+    b2.acks["q"] = "from-b2"
+    results = await asyncio.wait_for(a.sio.to("r2").emit_with_ack("q"), 3)
+    assert list(results.values()) == ["from-b2"] and results.complete
+    # nobody anywhere, no timeout: done once B said it reached nobody (not never)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    results = await asyncio.wait_for(a.sio.to("empty-room").emit_with_ack("q"), 3)
+    assert results == {} and results.complete and loop.time() - started < 1.5
+
+
+async def test_adapters_close_with_their_namespace_and_the_server(
+    redis_server: RedisServer,
+) -> None:
+    """A dropped child namespace's adapter leaves its channels (Node's adapter.close());
+    so does every adapter of a server that shuts down."""
+    a, b = Node(redis_server.port, "A"), Node(redis_server.port, "B")
+    a.sio.of(re.compile(r"/dyn-\d+"), cleanup_empty_children=True)
+    b.sio.of("/other")
+    await a.start()
+    await b.start()
+    probe = Redis(port=redis_server.port)
+    try:
+        client = Client()
+        await client.sio.connect(f"http://127.0.0.1:{a.port}", namespaces=["/dyn-1"],
+                                 transports=["websocket"], wait_timeout=5)  # fmt: skip
+        child = a.sio.namespaces["/dyn-1"].adapter
+        assert isinstance(child, RedisAdapter)
+        channel = child.channels.request
+
+        async def subscribers(channel: str) -> int:
+            return int(dict(await probe.pubsub_numsub(channel))[channel.encode()])
+
+        await until_async(lambda: subscribers(channel), 1)
+        await client.sio.disconnect()
+        await until(lambda: "/dyn-1" not in a.sio.namespaces)
+        assert child.closed and "/dyn-1" not in a.cluster.adapters
+        await until_async(lambda: subscribers(channel), 0)
+        assert a.adapter.server_count() >= 1 and not a.adapter.closed
+        main = a.adapter.channels.request
+        assert await subscribers(main) == 2
+        await a.sio.shutdown()
+        assert a.adapter.closed
+        await until_async(lambda: subscribers(main), 1)  # B's only
+        assert await b.sio.count_servers() == 1
+    finally:
+        await probe.aclose()
+        await a.stop()
+        await b.stop()
+
+
+async def until_async(value: Any, want: Any, timeout: float = 3.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (got := await value()) != want:
+        if loop.time() > deadline:
+            raise AssertionError(f"{got!r} != {want!r} in time")
+        await asyncio.sleep(0.03)
+
+
 async def test_a_node_that_never_answers_gives_a_partial_result_named(
     cluster: tuple[Node, Node, list[Client]], redis_server: RedisServer
 ) -> None:
@@ -394,13 +481,12 @@ async def test_limits_of_the_publisher_queue_and_of_pending_requests(
         caplog.set_level(logging.WARNING, "rtio.cluster")
         for n in range(10):  # no await between them: the publisher cannot run
             a.sio.emit("burst", n)
-        assert a.cluster.dropped == 7 and a.cluster._outbound is not None
-        assert a.cluster._outbound.qsize() == 3
+        assert a.cluster.dropped == 7 and a.cluster.queued == 3
         warnings = [r for r in caplog.records if "max_outbound" in r.getMessage()]
         assert len(warnings) == 1
-        await until(lambda: a.cluster._outbound is not None and a.cluster._outbound.empty())
+        await until(lambda: a.cluster.queued == 0)
         first = asyncio.ensure_future(a.adapter.fetch_sockets(BroadcastOptions()))
-        await until(lambda: len(a.adapter._pending) == 1)
+        await until(lambda: len(a.adapter.requests) == 1)
         loop = asyncio.get_running_loop()
         started = loop.time()
         second = await a.adapter.fetch_sockets(BroadcastOptions())

@@ -14,7 +14,9 @@ pytest.importorskip("redis", reason="redis-py is not installed (pip install rtio
 from rtio.cluster import WireFlags, WireOptions, WirePacket
 from rtio.cluster.classic import BroadcastMessage
 from rtio.cluster.redis import link_options_from_url
-from rtio.cluster.redis.adapter import Coverage, _AckGather, _local_options, _wire_options
+from rtio.cluster.redis.convert import local_options, wire_options
+from rtio.cluster.redis.requests import AckGather
+from rtio.cluster.redis.results import Coverage
 from rtio.cluster.redis.url import new_uid
 from rtio.socketio import BroadcastOptions
 
@@ -24,27 +26,28 @@ def test_broadcast_options_to_the_wire_as_node_writes_them() -> None:
         rooms=frozenset({"b", "a"}), except_rooms=frozenset({"x"}), volatile=True,
         compress=False, timeout=1.5,
     )  # fmt: skip
-    wire = _wire_options(opts)
+    wire = wire_options(opts)
     assert wire.to_wire() == {
         "rooms": ["a", "b"],
         "except": ["x"],
         "flags": {"volatile": True, "compress": False, "timeout": 1500},
     }
-    assert _wire_options(BroadcastOptions()).to_wire() == {"rooms": [], "except": [], "flags": {}}
-    assert _wire_options(opts, flags=False).to_wire() == {"rooms": ["a", "b"], "except": ["x"]}
+    assert wire_options(BroadcastOptions()).to_wire() == {"rooms": [], "except": [], "flags": {}}
+    assert wire_options(opts, flags=False).to_wire() == {"rooms": ["a", "b"], "except": ["x"]}
 
 
 def test_wire_options_to_local_delivery() -> None:
     wire = WireOptions((123, "r"), ("x",), WireFlags(volatile=True, compress=False))
-    local = _local_options(wire)
+    local = local_options(wire)
     assert local.rooms == {"123", "r"} and local.except_rooms == {"x"}
     assert local.volatile and not local.compress and local.local
-    assert _local_options(WireOptions((), (), None)).compress
+    assert local_options(WireOptions((), (), None)).compress
 
 
 class Operator:
     """rtio's emit_with_ack bookkeeping (rtio/socketio/broadcast.py), as the adapter sees it:
-    done when every expected ack is in, checked on each ack and once after sending."""
+    done when every expected ack is in, checked on each ack, on each count, and once after
+    sending."""
 
     def __init__(self) -> None:
         self.expected = 0
@@ -59,6 +62,7 @@ class Operator:
 
     def on_count(self, n: int) -> None:
         self.expected += n
+        self.check()
 
     def on_ack(self, sid: str, args: list[Any] | None) -> None:
         self.answered += 1
@@ -72,34 +76,33 @@ class Operator:
 
 def test_the_gatherer_holds_the_operator_open_until_the_remote_counts_are_in() -> None:
     op = Operator()
-    gather = _AckGather(op.on_count, op.on_ack)
+    gather = AckGather(op.on_count, op.on_ack)
     gather.count(1)  # one local socket
     op.sent()
     assert not op.done
-    gather.ack("local", ["a"])  # held back: the other servers have not counted yet
-    assert not op.done
-    gather.counts += 1
-    gather.count(2)  # one other server, two sockets
+    gather.ack("local", ["a"])
+    assert not op.done  # the other servers have not counted yet: the placeholder holds it
+    gather.remote_count(2)  # one other server, two sockets
     gather.remote_ack("b")
     gather.remote_ack("c")
-    assert not op.done  # the latest is held until the counts are final
+    assert not op.done and gather.counts == 1
     gather.finish()
     assert op.done and op.results == {"local": ["a"], "~1": ["b"], "~2": ["c"]}
 
 
 def test_the_gatherer_closes_when_the_last_ack_came_before_the_counts() -> None:
     op = Operator()
-    gather = _AckGather(op.on_count, op.on_ack)
+    gather = AckGather(op.on_count, op.on_ack)
     gather.count(1)
     op.sent()
     gather.ack("local", [1])
-    gather.finish()  # nobody else: the held ack closes it
+    gather.finish()  # nobody else: the placeholder's removal closes it
     assert op.done and op.results == {"local": [1]}
 
 
 def test_the_gatherer_after_the_counts_forwards_at_once() -> None:
     op = Operator()
-    gather = _AckGather(op.on_count, op.on_ack)
+    gather = AckGather(op.on_count, op.on_ack)
     gather.count(2)
     op.sent()
     gather.finish()
@@ -146,11 +149,15 @@ def test_own_broadcasts_are_known_by_their_first_bytes() -> None:
     assert message.serialize().startswith(b"\x93\xa6" + uid.encode())
 
 
-def test_the_gatherer_says_when_nobody_was_reached() -> None:
-    """No client anywhere: rtio's operator keeps the placeholder's place until its own
-    timeout (it does not re-check on a count); finish() says so, for the warning."""
+def test_the_gatherer_closes_at_once_when_nobody_was_reached() -> None:
+    """No client anywhere: the placeholder's removal closes rtio's operator (it re-checks
+    on a count), not its timeout."""
     op = Operator()
-    gather = _AckGather(op.on_count, op.on_ack)
+    gather = AckGather(op.on_count, op.on_ack)
     gather.count(0)
     op.sent()
-    assert gather.finish() is False and not op.done and op.expected == 0
+    assert not op.done
+    gather.finish()
+    assert op.done and op.expected == 0 and op.results == {}
+    gather.finish()  # once only
+    assert op.expected == 0

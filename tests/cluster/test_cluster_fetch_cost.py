@@ -17,7 +17,8 @@ pytest.importorskip("redis", reason="redis-py is not installed (pip install rtio
 from redis_server import RedisServer
 from test_cluster_adapter import Client, Node
 
-import rtio.cluster.redis.adapter as adapter_module
+import rtio.cluster.redis.requests as requests_module
+import rtio.cluster.redis.serving as serving_module
 from rtio.cluster.classic import (
     AllRoomsResponse,
     BroadcastAckResponse,
@@ -61,7 +62,7 @@ async def test_an_answer_is_decoded_once_by_its_requester_only(
     clients = [await Client().connect(node, user=node.name) for node in nodes]
     decoded: list[bytes] = []
     built: list[str] = []
-    decode, handshake_wire = adapter_module.decode, adapter_module._handshake_wire
+    decode, handshake_wire = requests_module.decode, serving_module.handshake_wire
 
     def counting_decode(payload: bytes) -> Any:
         decoded.append(payload)
@@ -71,8 +72,8 @@ async def test_an_answer_is_decoded_once_by_its_requester_only(
         built.append(socket.id)
         return handshake_wire(socket)
 
-    monkeypatch.setattr(adapter_module, "decode", counting_decode)
-    monkeypatch.setattr(adapter_module, "_handshake_wire", counting_handshake)
+    monkeypatch.setattr(requests_module, "decode", counting_decode)
+    monkeypatch.setattr(serving_module, "handshake_wire", counting_handshake)
     a, b, c = nodes
     try:
         for _ in range(3):

@@ -1,7 +1,9 @@
 """rtio.cluster stands beside the protocol layers: it imports none of rtio's other packages,
-except the adapters that join it to rtio.socketio (rtio/cluster/redis/adapter.py and its
-sharded variant, sharded.py), which import rtio.socketio's public names only; its codecs
-import no I/O: only rtio.cluster.redis touches asyncio and redis-py."""
+except the adapters that join it to rtio.socketio (rtio/cluster/redis/adapter.py, its
+sharded variant sharded.py, the parts that handle rtio.socketio's values: results.py,
+convert.py, serving.py), which import rtio.socketio's public names only (cluster.py, the
+membership, knows the adapters through a protocol only); its codecs import no I/O: only
+rtio.cluster.redis touches asyncio and redis-py."""
 
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ def imports(path: Path) -> set[str]:
     return names
 
 
-ADAPTER = CLUSTER / "redis" / "adapter.py"
-ADAPTERS = (ADAPTER, CLUSTER / "redis" / "sharded.py")
+ADAPTER_MODULES = ("adapter.py", "sharded.py", "results.py", "convert.py", "serving.py")
+ADAPTERS = tuple(CLUSTER / "redis" / name for name in ADAPTER_MODULES)
 
 
 def test_cluster_imports_no_other_rtio_package() -> None:
@@ -45,7 +47,7 @@ def test_only_the_adapter_imports_rtio_socketio_and_only_its_public_names() -> N
         for name in imports(path)
         if name.startswith("rtio.socketio")
     }
-    assert importers == {"redis/adapter.py", "redis/sharded.py"}
+    assert importers == {f"redis/{name}" for name in ADAPTER_MODULES}
     import rtio.socketio
 
     for path in ADAPTERS:

@@ -267,3 +267,35 @@ async def test_static_mode_uses_the_main_channel_only(redis_server: RedisServer)
             await b1.sio.disconnect()
         await a.stop()
         await b.stop()
+
+
+async def test_a_shutdown_leaves_every_sharded_channel(redis_server: RedisServer) -> None:
+    """Server.shutdown closes the adapters: the node leaves the namespace's main, response
+    and room channels (SSUBSCRIBE), and the other node counts one server."""
+    a, b = sharded_node(redis_server.port, "A"), sharded_node(redis_server.port, "B")
+    await a.start()
+    await b.start()
+    client = await Client().connect(a, user="a1", rooms=["solo"])
+    try:
+        port, ch = redis_server.port, adapter(a).sharded
+        room = ch.room("solo")
+        await until(lambda: room in adapter(a).room_channels)
+        assert await shard_subscribers(port, ch.main) == 2 and await b.sio.count_servers() == 2
+        for _ in range(50):
+            if await shard_subscribers(port, room) == 1:
+                break
+            await asyncio.sleep(0.02)
+        await a.sio.shutdown()
+        assert adapter(a).closed
+        for _ in range(100):
+            counts = [await shard_subscribers(port, c) for c in (ch.main, ch.response, room)]
+            if counts == [1, 0, 0]:
+                break
+            await asyncio.sleep(0.03)
+        assert counts == [1, 0, 0]
+        assert await b.sio.count_servers() == 1
+    finally:
+        with contextlib.suppress(Exception):
+            await client.sio.disconnect()
+        await a.stop()
+        await b.stop()

@@ -4,6 +4,8 @@ binary round trips, the encoding choice, and invalid messages (MessageError, nev
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rtio.cluster import MessageError, classic, messages
@@ -12,11 +14,13 @@ from rtio.cluster.messages import ClusterMessage
 from rtio.cluster.sharded import ShardedChannels, SubscriptionMode, looks_like_socket_id
 from rtio.cluster.wire import (
     RemoteSocket,
+    Room,
     WireFlags,
     WireOptions,
     WirePacket,
     decode,
     encode,
+    encode_json,
     has_binary,
     js_string,
 )
@@ -178,3 +182,44 @@ def test_sharded_subscription_modes() -> None:
 def test_room_names_for_rtio() -> None:
     opts = WireOptions(("room", 123, 1.5), ("S" * 20, 7))
     assert opts.room_names() == (frozenset({"room", "123", "1.5"}), frozenset({"S" * 20, "7"}))
+
+
+def _sockets(cached: bool) -> tuple[RemoteSocket, ...]:
+    out = []
+    for n, data in enumerate([None, {"user": "é\u2028", "n": 1.5}, [1, None, True], "x"]):
+        handshake = {"headers": {"host": "h"}, "issued": 1700000000000 + n, "auth": {"k": "ü"}}
+        text = json.dumps(handshake, separators=(",", ":"), ensure_ascii=False) if cached else None
+        rooms: tuple[Room, ...] = (f"sid{n}", "room1", 123) if n == 2 else (f"sid{n}",)
+        out.append(RemoteSocket(f"sid{n}", handshake, rooms, data, text))
+    return tuple(out)
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_fetch_answers_written_from_cached_handshakes_are_the_same_bytes(cached: bool) -> None:
+    """The fast path of a fetch answer (sockets' JSON spliced in, handshakes pre-encoded)
+    writes exactly what encoding the whole answer writes, on both wires."""
+    sockets = _sockets(cached)
+    answer = classic.FetchSocketsResponse("req", sockets)
+    assert answer.serialize() == encode_json(answer.to_wire())
+    assert answer.serialize("uid1") == encode_json({**answer.to_wire(), "uid": "uid1"})
+    assert classic.serialize_response(answer) == encode_json(answer.to_wire())
+    message = ClusterMessage("0123456789abcdef", "/é", messages.FetchSocketsResponse("r", sockets))
+    assert message.serialize() == encode_json(message.to_wire())
+    assert ClusterMessage.parse(message.serialize()) == message
+    # a socket's data holding bytes: the whole answer goes as msgpack, as before
+    with_bytes = (*sockets, RemoteSocket("b", {}, ("b",), {"blob": b"\x00\x01"}, "{}"))
+    packed = classic.FetchSocketsResponse("req", with_bytes).serialize("u")
+    assert packed[0] != ord("{") and decode(packed)["sockets"][-1]["data"] == {"blob": b"\x00\x01"}
+    with pytest.raises(ValueError):  # NaN: not JSON, not sendable (the adapter drops data)
+        classic.FetchSocketsResponse("r", (RemoteSocket("n", {}, (), float("nan")),)).serialize()
+
+
+def test_remote_sockets_parse_fast_and_slow_paths_agree() -> None:
+    usual = {"id": "s1", "handshake": {"a": 1}, "rooms": ["s1", "r"], "data": {"x": 1}}
+    assert RemoteSocket.parse(usual) == RemoteSocket("s1", {"a": 1}, ("s1", "r"), {"x": 1})
+    numeric = {**usual, "rooms": ["s1", 123, 1.5]}
+    assert RemoteSocket.parse(numeric).rooms == ("s1", 123, 1.5)
+    for bad in ({**usual, "rooms": ["s1", None]}, {**usual, "id": 5}, {**usual, "rooms": "r"},
+                {**usual, "handshake": []}, ["s1"]):  # fmt: skip
+        with pytest.raises(MessageError):
+            RemoteSocket.parse(bad)

@@ -366,7 +366,11 @@ describe("restarts", () => {
   }
 });
 
-describe("client-side reasons when the server stalls or dies", () => {
+// with RTIO_WORKERS=N (stage 62) the process signalled is the supervisor, which serves
+// nothing: stopping or killing it is no stall or crash of the workers serving the clients
+const SUPERVISED = Number(process.env.RTIO_WORKERS || 1) > 1;
+
+describe("client-side reasons when the server stalls or dies", { skip: SUPERVISED }, () => {
   for (const mode of Object.keys(MODES)) {
     test(`a frozen server: the client sees "ping timeout" (${mode})`, async () => {
       const frozen = await ServerProcess.start();

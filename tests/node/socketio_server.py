@@ -203,5 +203,27 @@ async def main() -> None:
     out(event="stopped")
 
 
+def main_workers(workers: int) -> None:
+    """RTIO_WORKERS=N: the same server with N worker processes (rtio.run_app's workers)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    port = args.port
+    if not port:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind((args.host, 0))
+            port = probe.getsockname()[1]
+    rtio.run_app(make_server(), host=args.host, port=port, workers=workers,
+                 print=lambda _text: out(event="listening", port=port))  # fmt: skip
+    out(event="stopped")
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    if int(os.environ.get("RTIO_WORKERS", "1")) > 1:
+        main_workers(int(os.environ["RTIO_WORKERS"]))
+    else:
+        asyncio.run(main())

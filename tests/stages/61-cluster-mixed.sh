@@ -5,7 +5,9 @@
 # volatile, binary), fetchSockets and remote sockets, socketsJoin / socketsLeave /
 # disconnectSockets, serverSideEmit with and without acks, broadcasts with acks, server
 # count, all rooms, each from an rtio node and from the Node node; Node's emitter and
-# rtio's emitter against all three; a node stalled, then killed, while a fetch is pending.
+# rtio's emitter against all three; a node stalled, then killed, while a fetch is pending;
+# Redis killed and restarted mid-run (nothing crashes, the outage buffer replays, broadcasts
+# flow again from every node).
 # The same again on the sharded wire (ShardedRedisCluster, createShardedAdapter: SSUBSCRIBE /
 # SPUBLISH, dynamic room channels; the emitters do not reach it). Also the in-process
 # adapter tests (tests/cluster/test_cluster_adapter.py, test_cluster_sharded.py). ~2 minutes.

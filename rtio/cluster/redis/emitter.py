@@ -120,7 +120,8 @@ class Emitter:
         channel, payload = self.wire.server_side_emit(event, args)
         return await self.link.publish(channel, payload)
 
-    async def _publish(self, message: tuple[str, bytes]) -> PublishResult:
+    async def publish(self, message: tuple[str, bytes]) -> PublishResult:
+        """Publish one (channel, payload) built by :attr:`wire`."""
         return await self.link.publish(*message)
 
 
@@ -162,22 +163,22 @@ class EmitterOperator:
     async def emit(self, event: str, *args: Any) -> PublishResult:
         flags = WireFlags(**self.flags, order=tuple(self.flags))
         message = self.emitter.wire.emit(event, args, self.rooms, self.except_rooms, flags)
-        return await self.emitter._publish(message)
+        return await self.emitter.publish(message)
 
     async def sockets_join(self, rooms: str | Iterable[str]) -> PublishResult:
         wire = self.emitter.wire
-        return await self.emitter._publish(
+        return await self.emitter.publish(
             wire.sockets_join(_names(rooms), self.rooms, self.except_rooms)
         )
 
     async def sockets_leave(self, rooms: str | Iterable[str]) -> PublishResult:
         wire = self.emitter.wire
-        return await self.emitter._publish(
+        return await self.emitter.publish(
             wire.sockets_leave(_names(rooms), self.rooms, self.except_rooms)
         )
 
     async def disconnect_sockets(self, close: bool = False) -> PublishResult:
         wire = self.emitter.wire
-        return await self.emitter._publish(
+        return await self.emitter.publish(
             wire.disconnect_sockets(close, self.rooms, self.except_rooms)
         )

@@ -40,11 +40,10 @@ subscribed); its own messages coming back are dropped from their last bytes
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING
 
 from rtio.socketio import BroadcastOptions, Packet
@@ -68,7 +67,7 @@ from ..classic import (
     SocketsRequest,
     SocketsResponse,
 )
-from ..errors import LinkClosed, MessageError
+from ..errors import MessageError
 from ..messages import (
     Body,
     Broadcast,
@@ -85,13 +84,9 @@ from ..messages import FetchSocketsResponse as ShardedFetchResponse
 from ..messages import ServerSideEmitResponse as ShardedEmitResponse
 from ..sharded import ShardedChannels, SubscriptionMode
 from ..wire import WireOptions, WirePacket, encode_msgpack, js_string
-from .adapter import (
-    RedisAdapter,
-    RedisAdapterOptions,
-    RedisCluster,
-    _wire_options,
-)
-from .link import Delivery, LinkOptions
+from .adapter import RedisAdapter, RedisAdapterOptions, RedisCluster
+from .convert import wire_options
+from .link import LinkOptions
 
 if TYPE_CHECKING:
     from rtio.socketio import Namespace
@@ -125,44 +120,8 @@ class ShardedRedisCluster(RedisCluster):
         super().__init__(url, link=link, options=options, name=name)
         self.mode = SubscriptionMode(mode)
 
-    def _make_adapter(self, nsp: Namespace) -> RedisAdapter:
+    def make_adapter(self, nsp: Namespace) -> RedisAdapter:
         return ShardedRedisAdapter(nsp, self)
-
-    def _register(self, adapter: RedisAdapter) -> None:
-        assert isinstance(adapter, ShardedRedisAdapter)
-        ch = adapter.sharded
-        self._by_channel[ch.main] = (adapter, _ROLE_MAIN)
-        self._by_channel[ch.response] = (adapter, _ROLE_RESPONSE)
-
-    async def _subscribe(self, adapter: RedisAdapter) -> None:
-        assert isinstance(adapter, ShardedRedisAdapter)
-        ch = adapter.sharded
-        await self.link.ssubscribe(ch.main, ch.response, *adapter.room_channels)
-
-    def _on_message(self, delivery: Delivery) -> None:
-        found = self._by_channel.get(delivery.channel)
-        if found is None:
-            return
-        adapter, role = found
-        assert isinstance(adapter, ShardedRedisAdapter)
-        adapter._receive(role, delivery.channel, delivery.payload)
-
-    # room channels, followed as rooms come and go
-
-    def _follow(self, adapter: ShardedRedisAdapter, channel: str) -> None:
-        self._by_channel[channel] = (adapter, _ROLE_ROOM)
-        if self._started:
-            self._spawn(self._shard(self.link.ssubscribe, channel))
-
-    def _unfollow(self, channel: str) -> None:
-        self._by_channel.pop(channel, None)
-        if self._started:
-            self._spawn(self._shard(self.link.sunsubscribe, channel))
-
-    @staticmethod
-    async def _shard(command: Callable[[str], Awaitable[None]], channel: str) -> None:
-        with contextlib.suppress(LinkClosed):  # closing: nothing to follow any more
-            await command(channel)
 
 
 def _msgpack_str(value: str) -> bytes:
@@ -208,13 +167,13 @@ class ShardedRedisAdapter(RedisAdapter):
         channel = self.sharded.room(room)
         if channel not in self.room_channels:
             self.room_channels.add(channel)
-            self.cluster._follow(self, channel)
+            self.cluster.follow(self, channel, _ROLE_ROOM)
 
     def _room_deleted(self, room: str) -> None:
         channel = self.sharded.room(room)
         if channel in self.room_channels:
             self.room_channels.discard(channel)
-            self.cluster._unfollow(channel)
+            self.cluster.unfollow(channel)
 
     def _leave(self, sid: str, room: str) -> None:
         super()._leave(sid, room)
@@ -236,9 +195,9 @@ class ShardedRedisAdapter(RedisAdapter):
         self._publish(self.sharded.for_message(message), message.serialize())
 
     def _publish_broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
-        self._send_message(Broadcast(WirePacket(list(packet.data)), _wire_options(opts)))
+        self._send_message(Broadcast(WirePacket(list(packet.data)), wire_options(opts)))
 
-    def _send_request(self, request: Request) -> None:
+    def send_request(self, request: Request) -> None:
         body: Body
         if isinstance(request, BroadcastRequest):
             packet = WirePacket(request.packet.data)
@@ -260,7 +219,7 @@ class ShardedRedisAdapter(RedisAdapter):
             body = ServerSideEmit(request.data, request.request_id)
         self._send_message(body)
 
-    def _answer(self, requester: str, response: Response) -> None:
+    def answer(self, requester: str, response: Response) -> None:
         body: Body
         if isinstance(response, FetchSocketsResponse):
             body = ShardedFetchResponse(response.request_id, response.sockets)
@@ -279,7 +238,16 @@ class ShardedRedisAdapter(RedisAdapter):
 
     # -- in -------------------------------------------------------------------------------------
 
-    def _receive(self, role: str, channel: str, payload: bytes) -> None:
+    def routes(self) -> dict[str, str]:
+        routes = {self.sharded.main: _ROLE_MAIN, self.sharded.response: _ROLE_RESPONSE}
+        routes.update(dict.fromkeys(self.room_channels, _ROLE_ROOM))
+        return routes
+
+    def subscriptions(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        ch = self.sharded
+        return (), (), (ch.main, ch.response, *self.room_channels)
+
+    def receive(self, role: str, channel: str, payload: bytes) -> None:
         if role == _ROLE_ROOM:
             room = channel[len(self.sharded.main) : -1]
             if not self.members(room):  # left since: not even decoded
@@ -300,42 +268,42 @@ class ShardedRedisAdapter(RedisAdapter):
         body, uid = message.body, message.uid
         if isinstance(body, Broadcast):
             if body.request_id is None:
-                self._deliver_remote(body.packet, body.opts)
+                self.deliver_remote(body.packet, body.opts)
             else:
                 packet = WirePacket(body.packet.data, nsp=self.nsp.name)
-                self._handle_request(BroadcastRequest(uid, body.request_id, packet, body.opts))
+                self.serving.handle(BroadcastRequest(uid, body.request_id, packet, body.opts))
         elif isinstance(body, SocketsJoin):
-            self._handle_request(RemoteJoinRequest(uid, body.opts, body.rooms))
+            self.serving.handle(RemoteJoinRequest(uid, body.opts, body.rooms))
         elif isinstance(body, SocketsLeave):
-            self._handle_request(RemoteLeaveRequest(uid, body.opts, body.rooms))
+            self.serving.handle(RemoteLeaveRequest(uid, body.opts, body.rooms))
         elif isinstance(body, DisconnectSockets):
-            self._handle_request(RemoteDisconnectRequest(uid, body.opts, body.close))
+            self.serving.handle(RemoteDisconnectRequest(uid, body.opts, body.close))
         elif isinstance(body, FetchSockets):
-            self._handle_request(RemoteFetchRequest(uid, body.request_id, body.opts))
+            self.serving.handle(RemoteFetchRequest(uid, body.request_id, body.opts))
         elif isinstance(body, ServerSideEmit):
-            self._handle_request(ServerSideEmitRequest(uid, body.packet, body.request_id))
+            self.serving.handle(ServerSideEmitRequest(uid, body.packet, body.request_id))
         elif isinstance(body, ShardedFetchResponse):
             self._fetch_answer(body, uid)
         elif isinstance(body, ShardedEmitResponse):
-            self._deliver_response(ServerSideEmitResponse(body.request_id, body.packet), uid)
+            self.requests.deliver(ServerSideEmitResponse(body.request_id, body.packet), uid)
         elif isinstance(body, BroadcastClientCount):
             count = BroadcastClientCountResponse(body.request_id, body.client_count)
-            self._deliver_response(count, uid)
+            self.requests.deliver(count, uid)
         elif isinstance(body, BroadcastAck):
-            self._deliver_response(BroadcastAckResponse(body.request_id, body.packet), uid)
+            self.requests.deliver(BroadcastAckResponse(body.request_id, body.packet), uid)
         # heartbeats (1, 2) and ADAPTER_CLOSE (13): Node's sharded adapter ignores them too
 
     def _fetch_answer(self, body: ShardedFetchResponse, uid: str) -> None:
         """FETCH_SOCKETS answers the fetches, and the socket and room queries."""
-        pending = self._pending.get(body.request_id)
-        if pending is None:
+        kind = self.requests.kind_of(body.request_id)
+        if kind is None:
             return
         response: Response
-        if pending.kind is RequestType.SOCKETS:
+        if kind is RequestType.SOCKETS:
             response = SocketsResponse(body.request_id, tuple(s.id for s in body.sockets))
-        elif pending.kind is RequestType.ALL_ROOMS:
+        elif kind is RequestType.ALL_ROOMS:
             rooms = {js_string(r) for s in body.sockets for r in s.rooms}
             response = AllRoomsResponse(body.request_id, tuple(rooms))
         else:
             response = FetchSocketsResponse(body.request_id, body.sockets)
-        pending.add(response, uid)
+        self.requests.deliver(response, uid)

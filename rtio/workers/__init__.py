@@ -1,0 +1,52 @@
+"""rtio.workers: several worker processes on one port, with no sticky sessions.
+
+``rtio serve app:sio --workers N``, ``sio.run(workers=N)``, ``rtio.run_app(app,
+workers=N)``. docs/WORKERS.md tells how it works and its limits. Modules:
+
+- :mod:`.supervisor`: the parent: listens, forks, watches, restarts, stops;
+- :mod:`.worker`: what each worker sets up around rtio.run's serving;
+- :mod:`.ownership`: which worker owns a session, by its id (sans-I/O);
+- :mod:`.handoff`: passing a connection to the worker owning its session;
+- :mod:`.frames` (sans-I/O), :mod:`.relay` (the parent), :mod:`.bus` (a worker): the
+  local bus between the workers;
+- :mod:`.adapter`: the inter-worker adapter (rooms, broadcasts, fetch_sockets) on it;
+- :mod:`.serving`: ``run_app(..., workers=N)``, registered with rtio.run on import.
+"""
+
+from __future__ import annotations
+
+from rtio.run import register_workers
+
+from .adapter import BusAdapter, TooManyRequests, WorkerSocket
+from .bus import BusState, WorkerBus
+from .handoff import Handoff, HandoffState
+from .ownership import MAX_WORKERS, WorkerCountError, owner_of, prefix_of, resolve_workers
+from .serving import PLUGIN, run_workers
+from .supervisor import SlotState, SupervisorState, WorkersFailing, listen, supervise
+from .worker import Worker, WorkerState, WorkersUnsupported
+
+register_workers(PLUGIN)
+
+__all__ = [
+    "MAX_WORKERS",
+    "BusAdapter",
+    "BusState",
+    "Handoff",
+    "HandoffState",
+    "SlotState",
+    "SupervisorState",
+    "TooManyRequests",
+    "Worker",
+    "WorkerBus",
+    "WorkerCountError",
+    "WorkerSocket",
+    "WorkerState",
+    "WorkersFailing",
+    "WorkersUnsupported",
+    "listen",
+    "owner_of",
+    "prefix_of",
+    "resolve_workers",
+    "run_workers",
+    "supervise",
+]
