@@ -17,7 +17,7 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rtio.engine import CloseReason, EngineSession
+from rtio.engine import CloseReason, EngineSession, HandshakeRequest
 
 from . import v4compat
 from ._deadlines import ConnectDeadlines
@@ -30,7 +30,7 @@ from .parsers.base import ParseError, Parser
 if TYPE_CHECKING:
     from .socket import Socket
 
-__all__ = ["Client", "ClientHost", "ClientState", "Encoded"]
+__all__ = ["Client", "ClientHost", "ClientState", "Encoded", "SessionHandler"]
 
 log = logging.getLogger("rtio.socketio")
 
@@ -286,3 +286,38 @@ class Client:
         for socket in list(self.sockets.values()):
             socket.on_close(reason)
         self.sockets.clear()
+
+
+class _Server(ClientHost, Protocol):
+    """What the engine handler needs of its server (rtio.Server)."""
+
+    @property
+    def client_type(self) -> type[Client]: ...
+    def choose_parser(self, request: HandshakeRequest) -> Parser: ...
+
+
+class SessionHandler:
+    """What the engine calls (``rtio.engine.EngineHandler``): one Client per session."""
+
+    __slots__ = ("_server",)
+
+    def __init__(self, server: _Server) -> None:
+        self._server = server
+
+    def on_connect(self, session: EngineSession) -> None:
+        server = self._server
+        client = server.client_type(server, session, server.choose_parser(session.request))
+        session.state = client
+        client.start()  # (a v4-protocol client joins the main namespace now)
+
+    def on_message(self, session: EngineSession, data: str | bytes) -> None:
+        client = session.state
+        if isinstance(client, Client):
+            client.receive_message(data)
+
+    def on_disconnect(self, session: EngineSession, reason: CloseReason, description: str) -> None:
+        client = session.state
+        if isinstance(client, Client):
+            client.on_session_closed(reason)
+            # no cycle (session <-> client): both are freed by reference counting
+            session.state = None

@@ -28,12 +28,10 @@ from typing import Any, TypeVar, overload
 from aiohttp import web
 
 from rtio.engine import (
-    CloseReason,
     CookieOptions,
     CorsOptions,
     EngineOptions,
     EngineServer,
-    EngineSession,
     HandshakeRequest,
 )
 
@@ -41,7 +39,7 @@ from ._deadlines import ConnectDeadlines
 from .adapter import Adapter, InMemoryAdapter
 from .background import hold
 from .broadcast import AckResults, BroadcastOperator, Rooms
-from .client import Client
+from .client import Client, SessionHandler
 from .drain import wait_for_handlers
 from .handlers import Sent
 from .migration import missing_attribute
@@ -216,7 +214,7 @@ class Server(Operations):
         self.attach_hooks: list[Callable[[web.Application], None]] = []  # attach(app) calls
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
-        self._engine = EngineServer(_EngineHandler(self), engine_options)
+        self._engine = EngineServer(SessionHandler(self), engine_options)
         self._engine.drain = functools.partial(wait_for_handlers, self._every_socket)
         #: the main namespace, "/"
         self.main = self.of("/")
@@ -578,30 +576,3 @@ class Server(Operations):
 
 #: the rtio servers attached to an aiohttp app, in the order of attach()
 SERVERS_KEY: web.AppKey[list[Server]] = web.AppKey("rtio.servers")
-
-
-class _EngineHandler:
-    """What the engine calls: one Client per session."""
-
-    __slots__ = ("_server",)
-
-    def __init__(self, server: Server) -> None:
-        self._server = server
-
-    def on_connect(self, session: EngineSession) -> None:
-        server = self._server
-        client = server.client_type(server, session, server.choose_parser(session.request))
-        session.state = client
-        client.start()  # (a v4-protocol client joins the main namespace now)
-
-    def on_message(self, session: EngineSession, data: str | bytes) -> None:
-        client = session.state
-        if isinstance(client, Client):
-            client.receive_message(data)
-
-    def on_disconnect(self, session: EngineSession, reason: CloseReason, description: str) -> None:
-        client = session.state
-        if isinstance(client, Client):
-            client.on_session_closed(reason)
-            # no cycle (session <-> client): both are freed by reference counting
-            session.state = None
