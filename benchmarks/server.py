@@ -78,14 +78,14 @@ def main() -> None:
     if front == "uvicorn":
         import uvicorn
 
-        import rtio.asgi
+        from rtio.asgi import App as AsgiApp  # not `import rtio.asgi`: rtio would be local
 
         print(
             f"rtio bench server on 127.0.0.1:{port} pid {os.getpid()} uvloop front uvicorn",
             flush=True,
         )
         uvicorn.run(
-            rtio.asgi.App(make_server()),
+            AsgiApp(make_server()),
             host="127.0.0.1",
             port=port,
             loop="uvloop",

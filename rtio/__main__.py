@@ -33,12 +33,14 @@ DESCRIPTION = """\
 rtio: a Socket.IO v5 server for Python, on aiohttp.
 
   rtio demo                  the chat demo, in memory, on http://127.0.0.1:8000/
+  rtio bench URL             load a Socket.IO server (any: rtio, Node, python-socketio)
+                             and report latency, throughput and the server's CPU/memory
   rtio serve myapp:sio       serve the object `sio` of the module `myapp` (from the
                              current directory): an rtio.Server (mounted at /socket.io/),
                              an aiohttp.web.Application, or a function (async or not)
                              returning either
 
-Each command takes --host, --port, --log-level and --log-format; `rtio COMMAND --help` for details.
+demo and serve take --host, --port, --log-level and --log-format; `rtio COMMAND --help` for details.
 At the default level (info) the log shows connections, disconnections and errors;
 `--log-level debug` adds every HTTP request.
 """
@@ -97,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("target", metavar="MODULE:OBJECT", help="e.g. myapp:sio or myapp:make_app")
     add_serving_options(serve)
+
+    from rtio.bench.cli import add_parser as add_bench  # rtio bench: the load tool
+
+    add_bench(commands)
     return parser
 
 
@@ -171,6 +177,11 @@ def _run(app: web.Application | Callable[[], Any], host: str, port: int, level: 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``rtio`` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "bench":
+        from rtio.bench.cli import main as bench_main
+
+        logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+        return bench_main(args)
     _setup_logging(args.log_level, args.log_format)
     log.debug("rtio %s: %s", rtio.__version__, speedup())
     try:

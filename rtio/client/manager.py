@@ -15,8 +15,8 @@ CONNECT again. Events, as the JS manager emits them:
     "reconnect_failed"   ()                  reconnection_attempts were all used
 
 Connection state recovery is the sockets' (socket.py: the server's ``pid`` and the last
-event's offset go in the next CONNECT, as the JS client sends them); rtio's server does not
-offer it yet (issue 17), Node's does (``connectionStateRecovery``).
+event's offset go in the next CONNECT, as the JS client sends them); rtio's server offers it
+(``connection_state_recovery``, docs/RECOVERY.md), as Node's does.
 """
 
 from __future__ import annotations

@@ -380,7 +380,8 @@ class EngineSession(PostGlue):
                 # The pending GET's connection is gone (or its handler was cancelled and its
                 # task has not resumed yet): Node closes the session when a poll closes
                 # early, and the queued packets must not vanish into a dead response.
-                self._poll_waiter = None
+                # close_now ends the waiter too: the GET's handler returns instead of
+                # waiting for ever (aiohttp does not cancel handlers by default)
                 self._core.poll_lost()
                 self.close_now(rules.POLL_LOST)
                 return

@@ -106,8 +106,8 @@ def _handshake(socket: Any) -> dict[str, Any]:
         out = {k: v for k, v in handshake.items() if k != "auth"}
         return _json_safe(out)  # type: ignore[no-any-return]
     headers = {k.lower(): v for k, v in handshake.headers.items()}
-    address = headers.get("cf-connecting-ip") or headers.get("x-forwarded-for") or (
-        handshake.address
+    address = (
+        headers.get("cf-connecting-ip") or headers.get("x-forwarded-for") or (handshake.address)
     )
     return {
         "address": address,
@@ -423,9 +423,7 @@ class _Basic:
         try:
             loop = asyncio.get_running_loop()
             return bool(
-                await loop.run_in_executor(
-                    None, self._bcrypt.checkpw, password.encode(), self.hash
-                )
+                await loop.run_in_executor(None, self._bcrypt.checkpw, password.encode(), self.hash)
             )
         finally:
             self._checking -= 1

@@ -122,6 +122,14 @@ class RtioCollector(Collector):
         for name, count in sorted(stats.connects.items()):
             connects.add_metric([name], count)
         yield connects
+        recoveries = CounterMetricFamily(
+            "rtio_recoveries",
+            "CONNECTs asking for connection state recovery, by outcome",
+            labels=["namespace", "outcome"],
+        )
+        for (name, outcome), count in sorted(stats.recoveries.items()):
+            recoveries.add_metric([name, outcome], count)
+        yield recoveries
         disconnects = CounterMetricFamily(
             "rtio_socket_disconnects",
             "Sockets disconnected, by Node's disconnect reason",
@@ -218,7 +226,8 @@ class RtioCollector(Collector):
             "Broadcasts from other servers for rooms without a member here (not decoded)",
             labels=["namespace"],
         )
-        dropped = 0
+        dropped = published = 0
+        lag = 0.0
         seen_cluster = False
         clusters: set[int] = set()
         for name, nsp in self.server.namespaces.items():
@@ -233,6 +242,10 @@ class RtioCollector(Collector):
                 if isinstance(getattr(cluster, "dropped", None), int):
                     seen_cluster = True
                     dropped += cluster.dropped
+                    published += getattr(cluster, "published", 0)
+                    link_lag = getattr(getattr(cluster, "link", None), "lag", None)
+                    if isinstance(link_lag, float):
+                        lag = max(lag, link_lag)
         if received.samples:
             yield received
         if skipped.samples:
@@ -242,6 +255,17 @@ class RtioCollector(Collector):
                 "rtio_adapter_dropped",
                 "Messages to the cluster dropped (link not started, or its queue full)",
                 value=dropped,
+            )
+            yield CounterMetricFamily(
+                "rtio_adapter_published",
+                "Messages published to the cluster (sent, or kept while Redis is away)",
+                value=published,
+            )
+            yield GaugeMetricFamily(
+                "rtio_adapter_lag_seconds",
+                "How long the cluster link's last canary took from PUBLISH back to its "
+                "subscription (every 5 s; the worst link of this server)",
+                value=lag,
             )
 
 

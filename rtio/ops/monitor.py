@@ -92,6 +92,9 @@ class Stats:
         self.engine_disconnects: Counter[str] = Counter()
         #: namespace -> count
         self.connects: Counter[str] = Counter()
+        #: connection state recovery: (namespace, "recovered" / "not recovered") -> CONNECTs
+        #: that carried a {pid, offset} (a client asking to recover)
+        self.recoveries: Counter[tuple[str, str]] = Counter()
         #: (namespace, reason) -> count
         self.disconnects: Counter[tuple[str, str]] = Counter()
         self.upgrades = 0
@@ -233,7 +236,12 @@ class Monitor:
     # -- rtio.socketio.observer.Observer ------------------------------------------------
 
     def socket_connected(self, socket: Any) -> None:
-        self.stats.connects[socket.nsp.name] += 1
+        stats = self.stats
+        stats.connects[socket.nsp.name] += 1
+        if socket.recovered:
+            stats.recoveries[(socket.nsp.name, "recovered")] += 1
+        elif "pid" in socket.connect_auth():  # it asked to recover: expired, unknown, ...
+            stats.recoveries[(socket.nsp.name, "not recovered")] += 1
         if self.listeners:
             self._tell("socket_connected", socket)
 

@@ -37,6 +37,7 @@ from .errors import (
 from .handlers import SENT, Sent
 from .namespace import Namespace, ParentNamespace
 from .packet import Packet, PacketType
+from .recovery import ConnectionStateRecovery, RestoredSession, Session, SessionAwareAdapter
 from .server import SERVERS_KEY, Server
 from .socket import Handshake, Socket, SocketEmitter, SocketState
 
@@ -49,6 +50,7 @@ __all__ = [
     "BroadcastOperator",
     "BroadcastOptions",
     "ConnectionRefused",
+    "ConnectionStateRecovery",
     "DisconnectReason",
     "Handshake",
     "InMemoryAdapter",
@@ -56,8 +58,11 @@ __all__ = [
     "Packet",
     "PacketType",
     "ParentNamespace",
+    "RestoredSession",
     "Sent",
     "Server",
+    "Session",
+    "SessionAwareAdapter",
     "Socket",
     "SocketDisconnected",
     "SocketEmitter",

@@ -288,6 +288,26 @@ class Adapter:
         adapter leaves the cluster for this namespace (Node's ``adapter.close()``)."""
         return None
 
+    # -- connection state recovery (Node's persistSession / restoreSession) ---------------
+
+    #: broadcasts are stored for recovery (then a single-socket emit is a broadcast too)
+    stores_packets = False
+
+    def persist_session(self, session: Any) -> Awaitable[None] | None:
+        """Keep what a socket that went for a recoverable reason leaves behind (a
+        ``rtio.socketio.recovery.Session``): nothing without recovery."""
+        return None
+
+    def record_packet(self, packet: Packet, sid: str) -> Packet | None:
+        """A single-socket emit (``sid``) to store: the packet with its offset, to write at
+        once; None: send it with :meth:`broadcast` instead (the offset comes from there)."""
+        return None
+
+    def restore_session(self, pid: str, offset: str) -> Any:
+        """The session ``pid`` with the events missed since ``offset`` (a
+        ``RestoredSession``, or an awaitable of one), or None: never without recovery."""
+        return None
+
 
 class InMemoryAdapter(Adapter):
     """The default adapter: one process, rooms in dicts."""

@@ -17,7 +17,7 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rtio.engine import CloseReason, EngineSession, HandshakeRequest
+from rtio.engine import CloseReason, EngineSession
 
 from . import v4compat
 from ._deadlines import ConnectDeadlines
@@ -30,7 +30,7 @@ from .parsers.base import ParseError, Parser
 if TYPE_CHECKING:
     from .socket import Socket
 
-__all__ = ["Client", "ClientHost", "ClientState", "Encoded", "SessionHandler"]
+__all__ = ["Client", "ClientHost", "ClientState", "Encoded"]
 
 log = logging.getLogger("rtio.socketio")
 
@@ -224,12 +224,12 @@ class Client:
             return
         self.send_packet(Packet(PacketType.CONNECT_ERROR, nsp, payload))
 
-    def send_connect(self, nsp: str, sid: str) -> None:
-        """The CONNECT reply: ``{"sid": ...}`` (v5), or none (v4 protocol)."""
+    def send_connect(self, nsp: str, payload: dict[str, Any]) -> None:
+        """The CONNECT reply: ``payload`` (v5: ``{"sid", "pid"?}``), or none (v4 protocol)."""
         if self.eio3:
             self.send_packet(v4compat.connect_reply(nsp))
             return
-        self.send_packet(Packet(PacketType.CONNECT, nsp, {"sid": sid}))
+        self.send_packet(Packet(PacketType.CONNECT, nsp, payload))
 
     def socket_id(self, nsp: str) -> str | None:
         """The id of this client's socket in ``nsp``: None for a fresh one; a v4-protocol
@@ -286,38 +286,3 @@ class Client:
         for socket in list(self.sockets.values()):
             socket.on_close(reason)
         self.sockets.clear()
-
-
-class _Server(ClientHost, Protocol):
-    """What the engine handler needs of its server (rtio.Server)."""
-
-    @property
-    def client_type(self) -> type[Client]: ...
-    def choose_parser(self, request: HandshakeRequest) -> Parser: ...
-
-
-class SessionHandler:
-    """What the engine calls (``rtio.engine.EngineHandler``): one Client per session."""
-
-    __slots__ = ("_server",)
-
-    def __init__(self, server: _Server) -> None:
-        self._server = server
-
-    def on_connect(self, session: EngineSession) -> None:
-        server = self._server
-        client = server.client_type(server, session, server.choose_parser(session.request))
-        session.state = client
-        client.start()  # (a v4-protocol client joins the main namespace now)
-
-    def on_message(self, session: EngineSession, data: str | bytes) -> None:
-        client = session.state
-        if isinstance(client, Client):
-            client.receive_message(data)
-
-    def on_disconnect(self, session: EngineSession, reason: CloseReason, description: str) -> None:
-        client = session.state
-        if isinstance(client, Client):
-            client.on_session_closed(reason)
-            # no cycle (session <-> client): both are freed by reference counting
-            session.state = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from rtio.stepping import with_task
@@ -408,6 +408,10 @@ class SocketDispatch(SocketCore):
 
     # -- closing ------------------------------------------------------------------------
 
+    def keep_session(self, reason: DisconnectReason) -> Awaitable[None] | None:
+        """Connection state recovery: the socket's session is kept (the socket's)."""
+        return None
+
     def leave_namespace(self) -> None:
         """The server disconnects the socket: the client gets a DISCONNECT packet (and
         reports "io server disconnect")."""
@@ -447,6 +451,12 @@ class SocketDispatch(SocketCore):
 
     async def _run_close(self, reason: DisconnectReason) -> None:
         await self._call_special("disconnecting", reason)
+        kept = self.keep_session(reason)
+        if kept is not None:
+            try:
+                await kept
+            except Exception:
+                log.exception("the session of socket %s could not be kept", self.id)
         self.nsp.adapter.delete_all(self.id)
         self.finish_close()
         await self._call_special("disconnect", reason)

@@ -16,6 +16,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
+from rtio.ids import new_id
 from rtio.stepping import with_task
 
 from .adapter import Adapter
@@ -24,6 +25,7 @@ from .core import AckIds
 from .errors import ConnectionRefused, refusal_payload
 from .handlers import CATCH_ALL, SENT, Handler, Sent, check_handler
 from .observer import Observer
+from .recovery import ConnectionStateRecovery, RestoredSession, restore_for
 from .socket import Socket
 
 if TYPE_CHECKING:
@@ -52,6 +54,8 @@ class NamespaceHost(Protocol):
     def max_concurrent_handlers(self) -> int: ...
     @property
     def observer(self) -> Observer | None: ...
+    @property
+    def connection_state_recovery(self) -> ConnectionStateRecovery | None: ...
     def make_adapter(self, nsp: Namespace) -> Adapter: ...
     def forget_namespace(self, nsp: Namespace) -> None: ...
 
@@ -284,7 +288,15 @@ class Namespace(BaseNamespace):
                 self._drop_if_unused()
 
     async def _join(self, client: Client, auth: dict[str, Any] | None) -> None:
-        socket = Socket(self, client, auth, client.socket_id(self.name))
+        recovery = self.server.connection_state_recovery
+        if recovery is None or client.eio3:  # (a v4-protocol client has no pid to send)
+            socket = Socket(self, client, auth, sid=client.socket_id(self.name))
+        else:
+            restored = await self._restore(auth) if auth else None
+            socket = Socket(self, client, auth, restored, None if restored else new_id())
+            if restored is not None and recovery.skip_middlewares:
+                await self._connect_socket(client, socket)
+                return
         if not self.middlewares:
             await self._connect_socket(client, socket)
             return
@@ -296,6 +308,25 @@ class Namespace(BaseNamespace):
                 # refused, or the connection went: rooms a middleware joined go too
                 socket.finish_close()
                 self.adapter.delete_all(socket.id)
+
+    async def _restore(self, auth: dict[str, Any]) -> RestoredSession | None:
+        """Connection state recovery: the session of the CONNECT's ``{pid, offset}``, if
+        both are strings and the adapter still has it (Node's ``_createSocket``)."""
+        pid = auth.get("pid")
+        offset = auth.get("offset")
+        if not isinstance(pid, str) or not isinstance(offset, str):
+            return None
+        try:
+            restored = await restore_for(self.adapter, self.sockets, pid, offset)
+        except Exception:
+            log.exception("restoring session %s of %s failed: not recovered", pid, self.name)
+            return None
+        if not isinstance(restored, RestoredSession) or restored.sid in self.sockets:
+            return None
+        log.info(
+            "socket %s of %s recovered (%d missed)", restored.sid, self.name, len(restored.missed)
+        )
+        return restored
 
     async def _run_middlewares(self, client: Client, socket: Socket, auth: dict[str, Any]) -> None:
         for middleware in tuple(self.middlewares):
@@ -316,6 +347,8 @@ class Namespace(BaseNamespace):
     async def _connect_socket(self, client: Client, socket: Socket) -> None:
         if not client.connected:  # the connection closed while the middlewares ran
             return
+        if socket.recovered:  # rooms back, missed events out before the CONNECT reply
+            socket.restore()
         self.sockets[socket.id] = socket
         added = self.adapter.add_all(socket.id, (socket.id,))
         if added is not None:
@@ -340,7 +373,7 @@ class Namespace(BaseNamespace):
             self._ever_joined = True
             # v5: "The server MUST respond with either: a `CONNECT` packet if the connection
             # is successful, with the session ID in the payload, or a `CONNECT_ERROR` packet"
-            client.send_connect(self.name, socket.id)
+            client.send_connect(self.name, socket.connect_reply())
         else:
             # the reply waits for the handler, which may refuse (finish_connect)
             socket.run_connect_handler(handler, socket.connect_auth())
@@ -353,7 +386,7 @@ class Namespace(BaseNamespace):
         client = socket.client
         if refusal is None and socket.connected:
             self._ever_joined = True
-            client.send_connect(self.name, socket.id)
+            client.send_connect(self.name, socket.connect_reply())
             socket.release_held()
             return
         if refusal is None:  # socket.disconnect() in the handler, or the connection went

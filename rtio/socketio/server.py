@@ -39,14 +39,16 @@ from ._deadlines import ConnectDeadlines
 from .adapter import Adapter, InMemoryAdapter
 from .background import hold
 from .broadcast import AckResults, BroadcastOperator, Rooms
-from .client import Client, SessionHandler
+from .client import Client
 from .drain import wait_for_handlers
+from .engine_handler import EngineHandler
 from .handlers import Sent
 from .migration import missing_attribute
 from .namespace import Namespace, NamespaceMatcher, ParentNamespace
 from .observer import Operations
 from .parsers.base import Parser
 from .parsers.json_parser import JsonParser
+from .recovery import ConnectionStateRecovery, SessionAwareAdapter
 from .socket import Socket
 
 __all__ = ["SERVERS_KEY", "Server"]
@@ -117,6 +119,12 @@ class Server(Operations):
         (sustained, with one second's worth at once); past it a handshake is answered 503
         with ``Retry-After`` and the client retries after its backoff. None: no limit (as
         Node). See docs/LIMITS.md.
+    :param connection_state_recovery: [connectionStateRecovery] a
+        :class:`~.recovery.ConnectionStateRecovery`, a dict of its options
+        (``max_disconnection_duration`` 120 s, ``skip_middlewares`` True, ``max_packets``
+        and ``max_sessions`` 10,000 per namespace) or True: a client that reconnects
+        within the duration gets its socket id, rooms, ``data`` and missed events back
+        (docs/RECOVERY.md). None (default): off.
     :param engine_options: full control of the engine; when given, the engine options
         above are ignored.
     :param path: where :meth:`attach` and :meth:`run` mount the server.
@@ -154,6 +162,7 @@ class Server(Operations):
         shutdown_drain: float = _ENGINE_DEFAULTS.shutdown_drain,
         engine_options: EngineOptions | None = None,
         path: str = "/socket.io/",
+        connection_state_recovery: ConnectionStateRecovery | dict[str, Any] | bool | None = None,
         allow_eio3: bool = False,
     ) -> None:
         if engine_options is None:
@@ -212,9 +221,13 @@ class Server(Operations):
         self._adapter_factory = adapter
         self.client_type: type[Client] = Client  # (rtio.ops: a subclass counting packets)
         self.attach_hooks: list[Callable[[web.Application], None]] = []  # attach(app) calls
+        #: the recovery options (None: off)
+        self.connection_state_recovery: ConnectionStateRecovery | None = ConnectionStateRecovery.of(
+            connection_state_recovery
+        )
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
-        self._engine = EngineServer(SessionHandler(self), engine_options)
+        self._engine = EngineServer(EngineHandler(self), engine_options)
         self._engine.drain = functools.partial(wait_for_handlers, self._every_socket)
         #: the main namespace, "/"
         self.main = self.of("/")
@@ -278,7 +291,11 @@ class Server(Operations):
         return self.main.sockets
 
     def make_adapter(self, nsp: Namespace) -> Adapter:
-        """The adapter of a new namespace (the ``adapter`` option's)."""
+        """The adapter of a new namespace (the ``adapter`` option's; with connection state
+        recovery, the default one is the in-memory SessionAwareAdapter)."""
+        recovery = self.connection_state_recovery
+        if recovery is not None and self._adapter_factory is InMemoryAdapter:
+            return SessionAwareAdapter(nsp, recovery)
         return self._adapter_factory(nsp)
 
     def forget_namespace(self, nsp: Namespace) -> None:

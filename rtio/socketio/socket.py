@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from rtio.ids import new_id
 
+from .adapter import BroadcastOptions
 from .broadcast import BroadcastOperator, Rooms
 from .core import AckCallback, SocketCore, SocketState
 from .dispatch import Connection, ServerOptions, SocketDispatch, SocketHost, call_listener
@@ -27,6 +28,7 @@ from .errors import AckTimeout, SocketDisconnected
 from .handlers import SENT, Sent, ack_value
 from .packet import Packet, PacketType
 from .parsers.json_parser import RESERVED_EVENTS
+from .recovery import RECOVERABLE_REASONS, RestoredSession, Session
 
 if TYPE_CHECKING:
     from rtio.engine import EngineSession, HandshakeRequest
@@ -51,7 +53,7 @@ class ClientConnection(Connection, Protocol):
     @property
     def connected(self) -> bool: ...
     def connect_error(self, nsp: str, payload: dict[str, Any]) -> None: ...
-    def send_connect(self, nsp: str, sid: str) -> None: ...
+    def send_connect(self, nsp: str, payload: dict[str, Any]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -114,7 +116,7 @@ class Socket(SocketDispatch):
     :class:`~.dispatch.SocketDispatch`'s; this class is the public API.
     """
 
-    __slots__ = ("__weakref__", "_auth", "_data", "_handshake")
+    __slots__ = ("__weakref__", "_auth", "_data", "_handshake", "_restored", "pid")
 
     client: ClientConnection
 
@@ -123,8 +125,12 @@ class Socket(SocketDispatch):
         nsp: SocketHost,
         client: ClientConnection,
         auth: dict[str, Any] | None,
+        restored: RestoredSession | None = None,
+        pid: str | None = None,
         sid: str | None = None,
     ) -> None:
+        if restored is not None:
+            sid = restored.sid
         SocketCore.__init__(self, new_id() if sid is None else sid, time.time())
         #: the namespace this socket is connected to
         self.nsp = nsp
@@ -135,6 +141,14 @@ class Socket(SocketDispatch):
         self._auth = auth
         self._handshake: Handshake | None = None
         self._data: dict[str, Any] | None = None
+        #: the private session id of connection state recovery (None: recovery is off)
+        self.pid = pid
+        # the session this socket recovered (None: a new one)
+        self._restored = restored
+        if restored is not None:
+            self.pid = restored.pid
+            if isinstance(restored.data, dict):
+                self._data = restored.data
 
     def __repr__(self) -> str:
         return f"<rtio.Socket {self.id} {self.nsp.name} {self.state.value}>"
@@ -175,6 +189,56 @@ class Socket(SocketDispatch):
         if auth is None:
             auth = self._auth = {}
         return auth
+
+    @property
+    def recovered(self) -> bool:
+        """Whether this socket took over the session of one that went (connection state
+        recovery): same id, rooms and ``data``, the missed events already sent. A
+        ``connect`` handler should then not redo what the first connection did (join rooms,
+        send the initial state): docs/RECOVERY.md."""
+        return self._restored is not None
+
+    def connect_reply(self) -> dict[str, Any]:
+        """The CONNECT reply's payload: ``{sid}``, and ``pid`` with recovery on."""
+        if self.pid is None:
+            return {"sid": self.id}
+        return {"sid": self.id, "pid": self.pid}
+
+    def restore(self) -> None:
+        """A recovered socket connects: it rejoins its rooms and the events it missed are
+        written, before the CONNECT reply (the client delivers them before ``connect``)."""
+        restored = self._restored
+        if restored is None:
+            return
+        self.nsp.adapter.add_all(self.id, restored.rooms or (self.id,))
+        missed, restored.missed = restored.missed, []
+        if restored.more is not None:  # sent while its middlewares ran (none without)
+            missed += restored.more() or ()
+            restored.more = None
+        client = self.client
+        encode = client.parser.encode
+        name = self.nsp.name
+        for data in missed:
+            try:
+                messages = encode(Packet(_EVENT, name, data))
+            except Exception:
+                log.exception("a missed event of socket %s cannot be encoded: skipped", self.id)
+                continue
+            client.write(messages, False, True)
+
+    def keep_session(self, reason: Any) -> Awaitable[None] | None:
+        """The socket goes: with recovery on and a recoverable reason, its session is left
+        with the adapter (before its rooms are left)."""
+        if self.pid is None or reason not in RECOVERABLE_REASONS:
+            return None
+        rooms = sorted(self.nsp.adapter.socket_rooms(self.id) or (self.id,))
+        try:
+            return self.nsp.adapter.persist_session(
+                Session(self.id, self.pid, rooms, self._data if self._data is not None else {})
+            )
+        except Exception:
+            log.exception("the session of socket %s could not be kept", self.id)
+            return None
 
     @property
     def rooms(self) -> set[str]:
@@ -347,6 +411,15 @@ class Socket(SocketDispatch):
             return -1
         packet = Packet(_EVENT, self.nsp.name, [event, *args])
         ack_id = -1
+        adapter = self.nsp.adapter
+        if on_ack is None and not volatile and adapter.stores_packets:
+            # connection state recovery: stored and given its offset, as Node does
+            recorded = adapter.record_packet(packet, self.id)
+            if recorded is None:  # the offset comes from the adapter's broadcast (a stream)
+                opts = BroadcastOptions(frozenset((self.id,)), compress=compress)
+                adapter.broadcast(packet, opts)
+                return ack_id
+            packet = recorded
         if on_ack is not None:
             ack_id = packet.id = self.nsp.next_ack_id()
         client = self.client

@@ -34,7 +34,7 @@ class LiveServer:
     def __init__(self, kind: str, parser: str, *extra: str) -> None:
         self.kind = kind
         self.parser = parser
-        self.extra = extra  # more arguments of node_server.mjs ("recovery")
+        self.extra = extra  # "recovery": connection state recovery on (rtio and Node)
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._process: subprocess.Popen[str] | None = None
@@ -51,14 +51,13 @@ class LiveServer:
                 text=True,
             )
             assert self._process.stdout is not None
-            line = await asyncio.wait_for(
-                asyncio.to_thread(self._process.stdout.readline), 10
-            )
+            line = await asyncio.wait_for(asyncio.to_thread(self._process.stdout.readline), 10)
             assert line.startswith("listening"), line
             self.port = int(line.split()[1])
             return
         if self.kind == "rtio":
-            app = make_rtio_server(self.parser).make_app()
+            options = {"connection_state_recovery": True} if "recovery" in self.extra else {}
+            app = make_rtio_server(self.parser, **options).make_app()
         else:
             app = web.Application()
             make_python_socketio_server(self.parser).attach(app)

@@ -1,8 +1,8 @@
-"""Connection state recovery (pid and offset) as the JS client does it, against Node
-socket.io 4.8 with ``connectionStateRecovery`` on: after a connection drops, the client
-reconnects with its pid and the offset of the last event it received, gets its old id
-back (``recovered``) and the events it missed. rtio's server does not offer recovery yet
-(issue 17): against it the client reconnects with a new session (test_restart_reconnects).
+"""Connection state recovery (pid and offset) as the JS client does it, against rtio's
+server and Node socket.io 4.8, each with connection state recovery on: after a connection
+drops, the client reconnects with its pid and the offset of the last event it received, gets
+its old id back (``recovered``) and the events it missed. (rtio's server side in detail:
+tests/socketio/test_recovery.py.)
 """
 
 from __future__ import annotations
@@ -16,14 +16,18 @@ from conftest import MODES, NODE_READY, SERVERS, LiveServer, wait_for
 from rtio.client import Client
 from rtio.socketio.parsers import MsgpackParser
 
-pytestmark = pytest.mark.skipif(
-    "node" not in SERVERS or not NODE_READY, reason="node not in RTIO_CLIENT_SERVERS or missing"
-)
+
+def recovery_servers() -> list[Any]:
+    out = [pytest.param("rtio")]
+    skip_node = "node" not in SERVERS or not NODE_READY
+    marks = [pytest.mark.skip(reason="node not in RTIO_CLIENT_SERVERS or missing")]
+    out.append(pytest.param("node", marks=marks if skip_node else []))
+    return out
 
 
-@pytest.fixture
-async def node(parser: str) -> AsyncIterator[LiveServer]:
-    server = LiveServer("node", parser, "recovery")
+@pytest.fixture(params=recovery_servers())
+async def node(request: pytest.FixtureRequest, parser: str) -> AsyncIterator[LiveServer]:
+    server = LiveServer(str(request.param), parser, "recovery")
     await server.start()
     yield server
     await server.stop()
@@ -33,7 +37,7 @@ async def test_recovery(node: LiveServer, parser: str, mode: str) -> None:
     options: dict[str, Any] = {"transports": MODES[mode]}
     if parser == "msgpack":
         options["parser"] = MsgpackParser()
-    # the delay lets Node see the old connection gone (and keep its session) first
+    # the delay lets the server see the old connection gone (and keep its session) first
     a = Client(node.url, reconnection_delay=1.0, randomization_factor=0, **options)
     b = Client(node.url, reconnection=False, **options)
     try:
@@ -47,7 +51,7 @@ async def test_recovery(node: LiveServer, parser: str, mode: str) -> None:
         assert await a.call("join", "r", timeout=5) is True
         await b.call("to_room", {"room": "r", "event": "news", "args": [1]}, timeout=5)
         await wait_for(lambda: len(got) == 1)
-        assert got[0][0] == 1 and isinstance(got[0][1], str)  # Node appends the offset
+        assert got[0][0] == 1 and isinstance(got[0][1], str)  # the offset is appended
         old_id = a.id
         reasons: list[str] = []
         a.on("disconnect", reasons.append)

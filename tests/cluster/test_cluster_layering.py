@@ -24,7 +24,16 @@ def imports(path: Path) -> set[str]:
     return names
 
 
-ADAPTER_MODULES = ("adapter.py", "sharded.py", "results.py", "convert.py", "serving.py")
+ADAPTER_MODULES = (
+    "adapter.py",
+    "sharded.py",
+    "results.py",
+    "convert.py",
+    "serving.py",
+    "streams.py",
+    "streams_requests.py",
+    "streams_sessions.py",
+)
 ADAPTERS = tuple(CLUSTER / "redis" / name for name in ADAPTER_MODULES)
 
 

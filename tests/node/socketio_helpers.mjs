@@ -18,9 +18,9 @@ export const MODES = {
 };
 
 export class ServerProcess {
-  static async start(port = 0) {
+  static async start(port = 0, script = SCRIPT, extra = []) {
     const server = new ServerProcess();
-    server.proc = spawn(PY, [SCRIPT, "--port", String(port)], {
+    server.proc = spawn(PY, [script, "--port", String(port), ...extra], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "inherit"],
     });

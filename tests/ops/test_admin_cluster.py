@@ -124,3 +124,34 @@ async def test_admin_ui_sees_and_acts_across_the_cluster(nodes: tuple[Node, Node
     finally:
         await admin.disconnect()
         await bob.disconnect()
+
+
+async def test_adapter_metrics_count_publishes_and_show_the_link_lag(
+    nodes: tuple[Node, Node],
+) -> None:
+    """rtio_adapter_published / _received and the link's lag (its canary's round trip)."""
+    pytest.importorskip("prometheus_client")
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    a, b = nodes
+    metrics = a.sio.metrics()
+    bob = Client(b.url, transports=("websocket",), reconnection=False)
+    got: list[Any] = []
+    bob.on("news", lambda *args: got.append(args))
+    await bob.connect(timeout=5)
+    try:
+        for i in range(3):
+            a.sio.emit("news", i)  # to every server: published once each
+        await until(lambda: len(got) == 3)
+        await until(lambda: a.cluster.link.lag is not None)
+        text = generate_latest(metrics.registry).decode()
+    finally:
+        await bob.disconnect()
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert values["rtio_adapter_published_total"] >= 3
+    assert 0 < values["rtio_adapter_lag_seconds"] < 3

@@ -132,12 +132,32 @@ async def test_metrics_after_scripted_traffic() -> None:
 
         after = await scrape(url + "/metrics")
         assert value(after, "rtio_sockets", namespace="/", transport="websocket") == 0
-        assert value(after, "rtio_socket_disconnects_total", namespace="/chat",
-                     reason="client namespace disconnect") == 1
-        assert value(after, "rtio_socket_disconnects_total", namespace="/",
-                     reason="client namespace disconnect") == 3
-        assert sum(v for (name, _), v in after.items()
-                   if name == "rtio_engine_connections_closed_total") == 3
+        assert (
+            value(
+                after,
+                "rtio_socket_disconnects_total",
+                namespace="/chat",
+                reason="client namespace disconnect",
+            )
+            == 1
+        )
+        assert (
+            value(
+                after,
+                "rtio_socket_disconnects_total",
+                namespace="/",
+                reason="client namespace disconnect",
+            )
+            == 3
+        )
+        assert (
+            sum(
+                v
+                for (name, _), v in after.items()
+                if name == "rtio_engine_connections_closed_total"
+            )
+            == 3
+        )
 
 
 async def test_refused_handshakes_are_counted_by_cause() -> None:
@@ -147,17 +167,44 @@ async def test_refused_handshakes_are_counted_by_cause() -> None:
     sio = rtio.Server(allow_request=allow)
     sio.metrics()
     async with serve(sio) as url, aiohttp.ClientSession() as http:
-        for query in ("EIO=4&transport=polling", "EIO=3&transport=polling",
-                      "EIO=4&transport=polling&sid=nope"):
+        for query in (
+            "EIO=4&transport=polling",
+            "EIO=3&transport=polling",
+            "EIO=4&transport=polling&sid=nope",
+        ):
             async with http.get(f"{url}/socket.io/?{query}") as response:
                 assert response.status in (400, 403)
         scraped = await scrape(url + "/metrics")
-    assert value(scraped, "rtio_refused_requests_total", status="403", cause="Forbidden",
-                 handshake="true") == 1
-    assert value(scraped, "rtio_refused_requests_total", status="400",
-                 cause="Unsupported protocol version", handshake="true") == 1
-    assert value(scraped, "rtio_refused_requests_total", status="400",
-                 cause="Session ID unknown", handshake="false") == 1
+    assert (
+        value(
+            scraped,
+            "rtio_refused_requests_total",
+            status="403",
+            cause="Forbidden",
+            handshake="true",
+        )
+        == 1
+    )
+    assert (
+        value(
+            scraped,
+            "rtio_refused_requests_total",
+            status="400",
+            cause="Unsupported protocol version",
+            handshake="true",
+        )
+        == 1
+    )
+    assert (
+        value(
+            scraped,
+            "rtio_refused_requests_total",
+            status="400",
+            cause="Session ID unknown",
+            handshake="false",
+        )
+        == 1
+    )
 
 
 async def test_metrics_on_their_own_port() -> None:
@@ -217,8 +264,16 @@ async def test_admission_refusals_are_counted() -> None:
                 statuses.append(response.status)
         scraped = await scrape(url + "/metrics")
     assert statuses == [200, 503, 503]
-    assert value(scraped, "rtio_refused_requests_total", status="503",
-                 cause="Too many new sessions, retry later", handshake="true") == 2
+    assert (
+        value(
+            scraped,
+            "rtio_refused_requests_total",
+            status="503",
+            cause="Too many new sessions, retry later",
+            handshake="true",
+        )
+        == 2
+    )
 
 
 async def test_metrics_behind_rtios_own_http_front() -> None:
@@ -237,3 +292,38 @@ async def test_metrics_behind_rtios_own_http_front() -> None:
         await client.disconnect()
     finally:
         await site.runner.cleanup()
+
+
+async def test_recovery_hits_and_misses() -> None:
+    sio = rtio.Server(connection_state_recovery=True)
+    sio.metrics()
+    async with serve(sio) as url:
+        client = Client(
+            url, transports=("websocket",), reconnection_delay=0.2, randomization_factor=0
+        )
+        stranger = Client(
+            url,
+            transports=("websocket",),
+            reconnection=False,
+            auth={"pid": "no-such-session", "offset": "0"},  # a session the server never had
+        )
+        try:
+            got: list[Any] = []
+            client.on("hello", lambda *args: got.append(args))
+            await client.connect(timeout=5)
+            old_id = client.id
+            sio.emit("hello", 1)  # a broadcast: the client then has an offset to resume from
+            await wait_until(lambda: got)
+            engine = client.manager.engine
+            assert engine is not None
+            engine.abort("transport close")  # the network drops the connection
+            await wait_until(lambda: client.recovered, timeout=10)
+            assert client.id == old_id
+            await stranger.connect(timeout=5)
+            assert not stranger.recovered
+            scraped = await scrape(url + "/metrics")
+        finally:
+            await client.close()
+            await stranger.close()
+    assert value(scraped, "rtio_recoveries_total", namespace="/", outcome="recovered") == 1
+    assert value(scraped, "rtio_recoveries_total", namespace="/", outcome="not recovered") == 1

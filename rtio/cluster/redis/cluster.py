@@ -90,6 +90,8 @@ class RedisClusterBase:
         self._drop_warned = False
         #: messages dropped because the publisher's queue was full (or not started)
         self.dropped = 0
+        #: messages handed to the publisher (sent, or buffered by the link while Redis is away)
+        self.published = 0
 
     def join(self, nsp: str, adapter: ClusterMember) -> None:
         """A namespace's adapter joins: its channels are routed to it (and subscribed)."""
@@ -265,6 +267,7 @@ class RedisClusterBase:
                     "dropping new ones", self.name, self.options.max_outbound,
                 )  # fmt: skip
             return False
+        self.published += 1
         return True
 
     async def _write(self) -> None:

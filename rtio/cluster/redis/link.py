@@ -236,6 +236,12 @@ class RedisLink:
         """(messages, bytes) waiting for Redis."""
         return len(self._buffer), self._buffer.size
 
+    @property
+    def lag(self) -> float | None:
+        """Seconds the last canary took from PUBLISH back to this subscription: how far
+        behind the cluster's messages arrive (None before the first came back)."""
+        return self._canary.round_trip
+
     # -- publishing and queries ----------------------------------------------------------
 
     async def publish(self, channel: str, payload: bytes) -> PublishResult:
@@ -515,7 +521,7 @@ class RedisLink:
             payload = str(payload).encode()
         if channel == self.canary_channel:
             return payload.startswith(CANARY_MAGIC) and self._canary.received(
-                payload[len(CANARY_MAGIC) :]
+                payload[len(CANARY_MAGIC) :], self._clock()
             )
         pattern = message.get("pattern")
         if isinstance(pattern, bytes):

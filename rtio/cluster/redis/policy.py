@@ -124,7 +124,7 @@ class Canary:
     ``received(token)``; ``deaf(now)``: the outstanding canary is overdue.
     """
 
-    __slots__ = ("_next_at", "_outstanding", "_sent_at", "interval", "timeout")
+    __slots__ = ("_next_at", "_outstanding", "_sent_at", "interval", "round_trip", "timeout")
 
     def __init__(self, interval: float, timeout: float) -> None:
         self.interval = interval
@@ -132,6 +132,8 @@ class Canary:
         self._outstanding: bytes | None = None
         self._sent_at = 0.0
         self._next_at = 0.0
+        #: seconds the last canary took to come back (the link's lag), None before one did
+        self.round_trip: float | None = None
 
     def reset(self, now: float) -> None:
         """A new subscription: the first canary right away."""
@@ -146,11 +148,14 @@ class Canary:
         self._sent_at = now
         self._next_at = now + self.interval
 
-    def received(self, token: bytes) -> bool:
-        """Whether ``token`` is the canary awaited (a stale one is ignored)."""
+    def received(self, token: bytes, now: float | None = None) -> bool:
+        """Whether ``token`` is the canary awaited (a stale one is ignored); with ``now``,
+        its round trip is noted."""
         if token != self._outstanding:
             return False
         self._outstanding = None
+        if now is not None:
+            self.round_trip = now - self._sent_at
         return True
 
     def deaf(self, now: float) -> bool:
