@@ -5,6 +5,8 @@ future, the pending POST's body read, the WebSocket (or its upgrade probe, both 
 push mode: callbacks, no task per message) and the drain waiters; feeds the core the clock,
 requests and packets; arms the deadline the core asks for; reports messages and the close
 to the layer above (EngineHandler). Needs of its server only a :class:`SessionHost`.
+
+An Engine.IO v3 session (``protocol`` 3, allow_eio3): the same glue, the core's v3 rules.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Protocol
 
 import rtio.engine.session as rules
 
+from . import eio3
 from .errors import (
     Close,
     CloseReason,
@@ -23,10 +26,11 @@ from .errors import (
     RequestRefused,
     SessionViolation,
 )
-from .http import BodyRead, HttpRequest, HttpResponse
+from .http import HttpRequest, HttpResponse
 from .options import EngineOptions
-from .packet import RECORD_SEPARATOR, Packet, PacketType, decode_packet, decode_payload
-from .polling import POST_READ_ERRORS, decode_post_body, post_failure, post_response, reply_response
+from .packet import Packet, PacketType, decode_packet
+from .polling import reply_response
+from .post_glue import PostGlue
 from .request import HandshakeRequest
 from .session import ProbeAction, Reply, Session, SessionState, TimerEvent, Transport
 from .websocket import PreparedPacket, WebSocketTransport
@@ -73,7 +77,7 @@ class SessionHost(Protocol):
     def upgrade_ended(self, session: EngineSession, failure: str | None) -> None: ...
 
 
-class EngineSession:
+class EngineSession(PostGlue):
     """One Engine.IO session, whatever its transport. The layer above uses ``sid``,
     ``request``, ``transport``, ``connected``, ``writable``, ``send``, ``close`` and
     ``drain``; the server the methods under "the server's side"."""
@@ -87,11 +91,11 @@ class EngineSession:
         "_loop",
         "_poll_transport",
         "_poll_waiter",
-        "_post",
         "_probe",
         "_queue",
         "_timer_when",
         "_ws",
+        "protocol",
         "request",
         "sid",
         "state",
@@ -101,13 +105,17 @@ class EngineSession:
         self, host: SessionHost, sid: str, request: HandshakeRequest, transport: Transport
     ) -> None:
         self.sid = sid
+        #: the Engine.IO protocol revision of the client: 4, or 3 (allow_eio3)
+        self.protocol = 3 if request.query.get("EIO") == "3" else 4
         self.request = request
         #: free slot for the layer above (e.g. its socket object)
         self.state: object = None
-        self._host = host
+        self._host: SessionHost = host
         self._handler = host.handler
         self._loop = asyncio.get_running_loop()
         self._core = core = Session(sid, host.options, transport=transport, now=self._loop.time())
+        if self.protocol == 3:
+            core.use_eio3(request.query)
         self._queue = core.queue  # (the core's: one attribute less on the send path)
         #: the deadline this session has in the server's TimerQueue (None: none)
         self._timer_when: float | None = None
@@ -115,7 +123,7 @@ class EngineSession:
         self._poll_waiter: asyncio.Future[Reply] | None = None
         self._poll_transport: asyncio.BaseTransport | None = None
         #: the body read of the pending POST (a session's close ends it)
-        self._post: BodyRead | None = None
+        self._post = None
         self._ws: WebSocketTransport | None = None
         self._probe: WebSocketTransport | None = None
         self._drain_waiters: list[asyncio.Future[None]] | None = None  # made when awaited
@@ -215,14 +223,14 @@ class EngineSession:
             logger.exception("engine handler on_connect failed")
             self.close_now(rules.CONNECT_FAILED)
 
-    def first_payload(self, open_packet: str) -> str:
+    def first_payload(self, open_packet: str) -> str | bytes:
         """The handshake GET's payload: the open packet, and what on_connect queued."""
         if not self._queue:
-            return open_packet
-        reply = self._core.take_batch()
+            return self._core.encode_payload([open_packet])  # (v4: the open packet itself)
+        reply = self._core.take_first_batch(open_packet)
         if reply.then is not None:
             self.close_now(reply.then)
-        return open_packet + RECORD_SEPARATOR + reply.payload
+        return reply.payload
 
     def can_upgrade(self) -> bool:
         """A probe WebSocket may start (open, on polling, not upgrading already)."""
@@ -289,52 +297,6 @@ class EngineSession:
                 self.close_now(rules.POLL_LOST)
             raise
         return reply_response(request, headers, reply, self._host.options.http_compression)
-
-    async def handle_post(self, request: HttpRequest, headers: dict[str, str]) -> HttpResponse:
-        """Read a POST's payload and receive its packets."""
-        core = self._core
-        try:
-            core.receive_post()
-        except SessionViolation as exc:
-            self.close_now(exc.close)
-            raise
-        options = self._host.options
-        # a body that never comes must not hold the request (and its connection) for ever:
-        # it has body_timeout to arrive, and the session's close ends it (issue 12, defect 3)
-        reader = self._post = BodyRead(
-            request.read_body(options.max_payload), self._loop, options.body_timeout
-        )
-        try:
-            body = await reader
-        except POST_READ_ERRORS as exc:
-            response, close = post_failure(exc, headers, self.sid, options.body_timeout)
-            if close is not None:
-                self.close_now(close)
-            return response
-        except asyncio.CancelledError:
-            self.close_now(rules.POST_LOST)
-            raise
-        finally:
-            self._post = None
-            core.post_done()
-        if core.state is _CLOSED:
-            raise RequestRefused(ErrorCode.UNKNOWN_SID)
-        jsonp = "j" in request.query  # (jsonp_index is not None)
-        try:
-            text = decode_post_body(body, request.content_type, jsonp)
-            if text[:1] == "4" and RECORD_SEPARATOR not in text:
-                # the usual POST: one text message, dispatched without a Packet
-                self._dispatch(text[1:])
-                return post_response(headers)
-            packets = decode_payload(text, max_packets=options.max_payload_packets)
-            for packet in packets:
-                if core.state is _CLOSED:
-                    break
-                self._receive(packet)
-        except PacketDecodeError as exc:
-            self.close_now(rules.parse_error(str(exc)))
-            raise RequestRefused(ErrorCode.BAD_REQUEST) from exc
-        return post_response(headers)
 
     def start_upgrade(self, ws: WebSocketTransport) -> None:
         """Probe a WebSocket for this polling session; on "5" it becomes the transport."""
@@ -481,7 +443,7 @@ class EngineSession:
         if waiter is not None:
             self._poll_waiter = None
             if not waiter.done():
-                waiter.set_result(Reply(close.poll_reply, False))
+                waiter.set_result(Reply(self._core.encode_payload([close.poll_reply]), False))
         post = self._post
         if post is not None:
             post.end("session closed")  # its POST is answered 400, its connection closed
@@ -524,6 +486,8 @@ class EngineSession:
             self.close_now(close)
         else:
             self._arm_timer()
+            if self._queue:  # (v3: the core queued its pong)
+                self._flush()
 
     def _dispatch(self, data: str | bytes) -> None:
         try:
@@ -549,12 +513,14 @@ class EngineSession:
                 except Exception:
                     logger.exception("engine handler on_message failed")
                 return
-            try:
-                self._receive(decode_packet(message))
-            except PacketDecodeError as exc:
-                self.close_now(rules.parse_error(str(exc), websocket=True))
-        else:
+        elif self.protocol != 3:
             self._dispatch(message)
+            return
+        try:  # (v3 also: "b4<base64>", and binary frames led by their type byte)
+            decode = eio3.decode_message if self.protocol == 3 else decode_packet
+            self._receive(decode(message))
+        except PacketDecodeError as exc:
+            self.close_now(rules.parse_error(str(exc), websocket=True))
 
     def _on_ws_closed(self) -> None:
         """The session's WebSocket, or its upgrade probe, is closed."""

@@ -59,7 +59,7 @@ def check_request(
     if origin is not None:
         check_origin(origin, headers, cors, log)
     if query.get("EIO") != "4":
-        check_version(query)
+        check_version(query, options.allow_eio3)
     if transport is _WEBSOCKET:
         check_websocket(transport, headers)
     return transport
@@ -94,12 +94,24 @@ def check_origin(
         raise RequestRefused(ErrorCode.FORBIDDEN, "Not an accepted origin")
 
 
-def check_version(query: Mapping[str, str]) -> None:
-    """Only Engine.IO 4 is served (code 5)."""
+def check_version(query: Mapping[str, str], allow_eio3: bool = False) -> int:
+    """The Engine.IO protocol version of a request: 4, or 3 with ``allow_eio3``; else
+    refused with code 5 (Node: 400 ``{"code":5,"message":"Unsupported protocol
+    version"}``)."""
     eio = query.get("EIO")
-    if eio != "4":
-        logger.info("refused Engine.IO protocol version %r (only 4 is served)", eio)
-        raise RequestRefused(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
+    if eio == "4":
+        return 4
+    if eio == "3":
+        if allow_eio3:
+            return 3
+        logger.info(
+            "refused Engine.IO protocol version 3 (socket.io-client 2.x and clients of that"
+            " era): rtio.Server(allow_eio3=True) serves it (EngineOptions.allow_eio3)"
+        )
+    else:
+        served = "only 4 and 3 are served" if allow_eio3 else "only 4 is served"
+        logger.info("refused Engine.IO protocol version %r (%s)", eio, served)
+    raise RequestRefused(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
 
 
 def check_websocket(transport: Transport, headers: Mapping[str, str]) -> None:

@@ -123,6 +123,9 @@ class EngineOptions:
     close_write_timeout: float = 5.0
     #: the most refused origins remembered as already logged (each is logged once)
     max_logged_origins: int = MAX_LOGGED_ORIGINS
+    #: Node's allowEIO3: also serve Engine.IO v3 clients (socket.io-client 2.x) beside v4
+    #: ones (docs/EIO3.md); off: they are refused with code 5, as in Node
+    allow_eio3: bool = False
     #: admission control (admission.py): new sessions let in per second, sustained; past
     #: it a handshake gets 503 with Retry-After. None: no limit (as Node)
     max_handshake_rate: float | None = None

@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Mapping
 from urllib.parse import parse_qs
 
+from . import eio3
 from .errors import (
     Close,
     ErrorCode,
@@ -26,10 +27,12 @@ from .errors import (
 )
 from .http import BodyReadEnded, HttpRequest, HttpResponse
 from .options import HttpCompression
+from .packet import Packet
 from .session import BODY_TIMEOUT, PAYLOAD_TOO_LARGE, POST_LOST, Reply
 
 __all__ = [
     "decode_post_body",
+    "decode_v3_post",
     "jsonp_index",
     "poll_response",
     "post_failure",
@@ -41,6 +44,7 @@ logger = logging.getLogger("rtio.engine")
 
 TEXT_PLAIN = "text/plain; charset=UTF-8"
 TEXT_JS = "text/javascript; charset=UTF-8"
+OCTET_STREAM = "application/octet-stream"
 _NON_DIGITS = re.compile(r"[^0-9]")
 _JSONP_NEWLINES = re.compile(r"(\\)?\\n")
 
@@ -73,6 +77,15 @@ def decode_post_body(body: bytes, content_type: str, jsonp: bool) -> str:
     return data.replace("\\\\n", "\\n")
 
 
+def decode_v3_post(body: bytes, content_type: str, jsonp: bool, max_packets: int) -> list[Packet]:
+    """The packets of an Engine.IO v3 POST: a binary payload (application/octet-stream,
+    from clients with XHR2), else a text one. Raises PacketDecodeError."""
+    if content_type == OCTET_STREAM and not jsonp:
+        return eio3.decode_binary_payload(body, max_packets=max_packets)
+    text = decode_post_body(body, content_type, jsonp)
+    return eio3.decode_text_payload(text, max_packets=max_packets)
+
+
 def _compress(body: bytes, accept_encoding: str, level: int) -> tuple[bytes, str] | None:
     encodings = {part.split(";")[0].strip().lower() for part in accept_encoding.split(",")}
     if "gzip" in encodings:
@@ -84,15 +97,20 @@ def _compress(body: bytes, accept_encoding: str, level: int) -> tuple[bytes, str
 
 
 def poll_response(
-    payload: str,
+    payload: str | bytes,
     *,
     jsonp: str | None,
     headers: dict[str, str],
     accept_encoding: str | None,
     compression: HttpCompression | None,
 ) -> HttpResponse:
-    """The answer to a GET: the payload as text/plain, or wrapped as a JSONP call."""
-    if jsonp is not None:
+    """The answer to a GET: the payload as text/plain, or wrapped as a JSONP call (a v3
+    binary payload: application/octet-stream)."""
+    if isinstance(payload, bytes):
+        # (only for a v3 client that supports binary; JSONP sessions do not: eio3.py)
+        body = payload
+        headers["Content-Type"] = OCTET_STREAM
+    elif jsonp is not None:
         # Valid JavaScript, not just JSON: escape U+2028/U+2029 (as Node does).
         js = json.dumps(payload).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
         body = f"___eio[{jsonp}]({js});".encode()
@@ -122,7 +140,7 @@ def reply_response(
     """The answer to a GET of a session: ``reply`` (the session core's), http-compressed
     only if the reply may be."""
     query = request.query
-    if "j" not in query:
+    if "j" not in query and type(reply.payload) is str:
         body = reply.payload.encode()
         if compression is None or not reply.compress or len(body) < compression.threshold:
             # Speed: the usual poll (no JSONP, too short to compress) without

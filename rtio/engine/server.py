@@ -24,6 +24,7 @@ from rtio.ids import new_id
 
 from .admission import HandshakeAdmission
 from .cors import CorsPolicy, OriginLog
+from .eio3 import ws_converter
 from .engine_session import EngineHandler, EngineSession
 from .errors import ErrorCode, RequestRefused
 from .handshake import (
@@ -348,6 +349,7 @@ class EngineServer:
             ws.close(1011 if not self._closing else 1001)
             self._host.release(ws)
             return
+        ws.convert = ws_converter(request.query)  # (v3: binary frames differ)
         session = EngineSession(self._host, sid, hreq, Transport.WEBSOCKET)
         self._sessions[sid] = session
         try:
@@ -383,6 +385,7 @@ class EngineServer:
             ws.close(1000)
             self._host.release(ws)
             return
+        ws.convert = ws_converter(request.query)  # (v3: binary frames differ)
         try:
             session.start_upgrade(ws)
         except Exception:

@@ -28,13 +28,22 @@ jitter), of when it was actually sent (the ``now`` of the :meth:`Session.on_time
 asked for it): a client that answers a late ping at once is kept, as in Node (issue 12,
 defect 4). A closing session keeps that bound: it is closed at the latest when a
 live client would have had to answer its next ping (issue 12, defect 8).
+
+Engine.IO v3 (:meth:`Session.use_eio3`, socket.io-client 2.x, served with ``allow_eio3``):
+the client pings and the server answers (:meth:`Session.receive_ping`); a session whose client
+has not pinged for ``ping_interval + ping_timeout`` is closed (Node's
+``resetPingTimeout``); the polling payloads are eio3.py's.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
+import math
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
+from . import eio3
 from .errors import (
     Close,
     CloseReason,
@@ -127,7 +136,7 @@ class Reply(NamedTuple):
     """The answer to a GET: the payload, whether it may be http-compressed, and the Close
     to carry out once it is answered (the payload is the close packet)."""
 
-    payload: str
+    payload: str | bytes  # (bytes: a v3 binary payload)
     compress: bool
     then: Close | None = None
 
@@ -190,7 +199,10 @@ class Session:
         "_pong_deadline",
         "_upgrade_deadline",
         "close_with",
+        "eio3",
+        "encode_payload",
         "get",
+        "noop",
         "options",
         "post",
         "queue",
@@ -215,6 +227,25 @@ class Session:
         self._pong_deadline: float | None = None
         self._upgrade_deadline: float | None = None
         self._close_deadline: float | None = None
+        #: Engine.IO v3 (use_eio3): the client pings; payloads are length-prefixed
+        self.eio3 = False
+        #: the polling payload of a list of queued items (v4: joined by \x1e)
+        self.encode_payload: Callable[[list[str | bytes]], str | bytes] = encode_payload
+        #: the answer to a GET that only ends the poll (v4 "6")
+        self.noop = NOOP
+
+    def use_eio3(self, query: Mapping[str, str]) -> None:
+        """The session is Engine.IO v3 (right after it was made; ``query``: its
+        handshake's): the client pings, the server never does; the polling payloads are
+        eio3.py's, binary ones unless the handshake asked for base64 (``b64``, or JSONP)."""
+        supports_binary = not query.get("b64") and "j" not in query
+        self.eio3 = True
+        self._pong_deadline = self._next_ping + self.options.ping_timeout
+        self._next_ping = math.inf
+        self.encode_payload = functools.partial(
+            eio3.encode_payload, supports_binary=supports_binary
+        )
+        self.noop = Reply(self.encode_payload(["6"]), False)
 
     def __repr__(self) -> str:
         return f"<Session {self.sid} {self.transport.value} {self.state.value}>"
@@ -259,7 +290,7 @@ class Session:
                 self._goto(_PROBED)
             if self.get is _BUSY and not self.queue:
                 self.get = _FREE
-                return ProbeAction.PONG, NOOP
+                return ProbeAction.PONG, self.noop
             return ProbeAction.PONG, None
         if message == "5":
             # Node completes the upgrade even without a probe
@@ -268,7 +299,7 @@ class Session:
             self._upgrade_deadline = None
             if self.get is _BUSY:
                 self.get = _FREE
-                return ProbeAction.UPGRADE, NOOP
+                return ProbeAction.UPGRADE, self.noop
             return ProbeAction.UPGRADE, None
         self.abort_upgrade()
         return ProbeAction.ABORT, None
@@ -367,7 +398,7 @@ class Session:
         if self.queue.items is not None:  # (None: empty)
             return self.take_batch()
         if self.state is _PROBED:
-            return NOOP
+            return self.noop
         self.get = _BUSY
         return None
 
@@ -377,7 +408,15 @@ class Session:
         batch, compress = self.queue.pop_batch(self.options.max_payload)
         # (an open session has no close to carry out: flushed() only when closing)
         then = None if self.state is _OPEN else self.flushed()
-        return Reply(encode_payload(batch), compress, then)
+        return Reply(self.encode_payload(batch), compress, then)
+
+    def take_first_batch(self, open_packet: str) -> Reply:
+        """The handshake GET's answer: the open packet, then what is queued already."""
+        self.get = _FREE
+        batch, compress = self.queue.pop_batch(self.options.max_payload)
+        batch.insert(0, open_packet)
+        then = None if self.state is _OPEN else self.flushed()
+        return Reply(self.encode_payload(batch), compress, then)
 
     def poll_lost(self) -> None:
         """The pending GET's connection is gone (the glue closes with POLL_LOST)."""
@@ -406,10 +445,19 @@ class Session:
         not send."""
         ptype = packet.type
         if ptype is PacketType.PONG:
+            if self.eio3:
+                # v3: the client pings; Node: "invalid heartbeat direction"
+                raise PacketDecodeError("invalid heartbeat direction")
             self.receive_pong(now)
         elif ptype is PacketType.CLOSE:
             return CLIENT_CLOSE
         elif ptype is PacketType.PING:
+            if self.eio3:
+                # v3: the client pings, the server answers (Node: sendPacket("pong"))
+                self.receive_ping(now)
+                if self.is_open:
+                    self.queue.push("3", force=True)
+                return None
             # v4: the server pings and the client answers; Node treats the reverse as an
             # error ("invalid heartbeat direction").
             raise PacketDecodeError("invalid heartbeat direction")
@@ -417,6 +465,15 @@ class Session:
             raise PacketDecodeError("a client may not send an open packet")
         # NOOP and a stray UPGRADE are ignored, as in Node.
         return None
+
+    def receive_ping(self, now: float) -> None:
+        """v3: the client pinged (the glue answers with a pong): it has ``ping_interval +
+        ping_timeout`` to ping again (Node's ``pingTimeoutTimer.refresh()``)."""
+        if not self.eio3:
+            raise InvalidTransition("only a v3 client pings")
+        if self.is_open:
+            options = self.options
+            self._pong_deadline = now + options.ping_interval + options.ping_timeout
 
     def receive_pong(self, now: float) -> None:
         self._pong_deadline = None

@@ -44,13 +44,16 @@ class PreparedPacket:
     """An Engine.IO message packet encoded once (and its WebSocket frame, on first use),
     to send the same bytes to many sessions."""
 
-    __slots__ = ("item", "prepared")
+    __slots__ = ("item", "prepared", "v3")
 
     def __init__(self, item: str | bytes) -> None:
         #: the encoded text packet ("4...") or the bytes of a binary message
         self.item = item
         #: its WebSocket frame, once made (``frame()``)
         self.prepared: PreparedMessage | None = None
+        #: a binary message as Engine.IO v3 WebSocket clients take it (led by its type
+        #: byte), made once for all of them (eio3.ws_converter)
+        self.v3: PreparedPacket | None = None
 
     def frame(self) -> PreparedMessage:
         frame = self.prepared
@@ -121,6 +124,7 @@ class WebSocketTransport:
         "_max_payload",
         "_writer",
         "buffered",
+        "convert",
         "on_drained",
         "ws",
     )
@@ -140,6 +144,8 @@ class WebSocketTransport:
         #: bytes waiting in the backlog (the socket is paused)
         self.buffered = 0
         self.on_drained: Callable[[], None] | None = None
+        #: rewrites a binary item for the peer's protocol (Engine.IO v3: eio3.py), or None
+        self.convert: Callable[[bytes | PreparedPacket], str | bytes | PreparedPacket] | None = None
 
     @property
     def close_code(self) -> int | None:
@@ -172,6 +178,9 @@ class WebSocketTransport:
         passes the limit (the caller closes the session)."""
         if self._closing is not None:
             return True
+        convert = self.convert
+        if convert is not None and type(item) is not str:
+            item = convert(item)  # type: ignore[arg-type]
         backlog = self._backlog
         if backlog is not None:
             backlog.append((item, compress))

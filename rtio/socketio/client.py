@@ -5,6 +5,10 @@ to the namespace sockets, the connect timeout (on the server's shared timer), wr
 encoded packets to the session (volatile ones only when it can take them), and turning the
 session's end into each socket's disconnect reason. Knows Engine.IO only through
 ``rtio.engine``'s public ``EngineSession`` (send / close) and ``prepare_packet``.
+
+A client of the Socket.IO v4 protocol (an Engine.IO v3 session: socket.io-client 2.x,
+served with ``allow_eio3``) joins the main namespace at once and connects as v4compat.py
+says; the rest is the same.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rtio.engine import CloseReason, EngineSession
 
+from . import v4compat
 from ._deadlines import ConnectDeadlines
 from ._serial import run_inline
 from .encoded import Encoded
@@ -59,6 +64,7 @@ class Client:
         "_close_reason",
         "_connecting",
         "_decoder",
+        "eio3",
         "parser",
         "server",
         "session",
@@ -80,7 +86,15 @@ class Client:
         #: CLOSED once the session is gone
         self.state = _OPEN
         self._close_reason: DisconnectReason | None = None
+        #: the Socket.IO v4 protocol of socket.io-client 2.x (an Engine.IO v3 session)
+        self.eio3 = getattr(session, "protocol", 4) == 3  # (test doubles may lack it)
         server.connect_deadlines.add(self)
+
+    def start(self) -> None:
+        """The session is open: a v4-protocol client joins the main namespace now, with
+        no CONNECT of its own (Node's ``client.connect("/")``)."""
+        if self.eio3:
+            self._route(Packet(PacketType.CONNECT, "/"))
 
     @property
     def connected(self) -> bool:
@@ -119,6 +133,15 @@ class Client:
                 # Node: "invalid state": a second CONNECT for a joined namespace
                 log.info("client %s: duplicate CONNECT for %s", self.session.sid, packet.nsp)
                 self.close(DisconnectReason.FORCED_SERVER_CLOSE)
+                return
+            if self.eio3:
+                name, auth = v4compat.parse_connect_name(packet.nsp)
+                if name != packet.nsp and (
+                    name in self.sockets or name in (self._connecting or ())
+                ):
+                    self.close(DisconnectReason.FORCED_SERVER_CLOSE)
+                    return
+                run_inline(self._connect(name, auth))
                 return
             run_inline(self._connect(packet.nsp, packet.data))
         elif socket is not None and ptype is not PacketType.CONNECT_ERROR:
@@ -194,8 +217,24 @@ class Client:
             send(message, True)
 
     def connect_error(self, nsp: str, payload: dict[str, Any]) -> None:
-        """Refuse the CONNECT to ``nsp`` (CONNECT_ERROR ``payload``)."""
+        """Refuse the CONNECT to ``nsp`` (CONNECT_ERROR ``payload``; a v4-protocol client
+        gets its ERROR packet)."""
+        if self.eio3:
+            self.send_packet(v4compat.connect_error_packet(nsp, payload))
+            return
         self.send_packet(Packet(PacketType.CONNECT_ERROR, nsp, payload))
+
+    def send_connect(self, nsp: str, payload: dict[str, Any]) -> None:
+        """The CONNECT reply: ``payload`` (v5: ``{"sid", "pid"?}``), or none (v4 protocol)."""
+        if self.eio3:
+            self.send_packet(v4compat.connect_reply(nsp))
+            return
+        self.send_packet(Packet(PacketType.CONNECT, nsp, payload))
+
+    def socket_id(self, nsp: str) -> str | None:
+        """The id of this client's socket in ``nsp``: None for a fresh one; a v4-protocol
+        client's is made of the engine id, as the client makes it (Node)."""
+        return v4compat.socket_id(nsp, self.session.sid) if self.eio3 else None
 
     # -- namespaces joined and left -------------------------------------------------------
 

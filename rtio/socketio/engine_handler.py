@@ -31,7 +31,9 @@ class EngineHandler:
 
     def on_connect(self, session: EngineSession) -> None:
         server = self._server
-        session.state = server.client_type(server, session, server.choose_parser(session.request))
+        client = server.client_type(server, session, server.choose_parser(session.request))
+        session.state = client
+        client.start()  # (a v4-protocol client joins the main namespace now)
 
     def on_message(self, session: EngineSession, data: str | bytes) -> None:
         client = session.state

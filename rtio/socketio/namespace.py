@@ -25,7 +25,6 @@ from .core import AckIds
 from .errors import ConnectionRefused, refusal_payload
 from .handlers import CATCH_ALL, SENT, Handler, Sent, check_handler
 from .observer import Observer
-from .packet import Packet, PacketType
 from .recovery import ConnectionStateRecovery, RestoredSession, restore_for
 from .socket import Socket
 
@@ -290,8 +289,8 @@ class Namespace(BaseNamespace):
 
     async def _join(self, client: Client, auth: dict[str, Any] | None) -> None:
         recovery = self.server.connection_state_recovery
-        if recovery is None:
-            socket = Socket(self, client, auth)
+        if recovery is None or client.eio3:  # (a v4-protocol client has no pid to send)
+            socket = Socket(self, client, auth, sid=client.socket_id(self.name))
         else:
             restored = await self._restore(auth) if auth else None
             socket = Socket(self, client, auth, restored, None if restored else new_id())
@@ -374,7 +373,7 @@ class Namespace(BaseNamespace):
             self._ever_joined = True
             # v5: "The server MUST respond with either: a `CONNECT` packet if the connection
             # is successful, with the session ID in the payload, or a `CONNECT_ERROR` packet"
-            client.send_packet(Packet(PacketType.CONNECT, self.name, socket.connect_reply()))
+            client.send_connect(self.name, socket.connect_reply())
         else:
             # the reply waits for the handler, which may refuse (finish_connect)
             socket.run_connect_handler(handler, socket.connect_auth())
@@ -387,7 +386,7 @@ class Namespace(BaseNamespace):
         client = socket.client
         if refusal is None and socket.connected:
             self._ever_joined = True
-            client.send_packet(Packet(PacketType.CONNECT, self.name, socket.connect_reply()))
+            client.send_connect(self.name, socket.connect_reply())
             socket.release_held()
             return
         if refusal is None:  # socket.disconnect() in the handler, or the connection went

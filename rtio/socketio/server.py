@@ -128,6 +128,9 @@ class Server(Operations):
     :param engine_options: full control of the engine; when given, the engine options
         above are ignored.
     :param path: where :meth:`attach` and :meth:`run` mount the server.
+    :param allow_eio3: [allowEIO3] also serve socket.io-client 2.x (Engine.IO v3, the
+        Socket.IO v4 protocol) beside v4 clients (docs/EIO3.md). Off by default, as in
+        Node: such clients are refused (400, code 5) and the log says so.
     """
 
     def __init__(
@@ -160,6 +163,7 @@ class Server(Operations):
         engine_options: EngineOptions | None = None,
         path: str = "/socket.io/",
         connection_state_recovery: ConnectionStateRecovery | dict[str, Any] | bool | None = None,
+        allow_eio3: bool = False,
     ) -> None:
         if engine_options is None:
             cors = None
@@ -181,6 +185,7 @@ class Server(Operations):
                 cookie=cookie,
                 allow_request=allow_request,
                 cors=cors,
+                allow_eio3=allow_eio3,
             )
         if max_queued_events < 1:
             raise ValueError("max_queued_events must be at least 1")

@@ -53,6 +53,7 @@ class ClientConnection(Connection, Protocol):
     @property
     def connected(self) -> bool: ...
     def connect_error(self, nsp: str, payload: dict[str, Any]) -> None: ...
+    def send_connect(self, nsp: str, payload: dict[str, Any]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -126,8 +127,11 @@ class Socket(SocketDispatch):
         auth: dict[str, Any] | None,
         restored: RestoredSession | None = None,
         pid: str | None = None,
+        sid: str | None = None,
     ) -> None:
-        SocketCore.__init__(self, new_id() if restored is None else restored.sid, time.time())
+        if restored is not None:
+            sid = restored.sid
+        SocketCore.__init__(self, new_id() if sid is None else sid, time.time())
         #: the namespace this socket is connected to
         self.nsp = nsp
         self.client = client
