@@ -37,7 +37,15 @@ import rtio
 
 
 def make_server() -> rtio.Server:
-    sio = rtio.Server(cors_allowed_origins="*", ping_interval=25.0, ping_timeout=20.0)
+    # $RTIO_MAX_HANDSHAKE_RATE: admission control on (new sessions per second), for the
+    # reconnect-storm measurement of docs/OPERATIONS.md; not part of the bench contract
+    rate = os.environ.get("RTIO_MAX_HANDSHAKE_RATE")
+    sio = rtio.Server(
+        cors_allowed_origins="*",
+        ping_interval=25.0,
+        ping_timeout=20.0,
+        max_handshake_rate=float(rate) if rate else None,
+    )
 
     @sio.on("echo")
     def echo(socket: rtio.Socket, *args: Any) -> tuple[Any, ...]:
