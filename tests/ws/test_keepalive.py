@@ -42,15 +42,19 @@ class _Sent:
         self.payloads: list[bytes] = []
         self.can_send = can_send
         self.timed_out = 0
+        self.sent_at: list[float] = []  # loop time of each ping
+        self.timed_out_at: list[float] = []
 
     def send(self, payload: bytes) -> int:
         if not self.can_send:
             return 0
         self.payloads.append(payload)
+        self.sent_at.append(asyncio.get_running_loop().time())
         return 6 + len(payload)
 
     def timeout(self) -> None:
         self.timed_out += 1
+        self.timed_out_at.append(asyncio.get_running_loop().time())
 
 
 def _pings(sent: _Sent, interval: float | None = None, timeout: float | None = None) -> Pings:
@@ -83,20 +87,27 @@ async def test_new_payloads_differ() -> None:
 
 
 async def test_keepalive_pings_then_times_out_without_a_pong() -> None:
+    # (times read from the loop, not slept: on a loaded machine a sleep overshoots)
     sent = _Sent()
-    pings = _pings(sent, interval=0.01, timeout=0.01)
+    pings = _pings(sent, interval=0.01, timeout=0.05)
     pings.start_keepalive()
-    await asyncio.sleep(0.015)
-    assert len(sent.payloads) == 1 and sent.timed_out == 0
-    await asyncio.sleep(0.02)
+    for _ in range(500):
+        if sent.timed_out:
+            break
+        await asyncio.sleep(0.01)
     assert sent.timed_out == 1
+    assert len(sent.payloads) == 1  # no second ping while the first waits for its pong
+    assert sent.timed_out_at[0] - sent.sent_at[0] >= 0.05  # not before its timeout
 
 
 async def test_keepalive_without_a_timeout_goes_on_pinging() -> None:
     sent = _Sent()
     pings = _pings(sent, interval=0.005)
     pings.start_keepalive()
-    await asyncio.sleep(0.04)
+    for _ in range(500):
+        if len(sent.payloads) >= 2:
+            break
+        await asyncio.sleep(0.01)
     assert len(sent.payloads) >= 2
     pings.stop_keepalive()
 
