@@ -5,8 +5,9 @@
 # `rtio demo`: two pages chat, a long-polling page joins, an image is shared, the server
 # restarts, a name in use is refused, a phone-sized page (390x844) chats and finds the rooms
 # in its drawer, a page in no room is offered the rooms; then tests/e2e/readme.test.mjs runs
-# the README's Quickstart (server and page); then chat.test.mjs again with the demo served
-# through FastAPI (tests/asgi/fastapi_demo.py).
+# the README's Quickstart (server and page) and tests/e2e/recovery.test.mjs connection state
+# recovery with the browser build of socket.io-client (issue 17); then chat.test.mjs again
+# with the demo served through FastAPI (tests/asgi/fastapi_demo.py).
 # Screenshots, server logs and the browser console go to $ARTIFACTS/e2e/.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -33,7 +34,8 @@ npm_ci tests/e2e || exit 1
 (cd clients/js-demo && npm run --silent build) || { echo "the demo's bundle does not build"; exit 1; }
 
 cd tests/e2e
-ARTIFACTS="$ARTIFACTS" node --test --test-concurrency=1 --test-reporter=spec chat.test.mjs readme.test.mjs 2>&1 \
+ARTIFACTS="$ARTIFACTS" node --test --test-concurrency=1 --test-reporter=spec chat.test.mjs readme.test.mjs \
+  recovery.test.mjs 2>&1 \
   | tee "$OUT/test.log"
 rc=${PIPESTATUS[0]}
 echo "screenshots: $(ls "$OUT"/*.png 2>/dev/null | wc -l) in $OUT"

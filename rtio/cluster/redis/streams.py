@@ -135,6 +135,8 @@ class RedisStreamsCluster:
         self._handlers: dict[str, dict[str, Callable[..., Any]]] = {}
         self._by_channel: dict[str, RedisStreamsAdapter] = {}
         self._spawned: set[asyncio.Task[Any]] = set()
+        #: each reader's connection, closed by close() under a read that ignores its cancel
+        self._reader_clients: dict[str, Redis] = {}
         #: writes dropped because the queue was full; entries that could not be read
         self.dropped = 0
         self.bad_entries = 0
@@ -232,9 +234,13 @@ class RedisStreamsCluster:
         ]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # a cancel the Redis client swallowed (seen with redis-py 8.2 on CPython 3.11: a
+        # reader cancelled in the middle of a busy XREAD went on reading for ever): its
+        # connection closed under it ends the read, and the reader, which sees _closed
+        for client in list(self._reader_clients.values()):
+            with contextlib.suppress(Exception):
+                await client.aclose()
+        await _wait_ended(tasks, self.link.close_timeout)
         if self._client is not None:
             with contextlib.suppress(Exception):
                 await self._client.aclose()
@@ -316,15 +322,18 @@ class RedisStreamsCluster:
         pause = 0.1
         client: Redis | None = None
         try:
-            while True:
+            while not self._closed:
                 try:
                     if client is None:
                         client = self._redis(opts.block_time + self.link.command_timeout)
+                        self._reader_clients[stream] = client
                     reply: Any = await client.execute_command(  # type: ignore[no-untyped-call]
                         "XREAD", "BLOCK", block, "COUNT", opts.read_count, "STREAMS", stream, last
                     )
                     pause = 0.1
                 except _ERRORS as exc:
+                    if self._closed:  # close() shut the connection under the read
+                        return
                     log.warning(
                         "%s: reading %s failed (%r); again in %.1f s", self.name, stream, exc, pause
                     )
@@ -341,6 +350,7 @@ class RedisStreamsCluster:
                         self.last_read[stream] = entry_key(last)
                         self._dispatch(last, fields)
         finally:
+            self._reader_clients.pop(stream, None)
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.aclose()
@@ -368,6 +378,16 @@ class _LocalOps:
 
     def broadcast_with_ack(self, *args: Any) -> None:
         Adapter.broadcast_with_ack(self.adapter, *args)
+
+
+async def _wait_ended(tasks: list[asyncio.Task[Any]], timeout: float) -> None:
+    """Wait for cancelled tasks to end, for up to ``timeout`` seconds (one still running
+    then is logged and left behind); their errors are not raised."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    if pending:
+        log.warning("%d task(s) did not end on cancel: left behind", len(pending))
 
 
 class RedisStreamsAdapter(Adapter):
