@@ -1,7 +1,9 @@
-"""rtio.asgi.websocket.AsgiWebSocket's write path against fake ASGI ``send`` callables: a
-send that returns at once is written with no task (in order); one that waits hands the
-rest to the writer task (order kept, ``send_now`` False above ``write_limit``, ``drain``
-waits for it); one that fails closes with 1006; close comes after what is queued."""
+"""rtio.asgi's WebSocket write path (AsgiWebSocket) and receive loop (Pump) against fake
+ASGI callables: a send that returns at once is written with no task (in order); one that
+waits hands the rest to the writer task (order kept, ``send_now`` False above
+``write_limit``, ``drain`` waits for it); one that fails closes with 1006; close comes
+after what is queued. The loop delivers, ends at ``websocket.disconnect``, and on our
+close ends (Ended) without cancelling its task."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from rtio.asgi.endable import Ended
+from rtio.asgi.pump import Pump
 from rtio.asgi.websocket import AsgiWebSocket
 from rtio.ws import ConnectionClosed
 
@@ -89,3 +93,42 @@ async def test_other_awaitables_are_awaited_in_order() -> None:
     ws.send_now("b")
     await asyncio.wait_for(ws.close(1000), 1)
     assert sent == ["a", "b", "websocket.close"]
+
+
+async def test_pump_delivers_and_ends_without_cancelling_its_task() -> None:
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    got: list[str | bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    ws = AsgiWebSocket(send, None, 1000)
+    ws.set_receiver(got.append, lambda: None)
+    pump = ws.pump = Pump(queue.get, ws)
+    queue.put_nowait({"type": "websocket.receive", "text": "a"})
+    queue.put_nowait({"type": "websocket.receive", "bytes": b"b"})
+    running = asyncio.ensure_future(_ended(pump))
+    await asyncio.sleep(0.01)
+    assert got == ["a", b"b"] and not running.done()
+    await asyncio.wait_for(ws.close(1000), 5)  # our close ends the loop: Ended, not cancelled
+    assert await asyncio.wait_for(running, 5) == "ended"
+
+
+async def test_pump_ends_at_disconnect() -> None:
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    ws = AsgiWebSocket(send, None, 1000)
+    queue.put_nowait({"type": "websocket.disconnect", "code": 1005})  # lost, no close frame
+    await asyncio.wait_for(Pump(queue.get, ws), 5)
+    assert ws.close_code == 1006
+
+
+async def _ended(pump: Pump) -> str:
+    try:
+        await pump
+    except Ended:
+        return "ended"
+    return "returned"
