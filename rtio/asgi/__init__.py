@@ -19,8 +19,8 @@ compression, its own message size limit): rtio.ws is not used on this path.
                   serves the WebSocket requests, counts the upgrade probes
     polling.py    the HTTP requests (handshake, long polls): serve_http, respond
     request.py    AsgiRequest: an http/websocket scope as the engine's HttpRequest
-    websocket.py  AsgiWebSocket: the ASGI websocket.* messages as the engine's WebSocket
-    pump.py       Pump: the receive loop feeding it (an await its owner can end)
+    websocket.py  AsgiWebSocket: the ASGI websocket.* messages as the engine's WebSocket;
+                  pump, the receive loop feeding it
     lifespan.py   Lifespan: startup/shutdown hooks, telling clients at shutdown
     endable.py    Endable: an await its owner can end without cancelling the task
     spec.py       the ASGI 3 callables and messages, as types

@@ -2,7 +2,7 @@
 
 :class:`App` routes each scope: ``http`` and ``websocket`` under its path to the engine
 (polling.py answers the HTTP ones; a WebSocket is accepted by the engine through
-request.py's ``accept_websocket`` and then fed by pump.py's ``Pump``), everything else
+request.py's ``accept_websocket`` and then fed by websocket.py's ``pump``), everything else
 to ``other_app`` (404, or a WebSocket closed with 1000, without one), and ``lifespan`` to
 lifespan.py. It counts the WebSockets open per session id on this front (upgrade probes):
 the HTTP path then lets the probe's messages settle first (see polling.py). Errors: a
@@ -20,12 +20,12 @@ from contextlib import AbstractAsyncContextManager
 from rtio.engine import EngineServer, HttpResponse
 from rtio.socketio import Server
 
-from .endable import Ended
+from .endable import Endable, Ended
 from .lifespan import Lifespan
 from .polling import respond, serve_http
-from .pump import Pump
 from .request import AsgiRequest
 from .spec import ASGIApp, Hook, Receive, Scope, Send
+from .websocket import pump
 
 __all__ = ["App"]
 
@@ -150,7 +150,7 @@ class App:
             else:
                 await send({"type": "websocket.close", "code": 1008})
             return
-        receiving = ws.pump = Pump(request.receive, ws)
+        receiving = ws.pump = Endable(pump(request.receive, ws))
         if ws.close_code is not None and ws.writer is None:
             return
         with contextlib.suppress(Ended):

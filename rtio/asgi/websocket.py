@@ -4,8 +4,8 @@ The ASGI server owns the WebSocket protocol (handshake, frames, compression, its
 message size limit): rtio.ws is not used on this path. :class:`AsgiWebSocket` presents
 the ASGI ``websocket.*`` messages as what the engine calls on an rtio.ws WebSocket
 (``set_receiver``, ``send_now``, ``send_prepared_now``, ``drain``, ``close``,
-``wait_closed``, ``closed``, ``close_code``); pump.py's ``Pump`` is the receive loop
-that feeds it. States: open -> closing (our close queued, or a write failed) -> closed
+``wait_closed``, ``closed``, ``close_code``); :func:`pump` is the receive loop that feeds
+it. States: open -> closing (our close queued, or a write failed) -> closed
 (``close_code`` set; the ASGI server has our close or reported ``websocket.disconnect``).
 Errors: ConnectionClosed from ``send_now`` once closing; a message over
 ``max_message_size`` closes with 1009, a handler that raises with 1011.
@@ -18,16 +18,14 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rtio.ws import ConnectionClosed, Opcode, PreparedMessage
 
-from .spec import Message, Send
+from .endable import Endable
+from .spec import Message, Receive, Send
 
-if TYPE_CHECKING:
-    from .pump import Pump
-
-__all__ = ["AsgiWebSocket"]
+__all__ = ["AsgiWebSocket", "pump"]
 
 logger = logging.getLogger("rtio.asgi")
 
@@ -83,7 +81,7 @@ class AsgiWebSocket:
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._closed_event: asyncio.Event | None = None
         #: the App's receive loop (ended once the WebSocket is closed on our side)
-        self.pump: Pump | None = None
+        self.pump: Endable | None = None
         self.subprotocol: str | None = None
         self.close_code: int | None = None
         self.close_reason = ""
@@ -317,3 +315,26 @@ class _Failed:
     def __await__(self) -> Generator[Any, Any, None]:
         raise self._exc
         yield  # a generator
+
+
+async def pump(receive: Receive, ws: AsgiWebSocket) -> None:
+    """Feed the ASGI server's ``websocket.receive`` messages to ``ws`` until it reports
+    ``websocket.disconnect`` (or ``ws`` ends the loop: ``ws.pump.end()``)."""
+    deliver = ws.deliver
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "websocket.receive":
+            text = message.get("text")
+            if text is not None:
+                deliver(text)
+            else:
+                deliver(message.get("bytes") or b"")
+        elif kind == "websocket.disconnect":
+            code = int(message.get("code", 1005))
+            if code == 1005 and "reason" not in message:
+                # uvicorn reports a connection lost without a close frame as 1005 with no
+                # reason (a close frame without a code has reason ""): rtio.ws says 1006
+                code = 1006
+            ws.disconnected(code)
+            return

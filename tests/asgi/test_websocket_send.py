@@ -1,9 +1,9 @@
-"""rtio.asgi's WebSocket write path (AsgiWebSocket) and receive loop (Pump) against fake
+"""rtio.asgi's WebSocket write path (AsgiWebSocket) and receive loop (pump) against fake
 ASGI callables: a send that returns at once is written with no task (in order); one that
 waits hands the rest to the writer task (order kept, ``send_now`` False above
 ``write_limit``, ``drain`` waits for it); one that fails closes with 1006; close comes
-after what is queued. The loop delivers, ends at ``websocket.disconnect``, and on our
-close ends (Ended) without cancelling its task."""
+after what is queued. The receive loop (``pump`` in an Endable) delivers, ends at
+``websocket.disconnect``, and on our close ends (Ended) without cancelling its task."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from rtio.asgi.endable import Ended
-from rtio.asgi.pump import Pump
-from rtio.asgi.websocket import AsgiWebSocket
+from rtio.asgi.endable import Endable, Ended
+from rtio.asgi.websocket import AsgiWebSocket, pump
 from rtio.ws import ConnectionClosed
 
 
@@ -104,10 +103,10 @@ async def test_pump_delivers_and_ends_without_cancelling_its_task() -> None:
 
     ws = AsgiWebSocket(send, None, 1000)
     ws.set_receiver(got.append, lambda: None)
-    pump = ws.pump = Pump(queue.get, ws)
+    loop = ws.pump = Endable(pump(queue.get, ws))
     queue.put_nowait({"type": "websocket.receive", "text": "a"})
     queue.put_nowait({"type": "websocket.receive", "bytes": b"b"})
-    running = asyncio.ensure_future(_ended(pump))
+    running = asyncio.ensure_future(_ended(loop))
     await asyncio.sleep(0.01)
     assert got == ["a", b"b"] and not running.done()
     await asyncio.wait_for(ws.close(1000), 5)  # our close ends the loop: Ended, not cancelled
@@ -122,13 +121,13 @@ async def test_pump_ends_at_disconnect() -> None:
 
     ws = AsgiWebSocket(send, None, 1000)
     queue.put_nowait({"type": "websocket.disconnect", "code": 1005})  # lost, no close frame
-    await asyncio.wait_for(Pump(queue.get, ws), 5)
+    await asyncio.wait_for(pump(queue.get, ws), 5)
     assert ws.close_code == 1006
 
 
-async def _ended(pump: Pump) -> str:
+async def _ended(loop: Endable) -> str:
     try:
-        await pump
+        await loop
     except Ended:
         return "ended"
     return "returned"
