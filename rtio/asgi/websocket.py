@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from types import CoroutineType
+from typing import Any
 
 from rtio.ws import ConnectionClosed, Opcode, PreparedMessage
 
@@ -174,17 +176,39 @@ class AsgiWebSocket:
         return self.send_now(payload)
 
     def _push(self, message: Message, size: int) -> bool:
+        if self._writer is None:
+            # Nothing queued: step the ASGI server's send by hand. uvicorn's (and most
+            # servers') returns at its first step when the transport is writable, so the
+            # message is written now, with no task and no queue: 11.8 -> 9.4 µs per echo
+            # (benchmarks/asgi/bench_asgi_echo.py). If it waits (the transport applies
+            # backpressure) or fails, a writer task takes the coroutine over from where it
+            # stopped, and what follows queues behind it, as before.
+            coro = self._send(message)
+            if type(coro) is not CoroutineType:  # an awaitable of another kind: await it
+                self._writer = asyncio.get_running_loop().create_task(self._write(coro))
+                return True
+            try:
+                waiting = coro.send(None)
+            except StopIteration:
+                return True
+            except Exception as exc:
+                self._writer = asyncio.get_running_loop().create_task(self._write(_Failed(exc)))
+                return True
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write(_Resumed(coro, waiting))
+            )
+            return True
         self._queue.append((message, size))
         self._queued += size
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write())
         return self._queued <= self._write_limit
 
-    async def _write(self) -> None:
+    async def _write(self, in_flight: Awaitable[Any] | None = None) -> None:
         queue = self._queue
         send = self._send
         low = self._write_limit // 4
         try:
+            if in_flight is not None:
+                await in_flight
             while queue:
                 message, size = queue.popleft()
                 self._queued -= size
@@ -249,6 +273,48 @@ class AsgiWebSocket:
             if self.close_code is not None and self._writer is None:
                 self._closed_event.set()
         await self._closed_event.wait()
+
+
+class _Resumed:
+    """``await`` a coroutine that was stepped once by hand (``waiting``: what its first step
+    yielded), to its end, in the task that awaits this."""
+
+    __slots__ = ("_coro", "_waiting")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], waiting: Any) -> None:
+        self._coro = coro
+        self._waiting = waiting
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro = self._coro
+        value = self._waiting
+        self._waiting = None
+        try:
+            while True:
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    coro.close()
+                    raise
+                except BaseException as exc:
+                    value = coro.throw(exc)
+                else:
+                    value = coro.send(sent)
+        except StopIteration:
+            return
+
+
+class _Failed:
+    """``await`` raises ``exc`` (a send that failed at its first step, by hand)."""
+
+    __slots__ = ("_exc",)
+
+    def __init__(self, exc: Exception) -> None:
+        self._exc = exc
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        raise self._exc
+        yield  # a generator
 
 
 async def pump(receive: Receive, ws: AsgiWebSocket) -> None:
