@@ -32,7 +32,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from rtio.cluster import RemoteSocket, WireFlags, WireOptions, WirePacket
+from rtio.cluster import RemoteSocket, WirePacket
+from rtio.cluster.convert import handshake_wire, local_options, wire_options
 from rtio.cluster.messages import (
     Body,
     Broadcast,
@@ -54,7 +55,7 @@ from .acks import AckGather
 from .frames import ALL
 
 if TYPE_CHECKING:
-    from rtio.socketio import Namespace, Socket
+    from rtio.socketio import Namespace
 
     from .bus import WorkerBus
 
@@ -103,43 +104,6 @@ class WorkerSocket:
 
     def disconnect(self, close: bool = False) -> None:
         self._adapter.disconnect_sockets(self._only_me(), close)
-
-
-def _wire_options(opts: BroadcastOptions) -> WireOptions:
-    flags = WireFlags(
-        volatile=True if opts.volatile else None,
-        compress=None if opts.compress else False,
-        timeout=None if opts.timeout is None else round(opts.timeout * 1000),
-    )
-    return WireOptions(tuple(sorted(opts.rooms)), tuple(sorted(opts.except_rooms)), flags)
-
-
-def _local_options(opts: WireOptions) -> BroadcastOptions:
-    rooms, except_rooms = opts.room_names()
-    flags = opts.flags or WireFlags()
-    return BroadcastOptions(
-        rooms=rooms,
-        except_rooms=except_rooms,
-        volatile=bool(flags.volatile),
-        compress=flags.compress is not False,
-        local=True,
-    )
-
-
-def _handshake_wire(socket: Socket) -> dict[str, Any]:
-    """Node's ``socket.handshake`` shape (``issued`` in ms, header names in lower case)."""
-    hs = socket.handshake
-    return {
-        "headers": {k.lower(): v for k, v in hs.headers.items()},
-        "time": hs.time,
-        "address": hs.address,
-        "xdomain": hs.xdomain,
-        "secure": hs.secure,
-        "issued": round(hs.issued * 1000),
-        "url": hs.url,
-        "query": dict(hs.query),
-        "auth": hs.auth,
-    }
 
 
 class _Pending:
@@ -193,7 +157,7 @@ class BusAdapter(Adapter):
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         if not opts.local:
-            self._publish(Broadcast(WirePacket(list(packet.data)), _wire_options(opts)))
+            self._publish(Broadcast(WirePacket(list(packet.data)), wire_options(opts)))
         super().broadcast(packet, opts)
 
     def broadcast_with_ack(
@@ -213,7 +177,7 @@ class BusAdapter(Adapter):
         gather = AckGather(others, on_client_count, on_ack)
         self._acks[request_id] = gather
         super().broadcast_with_ack(packet, opts, gather.count, gather.ack)
-        self._publish(Broadcast(WirePacket(list(packet.data)), _wire_options(opts), request_id))
+        self._publish(Broadcast(WirePacket(list(packet.data)), wire_options(opts), request_id))
         loop = asyncio.get_running_loop()
         # the counts come within request_timeout or never; the answers within the
         # broadcast's timeout. (Scheduled before the operator's own timer, so at the
@@ -256,7 +220,7 @@ class BusAdapter(Adapter):
             # (None: the client disconnected; the requester counts it as timed out)
             self._publish(BroadcastAck(request_id, {"sid": sid, "args": args}), source)
 
-        opts = _local_options(body.opts)
+        opts = local_options(body.opts)
         targets = [socket.id for socket in self._apply(opts)]
         super().broadcast_with_ack(packet, opts, on_count, on_ack)
         flags = body.opts.flags
@@ -283,18 +247,18 @@ class BusAdapter(Adapter):
         rooms = tuple(rooms)
         super().add_sockets(opts, rooms)
         if not opts.local:
-            self._publish(SocketsJoin(_wire_options(opts).without_flags(), rooms))
+            self._publish(SocketsJoin(wire_options(opts).without_flags(), rooms))
 
     def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
         rooms = tuple(rooms)
         super().del_sockets(opts, rooms)
         if not opts.local:
-            self._publish(SocketsLeave(_wire_options(opts).without_flags(), rooms))
+            self._publish(SocketsLeave(wire_options(opts).without_flags(), rooms))
 
     def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
         super().disconnect_sockets(opts, close)
         if not opts.local:
-            self._publish(DisconnectSockets(_wire_options(opts).without_flags(), close))
+            self._publish(DisconnectSockets(wire_options(opts).without_flags(), close))
 
     def server_side_emit(self, args: list[Any]) -> None:
         self._publish(ServerSideEmit(list(args)))
@@ -314,7 +278,7 @@ class BusAdapter(Adapter):
         pending = _Pending(others, asyncio.get_running_loop().create_future())
         self._pending[request_id] = pending
         try:
-            self._publish(FetchSockets(_wire_options(opts).without_flags(), request_id))
+            self._publish(FetchSockets(wire_options(opts).without_flags(), request_id))
             try:
                 await asyncio.wait_for(asyncio.shield(pending.done), self.request_timeout)
             except asyncio.TimeoutError:
@@ -337,15 +301,15 @@ class BusAdapter(Adapter):
                 return
             self.received += 1
             local = Packet(PacketType.EVENT, self.nsp.name, body.packet.data)
-            super().broadcast(local, _local_options(body.opts))
+            super().broadcast(local, local_options(body.opts))
         elif isinstance(body, BroadcastClientCount | BroadcastAck):
             self._ack_answer(source, body)
         elif isinstance(body, SocketsJoin):
-            super().add_sockets(_local_options(body.opts), (js_string(r) for r in body.rooms))
+            super().add_sockets(local_options(body.opts), (js_string(r) for r in body.rooms))
         elif isinstance(body, SocketsLeave):
-            super().del_sockets(_local_options(body.opts), (js_string(r) for r in body.rooms))
+            super().del_sockets(local_options(body.opts), (js_string(r) for r in body.rooms))
         elif isinstance(body, DisconnectSockets):
-            super().disconnect_sockets(_local_options(body.opts), body.close)
+            super().disconnect_sockets(local_options(body.opts), body.close)
         elif isinstance(body, FetchSockets):
             self._answer_fetch(source, body)
         elif isinstance(body, FetchSocketsResponse):
@@ -358,8 +322,8 @@ class BusAdapter(Adapter):
 
     def _answer_fetch(self, source: int, request: FetchSockets) -> None:
         sockets = []
-        for socket in self._apply(_local_options(request.opts)):
-            remote = RemoteSocket(socket.id, _handshake_wire(socket), tuple(socket.rooms),
+        for socket in self._apply(local_options(request.opts)):
+            remote = RemoteSocket(socket.id, handshake_wire(socket), tuple(socket.rooms),
                                   socket.data)  # fmt: skip
             sockets.append(remote)
         response = FetchSocketsResponse(request.request_id, tuple(sockets))

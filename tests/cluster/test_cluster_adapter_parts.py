@@ -13,8 +13,8 @@ pytest.importorskip("redis", reason="redis-py is not installed (pip install rtio
 
 from rtio.cluster import WireFlags, WireOptions, WirePacket
 from rtio.cluster.classic import BroadcastMessage
+from rtio.cluster.convert import local_options, wire_options
 from rtio.cluster.redis import link_options_from_url
-from rtio.cluster.redis.convert import local_options, wire_options
 from rtio.cluster.redis.requests import AckGather
 from rtio.cluster.redis.results import Coverage
 from rtio.cluster.redis.url import new_uid

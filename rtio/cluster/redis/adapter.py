@@ -66,10 +66,10 @@ from ..classic import (
     parse_request,
     serialize_request,
 )
+from ..convert import local_options, wire_options
 from ..errors import MessageError
 from ..wire import WireOptions, WirePacket, encode, js_string
 from .cluster import RedisClusterBase, ServerSideHandler
-from .convert import local_options, wire_options
 from .link import LinkOptions
 from .requests import Requests
 from .results import (

@@ -40,8 +40,8 @@ from ..classic import (
     SocketsRequest,
     SocketsResponse,
 )
+from ..convert import handshake_wire, local_options, sendable
 from ..wire import RemoteSocket, js_string, json_text
-from .convert import handshake_wire, local_options, sendable
 
 if TYPE_CHECKING:
     from rtio.socketio import Socket

@@ -67,6 +67,7 @@ from ..classic import (
     SocketsRequest,
     SocketsResponse,
 )
+from ..convert import wire_options
 from ..errors import MessageError
 from ..messages import (
     Body,
@@ -85,7 +86,6 @@ from ..messages import ServerSideEmitResponse as ShardedEmitResponse
 from ..sharded import ShardedChannels, SubscriptionMode
 from ..wire import WireOptions, WirePacket, encode_msgpack, js_string
 from .adapter import RedisAdapter, RedisAdapterOptions, RedisCluster
-from .convert import wire_options
 from .link import LinkOptions
 
 if TYPE_CHECKING:

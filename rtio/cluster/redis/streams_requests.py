@@ -30,6 +30,7 @@ from typing import Any
 
 from rtio.socketio import BroadcastOptions, Packet, PacketType
 
+from ..convert import handshake_wire
 from ..errors import LinkDown, MessageError
 from ..messages import (
     Broadcast,
@@ -44,25 +45,9 @@ from ..messages import (
 from ..wire import RemoteSocket, WireFlags, WireOptions, WirePacket, encode_msgpack, js_string
 from .link import RedisLink
 
-__all__ = ["Requests", "StreamsRemoteSocket", "handshake_wire"]
+__all__ = ["Requests", "StreamsRemoteSocket"]
 
 log = logging.getLogger("rtio.cluster.redis")
-
-
-def handshake_wire(socket: Any) -> dict[str, Any]:
-    """Node's ``socket.handshake`` shape (``issued`` in ms, header names in lower case)."""
-    hs = socket.handshake
-    return {
-        "headers": {k.lower(): v for k, v in hs.headers.items()},
-        "time": hs.time,
-        "address": hs.address,
-        "xdomain": hs.xdomain,
-        "secure": hs.secure,
-        "issued": round(hs.issued * 1000),
-        "url": hs.url,
-        "query": dict(hs.query),
-        "auth": hs.auth,
-    }
 
 
 class StreamsRemoteSocket:

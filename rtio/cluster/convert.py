@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtio.socketio import BroadcastOptions
 
-from ..wire import RemoteSocket, WireFlags, WireOptions, encode
+from .wire import RemoteSocket, WireFlags, WireOptions, encode
 
 if TYPE_CHECKING:
     from rtio.socketio import Socket
