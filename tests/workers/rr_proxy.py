@@ -1,0 +1,83 @@
+"""A round-robin TCP proxy for the machines tests: each new connection goes to the next
+target (no affinity whatsoever), bytes copied both ways until either side closes. Runs its
+own event loop in a thread, so that sync and async tests (and Node clients) can use it.
+
+``python rr_proxy.py PORT HOST:PORT HOST:PORT...`` runs one in the foreground (the Node
+tests start it so)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import threading
+
+
+class RoundRobinProxy:
+    def __init__(self, targets: list[tuple[str, int]], port: int = 0) -> None:
+        self.targets = targets
+        self.port = port
+        #: connections sent to each target
+        self.counts = [0] * len(targets)
+        self._next = 0
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> RoundRobinProxy:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the proxy did not start")
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._serve, "127.0.0.1", self.port))
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        index = self._next
+        self._next = (index + 1) % len(self.targets)
+        self.counts[index] += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.targets[index])
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(self._copy(reader, up_writer), self._copy(up_reader, writer))
+
+    @staticmethod
+    async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                writer.close()
+
+    def stop(self) -> None:
+        def shut() -> None:
+            if self._server is not None:
+                self._server.close()
+            self._loop.stop()
+
+        self._loop.call_soon_threadsafe(shut)
+        self._thread.join(10)
+
+
+if __name__ == "__main__":
+    targets = []
+    for arg in sys.argv[2:]:
+        host, _, port = arg.rpartition(":")
+        targets.append((host, int(port)))
+    proxy = RoundRobinProxy(targets, int(sys.argv[1])).start()
+    print(f"proxy on {proxy.port}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        proxy._thread.join()
