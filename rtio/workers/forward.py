@@ -202,6 +202,9 @@ class Forwarding:
         for splice in tuple(self._splices):
             splice.close()
         if self.claim is not None:
+            log.info("node %s: %d connections forwarded, %d received forwarded, %d refused "
+                     "(bad token), %d answered here (forward failed)", self.claim.node_id,
+                     self.forwarded, self.received, self.refused, self.failed)  # fmt: skip
             await self.claim.close()
 
     # -- the front's hook -------------------------------------------------------------------

@@ -1,15 +1,12 @@
 """A round-robin TCP proxy for the machines tests: each new connection goes to the next
 target (no affinity whatsoever), bytes copied both ways until either side closes. Runs its
-own event loop in a thread, so that sync and async tests (and Node clients) can use it.
-
-``python rr_proxy.py PORT HOST:PORT HOST:PORT...`` runs one in the foreground (the Node
-tests start it so)."""
+own event loop in a thread, so that sync and async tests can use it. (The Node test,
+tests/node/machines.test.mjs, has its own, with Node's net module.)"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import threading
 
 
@@ -71,13 +68,3 @@ class RoundRobinProxy:
         self._loop.call_soon_threadsafe(shut)
         self._thread.join(10)
 
-
-if __name__ == "__main__":
-    targets = []
-    for arg in sys.argv[2:]:
-        host, _, port = arg.rpartition(":")
-        targets.append((host, int(port)))
-    proxy = RoundRobinProxy(targets, int(sys.argv[1])).start()
-    print(f"proxy on {proxy.port}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        proxy._thread.join()
