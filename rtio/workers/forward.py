@@ -253,6 +253,14 @@ class Forwarding:
 
     async def _forward(self, splice: Splice, sid: str, node: str, address: str | None,
                        data: bytes) -> None:  # fmt: skip
+        try:
+            await self._forward_to(splice, sid, node, address, data)
+        except asyncio.CancelledError:  # shutting down
+            splice.close()
+            raise
+
+    async def _forward_to(self, splice: Splice, sid: str, node: str, address: str | None,
+                          data: bytes) -> None:  # fmt: skip
         claim = self.claim
         assert claim is not None
         if address is None:

@@ -1,7 +1,7 @@
 """A round-robin TCP proxy for the machines tests: each new connection goes to the next
-target (no affinity whatsoever), bytes copied both ways until either side closes. Runs its
-own event loop in a thread, so that sync and async tests can use it. (The Node test,
-tests/node/machines.test.mjs, has its own, with Node's net module.)"""
+target that accepts it (no affinity whatsoever), bytes copied both ways until either side
+closes. Runs its own event loop in a thread, so that sync and async tests can use it. (The
+Node test, tests/node/machines.test.mjs, has its own, with Node's net module.)"""
 
 from __future__ import annotations
 
@@ -37,12 +37,17 @@ class RoundRobinProxy:
         self._loop.run_forever()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        index = self._next
-        self._next = (index + 1) % len(self.targets)
-        self.counts[index] += 1
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.targets[index])
-        except OSError:
+        # the next target that accepts (a load balancer skips a server that is down)
+        for _ in range(len(self.targets)):
+            index = self._next
+            self._next = (index + 1) % len(self.targets)
+            try:
+                up_reader, up_writer = await asyncio.open_connection(*self.targets[index])
+            except OSError:
+                continue
+            self.counts[index] += 1
+            break
+        else:
             writer.close()
             return
         await asyncio.gather(self._copy(reader, up_writer), self._copy(up_reader, writer))
@@ -60,11 +65,19 @@ class RoundRobinProxy:
                 writer.close()
 
     def stop(self) -> None:
-        def shut() -> None:
+        """Close the proxy and its connections, and end its loop (no coroutine is left for
+        the garbage collector to finalize later, in another thread)."""
+
+        async def shut() -> None:
             if self._server is not None:
                 self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             self._loop.stop()
 
-        self._loop.call_soon_threadsafe(shut)
+        self._loop.call_soon_threadsafe(lambda: self._loop.create_task(shut()))
         self._thread.join(10)
-
+        if not self._thread.is_alive():
+            self._loop.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -184,3 +185,44 @@ async def test_python_socketio_clients_through_the_proxy(
         for client, _pid in clients:
             await client.disconnect()
     assert "Session ID unknown" not in machines.logs
+
+
+async def test_clients_of_a_killed_server_reconnect_to_the_other(tmp_path: Path) -> None:
+    """One server killed (its workers stop with it): its clients reconnect, through the
+    proxy, to the other; requests naming its sessions are answered at once."""
+    running = start_machines(tmp_path)
+    clients: list[Any] = []
+    try:
+        for _ in range(6):
+            client = socketio.AsyncClient(reconnection_delay=0.2, reconnection_delay_max=0.5)
+            await client.connect(running.url, transports=["polling"], wait_timeout=10)
+            clients.append(client)
+        assert running.servers[1].stop(signal.SIGKILL) != 0  # its workers stop when it is gone
+        after = [await _call_until_answered(client, "whoami") for client in clients]
+        # every client is served by a live process: the surviving server's workers
+        for pid in after:
+            os.kill(pid, 0)
+        # (a client whose connection ran through the killed server reconnected: its old
+        # session on the survivor lives until its ping timeout, 4 s)
+        for _ in range(100):
+            if await _call_until_answered(clients[0], "count") == len(clients):
+                break
+            await asyncio.sleep(0.2)
+        assert await _call_until_answered(clients[0], "count") == len(clients)
+    finally:
+        for client in clients:
+            await client.disconnect()
+        running.proxy.stop()
+        for server in running.servers:
+            server.stop()
+        running.redis.stop()
+
+
+async def _call_until_answered(client: Any, event: str) -> Any:
+    """``client.call(event)``, again while the client reconnects (up to 30 s)."""
+    for _ in range(150):
+        try:
+            return await client.call(event, timeout=2)
+        except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{event}: no answer in 30 s")
