@@ -56,6 +56,9 @@ __all__ = ["Forwarding", "ForwardingState", "parse_address"]
 
 log = logging.getLogger("rtio.workers")
 
+#: seconds after the startup by which rtio's front must have started (else a warning)
+_FRONT_CHECK = 10.0
+
 _REFUSED_BODY = b"bad X-Rtio-Forwarded token\n"
 _REFUSED = (b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
             b"Connection: close\r\n\r\n%s" % (len(_REFUSED_BODY), _REFUSED_BODY))  # fmt: skip
@@ -176,6 +179,7 @@ class Forwarding:
         self._refresher = asyncio.get_running_loop().create_task(
             self.claim.run(self._use_id), name="rtio-forward-claim")
         self.state = ForwardingState.SERVING
+        asyncio.get_running_loop().call_later(_FRONT_CHECK, self._check_front)
         log.info("node %s (%s) forwards requests of other machines' sessions", node_id,
                  self.address)  # fmt: skip
         return node_id
@@ -184,6 +188,13 @@ class Forwarding:
         worker = new_id.prefix[:1] or prefix_of(0)
         new_id.clear()
         new_id.set_prefix(worker + node_id)
+
+    def _check_front(self) -> None:
+        if self._front is None and self.state is ForwardingState.SERVING:
+            log.warning("node %s: forwarding needs rtio's HTTP front (rtio serve, rtio.run_app, "
+                        "sio.run); this app is served by another (aiohttp's run_app, gunicorn, "
+                        "ASGI?): requests of other machines' sessions are not forwarded",
+                        self.node_id)  # fmt: skip
 
     def started(self, site: FrontSite) -> None:
         """rtio's front listens (FrontHook): connections answered here after all are
