@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -257,3 +258,106 @@ class socket_closed:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+# -- Forwarding in one process, with owners of the test's own -----------------------------------
+
+
+async def _get(port: int, target: str, headers: str = "") -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode())
+    try:
+        return await asyncio.wait_for(reader.read(4096), 10)
+    finally:
+        writer.close()
+
+
+async def test_forwarding_bounds_and_failures_in_one_process(redis: RedisServer) -> None:
+    """A silent owner takes the one forwarded connection allowed (max_per_peer=1), with a
+    valid hop token; the next request for it, one of a node nobody holds, and one of a
+    node whose address refuses are answered here at once; a forged token is refused."""
+    import json
+
+    from aiohttp import web
+
+    import rtio
+    from rtio.cluster.redis import RedisAdapter
+    from rtio.http import start_server
+    from rtio.workers.forward import Forwarding
+
+    cluster = RedisAdapter.factory(url=f"redis://127.0.0.1:{redis.port}")
+    sio = rtio.Server(adapter=cluster)
+    app = sio.make_app()
+    cluster.attach(app)
+    forwarding = Forwarding(cluster, address="127.0.0.1:1", secret=SECRET, max_per_peer=1,
+                            connect_timeout=2)  # fmt: skip
+    forwarding.attach(app)
+    heads: list[bytes] = []
+    writers: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+
+    owner = await asyncio.start_server(silent, "127.0.0.1", 0)
+    owner_port = owner.sockets[0].getsockname()[1]
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()  # (the node id is claimed here)
+    site = await start_server(runner, "127.0.0.1", 0, redirect=forwarding.redirect)
+    forwarding.started(site)
+    port = site.port
+    client = redis_client(LinkOptions(port=redis.port), "test")
+    try:
+        assert len(forwarding.node_id) == 2
+        z, y, x = [n for n in ("ZZ", "YY", "XX", "WW") if n != forwarding.node_id][:3]
+        key = "socket.io#machine#"
+        await client.set(key + z, json.dumps({"forward": f"127.0.0.1:{owner_port}"}))
+        with socket_closed() as closed:
+            await client.set(key + x, json.dumps({"forward": f"127.0.0.1:{closed}"}))
+        base = "/socket.io/?EIO=4&transport=polling&sid="
+        sid = "A" + z + "q" * 17
+        # forwarded: the owner gets the head with a valid token, and answers nothing
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET {base}{sid} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        for _ in range(200):
+            if heads:
+                break
+            await asyncio.sleep(0.02)
+        head = heads[0].decode()
+        token = head.split("X-Rtio-Forwarded: ")[1].split("\r\n")[0]
+        assert check_token(SECRET, sid, token, time.time()) is TokenCheck.VALID
+        assert forwarding.open == {f"127.0.0.1:{owner_port}": 1}
+        unknown = b'"Session ID unknown"'
+        # max_per_peer reached: answered here
+        assert unknown in await _get(port, base + sid)
+        # a node nobody holds, a node whose address refuses: answered here, at once
+        assert unknown in await _get(port, base + "A" + y + "q" * 17)
+        assert unknown in await _get(port, base + "A" + x + "q" * 17)
+        assert forwarding.failed == 2 and forwarding.forwarded == 1
+        # a forged token: 403; a valid one for a sid not of this process: served here
+        answer = await _get(port, base + sid, "X-Rtio-Forwarded: 1.00\r\n")
+        assert answer.startswith(b"HTTP/1.1 403") and forwarding.refused == 1
+        valid = make_token(SECRET, sid, time.time())
+        assert unknown in await _get(port, base + sid, f"X-Rtio-Forwarded: {valid}\r\n")
+        assert forwarding.received == 1
+        # the client of the forwarded connection leaves: the owner's side closes too
+        writer.close()
+        for _ in range(200):
+            if not forwarding.open:
+                break
+            await asyncio.sleep(0.02)
+        assert forwarding.open == {}
+        del reader
+    finally:
+        for w in writers:
+            w.close()
+        owner.close()
+        await client.aclose()
+        await runner.cleanup()
+    # the node id was given back at the app's cleanup
+    client = redis_client(LinkOptions(port=redis.port), "test")
+    try:
+        assert sorted(await client.keys("socket.io#machine#*")) == sorted(
+            [f"socket.io#machine#{x}".encode(), f"socket.io#machine#{z}".encode()])
+    finally:
+        await client.aclose()
