@@ -108,14 +108,18 @@ describe("two servers of 2 workers, a round-robin proxy, no affinity", () => {
     await redis?.stop();
     rmSync(dir, { recursive: true, force: true });
     assert.deepEqual(codes, (servers || []).map(() => 0));
+    const counts = [];
     for (const server of servers || []) {
       assert.doesNotMatch(server.log(), /Session ID unknown|Traceback|cannot forward/);
-      // each server forwarded connections to the other (its workers' counts at shutdown)
-      const forwarded = [...server.log().matchAll(/: (\d+) connections forwarded, (\d+) received/g)];
-      assert.equal(forwarded.length, 2, server.log());
-      assert.ok(forwarded.some((m) => Number(m[1]) > 0), server.log());
-      assert.ok(forwarded.some((m) => Number(m[2]) > 0), server.log());
+      // each process logs its counts at shutdown
+      const found = [...server.log().matchAll(/: (\d+) connections forwarded, (\d+) received/g)];
+      assert.equal(found.length, 2, server.log());
+      counts.push(...found.map((m) => [Number(m[1]), Number(m[2])]));
     }
+    // connections were forwarded, and received forwarded (which server forwards more
+    // depends on where each client's connections land)
+    assert.ok(counts.some(([forwarded]) => forwarded > 0), JSON.stringify(counts));
+    assert.ok(counts.some(([, received]) => received > 0), JSON.stringify(counts));
   });
 
   for (const [mode, transports] of [
@@ -128,8 +132,12 @@ describe("two servers of 2 workers, a round-robin proxy, no affinity", () => {
       const heard = [];
       const problems = [];
       try {
-        for (let i = 0; i < 12; i++) {
+        // 12 sessions at least, on two processes at least (where a handshake lands depends
+        // on how many connections each client opened before: give it room)
+        const pids = [];
+        for (let i = 0; i < 40 && (i < 12 || new Set(pids).size < 2 || i % 2 === 1); i++) {
           const socket = await connect(proxy.url, { transports });
+          pids.push(await ask(socket, "whoami"));
           socket.on("heard", (msg) => heard.push([i, msg]));
           socket.on("disconnect", (reason) => problems.push(`${i} disconnect: ${reason}`));
           socket.on("connect_error", (err) => problems.push(`${i} connect_error: ${err.message}`));
@@ -139,7 +147,6 @@ describe("two servers of 2 workers, a round-robin proxy, no affinity", () => {
           await Promise.all(sockets.map((s) =>
             s.io.engine.transport.name === "websocket" ? null : once(s.io.engine, "upgrade", 10000)));
         }
-        const pids = await Promise.all(sockets.map((s) => ask(s, "whoami")));
         assert.equal(new Set(pids).size >= 2, true, `sessions on ${new Set(pids).size} processes`);
         for (let round = 0; round < 3; round++) {
           assert.deepEqual(await Promise.all(sockets.map((s) => ask(s, "whoami"))), pids);
