@@ -26,7 +26,8 @@ per burst.
 
 States: :class:`ForwardingState` NEW -> SERVING (a node id claimed) -> CLOSED.
 
-Errors: ValueError for a bad ``address`` or ``secret`` (at construction); ClaimError at the
+Errors: ValueError for a bad ``address`` or ``secret``, TypeError for a ``cluster`` that
+is not one of rtio's Redis clusters (at construction); ClaimError at the
 app's startup when no node id can be claimed (the app does not start).
 """
 
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from rtio.cluster.redis import LinkOptions
 from rtio.ids import new_id
 from rtio.run import FRONT_HOOKS_KEY
 
@@ -49,7 +51,6 @@ from .ownership import prefix_of
 from .splice import Splice
 
 if TYPE_CHECKING:
-    from rtio.cluster.redis.cluster import RedisClusterBase
     from rtio.http import Front, FrontSite, RequestHead
 
 __all__ = ["Forwarding", "ForwardingState", "parse_address"]
@@ -81,11 +82,25 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def redis_of(cluster: Any) -> tuple[LinkOptions, str]:
+    """Where the Redis of one of rtio's Redis clusters is, and its key prefix: the classic
+    and sharded clusters (``RedisAdapter.factory``, ``ShardedRedisAdapter.factory``) and
+    the streams one (``RedisStreamsCluster``). TypeError for anything else."""
+    link = getattr(cluster, "link", None)
+    options = link if isinstance(link, LinkOptions) else getattr(link, "options", None)
+    settings = getattr(cluster, "options", None)
+    key = getattr(settings, "key", None) or getattr(settings, "channel_prefix", None)
+    if not isinstance(options, LinkOptions) or not isinstance(key, str):
+        raise TypeError(f"Forwarding needs one of rtio's Redis clusters "
+                        f"(RedisAdapter.factory(...)...), not {cluster!r}")  # fmt: skip
+    return options, key
+
+
 class Forwarding:
     """This server's part in forwarding (see the module).
 
-    :param cluster: the app's Redis cluster (``RedisAdapter.factory(...)``): its Redis
-        and its key prefix.
+    :param cluster: the app's Redis cluster (``RedisAdapter.factory(...)``, the sharded
+        or the streams one): its Redis and its key prefix.
     :param address: ``host:port`` the other machines reach this one at (every process of
         a machine gives the same).
     :param secret: shared by every server (16 bytes at least), keys the hop tokens.
@@ -99,7 +114,7 @@ class Forwarding:
 
     def __init__(
         self,
-        cluster: RedisClusterBase,
+        cluster: Any,
         *,
         address: str,
         secret: str | bytes,
@@ -112,6 +127,7 @@ class Forwarding:
         claim_timeout: float = 30.0,
     ) -> None:
         parse_address(address)
+        redis_of(cluster)
         if max_per_peer < 1 or max_lookups < 1:
             raise ValueError("max_per_peer and max_lookups must be at least 1")
         if not connect_timeout > 0 or not idle_timeout > 0:
@@ -169,9 +185,8 @@ class Forwarding:
         """Claim a node id (ClaimError when none can be) and mark this process's ids."""
         if self.claim is not None:
             return self.claim.node_id
-        options = self.cluster.link.options
+        options, key = redis_of(self.cluster)
         redis = redis_client(options, f"rtio-forward-{self.cluster.name}")
-        key = self.cluster.options.key
         self.claim = NodeClaim(redis, key=key, address=self.address, ttl=self.ttl,
                                refresh=self.refresh)  # fmt: skip
         node_id = await self.claim.claim(self.claim_timeout)

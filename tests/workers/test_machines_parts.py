@@ -361,3 +361,22 @@ async def test_forwarding_bounds_and_failures_in_one_process(redis: RedisServer)
             [f"socket.io#machine#{x}".encode(), f"socket.io#machine#{z}".encode()])
     finally:
         await client.aclose()
+
+
+def test_forwarding_takes_any_of_rtios_redis_clusters() -> None:
+    from rtio.cluster.redis import LinkOptions, RedisAdapter, ShardedRedisAdapter
+    from rtio.cluster.redis.streams import RedisStreamsCluster
+    from rtio.workers.forward import Forwarding, redis_of
+
+    classic = RedisAdapter.factory(url="redis://10.1.2.3:6380/2", key="app")
+    assert redis_of(classic) == (LinkOptions(host="10.1.2.3", port=6380, db=2), "app")
+    sharded = ShardedRedisAdapter.factory(url="redis://10.1.2.3:6380")
+    assert redis_of(sharded)[0].port == 6380
+    streams = RedisStreamsCluster("redis://10.1.2.3:6381")
+    assert redis_of(streams) == (LinkOptions(host="10.1.2.3", port=6381), "socket.io")
+    with pytest.raises(TypeError, match="Redis clusters"):
+        Forwarding(object(), address="10.0.0.7:8000", secret=SECRET)
+    with pytest.raises(ValueError, match="host:port"):
+        Forwarding(classic, address="10.0.0.7", secret=SECRET)
+    with pytest.raises(ValueError, match="16 bytes"):
+        Forwarding(classic, address="10.0.0.7:8000", secret="short")
