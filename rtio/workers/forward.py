@@ -48,7 +48,7 @@ from rtio.run import FRONT_HOOKS_KEY
 from .claim import NodeClaim, redis_client
 from .machines import HOP_HEADER, TokenCheck, check_token, make_token, node_of, secret_bytes, sid_of
 from .ownership import prefix_of
-from .splice import Splice
+from .splice import Splice, SpliceState
 
 if TYPE_CHECKING:
     from rtio.http import Front, FrontSite, RequestHead
@@ -268,6 +268,8 @@ class Forwarding:
         elif self._lookups >= self.max_lookups:
             self._fail(node, f"{self.max_lookups} connections wait for Redis")
             return False
+        else:
+            self._lookups += 1  # (until _forward_to has the answer)
         splice = Splice(transport, idle_timeout=self.idle_timeout, on_close=self._closed)
         self._spawn(self._forward(splice, sid, node, address, data))
         return True
@@ -290,11 +292,12 @@ class Forwarding:
         claim = self.claim
         assert claim is not None
         if address is None:
-            self._lookups += 1
             try:
                 address = await claim.lookup(node)
             finally:
                 self._lookups -= 1
+            if splice.state is not SpliceState.CONNECTING:  # the client left meanwhile
+                return
             if address is None or address == self.address:
                 self._serve_here(splice, data)
                 return
@@ -302,9 +305,14 @@ class Forwarding:
                 self._fail(address, f"{self.max_per_peer} forwarded connections are open")
                 self._serve_here(splice, data)
                 return
+        try:
+            host, port = parse_address(address)
+        except ValueError:  # (what another process wrote in Redis)
+            self._fail(address, "not host:port")
+            self._serve_here(splice, data)
+            return
         self._splices[splice] = address
         self.open[address] = self.open.get(address, 0) + 1
-        host, port = parse_address(address)
         end = data.find(b"\r\n\r\n")
         token = make_token(self._secret, sid, time.time())
         first = b"%s\r\n%s: %s%s" % (data[:end], HOP_HEADER.encode(), token.encode(), data[end:])

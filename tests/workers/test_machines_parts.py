@@ -309,11 +309,12 @@ async def test_forwarding_bounds_and_failures_in_one_process(redis: RedisServer)
     client = redis_client(LinkOptions(port=redis.port), "test")
     try:
         assert len(forwarding.node_id) == 2
-        z, y, x = [n for n in ("ZZ", "YY", "XX", "WW") if n != forwarding.node_id][:3]
+        z, y, x, w = [n for n in ("ZZ", "YY", "XX", "WW", "VV") if n != forwarding.node_id][:4]
         key = "socket.io#machine#"
         await client.set(key + z, json.dumps({"forward": f"127.0.0.1:{owner_port}"}))
         with socket_closed() as closed:
             await client.set(key + x, json.dumps({"forward": f"127.0.0.1:{closed}"}))
+        await client.set(key + w, json.dumps({"forward": "no port"}))
         base = "/socket.io/?EIO=4&transport=polling&sid="
         sid = "A" + z + "q" * 17
         # forwarded: the owner gets the head with a valid token, and answers nothing
@@ -333,7 +334,8 @@ async def test_forwarding_bounds_and_failures_in_one_process(redis: RedisServer)
         # a node nobody holds, a node whose address refuses: answered here, at once
         assert unknown in await _get(port, base + "A" + y + "q" * 17)
         assert unknown in await _get(port, base + "A" + x + "q" * 17)
-        assert forwarding.failed == 2 and forwarding.forwarded == 1
+        assert unknown in await _get(port, base + "A" + w + "q" * 17)  # a bad address
+        assert forwarding.failed == 3 and forwarding.forwarded == 1
         # a forged token: 403; a valid one for a sid not of this process: served here
         answer = await _get(port, base + sid, "X-Rtio-Forwarded: 1.00\r\n")
         assert answer.startswith(b"HTTP/1.1 403") and forwarding.refused == 1
@@ -349,8 +351,8 @@ async def test_forwarding_bounds_and_failures_in_one_process(redis: RedisServer)
         assert forwarding.open == {}
         del reader
     finally:
-        for w in writers:
-            w.close()
+        for held in writers:
+            held.close()
         owner.close()
         await client.aclose()
         await runner.cleanup()
@@ -358,7 +360,7 @@ async def test_forwarding_bounds_and_failures_in_one_process(redis: RedisServer)
     client = redis_client(LinkOptions(port=redis.port), "test")
     try:
         assert sorted(await client.keys("socket.io#machine#*")) == sorted(
-            [f"socket.io#machine#{x}".encode(), f"socket.io#machine#{z}".encode()])
+            f"socket.io#machine#{n}".encode() for n in (x, z, w))
     finally:
         await client.aclose()
 
