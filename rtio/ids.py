@@ -50,6 +50,11 @@ class IdPool:
             return prefix + ids.pop()[len(prefix) :]
         return ids.pop()
 
+    @property
+    def prefix(self) -> str:
+        """What every id starts with ('' for none; set_prefix)."""
+        return self._prefix
+
     def set_prefix(self, prefix: str) -> None:
         """Start every id from now on with ``prefix`` (the ids keep their length; the
         prefix replaces random characters). rtio.workers marks a worker's session ids

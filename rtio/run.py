@@ -14,7 +14,7 @@ import builtins
 import inspect
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from ssl import SSLContext
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
     from .http import FrontSite, RequestHead
 
-__all__ = ["WorkerHooks", "WorkersPlugin", "register_workers", "run_app", "serve_app"]
+__all__ = ["FRONT_HOOKS_KEY", "FrontHook", "WorkerHooks", "WorkersPlugin", "register_workers",
+           "run_app", "serve_app"]  # fmt: skip
 
 # Keyword arguments that reach aiohttp through web.AppRunner (its own, then those of
 # web.Server and web.RequestHandler it passes on), read from their signatures so that each
@@ -68,6 +69,33 @@ class WorkerHooks(Protocol):
     async def prepare(self, app: web.Application) -> None: ...
     def started(self, site: FrontSite) -> None: ...
     async def close(self) -> None: ...
+
+
+class FrontHook(Protocol):
+    """What an app asks of rtio's front (rtio.workers.Forwarding, listed under
+    :data:`FRONT_HOOKS_KEY`): a Redirect hook tried before the worker's, and the front once
+    it listens."""
+
+    def redirect(self, head: RequestHead, transport: asyncio.Transport, data: bytes) -> bool:
+        ...
+
+    def started(self, site: FrontSite) -> None: ...
+
+
+#: the app's FrontHooks (serve_app reads them after the app's startup)
+FRONT_HOOKS_KEY = web.AppKey("rtio.front_hooks", list)
+
+
+def _chain(hooks: Sequence[Callable[[RequestHead, asyncio.Transport, bytes], bool]]
+           ) -> Callable[[RequestHead, asyncio.Transport, bytes], bool] | None:  # fmt: skip
+    """One Redirect hook trying ``hooks`` in turn (None when there is none)."""
+    if len(hooks) <= 1:
+        return hooks[0] if hooks else None
+
+    def redirect(head: RequestHead, transport: asyncio.Transport, data: bytes) -> bool:
+        return any(hook(head, transport, data) for hook in hooks)
+
+    return redirect
 
 
 class WorkersPlugin(Protocol):
@@ -207,6 +235,10 @@ async def serve_app(
         app, handle_signals=False, shutdown_timeout=shutdown_timeout, **runner_kwargs
     )
     await runner.setup()
+    front_hooks: list[FrontHook] = list(app.get(FRONT_HOOKS_KEY, ()))
+    redirects = [hook.redirect for hook in front_hooks]
+    if worker is not None:
+        redirects.append(worker.redirect)
     try:
         try:
             site = await start_server(
@@ -220,13 +252,15 @@ async def serve_app(
                 keepalive_timeout=keepalive_timeout,
                 options=front_options,
                 sock=None if worker is None else worker.sock,
-                redirect=None if worker is None else worker.redirect,
+                redirect=_chain(redirects),
             )
         except OSError as exc:
             where = f"[{host}]" if host and ":" in host else (host or "*")
             raise _CannotListen(f"{where}:{port}: {exc.strerror or exc}") from exc
         if worker is not None:
             worker.started(site)
+        for hook in front_hooks:
+            hook.started(site)
         if print is not None:
             print(f"======== Running on {site.name} (rtio) ========\n(Press CTRL+C to quit)")
         stop = asyncio.Event()

@@ -10,10 +10,15 @@ workers=N)``. docs/WORKERS.md tells how it works and its limits. Modules:
 - :mod:`.frames` (sans-I/O), :mod:`.relay` (the parent), :mod:`.bus` (a worker): the
   local bus between the workers;
 - :mod:`.adapter`: the inter-worker adapter (rooms, broadcasts, fetch_sockets) on it;
-- :mod:`.serving`: ``run_app(..., workers=N)``, registered with rtio.run on import.
+- :mod:`.serving`: ``run_app(..., workers=N)``, registered with rtio.run on import;
+- :mod:`.forward` (with :mod:`.machines`, :mod:`.claim`, :mod:`.splice`): several machines
+  behind a load balancer with no affinity, a request forwarded to the machine owning its
+  session (``Forwarding``; needs ``rtio[redis]``, imported on first use).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from rtio.run import register_workers
 
@@ -26,6 +31,16 @@ from .supervisor import SlotState, SupervisorState, WorkersFailing, listen, supe
 from .worker import Worker, WorkerState, WorkersUnsupported, check_app
 
 register_workers(PLUGIN)
+
+
+def __getattr__(name: str) -> Any:
+    """``Forwarding``, imported on first use (it needs redis-py)."""
+    if name in ("Forwarding", "ForwardingState"):
+        from . import forward
+
+        return getattr(forward, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MAX_WORKERS",

@@ -33,6 +33,13 @@ def make_app() -> web.Application:
     app = sio.make_app()
     if cluster is not None:
         cluster.attach(app)
+        # RTIO_TEST_FORWARD_ADDRESS: several machines, no affinity (tests/workers/
+        # test_machines_processes.py): forward requests of other machines' sessions
+        if os.environ.get("RTIO_TEST_FORWARD_ADDRESS"):
+            from rtio.workers import Forwarding
+
+            Forwarding(cluster, address=os.environ["RTIO_TEST_FORWARD_ADDRESS"],
+                       secret=os.environ["RTIO_TEST_FORWARD_SECRET"]).attach(app)  # fmt: skip
     return app
 
 

@@ -3,6 +3,7 @@ process group (a supervisor and its workers), and stop it by its PID."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -23,9 +24,10 @@ def free_port() -> int:
 class WorkersServer:
     """The supervisor process; ``log`` is its combined output (its workers' too)."""
 
-    def __init__(self, workers: int, tmp: Path, *, app: str = "workers_app:sio") -> None:
+    def __init__(self, workers: int, tmp: Path, *, app: str = "workers_app:sio",
+                 port: int | None = None, env: dict[str, str] | None = None) -> None:  # fmt: skip
         self.workers = workers
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / f"workers-{self.port}.log"
         self._log = self.log_path.open("wb")
@@ -33,6 +35,7 @@ class WorkersServer:
             [sys.executable, "-m", "rtio", "serve", app, "--port", str(self.port),
              "--workers", str(workers), "--log-level", "info"],
             cwd=HERE, stdout=self._log, stderr=subprocess.STDOUT,
+            env=None if env is None else {**os.environ, **env},
         )  # fmt: skip
         self._wait_ready()
 
