@@ -62,6 +62,7 @@ __all__ = [
     "RestoredSession",
     "Session",
     "SessionAwareAdapter",
+    "SessionKeeper",
     "restore_for",
     "should_replay",
 ]
@@ -331,37 +332,23 @@ class PacketLog:
             hook(session)
 
 
-class SessionAwareAdapter(InMemoryAdapter):
-    """The in-memory adapter with connection state recovery (Node's
-    ``SessionAwareAdapter``): broadcasts are stored in a :class:`PacketLog` with their
-    offset appended, sessions are kept and restored there."""
-
-    #: broadcasts are stored: a single-socket emit goes through :meth:`broadcast` too
-    stores_packets = True
+class SessionKeeper:
+    """A namespace's :class:`PacketLog` (``log``) with ``on_session_expired`` called on
+    time: one timer, at the oldest waiting session's expiry, armed only when the hook is
+    set. What :class:`SessionAwareAdapter` and rtio.workers' adapter keep their sessions
+    in."""
 
     def __init__(self, nsp: Any, options: ConnectionStateRecovery) -> None:
-        super().__init__(nsp)
+        self.nsp = nsp
         self.log = PacketLog(options)
         self.log.on_session_expired = self._expired
         self._timer: asyncio.TimerHandle | None = None
         self._hooks: set[asyncio.Task[Any]] = set()
 
-    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
-        if packet.type is PacketType.EVENT and packet.id is None and not opts.volatile:
-            data = list(packet.data)  # the caller's list may be shared (parent namespaces)
-            self.log.append(data, opts.rooms, opts.except_rooms)
-            packet = Packet(PacketType.EVENT, packet.nsp, data)
-        super().broadcast(packet, opts)
-
-    def record_packet(self, packet: Packet, sid: str) -> Packet | None:
-        data = list(packet.data)
-        self.log.append(data, frozenset((sid,)))
-        return Packet(PacketType.EVENT, packet.nsp, data)
-
-    def persist_session(self, session: Session) -> Awaitable[None] | None:
+    def persist(self, session: Session) -> None:
+        """Keep ``session`` (PacketLog.persist), the hook's timer armed."""
         self.log.persist(session)
         self._arm()
-        return None
 
     def _arm(self) -> None:
         """One timer per namespace, at the oldest session's expiry (for the hook)."""
@@ -389,6 +376,36 @@ class SessionAwareAdapter(InMemoryAdapter):
                 task.add_done_callback(self._hooks.discard)
         except Exception:
             log.exception("the on_session_expired hook failed (session %s)", session.pid)
+
+
+class SessionAwareAdapter(InMemoryAdapter):
+    """The in-memory adapter with connection state recovery (Node's
+    ``SessionAwareAdapter``): broadcasts are stored in a :class:`PacketLog` with their
+    offset appended, sessions are kept and restored there."""
+
+    #: broadcasts are stored: a single-socket emit goes through :meth:`broadcast` too
+    stores_packets = True
+
+    def __init__(self, nsp: Any, options: ConnectionStateRecovery) -> None:
+        super().__init__(nsp)
+        self.sessions = SessionKeeper(nsp, options)
+        self.log = self.sessions.log
+
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        if packet.type is PacketType.EVENT and packet.id is None and not opts.volatile:
+            data = list(packet.data)  # the caller's list may be shared (parent namespaces)
+            self.log.append(data, opts.rooms, opts.except_rooms)
+            packet = Packet(PacketType.EVENT, packet.nsp, data)
+        super().broadcast(packet, opts)
+
+    def record_packet(self, packet: Packet, sid: str) -> Packet | None:
+        data = list(packet.data)
+        self.log.append(data, frozenset((sid,)))
+        return Packet(PacketType.EVENT, packet.nsp, data)
+
+    def persist_session(self, session: Session) -> Awaitable[None] | None:
+        self.sessions.persist(session)
+        return None
 
     def restore_session(self, pid: str, offset: str) -> Any:
         return self.log.restore(pid, offset)
