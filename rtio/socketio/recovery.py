@@ -258,9 +258,29 @@ class PacketLog:
         index = seq - packets[0].seq
         if index < 0 or index >= len(packets):
             return None
+        return self._select(session_rooms, index + 1)
+
+    @property
+    def next_seq(self) -> int:
+        """The number the next stored event will get (for :meth:`since`)."""
+        return self._next
+
+    def since(self, session_rooms: Iterable[str], seq: int) -> list[list[Any]] | None:
+        """The stored events numbered ``seq`` and after (``seq``: a :attr:`next_seq` read
+        earlier) meant for a socket in ``session_rooms``, in order; None when one of them
+        is no longer stored. (rtio.workers: a client that moved between workers and
+        missed nothing holds no offset of the log that keeps its session now.)"""
+        packets = self._packets
+        first = packets[0].seq if packets else self._next
+        if seq < first or seq > self._next:
+            return None
+        return self._select(session_rooms, seq - first)
+
+    def _select(self, session_rooms: Iterable[str], start: int) -> list[list[Any]]:
+        packets = self._packets
         rooms = frozenset(session_rooms)
         out: list[list[Any]] = []
-        for i in range(index + 1, len(packets)):
+        for i in range(start, len(packets)):
             stored = packets[i]
             # should_replay() written out: this loop may see every stored packet
             if stored.rooms and rooms.isdisjoint(stored.rooms):
@@ -283,15 +303,26 @@ class PacketLog:
             self._dropped(dropped)
         sessions[session.pid] = (now, session)
 
-    def restore(self, pid: str, offset: str) -> RestoredSession | None:
-        """Take the session ``pid`` with the events missed since ``offset``; None (and the
-        session is gone) if it is unknown, expired, or its offset is not stored."""
+    def restore(
+        self, pid: str, offset: str, *, since: int | None = None
+    ) -> RestoredSession | None:
+        """Take the session ``pid`` with the events missed since ``offset`` (or, given
+        ``since``, from that event number on: :meth:`since`); None (and the session is
+        gone) if it is unknown, expired, or its offset is not stored."""
         now = self._clock()
         self._trim(now)
         entry = self._sessions.pop(pid, None)
         if entry is None:
             return None
         session = entry[1]
+        if since is not None:
+            found = self.since(session.rooms, since)
+            if found is None:
+                self._dropped(session)
+                return None
+            start, rooms = self._next, session.rooms
+            return RestoredSession(session.sid, session.pid, rooms, session.data, found,
+                                   lambda: self.since(rooms, start))  # fmt: skip
         missed = self.missed(session.rooms, offset)
         if missed is None:
             self._dropped(session)

@@ -126,10 +126,9 @@ class RecoveringBusAdapter(BusAdapter):
         self.restore_timeout = restore_timeout
         self.max_restore_bytes = max_restore_bytes
         self._restores: dict[str, _Restore] = {}
-        #: pid -> (the offset its client still holds, this log's offset when it came back
-        #: here missing nothing): a restore presenting the first reads from the second
-        self._rebased: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
-        self._last_offset: str | None = None
+        #: pid -> (the offset its client still holds, this log's next_seq when it came
+        #: back here missing nothing): a restore presenting the first reads from the second
+        self._rebased: OrderedDict[str, tuple[str, int]] = OrderedDict()
         self._answering: set[asyncio.Task[Any]] = set()
         #: [asker, n]: the broadcasts of ``asker`` stored since its request came
         self._counting: list[list[int]] = []
@@ -143,7 +142,7 @@ class RecoveringBusAdapter(BusAdapter):
     def _store(self, data: list[Any], rooms: frozenset[str], except_rooms: frozenset[str],
                origin: int) -> None:  # fmt: skip
         bare = list(data)
-        self._last_offset = self.log.append(data, rooms, except_rooms)
+        self.log.append(data, rooms, except_rooms)
         for counting in self._counting:
             if counting[0] == origin:
                 counting[1] += 1
@@ -175,8 +174,8 @@ class RecoveringBusAdapter(BusAdapter):
     def take(self, pid: str, offset: str) -> RestoredSession | None:
         """The session ``pid`` from this worker's log (it is gone from it)."""
         rebased = self._rebased.pop(pid, None)
-        if rebased is not None and rebased[0] == offset and rebased[1] is not None:
-            offset = rebased[1]
+        if rebased is not None and rebased[0] == offset:
+            return self.log.restore(pid, offset, since=rebased[1])
         return self.log.restore(pid, offset)
 
     # -- restoring here -------------------------------------------------------------------------
@@ -252,16 +251,16 @@ class RecoveringBusAdapter(BusAdapter):
                 replay.append(data)
         own = frozenset((sid,))
         for data in replay:  # this log's offsets, for the client's next recovery
-            self._last_offset = self.log.append(data, own)
-        last = self._last_offset
+            self.log.append(data, own)
+        start = self.log.next_seq
         if not replay:
-            self._rebased[pid] = (offset, last)
+            self._rebased[pid] = (offset, start)
             while len(self._rebased) > self.log.options.max_sessions:
                 self._rebased.popitem(last=False)
         log.info("worker %d: session %s (socket %s) taken over from worker %d",
                  self.bus.index, pid, sid, pending.holder)  # fmt: skip
-        more = None if last is None else (lambda: self.log.missed(rooms, last))
-        return RestoredSession(sid, pid, rooms, answer.get("data"), replay, more)
+        return RestoredSession(sid, pid, rooms, answer.get("data"), replay,
+                               lambda: self.log.since(rooms, start))  # fmt: skip
 
     # -- restoring elsewhere --------------------------------------------------------------------
 
@@ -285,14 +284,15 @@ class RecoveringBusAdapter(BusAdapter):
         ):
             self._publish(ServerSideEmitResponse(request_id, None), source)
             return
-        task = asyncio.ensure_future(self._answer(source, request_id, pid, offset))
+        counting = [source, 0]  # (from now: the asker's broadcasts may follow at once)
+        self._counting.append(counting)
+        task = asyncio.ensure_future(self._answer(source, request_id, pid, offset, counting))
         self._answering.add(task)
         task.add_done_callback(self._answering.discard)
 
-    async def _answer(self, source: int, request_id: str, pid: str, offset: str) -> None:
+    async def _answer(self, source: int, request_id: str, pid: str, offset: str,
+                      counting: list[int]) -> None:  # fmt: skip
         answer: dict[str, Any] | None = None
-        counting = [source, 0]
-        self._counting.append(counting)
         try:
             restored = await restore_for(_Here(self), self.nsp.sockets, pid, offset)
             if restored is not None:
