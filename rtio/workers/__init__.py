@@ -9,8 +9,9 @@ workers=N)``. docs/WORKERS.md tells how it works and its limits. Modules:
 - :mod:`.handoff`: passing a connection to the worker owning its session;
 - :mod:`.frames` (sans-I/O), :mod:`.relay` (the parent), :mod:`.bus` (a worker): the
   local bus between the workers;
+- :mod:`.restore`: the adapter below with connection state recovery (sessions move
+  between workers);
 - :mod:`.adapter`: the inter-worker adapter (rooms, broadcasts, fetch_sockets) on it;
-- :mod:`.restore`: the same with connection state recovery (sessions move between workers);
 - :mod:`.serving`: ``run_app(..., workers=N)``, registered with rtio.run on import.
 """
 
