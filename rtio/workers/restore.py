@@ -173,10 +173,13 @@ class RecoveringBusAdapter(BusAdapter):
 
     def take(self, pid: str, offset: str) -> RestoredSession | None:
         """The session ``pid`` from this worker's log (it is gone from it)."""
-        rebased = self._rebased.pop(pid, None)
-        if rebased is not None and rebased[0] == offset:
-            return self.log.restore(pid, offset, since=rebased[1])
-        return self.log.restore(pid, offset)
+        rebased = self._rebased.get(pid)
+        if rebased is None or rebased[0] != offset:
+            return self.log.restore(pid, offset)
+        restored = self.log.restore(pid, offset, since=rebased[1])
+        if restored is not None:  # (else kept: its socket may not have left yet)
+            del self._rebased[pid]
+        return restored
 
     # -- restoring here -------------------------------------------------------------------------
 
