@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -240,6 +240,8 @@ class RecoveringBusAdapter(BusAdapter):
         if not isinstance(had, int):
             raise TypeError("had must be a number")
         replay = list(missed)
+        # a third worker's events the holder had: told by their content, each once
+        held = Counter(repr(event) for event in missed)
         for origin, after, to, except_, data in pending.window:
             if origin == self.bus.index and had > 0:
                 had -= 1  # (in order: the bus keeps each pair's messages in order)
@@ -248,8 +250,13 @@ class RecoveringBusAdapter(BusAdapter):
                 continue
             if origin == pending.holder:
                 mine = after  # before its answer: among the missed, if meant for it
+            elif origin in (self.bus.index, -1):
+                mine = True
             else:  # (a third worker's may have reached the holder first: not twice)
-                mine = origin in (self.bus.index, -1) or data not in missed
+                key = repr(data)
+                mine = held[key] == 0
+                if not mine:
+                    held[key] -= 1
             if mine:
                 replay.append(data)
         own = frozenset((sid,))

@@ -146,6 +146,22 @@ async def test_an_asker_broadcast_the_holder_gave_the_session_before_is_replayed
     assert names(restored) == ["after the holder answered"]
 
 
+async def test_a_third_workers_events_during_the_round_trip_are_replayed_once() -> None:
+    holder, asker, third = workers(3)
+    offset = offset_now(holder, "S1")
+    holder.persist_session(Session("S1", "P1", ["S1"], {}))
+    task = asyncio.ensure_future(restore(asker, "P1", offset))
+    await asyncio.sleep(0)  # the request is on its way
+    send(third, "x")  # reaches the holder before it answers, and the asker meanwhile
+    while holder.log.session_count:
+        await asyncio.sleep(0)
+    send(third, "y")  # reaches the asker only: the holder answered already
+    send(third, "y")  # (twice: both are new)
+    restored = await task
+    assert restored is not None
+    assert names(restored) == ["x", "y", "y"]
+
+
 async def test_a_holder_that_dies_or_does_not_answer_is_not_waited_for(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
