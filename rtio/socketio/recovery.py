@@ -62,6 +62,7 @@ __all__ = [
     "RestoredSession",
     "Session",
     "SessionAwareAdapter",
+    "SessionKeeper",
     "restore_for",
     "should_replay",
 ]
@@ -257,9 +258,29 @@ class PacketLog:
         index = seq - packets[0].seq
         if index < 0 or index >= len(packets):
             return None
+        return self._select(session_rooms, index + 1)
+
+    @property
+    def next_seq(self) -> int:
+        """The number the next stored event will get (for :meth:`since`)."""
+        return self._next
+
+    def since(self, session_rooms: Iterable[str], seq: int) -> list[list[Any]] | None:
+        """The stored events numbered ``seq`` and after (``seq``: a :attr:`next_seq` read
+        earlier) meant for a socket in ``session_rooms``, in order; None when one of them
+        is no longer stored. (rtio.workers: a client that moved between workers and
+        missed nothing holds no offset of the log that keeps its session now.)"""
+        packets = self._packets
+        first = packets[0].seq if packets else self._next
+        if seq < first or seq > self._next:
+            return None
+        return self._select(session_rooms, seq - first)
+
+    def _select(self, session_rooms: Iterable[str], start: int) -> list[list[Any]]:
+        packets = self._packets
         rooms = frozenset(session_rooms)
         out: list[list[Any]] = []
-        for i in range(index + 1, len(packets)):
+        for i in range(start, len(packets)):
             stored = packets[i]
             # should_replay() written out: this loop may see every stored packet
             if stored.rooms and rooms.isdisjoint(stored.rooms):
@@ -282,15 +303,26 @@ class PacketLog:
             self._dropped(dropped)
         sessions[session.pid] = (now, session)
 
-    def restore(self, pid: str, offset: str) -> RestoredSession | None:
-        """Take the session ``pid`` with the events missed since ``offset``; None (and the
-        session is gone) if it is unknown, expired, or its offset is not stored."""
+    def restore(
+        self, pid: str, offset: str, *, since: int | None = None
+    ) -> RestoredSession | None:
+        """Take the session ``pid`` with the events missed since ``offset`` (or, given
+        ``since``, from that event number on: :meth:`since`); None (and the session is
+        gone) if it is unknown, expired, or its offset is not stored."""
         now = self._clock()
         self._trim(now)
         entry = self._sessions.pop(pid, None)
         if entry is None:
             return None
         session = entry[1]
+        if since is not None:
+            found = self.since(session.rooms, since)
+            if found is None:
+                self._dropped(session)
+                return None
+            start, rooms = self._next, session.rooms
+            return RestoredSession(session.sid, session.pid, rooms, session.data, found,
+                                   lambda: self.since(rooms, start))  # fmt: skip
         missed = self.missed(session.rooms, offset)
         if missed is None:
             self._dropped(session)
@@ -331,37 +363,23 @@ class PacketLog:
             hook(session)
 
 
-class SessionAwareAdapter(InMemoryAdapter):
-    """The in-memory adapter with connection state recovery (Node's
-    ``SessionAwareAdapter``): broadcasts are stored in a :class:`PacketLog` with their
-    offset appended, sessions are kept and restored there."""
-
-    #: broadcasts are stored: a single-socket emit goes through :meth:`broadcast` too
-    stores_packets = True
+class SessionKeeper:
+    """A namespace's :class:`PacketLog` (``log``) with ``on_session_expired`` called on
+    time: one timer, at the oldest waiting session's expiry, armed only when the hook is
+    set. What :class:`SessionAwareAdapter` and rtio.workers' adapter keep their sessions
+    in."""
 
     def __init__(self, nsp: Any, options: ConnectionStateRecovery) -> None:
-        super().__init__(nsp)
+        self.nsp = nsp
         self.log = PacketLog(options)
         self.log.on_session_expired = self._expired
         self._timer: asyncio.TimerHandle | None = None
         self._hooks: set[asyncio.Task[Any]] = set()
 
-    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
-        if packet.type is PacketType.EVENT and packet.id is None and not opts.volatile:
-            data = list(packet.data)  # the caller's list may be shared (parent namespaces)
-            self.log.append(data, opts.rooms, opts.except_rooms)
-            packet = Packet(PacketType.EVENT, packet.nsp, data)
-        super().broadcast(packet, opts)
-
-    def record_packet(self, packet: Packet, sid: str) -> Packet | None:
-        data = list(packet.data)
-        self.log.append(data, frozenset((sid,)))
-        return Packet(PacketType.EVENT, packet.nsp, data)
-
-    def persist_session(self, session: Session) -> Awaitable[None] | None:
+    def persist(self, session: Session) -> None:
+        """Keep ``session`` (PacketLog.persist), the hook's timer armed."""
         self.log.persist(session)
         self._arm()
-        return None
 
     def _arm(self) -> None:
         """One timer per namespace, at the oldest session's expiry (for the hook)."""
@@ -389,6 +407,36 @@ class SessionAwareAdapter(InMemoryAdapter):
                 task.add_done_callback(self._hooks.discard)
         except Exception:
             log.exception("the on_session_expired hook failed (session %s)", session.pid)
+
+
+class SessionAwareAdapter(InMemoryAdapter):
+    """The in-memory adapter with connection state recovery (Node's
+    ``SessionAwareAdapter``): broadcasts are stored in a :class:`PacketLog` with their
+    offset appended, sessions are kept and restored there."""
+
+    #: broadcasts are stored: a single-socket emit goes through :meth:`broadcast` too
+    stores_packets = True
+
+    def __init__(self, nsp: Any, options: ConnectionStateRecovery) -> None:
+        super().__init__(nsp)
+        self.sessions = SessionKeeper(nsp, options)
+        self.log = self.sessions.log
+
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        if packet.type is PacketType.EVENT and packet.id is None and not opts.volatile:
+            data = list(packet.data)  # the caller's list may be shared (parent namespaces)
+            self.log.append(data, opts.rooms, opts.except_rooms)
+            packet = Packet(PacketType.EVENT, packet.nsp, data)
+        super().broadcast(packet, opts)
+
+    def record_packet(self, packet: Packet, sid: str) -> Packet | None:
+        data = list(packet.data)
+        self.log.append(data, frozenset((sid,)))
+        return Packet(PacketType.EVENT, packet.nsp, data)
+
+    def persist_session(self, session: Session) -> Awaitable[None] | None:
+        self.sessions.persist(session)
+        return None
 
     def restore_session(self, pid: str, offset: str) -> Any:
         return self.log.restore(pid, offset)

@@ -9,6 +9,8 @@ workers=N)``. docs/WORKERS.md tells how it works and its limits. Modules:
 - :mod:`.handoff`: passing a connection to the worker owning its session;
 - :mod:`.frames` (sans-I/O), :mod:`.relay` (the parent), :mod:`.bus` (a worker): the
   local bus between the workers;
+- :mod:`.restore`: the adapter below with connection state recovery (sessions move
+  between workers);
 - :mod:`.adapter`: the inter-worker adapter (rooms, broadcasts, fetch_sockets) on it;
 - :mod:`.serving`: ``run_app(..., workers=N)``, registered with rtio.run on import;
 - :mod:`.forward` (with :mod:`.machines`, :mod:`.claim`, :mod:`.splice`): several machines
@@ -26,6 +28,7 @@ from .adapter import BusAdapter, TooManyRequests, WorkerSocket
 from .bus import BusState, WorkerBus
 from .handoff import Handoff, HandoffState
 from .ownership import MAX_WORKERS, WorkerCountError, owner_of, prefix_of, resolve_workers
+from .restore import RecoveringBusAdapter
 from .serving import PLUGIN, run_workers
 from .supervisor import SlotState, SupervisorState, WorkersFailing, listen, supervise
 from .worker import Worker, WorkerState, WorkersUnsupported, check_app
@@ -48,6 +51,7 @@ __all__ = [
     "BusState",
     "Handoff",
     "HandoffState",
+    "RecoveringBusAdapter",
     "SlotState",
     "SupervisorState",
     "TooManyRequests",

@@ -158,6 +158,11 @@ class BusAdapter(Adapter):
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         if not opts.local:
             self._publish(Broadcast(WirePacket(list(packet.data)), wire_options(opts)))
+        self.deliver(packet, opts, self.bus.index)
+
+    def deliver(self, packet: Packet, opts: BroadcastOptions, origin: int) -> None:
+        """A broadcast of worker ``origin`` (this one's included) reaches this worker's
+        sockets (restore.py's adapter stores it first, for connection state recovery)."""
         super().broadcast(packet, opts)
 
     def broadcast_with_ack(
@@ -301,7 +306,7 @@ class BusAdapter(Adapter):
                 return
             self.received += 1
             local = Packet(PacketType.EVENT, self.nsp.name, body.packet.data)
-            super().broadcast(local, local_options(body.opts))
+            self.deliver(local, local_options(body.opts), source)
         elif isinstance(body, BroadcastClientCount | BroadcastAck):
             self._ack_answer(source, body)
         elif isinstance(body, SocketsJoin):

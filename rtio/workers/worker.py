@@ -39,6 +39,7 @@ from .adapter import BusAdapter
 from .bus import WorkerBus
 from .handoff import Handoff
 from .ownership import prefix_of
+from .restore import RecoveringBusAdapter
 
 if TYPE_CHECKING:
     import asyncio
@@ -122,7 +123,10 @@ class Worker:
         await self.bus.connect(self._bus_sock)
         for server in app.get(SERVERS_KEY, []):
             if server.adapter_factory is InMemoryAdapter:
-                server.use_adapter(BusAdapter.factory(self.bus))
+                # (with connection state recovery: the sessions move between workers too)
+                kind = BusAdapter if server.connection_state_recovery is None else (
+                    RecoveringBusAdapter)  # fmt: skip
+                server.use_adapter(kind.factory(self.bus))
             else:
                 # another adapter (Redis): its namespaces' adapters were built before the
                 # fork, with the same node id in every worker, which would then take each

@@ -4,6 +4,9 @@ quickly.
 
     python tests/node/recovery_server.py [--port 0] [--max-duration 120]
 
+RTIO_WORKERS=N: the same server with N worker processes (``rtio.run_app(workers=N)``:
+recovery then spans the workers, rtio/workers/restore.py).
+
 Prints ``{"event": "listening", "port": N}`` once it accepts connections,
 ``{"event": "connect", "sid", "recovered"}`` for each socket that connects and
 ``{"event": "disconnect", "sid", "reason"}`` for each that leaves. Written against rtio's
@@ -28,7 +31,9 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
+import socket
 from typing import Any
 
 from aiohttp import web
@@ -121,5 +126,24 @@ async def main() -> None:
     await runner.cleanup()
 
 
+def main_workers(workers: int) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--max-duration", type=float, default=120.0)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    port = args.port
+    if not port:
+        with socket.socket() as probe:
+            probe.bind((args.host, 0))
+            port = probe.getsockname()[1]
+    rtio.run_app(make_server(args.max_duration), host=args.host, port=port, workers=workers,
+                 print=lambda _text: out(event="listening", port=port))  # fmt: skip
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    if int(os.environ.get("RTIO_WORKERS", "1")) > 1:
+        main_workers(int(os.environ["RTIO_WORKERS"]))
+    else:
+        asyncio.run(main())

@@ -105,6 +105,24 @@ def test_session_restored_once() -> None:
     assert log.restore("unknown", offset) is None
 
 
+def test_since_reads_from_an_event_number_even_in_an_empty_log() -> None:
+    clock = Clock()
+    log = _log(clock, max_packets=2)
+    start = log.next_seq  # nothing stored yet
+    assert log.since(["s"], start) == []
+    log.append(["ev", 0], *_opts())
+    log.append(["ev", 1], *_opts(("other",)))
+    assert log.since(["s"], start) == [["ev", 0, "e-0"]]
+    log.persist(Session("sid", "pid", ["s"], {}))
+    log.append(["ev", 2], *_opts(("s",)))  # the cap pushes event 0 out
+    assert log.since(["s"], start) is None and log.since(["s"], 1) == [["ev", 2, "e-2"]]
+    assert log.since(["s"], 4) is None  # not yet given
+    restored = log.restore("pid", "foreign-7", since=1)
+    assert restored is not None and restored.missed == [["ev", 2, "e-2"]]
+    log.append(["ev", 3], *_opts())
+    assert restored.more is not None and restored.more() == [["ev", 3, "e-3"]]
+
+
 def test_bad_offset_drops_the_session() -> None:
     clock = Clock()
     log = _log(clock)

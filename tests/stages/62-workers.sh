@@ -5,6 +5,9 @@
 # all), then the whole socket.io-client suite (tests/node/socketio.test.mjs) against
 # tests/node/socketio_server.py served with 2 workers (RTIO_WORKERS=2); its "frozen /
 # crashed server" tests signal the supervisor, not a serving process, and are skipped.
+# Then connection state recovery (tests/node/recovery.test.mjs, ~6 s) against
+# tests/node/recovery_server.py with 2 workers: a client comes back to any worker and
+# recovers (rtio/workers/restore.py).
 # The Python side (python-socketio, raw Engine.IO, restart, SIGTERM) is tests/workers, in
 # the unit stage.
 set -uo pipefail
@@ -19,4 +22,7 @@ node --test --test-reporter=spec --test-reporter-destination=stdout \
 RTIO_WORKERS=2 node --test --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$ARTIFACTS/workers-socketio-suite.tap" \
   socketio.test.mjs || status=1
+RTIO_WORKERS=2 node --test --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$ARTIFACTS/workers-recovery-node.tap" \
+  recovery.test.mjs || status=1
 exit $status
