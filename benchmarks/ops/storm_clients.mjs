@@ -8,7 +8,9 @@
 // 2. Waits for the server to go away (its restart is the storm: every socket reconnects at
 //    once). From the first "disconnect" (t0) it records, per socket, when it was connected
 //    again, every failed attempt by its message (a 503 from admission control reads
-//    "websocket error"), and sockets that drop again once back.
+//    "websocket error: Unexpected server response: 503"; attempts before the restarted
+//    server listens, counted apart too, "websocket error: connect ECONNREFUSED ..."), and
+//    sockets that drop again once back.
 // 3. The first PROBES sockets, once back, echo every 100 ms (an ack with a 5 s timeout):
 //    the service that clients already let in get while the storm goes on.
 // 4. When all are back (plus 2 s) or at DEADLINE_S after t0, prints {"phase":"result", ...}
@@ -32,6 +34,8 @@ const backAt = new Array(N).fill(null); // ms after t0 each socket connected aga
 const failures = {}; // failed reconnect attempts by message
 let attempts = 0;
 let droppedAgain = 0;
+let firstBack = null; // ms after t0 the first socket was back: the server listened again
+let failedWhileDown = 0; // failed attempts before that
 const echoes = []; // [ms after t0, latency ms] of the probes
 let echoTimeouts = 0;
 let cpuAtT0 = null;
@@ -69,8 +73,13 @@ function open(i) {
   });
   socket.io.on("reconnect_error", (err) => {
     if (t0 === null) return;
-    const key = String(err && err.message);
+    // "websocket error" says nothing more: the ws library's event under it does
+    // ("Unexpected server response: 503", "connect ECONNREFUSED ...")
+    const detail = err && err.description && err.description.message;
+    const key = String(err && err.message) + (detail ? `: ${detail}` : "");
     failures[key] = (failures[key] || 0) + 1;
+    // before the first socket is back the server was still starting: not its doing
+    if (firstBack === null) failedWhileDown++;
   });
   socket.on("disconnect", () => {
     if (t0 === null) {
@@ -86,6 +95,7 @@ function open(i) {
       socket.on("connect", () => {
         if (t0 !== null && backAt[i] === null) {
           backAt[i] = Date.now() - t0;
+          if (firstBack === null) firstBack = backAt[i];
           if (i < PROBES) probe(socket);
         }
       });
@@ -133,6 +143,8 @@ out({
   back_ms: { p50: pct(back, 50), p90: pct(back, 90), p99: pct(back, 99), max: back.at(-1) ?? null },
   attempts,
   failed_attempts: failures,
+  failed_while_down: failedWhileDown,
+  first_back_ms: firstBack,
   dropped_again: droppedAgain,
   probe_echoes: during.length,
   probe_echo_ms: { p50: pct(during, 50), p99: pct(during, 99), max: during.at(-1) ?? null },

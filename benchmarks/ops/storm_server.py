@@ -1,14 +1,15 @@
 """The server of the reconnect-storm measurement (benchmarks/ops/reconnect_storm.py).
 
     .venv/bin/python benchmarks/ops/storm_server.py PORT [--auth-cpu-ms 1.0]
-        [--max-handshake-rate R]
+        [--max-handshake-rate R] [--handshake-burst B]
 
 One rtio process on 127.0.0.1:PORT (rtio's own front, uvloop when installed), Socket.IO at
 /socket.io/. Its connect middleware burns ``--auth-cpu-ms`` of CPU per connection, the cost
 of checking a token (a signature, a session look-up decoded in Python): that is what makes
 a storm expensive for a real app, and the server, not the load tool, the bound.
 ``echo(*args)`` answers its ack with the same args. ``--max-handshake-rate`` turns on
-admission control (rtio/engine/admission.py; the burst is one second's worth). Exits on SIGTERM.
+admission control (rtio/engine/admission.py; the burst is one second's worth unless
+``--handshake-burst`` says otherwise). Exits on SIGTERM.
 """
 
 from __future__ import annotations
@@ -24,10 +25,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `import rtio`
 
 import rtio
+from rtio.engine.options import EngineOptions
 
 
-def make_server(auth_cpu_ms: float, rate: float | None) -> rtio.Server:
-    sio = rtio.Server(max_handshake_rate=rate)
+def make_server(auth_cpu_ms: float, rate: float | None, burst: int | None) -> rtio.Server:
+    if burst is None:
+        sio = rtio.Server(max_handshake_rate=rate)
+    else:  # handshake_burst is an engine option only
+        options = EngineOptions(path="/socket.io/", max_handshake_rate=rate, handshake_burst=burst)
+        sio = rtio.Server(engine_options=options)
     cost = auth_cpu_ms / 1000.0
 
     @sio.use
@@ -49,6 +55,7 @@ def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("--auth-cpu-ms", type=float, default=1.0)
     parser.add_argument("--max-handshake-rate", type=float, default=None)
+    parser.add_argument("--handshake-burst", type=int, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -57,7 +64,7 @@ def main() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
-    sio = make_server(args.auth_cpu_ms, args.max_handshake_rate)
+    sio = make_server(args.auth_cpu_ms, args.max_handshake_rate, args.handshake_burst)
     # backlog 4096 (the kernel's somaxconn here): a storm is not to be shaped by SYN drops
     rtio.run_app(sio, host="127.0.0.1", port=args.port, backlog=4096, print=None)
 
