@@ -119,6 +119,9 @@ class Server(Operations):
         (sustained, with one second's worth at once); past it a handshake is answered 503
         with ``Retry-After`` and the client retries after its backoff. None: no limit (as
         Node). See docs/LIMITS.md.
+    :param handshake_burst: with ``max_handshake_rate``: how many handshakes may come at
+        once (None: one second's worth). A tenth of a second's worth keeps the sessions
+        already open answered within tens of ms during a storm (docs/OPERATIONS.md).
     :param connection_state_recovery: [connectionStateRecovery] a
         :class:`~.recovery.ConnectionStateRecovery`, a dict of its options
         (``max_disconnection_duration`` 120 s, ``skip_middlewares`` True, ``max_packets``
@@ -159,6 +162,7 @@ class Server(Operations):
         max_child_namespaces: int | None = 10_000,
         slow_handler_warning: float | None = 5.0,
         max_handshake_rate: float | None = None,
+        handshake_burst: int | None = None,
         shutdown_drain: float = _ENGINE_DEFAULTS.shutdown_drain,
         engine_options: EngineOptions | None = None,
         path: str = "/socket.io/",
@@ -181,6 +185,7 @@ class Server(Operations):
                 body_timeout=body_timeout,
                 close_timeout=close_timeout,
                 max_handshake_rate=max_handshake_rate,
+                handshake_burst=handshake_burst,
                 shutdown_drain=shutdown_drain,
                 cookie=cookie,
                 allow_request=allow_request,

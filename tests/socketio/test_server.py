@@ -234,3 +234,20 @@ async def test_shutdown_reaches_sockets() -> None:
         assert reasons == ["server shutting down"]
     finally:
         await client.close()
+
+
+async def test_handshake_burst_bounds_the_handshakes_let_in_at_once() -> None:
+    # a rate so low that no token comes back during the test: the burst alone decides
+    sio = rtio.Server(max_handshake_rate=0.001, handshake_burst=2, connect_timeout=None)
+    client = TestClient(TestServer(sio.make_app()))
+    await client.start_server()
+    try:
+        statuses = []
+        for _ in range(4):
+            resp = await client.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
+            statuses.append(resp.status)
+            if resp.status == 503:
+                assert resp.headers["Retry-After"] == "1000"
+        assert statuses == [200, 200, 503, 503]
+    finally:
+        await client.close()
