@@ -15,8 +15,8 @@ attempts and their causes (503s when admission control refuses; attempts before 
 restarted server listened, "failed while down", are the restart's, not the server's),
 clients that dropped again once back, the echo latency of the first ``--probes``
 clients once back while the storm goes on (the service the clients already let in get),
-the restarted server's CPU seconds and peak RSS, and the load tool's own CPU (to show the
-server was the bound).
+the restarted server's CPU seconds, peak RSS and connect middleware calls, and the load
+tool's own CPU (to show the server was the bound).
 
 Needs node and tests/node/node_modules (``cd tests/node && npm ci``). Results as one JSON
 line per run in ``--out`` (default benchmarks/results/reconnect-storm.jsonl) and a table.
@@ -170,7 +170,11 @@ def run_once(args: argparse.Namespace, rate: float | None) -> dict[str, object]:
                     proc.wait(10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    errors = [ln for ln in tail(log, 200).splitlines() if "Traceback" in ln or "ERROR" in ln]
+    lines = tail(log, 200).splitlines()
+    errors = [ln for ln in lines if "Traceback" in ln or "ERROR" in ln]
+    # the restarted server's line comes last (the first server was SIGKILLed: no line)
+    calls = [ln for ln in lines if ln.startswith("connect middleware calls: ")]
+    result["server_connects"] = int(calls[-1].rsplit(" ", 1)[1]) if calls else None
     result["server_log_errors"] = len(errors)
     log.unlink(missing_ok=True)
     result["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -31,6 +31,8 @@ const DEADLINE_MS = Number(deadlineArg) * 1000;
 const sockets = [];
 let t0 = null; // the first disconnect: the server is gone
 const backAt = new Array(N).fill(null); // ms after t0 each socket connected again
+const tries = new Array(N).fill(0); // reconnect attempts of each socket since t0
+const lastTry = new Array(N).fill(null); // ms after t0 of each socket's last attempt
 const failures = {}; // failed reconnect attempts by message
 let attempts = 0;
 let droppedAgain = 0;
@@ -69,7 +71,10 @@ function open(i) {
   sockets.push(socket);
   // counted from t0 only: a first connect under admission control may be retried too
   socket.io.on("reconnect_attempt", () => {
-    if (t0 !== null) attempts++;
+    if (t0 === null) return;
+    attempts++;
+    tries[i]++;
+    lastTry[i] = Date.now() - t0;
   });
   socket.io.on("reconnect_error", (err) => {
     if (t0 === null) return;
@@ -151,6 +156,19 @@ out({
   probe_echo_timeouts: echoTimeouts,
   client_cpu_s: (cpu.user + cpu.system) / 1e6,
   elapsed_ms: t0 === null ? null : Date.now() - t0,
+  // the sockets never back: how often they tried, and when they last did (still trying?)
+  not_back: notBack(),
 });
+function notBack() {
+  const idx = [...backAt.keys()].filter((i) => backAt[i] === null);
+  if (idx.length === 0) return null;
+  const t = idx.map((i) => tries[i]).sort((a, b) => a - b);
+  const last = idx.map((i) => lastTry[i] ?? -1).sort((a, b) => a - b);
+  return {
+    sockets: idx.length,
+    attempts: { min: t[0], p50: pct(t, 50), max: t.at(-1) },
+    last_attempt_ms: { min: last[0], p50: pct(last, 50), max: last.at(-1) },
+  };
+}
 for (const s of sockets) s.close();
 process.exit(0);

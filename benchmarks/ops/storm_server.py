@@ -9,7 +9,8 @@ of checking a token (a signature, a session look-up decoded in Python): that is 
 a storm expensive for a real app, and the server, not the load tool, the bound.
 ``echo(*args)`` answers its ack with the same args. ``--max-handshake-rate`` turns on
 admission control (rtio/engine/admission.py; the burst is one second's worth unless
-``--handshake-burst`` says otherwise). Exits on SIGTERM.
+``--handshake-burst`` says otherwise). Exits on SIGTERM, printing to stderr how many
+times the connect middleware ran.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, f
 import rtio
 from rtio.engine.options import EngineOptions
 
+#: the connect middleware's calls: the handshakes let in that reached a Socket.IO CONNECT
+CONNECTS = [0]
+
 
 def make_server(auth_cpu_ms: float, rate: float | None, burst: int | None) -> rtio.Server:
     if burst is None:
@@ -38,6 +42,7 @@ def make_server(auth_cpu_ms: float, rate: float | None, burst: int | None) -> rt
 
     @sio.use
     def check_token(socket: rtio.Socket, auth: Any) -> None:
+        CONNECTS[0] += 1
         # Spin rather than sleep: a token check is CPU on the server's one loop.
         end = time.perf_counter() + cost
         while time.perf_counter() < end:
@@ -67,6 +72,8 @@ def main() -> None:
     sio = make_server(args.auth_cpu_ms, args.max_handshake_rate, args.handshake_burst)
     # backlog 4096 (the kernel's somaxconn here): a storm is not to be shaped by SYN drops
     rtio.run_app(sio, host="127.0.0.1", port=args.port, backlog=4096, print=None)
+    # read by reconnect_storm.py once this server stopped (SIGTERM)
+    print(f"connect middleware calls: {CONNECTS[0]}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
