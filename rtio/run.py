@@ -86,6 +86,10 @@ class FrontHook(Protocol):
 FRONT_HOOKS_KEY = web.AppKey("rtio.front_hooks", list)
 
 
+async def _close_after_response(request: web.Request, response: web.StreamResponse) -> None:
+    response.force_close()  # "Connection: close", then aiohttp closes the connection
+
+
 def _chain(hooks: Sequence[Callable[[RequestHead, asyncio.Transport, bytes], bool]]
            ) -> Callable[[RequestHead, asyncio.Transport, bytes], bool] | None:  # fmt: skip
     """One Redirect hook trying ``hooks`` in turn (None when there is none)."""
@@ -231,11 +235,18 @@ async def serve_app(
         app = await app
     if worker is not None:
         await worker.prepare(app)
+    front_hooks: list[FrontHook] = list(app.get(FRONT_HOOKS_KEY, ()))
+    if worker is not None or front_hooks:
+        # A connection the front gives aiohttp (a request off the Engine.IO path: a page,
+        # its scripts) stays aiohttp's, out of the Redirect hooks' sight: an Engine.IO
+        # request a browser sends next on it, for another worker's (or machine's)
+        # session, would get "Session ID unknown". So aiohttp closes each one after its
+        # response: the browser's next request comes on a new connection, through the front.
+        app.on_response_prepare.append(_close_after_response)
     runner = web.AppRunner(
         app, handle_signals=False, shutdown_timeout=shutdown_timeout, **runner_kwargs
     )
     await runner.setup()
-    front_hooks: list[FrontHook] = list(app.get(FRONT_HOOKS_KEY, ()))
     redirects = [hook.redirect for hook in front_hooks]
     if worker is not None:
         redirects.append(worker.redirect)

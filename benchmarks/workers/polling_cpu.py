@@ -5,7 +5,8 @@ per broadcast delivery, 1 worker against 2
 (about half are then handed over); WebSocket: 20 clients each asking ``whoami`` (an
 event and its ack), then one client making the server broadcast to all 20 (half of them on
 the other worker with 2). CPU is read from /proc for every process of the server
-(the supervisor and its workers) in clock ticks (10 ms): run enough round trips.
+(the supervisor and its workers) in clock ticks (10 ms): run enough round trips. With
+WebSocket clients, only the rounds are measured (not the clients' connections).
 
     .venv/bin/python benchmarks/workers/polling_cpu.py [ROUNDS_PER_SESSION [WHAT...]]
 
@@ -66,10 +67,6 @@ def cpu_split(pids: list[int]) -> list[tuple[float, float]]:
     return out
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    return sum(user + system for user, system in cpu_split(pids))
-
-
 async def session(http: aiohttp.ClientSession, base: str, rounds: int) -> None:
     async with http.get(f"{base}/socket.io/?EIO=4&transport=polling") as r:
         sid = json.loads((await r.text())[1:])["sid"]
@@ -117,10 +114,36 @@ async def _until(ws: aiohttp.ClientWebSocketResponse, prefix: str) -> None:
             return
 
 
-async def ws_load(base: str, rounds: int, mode: str) -> None:
+class Meter:
+    """The server's CPU (every process of ``pids``), the wall clock and this process's CPU
+    between :meth:`start` and :meth:`stop`; each process's (user, system) split too."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+
+    def start(self) -> None:
+        self.split0 = cpu_split(self.pids)
+        self.wall0, self.client0 = time.perf_counter(), time.process_time()
+
+    def stop(self) -> None:
+        self.split1 = cpu_split(self.pids)
+        self.wall1, self.client1 = time.perf_counter(), time.process_time()
+
+    @property
+    def server(self) -> float:
+        return sum(u + s for u, s in self.split1) - sum(u + s for u, s in self.split0)
+
+
+async def ws_load(base: str, rounds: int, mode: str, meter: Meter) -> None:
+    """SESSIONS WebSocket clients connect (not measured), then the rounds (measured)."""
     connector = aiohttp.TCPConnector(force_close=True, limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
-        clients = [await ws_client(http, base) for _ in range(SESSIONS)]
+        clients: list[aiohttp.ClientWebSocketResponse] = []
+        while len(clients) < SESSIONS:  # 50 at a time: the listen backlog holds them
+            more = min(50, SESSIONS - len(clients))
+            clients += await asyncio.gather(*(ws_client(http, base) for _ in range(more)))
+        await asyncio.sleep(0.5)  # the server settles (its connect handling done)
+        meter.start()
         if mode == "echo":
             async def echo(ws: aiohttp.ClientWebSocketResponse) -> None:
                 for i in range(rounds):
@@ -132,6 +155,7 @@ async def ws_load(base: str, rounds: int, mode: str) -> None:
             for i in range(rounds):
                 await clients[0].send_str(f'42{i}["shout",null,{i}]')
                 await asyncio.gather(*(_until(ws, '42["heard"') for ws in clients))
+        meter.stop()
         for ws in clients:
             await ws.close()
 
@@ -148,15 +172,13 @@ def measure(workers: int, what: str, rounds: int, force_close: bool = False) -> 
         time.sleep(2.0)
         base = f"http://127.0.0.1:{port}"
         asyncio.run(load(base, 4, 2, force_close))  # warm up (and both workers started)
-        pids = process_tree(proc.pid)
-        split0 = cpu_split(pids)
-        server0, wall0, client0 = cpu_seconds(pids), time.perf_counter(), time.process_time()
+        meter = Meter(process_tree(proc.pid))
         if what == "polling":
+            meter.start()
             asyncio.run(load(base, SESSIONS, rounds, force_close))
+            meter.stop()
         else:
-            asyncio.run(ws_load(base, rounds, what))
-        server1, wall1, client1 = cpu_seconds(pids), time.perf_counter(), time.process_time()
-        split1 = cpu_split(pids)
+            asyncio.run(ws_load(base, rounds, what, meter))
     finally:
         proc.terminate()
         proc.wait()
@@ -165,12 +187,13 @@ def measure(workers: int, what: str, rounds: int, force_close: bool = False) -> 
             "broadcast": "broadcast delivery"}[what]  # fmt: skip
     how = (", a new connection per request" if force_close else ", keep-alive") \
         if what == "polling" else ""
-    print(f"workers={workers}{how}: server CPU {1e6 * (server1 - server0) / n:.0f} us per "
-          f"{unit}, load generator {1e6 * (client1 - client0) / n:.0f} us, "
-          f"{n} in {wall1 - wall0:.1f} s")  # fmt: skip
+    print(f"workers={workers}{how}: server CPU {1e6 * meter.server / n:.1f} us per "
+          f"{unit}, load generator {1e6 * (meter.client1 - meter.client0) / n:.0f} us, "
+          f"{n} in {meter.wall1 - meter.wall0:.1f} s")  # fmt: skip
     if os.environ.get("BENCH_SPLIT"):  # each process's user + system CPU
-        parts = [f"{1e6 * (u1 - u0) / n:.0f}u+{1e6 * (s1 - s0) / n:.0f}s"
-                 for (u0, s0), (u1, s1) in zip(split0, split1, strict=True)]  # fmt: skip
+        pairs = zip(meter.split0, meter.split1, strict=True)
+        parts = [f"{1e6 * (u1 - u0) / n:.1f}u+{1e6 * (s1 - s0) / n:.1f}s"
+                 for (u0, s0), (u1, s1) in pairs]  # fmt: skip
         print("    per process (supervisor first when workers > 1):", " ".join(parts))
 
 

@@ -5,6 +5,14 @@ presence, typing indicators, delivery acks, the last messages of a room on joini
 images sent as binary. Everything lives in memory; a
 restart forgets it, and the browsers join their rooms again on their own.
 
+With several workers (``rtio demo --workers 2``) every process serves some of the people, so
+nothing about them is read from this process alone: who is connected, their names and
+their rooms come from the adapter (``fetch_sockets()``: every worker's sockets, with their
+``data`` and ``rooms``), and the rooms with their last messages, which each process keeps,
+are kept alike in all of them by telling the others (``server_side_emit``: "room" when one
+is joined, "posted" with each message). Two tabs taking one name at the same instant on
+two workers can both get it (a shared lock would be needed); on one worker they cannot.
+
 Connecting: ``auth`` is ``{name, token?}`` (token: the browser tab's random id, so that the
 same tab reconnecting keeps its name); a refusal is a ``connect_error`` with the reason.
 
@@ -34,6 +42,7 @@ import re
 import secrets
 import time
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +82,16 @@ def field(request: Any, key: str) -> Any:
 def create_server(**options: Any) -> rtio.Server:
     """The chat's Socket.IO server (``options`` go to :class:`rtio.Server`)."""
     sio = rtio.Server(**options)
-    # room -> its last messages; the keys are the rooms that exist, oldest first
+    # room -> its last messages; the keys are the rooms that exist, least recently joined
+    # first (each worker keeps its own copy, the others tell it what changes: see below)
     rooms: dict[str, deque[Message]] = {LOBBY: deque(maxlen=HISTORY)}
 
-    def chat_rooms(socket: rtio.Socket) -> set[str]:
+    # The sockets below are this worker's rtio.Socket objects or, with several workers,
+    # the others' (fetch_sockets()): both have .id, .rooms (a set) and .data.
+
+    def chat_rooms(socket: Any) -> set[str]:
         """The rooms a socket is in (every socket is also in a room named by its id)."""
-        return socket.rooms - {socket.id}
+        return set(socket.rooms) - {socket.id}
 
     def room_of(socket: rtio.Socket, request: Any) -> str | None:
         """The room a request names, if the socket is in it."""
@@ -86,16 +99,19 @@ def create_server(**options: Any) -> rtio.Server:
         return room if isinstance(room, str) and room in chat_rooms(socket) else None
 
     async def members(room: str, leaving: rtio.Socket | None = None) -> list[dict[str, str]]:
+        """Who is in ``room``, on every worker (but ``leaving``)."""
+        gone = leaving.id if leaving is not None else None
         sockets = await sio.to(room).fetch_sockets()
-        people = [{"id": s.id, "name": s.data["name"]} for s in sockets if s is not leaving]
+        people = [{"id": s.id, "name": s.data["name"]} for s in sockets if s.id != gone]
         return sorted(people, key=lambda p: p["name"].lower())
 
     async def room_list(leaving: rtio.Socket | None = None) -> list[dict[str, Any]]:
         """Every room (the lobby first) and how many are in it. (Counting every socket's
         rooms is plenty for a demo; a server with thousands of users would keep counts.)"""
+        gone = leaving.id if leaving is not None else None
         counts = dict.fromkeys(rooms, 0)
         for socket in await sio.fetch_sockets():
-            if socket is not leaving:
+            if socket.id != gone:
                 for room in chat_rooms(socket):
                     counts[room] = counts.get(room, 0) + 1
         names = sorted(counts, key=lambda r: (r != LOBBY, r))
@@ -109,11 +125,39 @@ def create_server(**options: Any) -> rtio.Server:
             if not empty:
                 return False
             del rooms[empty[0]]
-        rooms[room] = deque(maxlen=HISTORY)
+        rooms.setdefault(room, deque(maxlen=HISTORY))  # (made meanwhile: kept)
         return True
 
+    async def use_room(room: str) -> bool:
+        """Make ``room`` the most recently joined, creating it if needed (False: too many
+        rooms, none of them empty)."""
+        if room not in rooms and not await make_room(room):
+            return False
+        rooms[room] = rooms.pop(room)
+        return True
+
+    def remember(message: Message) -> None:
+        """Keep a message in its room's history (images within HISTORY_IMAGE_BYTES)."""
+        history = rooms[message["room"]]
+        history.append(message)
+        while sum(len(m["image"]["data"]) for m in history if "image" in m) > HISTORY_IMAGE_BYTES:
+            history.popleft()
+
+    # -- the other workers' changes to the rooms (none with one worker) ------------------
+
+    async def room_used_elsewhere(room: str) -> None:
+        await use_room(room)
+
+    async def posted_elsewhere(message: Message) -> None:
+        if message["room"] in rooms or await make_room(message["room"]):
+            remember(message)
+
+    sio.on_server_side("room", room_used_elsewhere)
+    sio.on_server_side("posted", posted_elsewhere)
+
     async def post(socket: rtio.Socket, room: str, **content: Any) -> dict[str, Any]:
-        """Keep a message in the room's history and send it to the others there."""
+        """Keep a message in the room's history (here and in the other workers) and send
+        it to the others there."""
         message = {
             "id": secrets.token_urlsafe(9),  # unique across restarts: clients dedupe by id
             "room": room,
@@ -122,19 +166,17 @@ def create_server(**options: Any) -> rtio.Server:
             "ts": int(time.time() * 1000),  # JavaScript time: milliseconds
             **content,
         }
-        history = rooms[room]
-        history.append(message)
-        while sum(len(m["image"]["data"]) for m in history if "image" in m) > HISTORY_IMAGE_BYTES:
-            history.popleft()
+        remember(message)
+        sio.server_side_emit("posted", message)
         await socket.to(room).emit("message", message)  # the sender has it already
         return {"ok": True, "id": message["id"], "ts": message["ts"]}
 
-    def name_taken(name: str, token: str | None) -> bool:
-        """Whether a connected socket of another tab holds ``name`` (case aside)."""
+    def name_taken(name: str, token: str | None, sockets: Iterable[Any]) -> bool:
+        """Whether one of ``sockets``, of another tab, holds ``name`` (case aside)."""
         key = name.casefold()
         return any(
             s.data["name"].casefold() == key and (token is None or s.data["token"] != token)
-            for s in sio.sockets.values()
+            for s in sockets
         )
 
     async def announce_leaving(socket: rtio.Socket, room: str) -> None:
@@ -153,11 +195,13 @@ def create_server(**options: Any) -> rtio.Server:
         name = name.strip()[:MAX_NAME]
         # The browser tab's own random token: the same tab coming back (a reconnection
         # while the server still holds its old socket) keeps its name; anyone else is
-        # refused while a connected socket holds it. No await between this check and the
-        # socket joining `sio.sockets`: two tabs racing for one name cannot both win.
+        # refused while a connected socket holds it, on any worker. The last check is of
+        # this worker's sockets with no await before the socket joins `sio.sockets`: two
+        # tabs racing for one name on one worker cannot both win.
         token = field(auth, "token")
         token = token[:64] if isinstance(token, str) and token else None
-        if name_taken(name, token):
+        everyone = await sio.fetch_sockets()
+        if name_taken(name, token, everyone) or name_taken(name, token, sio.sockets.values()):
             raise rtio.ConnectionRefused(f"The name {name} is taken: pick another.")
         socket.data["name"] = name
         socket.data["token"] = token
@@ -187,9 +231,9 @@ def create_server(**options: Any) -> rtio.Server:
         room = room.strip().lower() if isinstance(room, str) else ""
         if not ROOM_NAME.fullmatch(room):
             return refuse("A room name is 1 to 24 letters, digits, - or _.")
-        if room not in rooms and not await make_room(room):
+        if not await use_room(room):  # the most recently joined room goes last
             return refuse("Too many rooms: join one that exists.")
-        rooms[room] = rooms.pop(room)  # the most recently used room goes last
+        sio.server_side_emit("room", room)  # the same in the other workers
         newcomer = room not in socket.rooms
         await socket.join(room)
         people = await members(room)

@@ -10,8 +10,8 @@ in-memory adapter's bookkeeping) and tells the other workers, in socket.io-adapt
   published (SOCKETS_JOIN / SOCKETS_LEAVE / DISCONNECT_SOCKETS);
 - ``fetch_sockets``: this worker's sockets, then every other live worker's answer
   (FETCH_SOCKETS -> FETCH_SOCKETS_RESPONSE) as :class:`WorkerSocket` objects;
-- ``server_side_emit``: SERVER_SIDE_EMIT to the handlers registered with
-  ``WorkerBus.on``; ``server_count``: the live workers.
+- ``server_side_emit``: SERVER_SIDE_EMIT to the other workers' handlers
+  (``sio.on_server_side``, else ``WorkerBus.on``); ``server_count``: the live workers.
 
 A request waits for the answers of the workers live when it was sent; a worker that dies
 meanwhile is not waited for (MEMBERS from the supervisor), and no request waits more than
@@ -134,6 +134,7 @@ class BusAdapter(Adapter):
         max_pending: int = 1024,
     ) -> None:
         super().__init__(nsp)
+        self.namespace = nsp  # (typed: its server-side handlers)
         self.bus = bus
         self.request_timeout = request_timeout
         self.max_pending = max_pending
@@ -344,7 +345,11 @@ class BusAdapter(Adapter):
         if not body.packet or not isinstance(body.packet[0], str):
             return
         event, *args = body.packet
-        handler = self.bus.handler(self.nsp.name, event)
+        # the namespace's (``sio.on_server_side``), else the bus's (``WorkerBus.on``), as
+        # the Redis adapter does
+        handler = self.namespace.server_side_handlers.get(event) or self.bus.handler(
+            self.nsp.name, event
+        )
         if handler is None:
             return
         try:

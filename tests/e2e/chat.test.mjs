@@ -4,7 +4,10 @@
 //
 // Environment: CHROMIUM (default /usr/bin/chromium; never downloaded), ARTIFACTS (screenshots
 // and server logs go to $ARTIFACTS/e2e/), RTIO_CMD (the command that runs the demo; default
-// the repository's .venv/bin/rtio demo).
+// the repository's .venv/bin/rtio demo), E2E_WORKERS (the demo runs with that many worker
+// processes, `rtio demo --workers N`: the last test checks that the pages' sockets were
+// served by more than one of them, a socket id's first character naming its worker, and
+// that no Engine.IO request was answered 400 but during the restart).
 //
 // The tests run in order and share the pages: alice and bob (default transports: polling, then
 // upgraded to WebSocket) chat, carol joins on long-polling only, alice shares an image, the
@@ -25,6 +28,7 @@ const OUT = path.join(process.env.ARTIFACTS || path.join(ROOT, "artifacts"), "e2
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const RTIO_CMD = (process.env.RTIO_CMD || `${ROOT}/.venv/bin/rtio demo`).split(" ");
 const TIMEOUT = 15_000;
+const WORKERS = Number(process.env.E2E_WORKERS || 1);
 mkdirSync(OUT, { recursive: true });
 
 // ------------------------------------------------------------------ the server process
@@ -86,6 +90,17 @@ async function openPage(name, query = "", { login = false, device = {} } = {}) {
   page.setDefaultTimeout(TIMEOUT);
   page.on("console", (msg) => consoleLog.write(`[${name}] ${msg.type()}: ${msg.text()}\n`));
   page.on("pageerror", (err) => consoleLog.write(`[${name}] pageerror: ${err.message}\n`));
+  page.on("response", (response) => {
+    const sid = new URL(response.url()).searchParams.get("sid");
+    if (response.status() === 200 && sid && response.request().method() === "GET") {
+      response.text().then((body) => { // the socket's CONNECT was accepted in this session
+        if (body.includes('40{"sid"')) engineIds.add(sid);
+      }).catch(() => {});
+    }
+    if (response.status() === 400 && response.url().includes("/socket.io/") && !restarting) {
+      refused.push({ sid, request: `[${name}] ${response.request().method()} ${response.url()}` });
+    }
+  });
   await page.goto(`http://127.0.0.1:${port}/?${login ? "" : `name=${name}`}${query}`);
   pages[name] = page;
   return page;
@@ -95,8 +110,26 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(OUT, `${name}.png`) });
 }
 
-const connection = (page, state) =>
-  page.locator(`#conn[data-state="${state}"]`).waitFor({ timeout: 30_000 });
+// every socket id a page had once connected (with workers: its first character, the worker)
+const socketIds = new Set();
+// Engine.IO requests answered 400 ("Session ID unknown"...) while the server was not
+// restarting; those of a session whose socket had connected (engineIds: its CONNECT
+// answered in a polling response) are counted: with
+// workers, a request that did not reach its session's owner. (A session whose CONNECT was
+// refused, a name in use, is closed by the page while its WebSocket probe may still run.)
+const refused = [];
+const engineIds = new Set();
+let restarting = false;
+
+async function connection(page, state) {
+  await page.locator(`#conn[data-state="${state}"]`).waitFor({ timeout: 30_000 });
+  if (state === "connected") {
+    const [id, sid] = await page.evaluate(() => [window.chatSocket.id, window.chatSocket.io.engine.id])
+      .catch(() => []);
+    if (id) socketIds.add(id);
+    if (sid) engineIds.add(sid);
+  }
+}
 
 function message(page, text) {
   return page.locator("#messages .msg", { hasText: text });
@@ -291,11 +324,13 @@ describe("chat demo in headless Chromium", { timeout: 240_000 }, () => {
 
   test("the server restarts: pages show reconnecting, then connected, and chat again", async () => {
     const { alice, bob, carol } = pages;
+    restarting = true; // the old sessions' requests get "Session ID unknown" until the pages reconnect
     await stopServer(server);
     for (const page of [alice, bob, carol]) await connection(page, "reconnecting");
     await shot(alice, "06-alice-reconnecting");
     server = await startServer(port);
     for (const page of [alice, bob, carol]) await connection(page, "connected");
+    restarting = false;
     await shot(alice, "07-alice-back");
     // The new server knows nobody: each page joins its rooms again.
     for (const page of [alice, bob, carol]) await waitMembers(page, ["alice", "bob", "carol"]);
@@ -425,4 +460,15 @@ describe("chat demo in headless Chromium", { timeout: 240_000 }, () => {
     await carol.click('#room-picker button[data-room="lobby"]');
     await carol.locator("#room-title", { hasText: "#lobby" }).waitFor();
   });
+
+  test(`with ${WORKERS} workers: the pages were served by more than one`,
+    { skip: WORKERS < 2 && "one process" }, () => {
+      const workers = new Set([...socketIds].map((id) => id[0]));
+      consoleLog.write(`socket ids: ${[...socketIds].join(" ")}\n`);
+      assert.ok(socketIds.size >= 8, `only ${socketIds.size} sockets seen`);
+      assert.ok(workers.size >= 2,
+        `all ${socketIds.size} sockets on one worker (${[...workers]}): nothing crossed workers`);
+      const lost = refused.filter((r) => engineIds.has(r.sid)).map((r) => r.request);
+      assert.deepEqual(lost, [], "requests of connected sessions refused (400) outside the restart");
+    });
 });

@@ -15,23 +15,8 @@ cd "$ROOT"
 OUT="$ARTIFACTS/e2e"
 rm -rf "$OUT" && mkdir -p "$OUT"
 
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
-if [[ ! -x /usr/bin/chromium ]]; then
-  echo "installing Debian's chromium"
-  as_root apt-get update -qq || exit 1
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
-    chromium fonts-dejavu-core >/dev/null || exit 1
-fi
-
-npm_ci() {  # npm_ci DIR: npm ci in DIR unless node_modules was installed from this very lock
-  local want; want=$(sha256sum <"$1/package-lock.json" | cut -c1-64)
-  [[ "$(cat "$1/node_modules/.rtio-lock-sha256" 2>/dev/null)" == "$want" ]] && return 0
-  (cd "$1" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) || return 1
-  echo "$want" >"$1/node_modules/.rtio-lock-sha256"
-}
-npm_ci clients/js-demo || exit 1
-npm_ci tests/e2e || exit 1
-(cd clients/js-demo && npm run --silent build) || { echo "the demo's bundle does not build"; exit 1; }
+. "$ROOT/tests/stages/e2e-lib.sh"  # chromium, npm ci, the demo's bundle
+prepare_e2e || exit 1
 
 cd tests/e2e
 ARTIFACTS="$ARTIFACTS" node --test --test-concurrency=1 --test-reporter=spec chat.test.mjs readme.test.mjs \

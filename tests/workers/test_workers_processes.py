@@ -100,6 +100,21 @@ async def test_the_upgrade_of_a_polling_session_reaches_its_owner(server2: Worke
             assert await ws.receive_str(timeout=5) == f"437[{pid}]"
 
 
+async def test_a_connection_aiohttp_answers_closes_after_the_response(
+    server2: WorkersServer,
+) -> None:
+    """A browser loads the page and its scripts (the app's aiohttp routes) on keep-alive
+    connections, then polls on them. aiohttp, which keeps such a connection, cannot pass a
+    request to the session's owner, so each of its responses closes the connection: the
+    next request comes on a new one, through the front, which can (stage 72 found it)."""
+    for _ in range(4):  # whichever worker accepts it
+        reader, writer = await asyncio.open_connection("127.0.0.1", server2.port)
+        writer.write(b"GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+        response = await asyncio.wait_for(reader.read(), 5)  # to EOF: the server closed
+        writer.close()
+        assert response.startswith(b"HTTP/1.1 404 "), response
+
+
 # -- python-socketio's client ------------------------------------------------------------------
 
 
