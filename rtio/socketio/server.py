@@ -120,9 +120,7 @@ class Server(Operations):
         with ``Retry-After`` and the client retries after its backoff. None: no limit (as
         Node). See docs/LIMITS.md.
     :param handshake_burst: with ``max_handshake_rate``: how many handshakes may come at
-        once (None: one second's worth). Keep it at the default or larger: clients whose
-        retries bunch at their backoff cap can be starved by a smaller burst
-        (docs/OPERATIONS.md).
+        once (None: one second's worth; keep it so or larger, docs/OPERATIONS.md).
     :param connection_state_recovery: [connectionStateRecovery] a
         :class:`~.recovery.ConnectionStateRecovery`, a dict of its options
         (``max_disconnection_duration`` 120 s, ``skip_middlewares`` True, ``max_packets``
