@@ -42,13 +42,16 @@ class Member(Protocol):
 
 
 class AdapterHost(Protocol):
-    """What an adapter needs of its namespace (rtio.Namespace): its name and its
-    connected sockets by id."""
+    """What an adapter needs of its namespace (rtio.Namespace): its name, its connected
+    sockets by id, and (for the adapters of several servers) its ``on_server_side``
+    handlers by event."""
 
     @property
     def name(self) -> str: ...
     @property
     def sockets(self) -> Mapping[str, Member]: ...
+    @property
+    def server_side_handlers(self) -> Mapping[str, Callable[..., Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,7 +134,6 @@ class BusAdapter(Adapter):
         max_pending: int = 1024,
     ) -> None:
         super().__init__(nsp)
-        self.namespace = nsp  # (typed: its server-side handlers)
         self.bus = bus
         self.request_timeout = request_timeout
         self.max_pending = max_pending
@@ -347,7 +346,7 @@ class BusAdapter(Adapter):
         event, *args = body.packet
         # the namespace's (``sio.on_server_side``), else the bus's (``WorkerBus.on``), as
         # the Redis adapter does
-        handler = self.namespace.server_side_handlers.get(event) or self.bus.handler(
+        handler = self.nsp.server_side_handlers.get(event) or self.bus.handler(
             self.nsp.name, event
         )
         if handler is None:

@@ -11,42 +11,12 @@ import logging
 from typing import Any
 
 import pytest
+from loop_bus import LoopBus, join
 
 import rtio
-from rtio.cluster.messages import ClusterMessage
 from rtio.socketio import BroadcastOptions, Packet, PacketType
 from rtio.socketio.recovery import RestoredSession, Session
-from rtio.workers.frames import ALL
 from rtio.workers.restore import RESTORE_EVENT, RecoveringBusAdapter
-
-
-class LoopBus:
-    """What RecoveringBusAdapter needs of a WorkerBus, over the event loop."""
-
-    def __init__(self, index: int, net: list[LoopBus]) -> None:
-        self.index = index
-        self.uid = f"worker-{index}-test"
-        self.net = net
-        self.members: frozenset[int] = frozenset()
-        self.adapters: dict[str, Any] = {}
-        self.deaf = False  # drops what reaches it (a worker that does not answer)
-
-    def publish(self, message: ClusterMessage, to: int = ALL) -> bool:
-        payload = message.serialize()
-        loop = asyncio.get_running_loop()
-        for bus in self.net:
-            if bus is not self and bus.index in self.members and to in (ALL, bus.index):
-                loop.call_soon(bus.deliver, self.index, payload)
-        return True
-
-    def deliver(self, source: int, payload: bytes) -> None:
-        if self.deaf:
-            return
-        message = ClusterMessage.parse(payload)
-        self.adapters[message.nsp].receive(source, message)
-
-    def handler(self, namespace: str, event: str) -> None:
-        return None
 
 
 def workers(n: int, **options: Any) -> list[RecoveringBusAdapter]:
@@ -54,14 +24,12 @@ def workers(n: int, **options: Any) -> list[RecoveringBusAdapter]:
     adapters = []
     for index in range(n):
         bus = LoopBus(index, net)
-        net.append(bus)
         sio = rtio.Server(connection_state_recovery=True,
                           adapter=RecoveringBusAdapter.factory(bus, **options))  # type: ignore[arg-type]  # fmt: skip
         adapter = sio.main.adapter
         assert isinstance(adapter, RecoveringBusAdapter)
         adapters.append(adapter)
-    for bus in net:
-        bus.members = frozenset(range(n))
+    join(net)
     return adapters
 
 

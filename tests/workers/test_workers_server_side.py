@@ -9,37 +9,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from loop_bus import LoopBus, join
+
 import rtio
-from rtio.cluster.messages import ClusterMessage
 from rtio.workers.adapter import BusAdapter
-from rtio.workers.frames import ALL
-
-
-class LoopBus:
-    """What a BusAdapter needs of a WorkerBus, over the event loop."""
-
-    def __init__(self, index: int, net: list[LoopBus]) -> None:
-        self.index = index
-        self.uid = f"worker-{index}-test"
-        self.net = net
-        self.members: frozenset[int] = frozenset()
-        self.adapters: dict[str, Any] = {}
-        self.handlers: dict[str, Any] = {}  # WorkerBus.on's registry (namespace "/")
-
-    def publish(self, message: ClusterMessage, to: int = ALL) -> bool:
-        payload = message.serialize()
-        loop = asyncio.get_running_loop()
-        for bus in self.net:
-            if bus is not self and bus.index in self.members and to in (ALL, bus.index):
-                loop.call_soon(bus.deliver, self.index, payload)
-        return True
-
-    def deliver(self, source: int, payload: bytes) -> None:
-        message = ClusterMessage.parse(payload)
-        self.adapters[message.nsp].receive(source, message)
-
-    def handler(self, namespace: str, event: str) -> Any:
-        return self.handlers.get(event) if namespace == "/" else None
 
 
 def servers(n: int) -> list[rtio.Server]:
@@ -47,11 +20,9 @@ def servers(n: int) -> list[rtio.Server]:
     out = []
     for index in range(n):
         bus = LoopBus(index, net)
-        net.append(bus)
         sio = rtio.Server(adapter=BusAdapter.factory(bus))  # type: ignore[arg-type]
         out.append(sio)
-    for bus in net:
-        bus.members = frozenset(range(n))
+    join(net)
     return out
 
 

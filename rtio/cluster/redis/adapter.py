@@ -126,7 +126,6 @@ class RedisAdapter(Adapter):
 
     def __init__(self, nsp: Namespace, cluster: RedisCluster) -> None:
         super().__init__(nsp)
-        self.namespace = nsp
         self.cluster = cluster
         self.options = cluster.options
         #: this node's name on the wire (6 URL-safe characters, as Node's)
@@ -213,7 +212,7 @@ class RedisAdapter(Adapter):
     def server_side_handler(self, event: str) -> ServerSideHandler | None:
         """The handler of a server-side event: the namespace's (``on_server_side``), else
         the cluster's (``cluster.on``)."""
-        handler = self.namespace.server_side_handlers.get(event)
+        handler = self.nsp.server_side_handlers.get(event)
         return handler or self.cluster.handler(self.nsp.name, event)
 
     def select(self, opts: BroadcastOptions) -> list[Socket]:
