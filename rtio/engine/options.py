@@ -131,6 +131,10 @@ class EngineOptions:
     max_handshake_rate: float | None = None
     #: how many handshakes may come at once above that rate (default: one second's worth)
     handshake_burst: int | None = None
+    #: how long a handshake just over the rate is held for its turn before it would rather
+    #: be refused, in seconds (0: refuse at once). At most ``rate * handshake_wait``
+    #: handshakes wait; clients' retries that come back in lockstep are served at the rate
+    handshake_wait: float = 2.0
 
     def __post_init__(self) -> None:
         for name in self.transports:
@@ -160,3 +164,5 @@ class EngineOptions:
             raise ValueError("max_handshake_rate must be positive (None: no limit)")
         if self.handshake_burst is not None and self.handshake_burst < 1:
             raise ValueError("handshake_burst must be at least 1")
+        if not 0 <= self.handshake_wait <= 60:
+            raise ValueError("handshake_wait must be between 0 and 60 seconds")

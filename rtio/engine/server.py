@@ -160,7 +160,9 @@ class EngineServer:
         #: that long for the work in flight to finish and returns how much is left
         self.drain: Callable[[float], Awaitable[int]] | None = None
         self._admission = (
-            HandshakeAdmission(options.max_handshake_rate, options.handshake_burst)
+            HandshakeAdmission(
+                options.max_handshake_rate, options.handshake_burst, options.handshake_wait
+            )
             if options.max_handshake_rate is not None
             else None
         )
@@ -277,14 +279,7 @@ class EngineServer:
                 raise RequestRefused(ErrorCode.BAD_REQUEST)
             check_new_session(method, self._closing)
             if self._admission is not None:
-                wait = self._admission.admit(time.monotonic())
-                if wait is not None:
-                    raise RequestRefused(
-                        ErrorCode.BAD_REQUEST,
-                        "Too many new sessions, retry later",
-                        status=503,
-                        headers={"Retry-After": self._admission.retry_after(wait)},
-                    )
+                await self._admit(method)
             if hreq is None:
                 hreq = _snapshot(request)
             if options.allow_request is not None:
@@ -315,6 +310,22 @@ class EngineServer:
         if generate is None:
             return check_sid(new_id(), self._sessions)
         return check_sid(generate(hreq), self._sessions)
+
+    async def _admit(self, method: str) -> None:
+        """Admission control: return when this new session's turn has come (at once, or
+        after a short wait in line), or refuse it with 503 and Retry-After."""
+        assert self._admission is not None
+        wait = self._admission.admit(time.monotonic())
+        if wait is None:
+            raise RequestRefused(
+                ErrorCode.BAD_REQUEST,
+                "Too many new sessions, retry later",
+                status=503,
+                headers={"Retry-After": self._admission.retry_after(time.monotonic())},
+            )
+        if wait > 0.0:
+            await asyncio.sleep(wait)
+            check_new_session(method, self._closing)  # a drain began while it waited
 
     def _polling_handshake(
         self, request: HttpRequest, hreq: HandshakeRequest, headers: dict[str, str]
