@@ -105,6 +105,14 @@ def test_bad_options_are_refused(options: dict[str, float]) -> None:
         EngineOptions(**options)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "arguments", [{"rate": 0}, {"rate": 1, "burst": 0}, {"rate": 1, "max_wait": -0.1}]
+)
+def test_the_bucket_refuses_bad_arguments_itself(arguments: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=r"max_handshake_rate|handshake_burst|handshake_wait"):
+        HandshakeAdmission(**arguments)  # type: ignore[arg-type]
+
+
 async def test_a_storm_gets_503_with_retry_after_and_open_sessions_go_on(
     make_engine: MakeEngine,
 ) -> None:
