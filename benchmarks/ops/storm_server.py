@@ -32,11 +32,14 @@ from rtio.engine.options import EngineOptions
 CONNECTS = [0]
 
 
-def make_server(auth_cpu_ms: float, rate: float | None, burst: int | None) -> rtio.Server:
-    if burst is None:
-        sio = rtio.Server(max_handshake_rate=rate)
-    else:  # handshake_burst is an engine option only
-        options = EngineOptions(path="/socket.io/", max_handshake_rate=rate, handshake_burst=burst)
+def make_server(
+    auth_cpu_ms: float, rate: float | None, burst: int | None, wait: float | None = None
+) -> rtio.Server:
+    if wait is None:
+        sio = rtio.Server(max_handshake_rate=rate, handshake_burst=burst)
+    else:  # handshake_wait is an engine option only
+        options = EngineOptions(path="/socket.io/", max_handshake_rate=rate,
+                                handshake_burst=burst, handshake_wait=wait)  # fmt: skip
         sio = rtio.Server(engine_options=options)
     cost = auth_cpu_ms / 1000.0
 
@@ -61,6 +64,7 @@ def main() -> None:
     parser.add_argument("--auth-cpu-ms", type=float, default=1.0)
     parser.add_argument("--max-handshake-rate", type=float, default=None)
     parser.add_argument("--handshake-burst", type=int, default=None)
+    parser.add_argument("--handshake-wait", type=float, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -69,7 +73,9 @@ def main() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
-    sio = make_server(args.auth_cpu_ms, args.max_handshake_rate, args.handshake_burst)
+    sio = make_server(
+        args.auth_cpu_ms, args.max_handshake_rate, args.handshake_burst, args.handshake_wait
+    )
     # backlog 4096 (the kernel's somaxconn here): a storm is not to be shaped by SYN drops
     rtio.run_app(sio, host="127.0.0.1", port=args.port, backlog=4096, print=None)
     # read by reconnect_storm.py once this server stopped (SIGTERM)
