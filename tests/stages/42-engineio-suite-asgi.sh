@@ -6,6 +6,7 @@
 set -uo pipefail
 . "$(dirname "$0")/asgi-lib.sh"
 cd "$ROOT"
+need_shared protocol-suites/run.sh "the official Engine.IO protocol suite"
 ensure_asgi_deps || exit 1
 rc=0
 for server in "${ASGI_SERVERS[@]}"; do

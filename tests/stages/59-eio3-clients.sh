@@ -6,10 +6,11 @@
 # websocket and the upgrade (connect, query auth, echo, acks both ways, binary, namespaces,
 # refusals, a room shared with a 4.x client, the client's pings, reconnection), and the
 # refusal (400, code 5) with allow_eio3 off; then the 2.x browser bundle in headless
-# Chromium (Debian's /usr/bin/chromium via playwright-core, skipped when absent), whose
+# Chromium (Debian's /usr/bin/chromium via playwright-core, installed here when absent), whose
 # XHR2 polling carries the v3 binary payloads (tests/node/eio3.browser.test.mjs).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
+install_chromium || exit 1
 cd "$ROOT/tests/node"
 [[ -d node_modules/socket.io-client-v2 && -d node_modules/socket.io && -d node_modules/playwright-core ]] \
   || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error || exit 1

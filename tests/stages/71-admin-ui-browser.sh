@@ -11,13 +11,7 @@ cd "$ROOT"
 OUT="$ARTIFACTS/admin-ui"
 rm -rf "$OUT" && mkdir -p "$OUT"
 
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
-if [[ ! -x /usr/bin/chromium ]]; then
-  echo "installing Debian's chromium"
-  as_root apt-get update -qq || exit 1
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
-    chromium fonts-dejavu-core >/dev/null || exit 1
-fi
+install_chromium || exit 1
 # the server side needs the admin extra (bcrypt), from the dev extra
 "$ROOT/.venv/bin/python" -c "import bcrypt" || { echo "bcrypt missing: pip install -e '.[dev]'"; exit 1; }
 

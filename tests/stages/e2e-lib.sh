@@ -1,15 +1,6 @@
 # Sourced by the browser stages (70, 72) after lib.sh: prepare_e2e installs Debian's
-# chromium when /usr/bin/chromium is absent (Playwright never downloads a browser), the npm
+# chromium when /usr/bin/chromium is absent (lib.sh's install_chromium), the npm
 # packages of clients/js-demo and tests/e2e, and builds the demo's bundle; run from $ROOT.
-
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
-install_chromium() {
-  [[ -x /usr/bin/chromium ]] && return 0
-  echo "installing Debian's chromium"
-  as_root apt-get update -qq || return 1
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
-    chromium fonts-dejavu-core >/dev/null || return 1
-}
 
 npm_ci() {  # npm_ci DIR: npm ci in DIR unless node_modules was installed from this very lock
   local want; want=$(sha256sum <"$1/package-lock.json" | cut -c1-64)

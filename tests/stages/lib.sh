@@ -20,6 +20,17 @@ need_shared() {
   exit $SKIPPED
 }
 
+# install_chromium: Debian's chromium, for the stages that drive a headless browser
+# (playwright-core with /usr/bin/chromium; Playwright never downloads a browser)
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+install_chromium() {
+  [[ -x /usr/bin/chromium ]] && return 0
+  echo "installing Debian's chromium"
+  as_root apt-get update -qq || return 1
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+    chromium fonts-dejavu-core >/dev/null || return 1
+}
+
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # start_conformance_server LOGNAME: starts tests/conformance/server.py on a free port in the
