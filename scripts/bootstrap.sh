@@ -2,7 +2,7 @@
 # Idempotent setup of everything the project needs on a fresh machine:
 # the Python virtualenv (.venv) with rtio and its dev tools, and the Node packages the
 # integration tests use (tests/node). Debian packages that only one stage needs (chromium,
-# python2.7 for Autobahn) are installed by that stage. Prints progress on stderr.
+# python2.7 for Autobahn, by tests/autobahn/install.sh) are installed by that stage. Prints progress on stderr.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -3,8 +3,8 @@
 # in tests/stages/ in order (lint and types, unit tests, conformance suites, real clients,
 # browser end-to-end). `scripts/test.sh --fast` runs only the quick stages (lint + unit).
 # `scripts/test.sh NAME...` runs the stages whose file names contain NAME.
-# A stage that needs something outside the repository (../shared: Autobahn, the official
-# protocol suites) and does not find it exits 77: counted as skipped, with a line saying how
+# A stage that needs something outside the repository (../shared: the official Engine.IO and
+# Socket.IO protocol suites) and does not find it exits 77: counted as skipped, with a line saying how
 # to run it. Last line: "stages: N passed, M failed, K skipped" (exit 0 when none failed).
 # Artifacts (logs, screenshots) go to artifacts/.
 set -uo pipefail

@@ -1,5 +1,6 @@
-"""The client under test for Autobahn's fuzzing server (``run-client.sh ... -- CMD``): rtio's
-own WebSocket client, as an echo client with permessage-deflate offered and no size limits.
+"""The client under test for Autobahn's fuzzing server (``tests/autobahn/client.sh ... --
+CMD``): rtio's own WebSocket client, as an echo client with permessage-deflate offered and no
+size limits.
 
     python tests/conformance/autobahn_client.py ws://127.0.0.1:PORT [AGENT]
 

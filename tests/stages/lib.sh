@@ -9,8 +9,8 @@ mkdir -p "$ARTIFACTS"
 SKIPPED=77
 
 # need_shared PATH WHAT: skip this stage (exit $SKIPPED) unless $SHARED/PATH exists. The
-# external conformance harnesses (Autobahn|Testsuite, the official Engine.IO/Socket.IO
-# protocol suites) are not part of this repository: they live in a `shared` directory beside
+# official Engine.IO/Socket.IO protocol suites are not part of this repository (Autobahn's
+# harness is: tests/autobahn): they live in a `shared` directory beside
 # the clone (../shared) or wherever $RTIO_SHARED points.
 need_shared() {
   [[ -n $SHARED && -e "$SHARED/$1" ]] && return 0

@@ -1,10 +1,10 @@
 """An Autobahn echo server on the path the engine takes: ``accept(detach=True)`` and push
 mode (``set_receiver`` answering with ``send_now``, ``drain()`` when it says so). The
 conformance stage's app (tests/conformance/app_ws.py) covers ``async for`` + ``send``; this
-one is for runs of the shared Autobahn client against the push pipeline:
+one is for runs of Autobahn's fuzzing client (tests/autobahn) against the push pipeline:
 
     .venv/bin/python tests/ws/autobahn_push_server.py --port 9001 &
-    AUTOBAHN_QUICK=2 ../shared/autobahn/run.sh ws://127.0.0.1:9001/autobahn /tmp/ab-push
+    tests/autobahn/server.sh ws://127.0.0.1:9001/autobahn /tmp/ab-push
 
 Not collected by pytest (no test_ prefix).
 """
