@@ -116,11 +116,11 @@ class Server(Operations):
         refused and the handlers running are given up to this many seconds to finish
         before the clients are told "server shutting down" (0: no wait).
     :param max_handshake_rate: admission control: new sessions let in per second
-        (sustained, with one second's worth at once); past it a handshake is answered 503
-        with ``Retry-After`` and the client retries after its backoff. None: no limit (as
-        Node). See docs/LIMITS.md.
+        (sustained); past it a handshake waits its turn up to 2 s (EngineOptions.
+        handshake_wait), then gets 503 with ``Retry-After``, the client retrying after its
+        backoff. None: no limit (as Node). See docs/OPERATIONS.md.
     :param handshake_burst: with ``max_handshake_rate``: how many handshakes may come at
-        once (None: one second's worth; keep it so or larger, docs/OPERATIONS.md).
+        once (None: one second's worth).
     :param connection_state_recovery: [connectionStateRecovery] a
         :class:`~.recovery.ConnectionStateRecovery`, a dict of its options
         (``max_disconnection_duration`` 120 s, ``skip_middlewares`` True, ``max_packets``
