@@ -131,3 +131,50 @@ async def test_front_options_reach_the_front() -> None:
         proc.send_signal(signal.SIGINT)
         await rest(proc, lines)
     assert proc.returncode == 0
+
+
+DRAIN = """
+import asyncio, sys
+sys.path.insert(0, {root!r})
+import rtio
+
+sio = rtio.Server()
+
+@sio.on("work")
+async def work(socket):
+    await asyncio.sleep(0.5)
+    return "done"
+
+sio.run(port={port}, print=lambda s: print(s, flush=True))
+"""
+
+
+async def test_at_sigterm_a_polling_client_gets_its_answer_before_the_close() -> None:
+    # run_app drains while it still listens: the polling client (python-socketio's) can
+    # post its pong and poll again while its handler works, then is told
+    import socketio  # python-socketio, a test dependency
+
+    proc, port, lines = await start(DRAIN)
+    client = socketio.AsyncClient(reconnection=False)
+    reasons: list[str] = []
+    client.on("disconnect", lambda *reason: reasons.append(str(reason)))
+    try:
+        await client.connect(f"http://127.0.0.1:{port}", transports=["polling"])
+        answer = asyncio.create_task(client.call("work", timeout=5))
+        await asyncio.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        # a new session is refused while the server drains (503)
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling"
+            async with http.get(url) as r:
+                assert r.status == 503
+        assert await answer == "done"
+        await rest(proc, lines)
+        assert proc.returncode == 0
+        for _ in range(50):
+            if reasons:
+                break
+            await asyncio.sleep(0.1)
+        assert reasons, "the client was not told"
+    finally:
+        await client.disconnect()

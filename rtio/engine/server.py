@@ -156,6 +156,7 @@ class EngineServer:
         self._open_packet = OpenPacket(options)
         self._can_upgrade = can_upgrade(options)
         self._closing = False
+        self._drained = False
         #: graceful drain (set by the layer above): ``await drain(seconds)`` waits at most
         #: that long for the work in flight to finish and returns how much is left
         self.drain: Callable[[float], Awaitable[int]] | None = None
@@ -188,6 +189,27 @@ class EngineServer:
 
         attach(self, app, path)
 
+    async def drain_in_flight(self) -> None:
+        """Refuse new sessions (503) from now on and give the layer above up to
+        ``options.shutdown_drain`` seconds to finish the work in flight (``drain``); once
+        only: ``shutdown`` calls it too. rtio.run_app calls it at SIGTERM while it still
+        listens, so that a polling client can still post (an ack, a pong) and fetch what
+        the handlers answer; aiohttp stops listening before its on_shutdown runs."""
+        self._closing = True
+        options = self.options
+        if self._drained or self.drain is None or options.shutdown_drain <= 0:
+            return
+        self._drained = True
+        if self._sessions:
+            left = await self.drain(options.shutdown_drain)
+            if left:
+                logger.warning(
+                    "shutting down: %d sockets still run handlers after shutdown_drain=%gs; "
+                    "closing them anyway",
+                    left,
+                    options.shutdown_drain,
+                )
+
     async def shutdown(self, *, polls_can_arrive: bool = True) -> None:
         """Refuse new sessions (503), let the layer above finish what is in flight (up to
         ``options.shutdown_drain`` seconds: ``drain``), then close every session with a
@@ -200,17 +222,8 @@ class EngineServer:
         ``polls_can_arrive=False`` (an HTTP front that reads no new request any more):
         only a request already on its way to a handler may still reach its session, so a
         polling session waits at most ``options.shutdown_settle``."""
-        self._closing = True  # new sessions are refused (503) from now on
+        await self.drain_in_flight()
         options = self.options
-        if self.drain is not None and options.shutdown_drain > 0 and self._sessions:
-            left = await self.drain(options.shutdown_drain)
-            if left:
-                logger.warning(
-                    "shutting down: %d sockets still run handlers after shutdown_drain=%gs; "
-                    "closing them anyway",
-                    left,
-                    options.shutdown_drain,
-                )
         for session in list(self._sessions.values()):
             session.begin_close(SHUTDOWN)
         grace = options.shutdown_grace

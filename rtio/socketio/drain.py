@@ -10,8 +10,9 @@ thus gets to answer its client instead of being cut off mid-way.
 What is waited for: every socket whose handlers are suspended in an await or whose events
 wait for them. Meanwhile connected clients keep talking, so under steady traffic the drain
 ends at its bound, not earlier; acks asked of clients by code outside a handler are not
-waited for (a polling client cannot answer once the front reads no new request). Polls the
-sockets every ``POLL`` seconds: no bookkeeping on the hot path.
+waited for. rtio.run_app drains while it still listens (``EngineServer.drain_in_flight``),
+so polling clients keep talking meanwhile. Polls the sockets every ``POLL`` seconds: no
+bookkeeping on the hot path.
 """
 
 from __future__ import annotations

@@ -334,6 +334,40 @@ for (const mode of Object.keys(MODES)) {
   });
 }
 
+describe("graceful drain", () => {
+  for (const mode of Object.keys(MODES)) {
+    test(`at SIGTERM a handler at work still answers, then the client is told (${mode})`, async () => {
+      const server = await ServerProcess.start();
+      const socket = await connect(server.url, { ...MODES[mode], reconnection: false });
+      try {
+        await upgraded(mode, socket);
+        const id = socket.id;
+        const events = [];
+        socket.on("disconnect", (reason) => events.push(`disconnect: ${reason}`));
+        // the handler sleeps 0.5 s; the server is stopped while it runs (shutdown_drain 5 s)
+        const answer = socket.timeout(5000).emitWithAck("sleep", 0.5, "done").then((tag) => {
+          events.push(`ack: ${tag}`);
+        });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const stopped = server.stop("SIGTERM");
+        await answer;
+        await stopped;
+        assert.equal(await server.reason(id), "server shutting down");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        // over polling a client caught between two polls (it polls again at once after
+        // the ack) may find the server gone rather than get the close packet
+        const told = mode === "polling" ? ["transport close", "transport error"] : ["transport close"];
+        assert.equal(events.length, 2, events.join(", "));
+        assert.equal(events[0], "ack: done");
+        assert.ok(told.map((r) => `disconnect: ${r}`).includes(events[1]), events[1]);
+      } finally {
+        socket.close();
+        await server.stop();
+      }
+    });
+  }
+});
+
 describe("restarts", () => {
   for (const mode of Object.keys(MODES)) {
     test(`the client reconnects after a server restart (${mode})`, async () => {

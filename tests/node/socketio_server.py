@@ -39,6 +39,7 @@ from typing import Any
 from aiohttp import web
 
 import rtio
+from rtio.engine import ENGINES_KEY
 from rtio.http import FrontSite
 
 
@@ -184,7 +185,8 @@ async def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     sio = make_server()
-    runner = web.AppRunner(sio.make_app(), handle_signals=False)
+    app = sio.make_app()
+    runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     # RTIO_FRONT=rtio: rtio's own HTTP/1.1 front (rtio.http) instead of aiohttp's
     site_type = FrontSite if os.environ.get("RTIO_FRONT") == "rtio" else web.TCPSite
@@ -199,6 +201,8 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    # as rtio.run_app does (rtio/run.py): the handlers at work finish while it listens
+    await asyncio.gather(*(engine.drain_in_flight() for _, engine in app[ENGINES_KEY]))
     await runner.cleanup()  # runs the app's shutdown: every client gets a close packet
     out(event="stopped")
 
