@@ -139,7 +139,10 @@ def test_help_names_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
 
 ADMISSION_APP = """
 import rtio
-sio = rtio.Server(max_handshake_rate=5.0)
+from rtio.engine import EngineOptions
+# handshake_wait=0: refused at once (by default one over the rate waits up to 2 s first)
+options = EngineOptions(path="/socket.io/", max_handshake_rate=5.0, handshake_wait=0)
+sio = rtio.Server(engine_options=options)
 """
 
 
@@ -147,7 +150,7 @@ sio = rtio.Server(max_handshake_rate=5.0)
 def test_a_storm_refused_by_admission_control_is_counted_by_cause(
     tmp_path: Path, transport: str
 ) -> None:
-    """rtio's admission control (at most 5 handshakes/s) answers the rest 503: the report
+    """rtio's admission control (at most 5 handshakes/s, no wait) answers the rest 503: the report
     counts them as ``http 503`` and the admitted ones as connects."""
     (tmp_path / "admission_app.py").write_text(ADMISSION_APP)
     port = free_port()

@@ -305,6 +305,7 @@ def test_a_field_value_is_accepted_exactly_when_it_is_field_content(
     framing = (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect")
     if not name or name.lower() in framing:
         name = b"X"
+    assume(b":" not in name)  # (the name would end at its colon: "!:: v" is name "!")
     wire = b"GET / HTTP/1.1\r\nHost: a\r\n" + name + b": " + value
     bad_value = re.search(rb"[\x00-\x08\x0a-\x1f\x7f]", value) is not None
     bad_name = re.fullmatch(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", name) is None
