@@ -10,7 +10,11 @@ WebSocket clients, only the rounds are measured (not the clients' connections).
 
     .venv/bin/python benchmarks/workers/polling_cpu.py [ROUNDS_PER_SESSION [WHAT...]]
 
-WHAT: any of ``polling``, ``polling-close``, ``echo``, ``broadcast`` (default: all).
+WHAT: any of ``polling``, ``polling-close``, ``echo``, ``broadcast`` (default: all), or
+``connect``: connect throughput, the harness's load generator (``../shared/bench``'s
+``loadgen.js connect``: ROUNDS_PER_SESSION x 1,000 WebSocket connections to ``40{sid}``,
+100 at a time, held until the end) against 1 then 2 workers, not pinned (the load
+generator's own CPU is reported: on 2 cores it takes much of one).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import time
 from pathlib import Path
 
 import aiohttp
+
+SHARED_BENCH = Path(__file__).resolve().parents[3] / "shared" / "bench"
 
 APP_DIR = Path(__file__).resolve().parents[2] / "tests" / "workers"
 #: the clients (BENCH_CLIENTS): a broadcast goes to all of them
@@ -160,6 +166,20 @@ async def ws_load(base: str, rounds: int, mode: str, meter: Meter) -> None:
             await ws.close()
 
 
+def connect_load(port: int, n: int, meter: Meter) -> dict[str, float]:
+    """The harness's connect scenario against the server, measured by ``meter``."""
+    if not (SHARED_BENCH / "loadgen.js").exists():
+        raise SystemExit(f"connect needs the bench harness at {SHARED_BENCH}")
+    env = dict(os.environ, NODE_PATH=str(Path.home() / ".cache/bench/node/node_modules"))
+    cmd = ["node", str(SHARED_BENCH / "loadgen.js"), "connect", "--port", str(port),
+           "--n", str(n), "--concurrency", "100", "--warmup-n", "100"]  # fmt: skip
+    meter.start()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    meter.stop()
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
 def measure(workers: int, what: str, rounds: int, force_close: bool = False) -> None:
     port = free_port()
     proc = subprocess.Popen(
@@ -173,6 +193,15 @@ def measure(workers: int, what: str, rounds: int, force_close: bool = False) -> 
         base = f"http://127.0.0.1:{port}"
         asyncio.run(load(base, 4, 2, force_close))  # warm up (and both workers started)
         meter = Meter(process_tree(proc.pid))
+        if what == "connect":
+            n = rounds * 1000
+            result = connect_load(port, n, meter)
+            print(f"workers={workers}: {result['conn_per_s']:,.0f} connects/s, server CPU "
+                  f"{1e6 * meter.server / (n + 100):.0f} us per connect (all its processes, the "
+                  f"100 warm-up ones counted), load "
+                  f"generator {result['client_cpu_pct']:.0f} % of a core, p99 "
+                  f"{result['connect_p99_ms']:.0f} ms")  # fmt: skip
+            return
         if what == "polling":
             meter.start()
             asyncio.run(load(base, SESSIONS, rounds, force_close))
@@ -204,7 +233,9 @@ if __name__ == "__main__":
     chosen = sys.argv[2:] or ["polling", "polling-close", "echo", "broadcast"]
     for what in chosen:
         for workers in (1, 2):
-            if what.startswith("polling"):
+            if what == "connect":
+                measure(workers, what, per_session)
+            elif what.startswith("polling"):
                 measure(workers, "polling", per_session, what == "polling-close")
             else:
                 measure(workers, what, per_session * 4)
