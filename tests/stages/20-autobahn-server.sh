@@ -20,4 +20,4 @@ cp "$work/summary.json" "$work/reports/index.json" "$ARTIFACTS/autobahn-server/"
 sed -n '/^group /,$p' "$ARTIFACTS/autobahn-server.log"
 line=$(tail -1 "$ARTIFACTS/autobahn-server.log")
 [[ $rc -eq 0 && $line == *"UNIMPLEMENTED=0, FAILED=0, MISSING=0" ]] || {
-  echo "autobahn server mode failed (exit $rc)"; tail -20 "$work/wstest.log" "$ARTIFACTS/autobahn-server-server.log"; exit 1; }
+  echo "autobahn server mode failed (exit $rc)"; tail -n 20 "$work/wstest.log" "$ARTIFACTS/autobahn-server-server.log"; exit 1; }
