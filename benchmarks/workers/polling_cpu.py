@@ -197,8 +197,8 @@ def measure(workers: int, what: str, rounds: int, force_close: bool = False) -> 
             n = rounds * 1000
             result = connect_load(port, n, meter)
             print(f"workers={workers}: {result['conn_per_s']:,.0f} connects/s, server CPU "
-                  f"{1e6 * meter.server / (n + 100):.0f} us per connection, its close included (all its processes, the "
-                  f"100 warm-up ones counted), load "
+                  f"{1e6 * meter.server / (n + 100):.0f} us per connection, its close "
+                  f"included (all its processes, the 100 warm-up ones counted), load "
                   f"generator {result['client_cpu_pct']:.0f} % of a core, p99 "
                   f"{result['connect_p99_ms']:.0f} ms")  # fmt: skip
             return
