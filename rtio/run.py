@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
-from .engine.aiohttp_front import ENGINES_KEY
+from .engine.aiohttp_front import drain_in_flight
 from .http import FrontOptions, start_server
 
 if TYPE_CHECKING:
@@ -214,16 +214,6 @@ def run_app(
         raise SystemExit(1) from None
 
 
-async def _drain_while_listening(app: web.Application) -> None:
-    """At SIGTERM, before the site stops listening: each engine of the app refuses new
-    sessions and lets the handlers at work finish (``shutdown_drain``) while its clients
-    can still reach it. aiohttp's cleanup stops listening first and runs on_shutdown (the
-    engines' shutdown) after: a polling client, whose every POST and next GET may need a
-    new connection, would be cut off before its handler answered."""
-    engines = [engine for _, engine in app.get(ENGINES_KEY, ())]
-    await asyncio.gather(*(engine.drain_in_flight() for engine in engines))
-
-
 def _freeze_startup_objects() -> None:
     """Move what startup made (modules, the app, its routes and handlers: some 40,000
     objects) out of the cyclic garbage collector's sight: they live as long as the process,
@@ -307,7 +297,7 @@ async def serve_app(
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
-        await _drain_while_listening(app)
+        await drain_in_flight(app)  # while still listening: polling clients reach it
     finally:
         # stops the site (FrontSite.stop: idle connections closed), runs on_shutdown
         # (engines close their sessions), waits for aiohttp's handlers, runs on_cleanup

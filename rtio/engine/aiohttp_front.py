@@ -7,7 +7,9 @@ HttpRequest (http.py);
 ``web.Response``, or returns the 101 response that rtio.ws's ``accept`` prepared once the
 request became a WebSocket: at once, the WebSocket being detached from aiohttp (it lives
 on rtio.ws's own protocol; the engine closes it at shutdown). ``ENGINES_KEY`` is where
-``attach`` records the engines of an app (path, server), so that a runner can find them.
+``attach`` records the engines of an app (path, server), so that a runner can find them;
+``drain_in_flight(app)`` drains them all while the runner still listens (rtio.run_app at
+SIGTERM).
 
 Owns nothing of Engine.IO itself (server.py, which it knows only as an ``Engine``) nor of
 the WebSocket (rtio.ws).
@@ -15,9 +17,10 @@ the WebSocket (rtio.ws).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
@@ -27,10 +30,7 @@ from .errors import PayloadTooLarge
 from .http import HttpRequest, HttpResponse
 from .options import EngineOptions
 
-if TYPE_CHECKING:
-    import asyncio
-
-__all__ = ["ENGINES_KEY", "AiohttpRequest", "Engine", "attach", "respond"]
+__all__ = ["ENGINES_KEY", "AiohttpRequest", "Engine", "attach", "drain_in_flight", "respond"]
 
 
 class Engine(Protocol):
@@ -70,6 +70,16 @@ def attach(engine: Engine, app: web.Application, path: str | None = None) -> Non
         await engine.shutdown(polls_can_arrive=False)
 
     app.on_shutdown.append(on_shutdown)
+
+
+async def drain_in_flight(app: web.Application) -> None:
+    """Each engine attached to ``app`` refuses new sessions and lets the handlers at work
+    finish (``shutdown_drain``), while the site still listens: what rtio.run_app does at
+    SIGTERM before aiohttp's cleanup, which stops listening first and runs on_shutdown
+    (the engines' shutdown) after, so a polling client, whose every POST and next GET may
+    need a new connection, would be cut off before its handler answered."""
+    engines = [engine for _, engine in app.get(ENGINES_KEY, ())]
+    await asyncio.gather(*(engine.drain_in_flight() for engine in engines))
 
 
 class AiohttpRequest:

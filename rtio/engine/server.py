@@ -328,13 +328,14 @@ class EngineServer:
         """Admission control: return when this new session's turn has come (at once, or
         after a short wait in line), or refuse it with 503 and Retry-After."""
         assert self._admission is not None
-        wait = self._admission.admit(time.monotonic())
+        now = time.monotonic()
+        wait = self._admission.admit(now)
         if wait is None:
             raise RequestRefused(
                 ErrorCode.BAD_REQUEST,
                 "Too many new sessions, retry later",
                 status=503,
-                headers={"Retry-After": self._admission.retry_after(time.monotonic())},
+                headers={"Retry-After": self._admission.retry_after(now)},
             )
         if wait > 0.0:
             await asyncio.sleep(wait)

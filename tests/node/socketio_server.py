@@ -39,7 +39,7 @@ from typing import Any
 from aiohttp import web
 
 import rtio
-from rtio.engine import ENGINES_KEY
+from rtio.engine.aiohttp_front import drain_in_flight
 from rtio.http import FrontSite
 
 
@@ -202,7 +202,7 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     # as rtio.run_app does (rtio/run.py): the handlers at work finish while it listens
-    await asyncio.gather(*(engine.drain_in_flight() for _, engine in app[ENGINES_KEY]))
+    await drain_in_flight(app)
     await runner.cleanup()  # runs the app's shutdown: every client gets a close packet
     out(event="stopped")
 
