@@ -170,7 +170,9 @@ def connect_load(port: int, n: int, meter: Meter) -> dict[str, float]:
     """The harness's connect scenario against the server, measured by ``meter``."""
     if not (SHARED_BENCH / "loadgen.js").exists():
         raise SystemExit(f"connect needs the bench harness at {SHARED_BENCH}")
-    env = dict(os.environ, NODE_PATH=str(Path.home() / ".cache/bench/node/node_modules"))
+    # the harness's npm packages, where its setup.sh put them (its env.sh: $BENCH_HOME)
+    home = os.environ.get("BENCH_HOME", str(Path.home() / ".cache/bench"))
+    env = dict(os.environ, NODE_PATH=str(Path(home) / "node" / "node_modules"))
     cmd = ["node", str(SHARED_BENCH / "loadgen.js"), "connect", "--port", str(port),
            "--n", str(n), "--concurrency", "100", "--warmup-n", "100"]  # fmt: skip
     meter.start()
