@@ -70,6 +70,7 @@ class WorkerHooks(Protocol):
 
     async def prepare(self, app: web.Application) -> None: ...
     def started(self, site: FrontSite) -> None: ...
+    async def drained(self, app: web.Application) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -298,6 +299,8 @@ async def serve_app(
             for sig in signals:
                 loop.remove_signal_handler(sig)
         await drain_in_flight(app)  # while still listening: polling clients reach it
+        if worker is not None:
+            await worker.drained(app)  # the others' clients may reach them through this one
     finally:
         # stops the site (FrontSite.stop: idle connections closed), runs on_shutdown
         # (engines close their sessions), waits for aiohttp's handlers, runs on_cleanup

@@ -8,6 +8,10 @@ frames.py); the supervisor says who is alive either way. The adapter of
 each namespace (adapter.py) publishes through it and gets the messages of its namespace
 back; :meth:`WorkerBus.on` registers the handlers of server-side emits.
 
+At SIGTERM, :meth:`WorkerBus.drained` keeps the worker listening until every worker has
+drained (relay.py says so), so that none stops taking connections while another still
+serves a polling client.
+
 States: :class:`BusState` CONNECTING -> OPEN -> CLOSED. The bus closing while the worker
 runs (the supervisor died, or closed it for a bad frame) stops the worker with SIGTERM:
 a worker cut off from the others would serve rooms that no longer span the workers.
@@ -79,6 +83,8 @@ class WorkerBus(asyncio.Protocol):
         self._stop_on_loss = stop_on_loss
         self._dropping = False
         self.dropped = 0
+        #: set by RELEASED (frames.py), awaited by :meth:`drained`
+        self._released: asyncio.Future[None] | None = None
         #: the datagrams straight to the other workers (peers.py), when the supervisor made
         #: them: the messages then skip the supervisor
         self.peers: Peers | None = None
@@ -115,12 +121,15 @@ class WorkerBus(asyncio.Protocol):
                 self._set_members(frozenset(payload) | {self.index})
             elif kind is FrameKind.DELIVER:
                 self._deliver(peer, payload)
+            elif kind is FrameKind.RELEASED:
+                self._release()
 
     def connection_lost(self, exc: Exception | None) -> None:
         was_open = self.state is BusState.OPEN
         self.state = BusState.CLOSED
         self._transport = None
         self._set_members(frozenset((self.index,)))
+        self._release()
         if was_open and self._stop_on_loss:
             log.error("worker %d: lost the bus to the other workers: stopping", self.index)
             os.kill(os.getpid(), signal.SIGTERM)
@@ -149,6 +158,28 @@ class WorkerBus(asyncio.Protocol):
         self._dropping = False
         transport.write(encode_frame(FrameKind.PUBLISH, to, message.serialize()))
         return True
+
+    async def drained(self, timeout: float) -> None:
+        """Tell the supervisor this worker's handlers at work are done (SIGTERM) and wait
+        until it says to stop listening: every worker has drained (relay.py), the bus is
+        lost, or ``timeout`` seconds have passed."""
+        transport = self._transport
+        if transport is None or self.state is not BusState.OPEN or len(self.members) == 1:
+            return
+        self._released = released = asyncio.get_running_loop().create_future()
+        transport.write(encode_frame(FrameKind.DRAINED, ALL, b""))
+        try:
+            await asyncio.wait_for(released, timeout)
+        except TimeoutError:
+            log.warning("worker %d: the other workers still drain after %g s: stopping "
+                        "anyway", self.index, timeout)  # fmt: skip
+        finally:
+            self._released = None
+
+    def _release(self) -> None:
+        released = self._released
+        if released is not None and not released.done():
+            released.set_result(None)
 
     def close(self) -> None:
         """Leave the bus (the worker is stopping: losing it is then expected)."""

@@ -10,6 +10,10 @@ One Unix stream socket joins each worker to the supervisor, which relays (relay.
                     other worker
     kind 2 DELIVER  supervisor -> worker; peer: the worker that published it
     kind 3 MEMBERS  supervisor -> worker; peer -1; payload: one byte per live worker index
+    kind 4 DRAINED  worker -> supervisor; peer -1, no payload: its handlers at work are done
+                    (SIGTERM); it keeps listening until the supervisor answers
+    kind 5 RELEASED supervisor -> worker; peer -1, no payload: stop listening (every worker
+                    has drained, or only this one is stopping)
 
 The payload of PUBLISH / DELIVER is opaque here (bus.py puts rtio.cluster's
 ``ClusterMessage`` bytes in it).
@@ -35,6 +39,8 @@ class FrameKind(enum.IntEnum):
     PUBLISH = 1
     DELIVER = 2
     MEMBERS = 3
+    DRAINED = 4
+    RELEASED = 5
 
 
 class FrameError(Exception):

@@ -3,7 +3,15 @@
 Each live worker has one Unix stream socket to the supervisor (frames.py). A PUBLISH
 frame is relayed as a DELIVER frame to its target worker, or to every other live worker;
 when the set of live workers changes, each gets a MEMBERS frame (the adapters wait for
-answers from exactly those). All sockets are non-blocking and driven by the supervisor's
+answers from exactly those).
+
+Stopping together: at SIGTERM each worker finishes its handlers at work while it still
+listens, then sends DRAINED and listens on until it gets RELEASED. While the supervisor
+stops them all (:meth:`Relay.stop_together`), RELEASED goes out once every live worker has
+drained: a worker that drained first keeps taking the connections the kernel queues on its
+SO_REUSEPORT socket and passing them to their owner, rather than leave a polling client
+of a worker still at work to find its next request reset. A worker stopped alone is
+released at once. All sockets are non-blocking and driven by the supervisor's
 ``selectors`` loop; nothing here blocks.
 
 Bounds: a frame is at most ``max_frame`` bytes (a worker sending more has its bus closed,
@@ -63,6 +71,9 @@ class Relay:
         self.max_frame = max_frame
         self.max_backlog = max_backlog
         self._links: dict[int, _Link] = {}
+        #: the workers that drained (DRAINED) and wait to be released
+        self._drained: set[int] = set()
+        self._together = False
         #: frames relayed, and dropped for a worker whose backlog was full
         self.relayed = 0
         self.dropped = 0
@@ -88,7 +99,9 @@ class Relay:
         link.state = LinkState.CLOSED
         self._selector.unregister(link.sock)
         link.sock.close()
+        self._drained.discard(index)
         self._announce()
+        self._release()
 
     def forget(self) -> None:
         """In a forked child: close the inherited links, leaving the selector (shared
@@ -136,6 +149,11 @@ class Relay:
         # several messages in a loop iteration costs each other worker one wake-up)
         batches: dict[int, list[bytes]] = {}
         for kind, peer, payload in frames:
+            if kind is FrameKind.DRAINED:
+                self._drained.add(link.index)
+                if not self._together:  # stopped alone (a restart, a signal of its own)
+                    self._release_one(link)
+                continue
             if kind is not FrameKind.PUBLISH:
                 log.error("bus of worker %d: a %s frame from a worker: closing it",
                           link.index, kind.name)  # fmt: skip
@@ -152,6 +170,25 @@ class Relay:
             target = self._links.get(index)
             if target is not None:
                 self._send(target, batch[0] if len(batch) == 1 else b"".join(batch), len(batch))
+        self._release()
+
+    # -- stopping together ----------------------------------------------------------------------
+
+    def stop_together(self) -> None:
+        """The supervisor stops every worker: release them once all have drained. Safe in
+        a signal handler (it only sets a flag: the releases go out as DRAINED arrives)."""
+        self._together = True
+
+    def _release(self) -> None:
+        if self._together and self._drained and self._drained.issuperset(self._links):
+            for index in sorted(self._drained):
+                link = self._links.get(index)
+                if link is not None:
+                    self._release_one(link)
+
+    def _release_one(self, link: _Link) -> None:
+        self._drained.discard(link.index)
+        self._send(link, encode_frame(FrameKind.RELEASED, ALL, b""))
 
     def _send(self, link: _Link, frame: bytes, count: int = 1) -> None:
         """Queue ``frame`` (``count`` whole frames) for ``link`` and send what it can."""

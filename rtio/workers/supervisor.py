@@ -9,7 +9,8 @@ watches: it relays the bus,
 reaps a worker that exits and forks a new one in its place (same index, so the same id
 prefix), and on SIGINT / SIGTERM stops them all gracefully together (SIGTERM to each:
 each closes its sessions with a close packet, "server shutting down", as one process
-does), waiting up to ``stop_timeout`` before SIGKILL. A second SIGINT / SIGTERM kills
+does; the workers stop listening together once all have drained: relay.py), waiting up
+to ``stop_timeout`` before SIGKILL. A second SIGINT / SIGTERM kills
 them at once. The supervisor runs no event loop and no application code: a worker is
 forked from a process that never served, so a restarted worker starts as clean as the
 first.
@@ -290,6 +291,7 @@ class Supervisor:
             return
         log.info("stopping %d workers", self.workers)
         self.state = SupervisorState.STOPPING
+        self.relay.stop_together()  # (before the workers can answer the SIGTERM)
         self._kill_at = time.monotonic() + self.stop_timeout
         self._kill_all(signal.SIGTERM)
 

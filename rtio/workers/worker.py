@@ -2,7 +2,7 @@
 
 :class:`Worker` is built in the child right after the fork, from what the supervisor
 made for it (the listening socket shared by all workers, the hand-off sockets, its end
-of the bus). ``rtio.run``'s serving calls it at three points:
+of the bus). ``rtio.run``'s serving calls it at four points:
 
 - :meth:`Worker.prepare` (the app is built, not started): this worker's ids get its
   prefix (ownership.py); each ``rtio.Server`` of the app whose adapter is the in-memory
@@ -11,6 +11,8 @@ of the bus). ``rtio.run``'s serving calls it at three points:
   their own: the workers then meet through Redis);
 - :attr:`Worker.redirect` (given to the HTTP front) and :meth:`Worker.started` (the
   front listens: adopt connections passed by the others);
+- :meth:`Worker.drained` (SIGTERM, the handlers at work done): listen on until every
+  worker is done (bus.py);
 - :meth:`Worker.close` (after the app's shutdown): leave the bus, stop adopting.
 
 States: :class:`WorkerState` NEW -> PREPARED -> SERVING -> CLOSED.
@@ -139,6 +141,13 @@ class Worker:
         self.handoff.start(site.front)
         self.state = WorkerState.SERVING
         log.debug("worker %d serving", self.index)
+
+    async def drained(self, app: web.Application) -> None:
+        """At SIGTERM, once this worker's handlers at work are done: keep listening (and
+        passing connections to their owners) until every worker is done too, for at most
+        the longest ``shutdown_drain`` of the app's engines and a second."""
+        drains = [engine.options.shutdown_drain for _, engine in app.get(ENGINES_KEY, ())]
+        await self.bus.drained(max(drains, default=0.0) + 1.0)
 
     async def close(self) -> None:
         self.handoff.close()

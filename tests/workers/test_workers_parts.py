@@ -14,6 +14,7 @@ from rtio.http import Front, FrontRequest, Route
 from rtio.workers import Handoff, owner_of, prefix_of, resolve_workers
 from rtio.workers.frames import ALL, FrameError, FrameKind, FrameReader, encode_frame
 from rtio.workers.ownership import WorkerCountError
+from rtio.workers.bus import WorkerBus
 from rtio.workers.relay import Relay
 
 # -- ownership ---------------------------------------------------------------------------------
@@ -139,6 +140,65 @@ def test_the_relay_sends_the_frames_of_one_read_in_order_in_one_batch() -> None:
     assert relay.relayed == (1 + 2 + 3) + 6 + 9  # the MEMBERS frames, then the burst
     relay.close()
     selector.close()
+
+
+def test_stopping_together_the_relay_releases_the_workers_once_all_have_drained() -> None:
+    selector = selectors.DefaultSelector()
+    relay = Relay(selector, max_frame=1024)
+    pairs = [socket.socketpair() for _ in range(3)]
+    readers = [FrameReader(1024) for _ in range(3)]
+    for i, (parent, _child) in enumerate(pairs):
+        relay.add(i, parent)
+    for i in range(3):
+        _frames(pairs[i][1], readers[i])
+    released = (FrameKind.RELEASED, ALL, b"")
+    drained = encode_frame(FrameKind.DRAINED, ALL, b"")
+    # stopped alone (the supervisor runs on): released at once
+    pairs[0][1].sendall(drained)
+    _pump(selector, relay)
+    assert _frames(pairs[0][1], readers[0]) == [released]
+    # stopped together: the first to drain listens on until the last has drained...
+    relay.stop_together()
+    pairs[0][1].sendall(drained)
+    pairs[1][1].sendall(drained)
+    _pump(selector, relay)
+    assert _frames(pairs[0][1], readers[0]) == [] and _frames(pairs[1][1], readers[1]) == []
+    pairs[2][1].sendall(drained)
+    _pump(selector, relay)
+    for i in range(3):
+        assert _frames(pairs[i][1], readers[i]) == [released]
+    # ...or has exited (its bus gone)
+    pairs[0][1].sendall(drained)
+    _pump(selector, relay)
+    assert _frames(pairs[0][1], readers[0]) == []
+    pairs[1][1].close()
+    pairs[2][1].close()
+    _pump(selector, relay)
+    assert relay.members == [0]
+    assert _frames(pairs[0][1], readers[0])[-1] == released
+    relay.close()
+    selector.close()
+
+
+async def test_a_draining_worker_waits_for_its_release_or_the_timeout_or_the_bus() -> None:
+    parent, child = socket.socketpair()
+    bus = WorkerBus(0, stop_on_loss=False)
+    await bus.connect(child)
+    bus.data_received(encode_frame(FrameKind.MEMBERS, ALL, b"\x00\x01"))
+    waiting = asyncio.ensure_future(bus.drained(5.0))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    assert parent.recv(64) == encode_frame(FrameKind.DRAINED, ALL, b"")
+    bus.data_received(encode_frame(FrameKind.RELEASED, ALL, b""))
+    await asyncio.wait_for(waiting, 1.0)
+    started = asyncio.get_running_loop().time()
+    await bus.drained(0.1)  # nobody answers: it stops waiting
+    assert 0.09 < asyncio.get_running_loop().time() - started < 1.0
+    waiting = asyncio.ensure_future(bus.drained(5.0))
+    await asyncio.sleep(0.05)
+    parent.close()  # the supervisor is gone
+    await asyncio.wait_for(waiting, 1.0)
+    bus.close()
 
 
 def test_the_relay_drops_for_a_worker_that_does_not_read() -> None:
