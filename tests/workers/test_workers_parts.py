@@ -12,9 +12,9 @@ import pytest
 from rtio.engine import HttpResponse
 from rtio.http import Front, FrontRequest, Route
 from rtio.workers import Handoff, owner_of, prefix_of, resolve_workers
+from rtio.workers.bus import WorkerBus
 from rtio.workers.frames import ALL, FrameError, FrameKind, FrameReader, encode_frame
 from rtio.workers.ownership import WorkerCountError
-from rtio.workers.bus import WorkerBus
 from rtio.workers.relay import Relay
 
 # -- ownership ---------------------------------------------------------------------------------
