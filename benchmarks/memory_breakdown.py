@@ -7,7 +7,9 @@ Starts ``server.py``'s rtio server in this process with tracemalloc on, opens ``
 Socket.IO connections to it with the shared harness's load generator (``loadgen.js
 idle-memory``), then prints the Python memory that appeared per connection, grouped by the
 line that allocated it, and RSS growth per connection for comparison (RSS also counts what
-tracemalloc cannot see: the C parts of uvloop and the allocator's slack).
+tracemalloc cannot see: the C parts of uvloop and the allocator's slack); then the objects
+the cyclic garbage collector tracks per connection, by type: each is visited by every
+young-generation collection while the connection lives (the GC cost of a connect).
 
 Needs the shared harness (``../shared/bench``, ``~/.cache/bench``); loopback only.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
 import json
 import os
@@ -31,6 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from server import make_server  # noqa: E402
 
+from rtio.engine import ENGINES_KEY  # noqa: E402
 from rtio.http import FrontSite  # noqa: E402
 
 BENCH = HERE.parent.parent / "shared" / "bench"
@@ -59,6 +63,7 @@ async def main(n: int, top: int, port: int, layer: str | None, front: str) -> No
     env["NODE_PATH"] = str(Path.home() / ".cache/bench/node/node_modules")
     # warm up allocator and code paths with a few connections first, as the harness does
     gc.collect()
+    tracked_before = _tracked()
     tracemalloc.start(1)
     before = tracemalloc.take_snapshot()
     rss_before = rss_kb()
@@ -93,6 +98,7 @@ async def main(n: int, top: int, port: int, layer: str | None, front: str) -> No
     gc.collect()
     after = tracemalloc.take_snapshot()
     rss_after = rss_kb()
+    tracked_after = _tracked()
     out, _ = await proc.communicate()
     stats = after.compare_to(before, "lineno")
     total = sum(s.size_diff for s in stats)
@@ -118,12 +124,24 @@ async def main(n: int, top: int, port: int, layer: str | None, front: str) -> No
     print("by owner:")
     for name, size in sorted(groups.items(), key=lambda kv: -kv[1]):
         print(f"{size / count:10,.0f}  {name}")
+    tracked_after.subtract(tracked_before)
+    print(f"GC-tracked objects per connection: {sum(tracked_after.values()) / count:.2f}")
+    for name, number in tracked_after.most_common(top):
+        if number / count >= 0.05:
+            print(f"{number / count:10.2f}  {name}")
     try:
         result = json.loads(out.decode().strip().splitlines()[-1])
         print(f"loadgen: bytes_per_conn={result.get('bytes_per_conn')} (RSS, harness method)")
     except (ValueError, IndexError):
         pass
     await runner.cleanup()
+
+
+def _tracked() -> collections.Counter[str]:
+    """The objects the cyclic GC tracks, counted by type."""
+    return collections.Counter(
+        f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects()
+    )
 
 
 def _group(filename: str) -> str:
@@ -141,13 +159,8 @@ def _group(filename: str) -> str:
 
 
 def _sessions(app: web.Application) -> int | None:
-    for sub in app.router.routes():
-        handler = getattr(sub, "handler", None)
-        owner = getattr(handler, "__self__", None)
-        sessions = getattr(owner, "sessions", None)
-        if sessions is not None:
-            return len(sessions)
-    return None
+    engines = app.get(ENGINES_KEY)
+    return sum(len(engine.sessions) for _, engine in engines) if engines else None
 
 
 if __name__ == "__main__":
