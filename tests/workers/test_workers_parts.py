@@ -121,7 +121,10 @@ def test_the_relay_delivers_to_all_others_or_one_and_announces_members() -> None
     selector.close()
 
 
-def test_the_relay_sends_the_frames_of_one_read_in_order_in_one_batch() -> None:
+def _three_workers() -> tuple[
+    selectors.BaseSelector, Relay, list[tuple[socket.socket, socket.socket]], list[FrameReader]
+]:
+    """A relay with workers 0, 1 and 2 joined, their MEMBERS frames read."""
     selector = selectors.DefaultSelector()
     relay = Relay(selector, max_frame=1024)
     pairs = [socket.socketpair() for _ in range(3)]
@@ -130,6 +133,11 @@ def test_the_relay_sends_the_frames_of_one_read_in_order_in_one_batch() -> None:
         relay.add(i, parent)
     for i in range(3):
         _frames(pairs[i][1], readers[i])
+    return selector, relay, pairs, readers
+
+
+def test_the_relay_sends_the_frames_of_one_read_in_order_in_one_batch() -> None:
+    selector, relay, pairs, readers = _three_workers()
     burst = [encode_frame(FrameKind.PUBLISH, ALL if n % 3 else 2, b"m%d" % n) for n in range(9)]
     pairs[0][1].sendall(b"".join(burst))  # one write: one read in the relay
     _pump(selector, relay)
@@ -143,14 +151,7 @@ def test_the_relay_sends_the_frames_of_one_read_in_order_in_one_batch() -> None:
 
 
 def test_stopping_together_the_relay_releases_the_workers_once_all_have_drained() -> None:
-    selector = selectors.DefaultSelector()
-    relay = Relay(selector, max_frame=1024)
-    pairs = [socket.socketpair() for _ in range(3)]
-    readers = [FrameReader(1024) for _ in range(3)]
-    for i, (parent, _child) in enumerate(pairs):
-        relay.add(i, parent)
-    for i in range(3):
-        _frames(pairs[i][1], readers[i])
+    selector, relay, pairs, readers = _three_workers()
     released = (FrameKind.RELEASED, ALL, b"")
     drained = encode_frame(FrameKind.DRAINED, ALL, b"")
     # stopped alone (the supervisor runs on): released at once
