@@ -39,6 +39,7 @@ __all__ = ["LinkState", "Relay"]
 log = logging.getLogger("rtio.workers")
 
 _READ = 256 * 1024
+_RELEASED = encode_frame(FrameKind.RELEASED, ALL, b"")
 
 
 class LinkState(enum.Enum):
@@ -150,9 +151,11 @@ class Relay:
         batches: dict[int, list[bytes]] = {}
         for kind, peer, payload in frames:
             if kind is FrameKind.DRAINED:
-                self._drained.add(link.index)
-                if not self._together:  # stopped alone (a restart, a signal of its own)
-                    self._release_one(link)
+                if self._together:
+                    self._drained.add(link.index)
+                    self._release()
+                else:  # stopped alone (a restart, a signal of its own): released at once
+                    self._send(link, _RELEASED)
                 continue
             if kind is not FrameKind.PUBLISH:
                 log.error("bus of worker %d: a %s frame from a worker: closing it",
@@ -170,7 +173,6 @@ class Relay:
             target = self._links.get(index)
             if target is not None:
                 self._send(target, batch[0] if len(batch) == 1 else b"".join(batch), len(batch))
-        self._release()
 
     # -- stopping together ----------------------------------------------------------------------
 
@@ -181,14 +183,11 @@ class Relay:
 
     def _release(self) -> None:
         if self._together and self._drained and self._drained.issuperset(self._links):
-            for index in sorted(self._drained):
+            released, self._drained = self._drained, set()
+            for index in sorted(released):
                 link = self._links.get(index)
                 if link is not None:
-                    self._release_one(link)
-
-    def _release_one(self, link: _Link) -> None:
-        self._drained.discard(link.index)
-        self._send(link, encode_frame(FrameKind.RELEASED, ALL, b""))
+                    self._send(link, _RELEASED)
 
     def _send(self, link: _Link, frame: bytes, count: int = 1) -> None:
         """Queue ``frame`` (``count`` whole frames) for ``link`` and send what it can."""
