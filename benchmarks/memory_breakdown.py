@@ -60,7 +60,9 @@ async def main(n: int, top: int, port: int, layer: str | None, front: str) -> No
     )
     await site.start()
     env = dict(os.environ)
-    env["NODE_PATH"] = str(Path.home() / ".cache/bench/node/node_modules")
+    # the harness's npm packages, where its setup.sh put them (its env.sh: $BENCH_HOME)
+    home = os.environ.get("BENCH_HOME", str(Path.home() / ".cache/bench"))
+    env["NODE_PATH"] = str(Path(home) / "node" / "node_modules")
     # warm up allocator and code paths with a few connections first, as the harness does
     gc.collect()
     tracked_before = _tracked()
