@@ -92,13 +92,20 @@ class ConcurrentRunner:
         self.busy = True
         return True
 
-    def release(self) -> None:
-        """The claimed job is done: start the jobs submitted meanwhile."""
+    def release(self) -> bool:
+        """The claimed job is done: start the jobs submitted meanwhile. Returns
+        :attr:`running_async` (the owner then watches the suspended jobs), so that the
+        dispatch path of every event asks once."""
         queue = self._queue
-        if queue and len(self._tasks) < self.limit:
+        tasks = self._tasks
+        if not queue and not tasks:  # the common case: nothing queued, nothing suspended
+            self.busy = False
+            return False
+        if queue and len(tasks) < self.limit:
             self._run(queue.popleft())
         else:
-            self.busy = bool(queue) or len(self._tasks) >= self.limit
+            self.busy = bool(queue) or len(tasks) >= self.limit
+        return bool(tasks)
 
     def submit(self, coro: Job) -> None:
         if self.busy:  # the limit is reached, jobs wait, or one runs inline now

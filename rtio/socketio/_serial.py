@@ -103,12 +103,14 @@ class SerialRunner:
         self.busy = True  # not busy means nothing is queued either
         return True
 
-    def release(self) -> None:
-        """The claimed job is done: run the jobs submitted meanwhile, in order."""
+    def release(self) -> bool:
+        """The claimed job is done: run the jobs submitted meanwhile, in order. Returns
+        :attr:`running_async` (the owner then watches the job that suspended)."""
         self.busy = False
         queue = self._queue
         if queue:
             self.submit(queue.popleft())
+        return self._task is not None
 
     def submit(self, coro: Job) -> None:
         if self.busy:  # also while a job runs inline: a job may submit another

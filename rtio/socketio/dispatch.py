@@ -165,8 +165,7 @@ class SocketDispatch(SocketCore):
             # the handler raised, or its return value cannot be encoded as the ack
             log.exception("error in the %r handler of socket %s", event, self.id)
         finally:
-            runner.release()
-            if runner.timer is None and runner.running_async:
+            if runner.release() and runner.timer is None:  # a job suspended meanwhile
                 self._watch(runner)
 
     def _queue_event(self, data: list[Any], ack_id: int | None) -> None:

@@ -52,9 +52,13 @@ class _RequestHandlerLink(Link):
         super().__init__(transport)
         self._handler = handler
 
-    @property
+    @property  # Link has a plain attribute: here it is read through aiohttp
     def writing_paused(self) -> bool:
         return internals.writing_paused(self._handler)
+
+    @writing_paused.setter
+    def writing_paused(self, value: bool) -> None:
+        pass  # aiohttp's handler holds this state: the transport pauses it, not this Link
 
     async def drain(self) -> None:
         await internals.drain(self._handler)

@@ -37,17 +37,20 @@ class Link:
         "_batch",
         "_batch_size",
         "_drain_waiters",
-        "_paused",
         "_read_holds",
         "_touched",
         "_write_limit",
         "_writes",
         "transport",
+        "writing_paused",
     )
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport
-        self._paused = False
+        # the transport paused our writes (its buffer is over the write limit). An
+        # attribute, not a property: read twice per echo (ws/driver.py, ws/connection.py).
+        # aiohttp_adapter.py's subclass shadows it with a property (aiohttp's is the truth).
+        self.writing_paused = False
         # created on first use: most connections never wait for a drain
         self._drain_waiters: list[asyncio.Future[None]] | None = None
         # writes of this loop iteration (see writes.py); None: each write goes out at once
@@ -143,22 +146,18 @@ class Link:
 
     # -- write flow control --------------------------------------------------------------
 
-    @property
-    def writing_paused(self) -> bool:
-        return self._paused
-
     def pause_writing(self) -> None:
-        self._paused = True
+        self.writing_paused = True
 
     def resume_writing(self) -> None:
-        self._paused = False
+        self.writing_paused = False
         waiters, self._drain_waiters = self._drain_waiters, None
         for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
 
     async def drain(self) -> None:
-        if not self._paused:
+        if not self.writing_paused:
             return
         waiter = asyncio.get_running_loop().create_future()
         if self._drain_waiters is None:
@@ -168,7 +167,7 @@ class Link:
 
     def call_when_writable(self, callback: Callable[[], None]) -> None:
         """``callback()`` once writing is no longer paused (or the connection is lost)."""
-        if not self._paused:
+        if not self.writing_paused:
             callback()
             return
         waiter = asyncio.get_running_loop().create_future()

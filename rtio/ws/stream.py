@@ -35,7 +35,7 @@ class WebSocketStream(Link, asyncio.Protocol):
 
     def __init__(self, transport: asyncio.Transport, *, writing_paused: bool = False) -> None:
         super().__init__(transport)
-        self._paused = writing_paused
+        self.writing_paused = writing_paused
         self.ws: WebSocket | None = None
 
     def data_received(self, data: bytes) -> None:

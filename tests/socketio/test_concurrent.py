@@ -105,3 +105,27 @@ async def test_a_slow_handler_is_logged_and_the_disconnect_is_not_held(
     gates["b"].set()
     await settle()
     assert peer.take() == []  # no ack once disconnected
+
+
+async def test_release_says_whether_jobs_run_in_tasks() -> None:
+    """The runner itself: ``release`` of an inline claim starts what was submitted
+    meanwhile and says whether a job is now suspended (the owner then watches it)."""
+    from rtio.socketio._concurrent import ConcurrentRunner
+
+    runner = ConcurrentRunner(limit=2)
+    gate = asyncio.Event()
+    order: list[str] = []
+
+    async def waits() -> None:
+        order.append("waits")
+        await gate.wait()
+
+    assert runner.claim() and not runner.claim()
+    assert not runner.release() and runner.idle and not runner.busy
+    assert runner.claim()
+    runner.submit(waits())
+    assert order == []  # behind the claimed job
+    assert runner.release()  # it started and suspended: a task finishes it
+    assert order == ["waits"] and runner.running_async and not runner.busy
+    gate.set()
+    await _until(lambda: runner.idle)

@@ -181,10 +181,10 @@ async def test_a_claimed_runner_queues_submissions_until_release() -> None:
     runner.submit(job("submitted meanwhile"))
     assert order == [] and runner.backlog == 1
     order.append("claimed job")
-    runner.release()  # what was submitted meanwhile runs now, in order
+    assert not runner.release()  # what was submitted meanwhile runs now, in order
     assert order == ["claimed job", "submitted meanwhile"] and runner.idle
     assert runner.claim()
-    runner.release()  # nothing queued: idle again at once
+    assert not runner.release()  # nothing queued: idle again at once
     assert runner.idle and runner.backlog == 0
 
 
@@ -203,7 +203,7 @@ async def test_a_job_released_into_that_suspends_keeps_the_order() -> None:
     assert runner.claim()
     runner.submit(slow())
     runner.submit(fast())
-    runner.release()
+    assert runner.release()  # says a job suspended: the owner watches it
     assert runner.busy and not runner.claim()  # slow() suspended: a task finishes it
     gate.set()
     for _ in range(5):
