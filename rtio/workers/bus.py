@@ -30,7 +30,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from rtio.cluster import MessageError
 from rtio.cluster.messages import ClusterMessage
@@ -104,7 +104,8 @@ class WorkerBus(asyncio.Protocol):
     # -- asyncio.Protocol -----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # not an isinstance assert: uvloop's transports are not asyncio.Transport subclasses
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         self.state = BusState.OPEN
 

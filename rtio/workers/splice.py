@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Callable
+from typing import cast
 
 __all__ = ["Splice", "SpliceState"]
 
@@ -45,7 +46,8 @@ class _Side(asyncio.Protocol):
         self.other: _Side | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # not an isinstance assert: uvloop's transports are not asyncio.Transport subclasses
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=HIGH_WATER)
 
@@ -95,7 +97,8 @@ class Splice:
         """Open the connection to the owner, write ``first`` (the bytes read so far) and
         start copying both ways."""
         await asyncio.wait_for(
-            self._loop.create_connection(lambda: self.upstream, host, port), timeout)
+            self._loop.create_connection(lambda: self.upstream, host, port), timeout
+        )
         if self.state is not SpliceState.CONNECTING:  # the client went away meanwhile
             self._close_transports()
             return

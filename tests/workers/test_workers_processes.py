@@ -196,6 +196,36 @@ async def test_many_polling_clients_with_three_workers(tmp_path: Path) -> None:
     assert "Session ID unknown" not in server.log
 
 
+async def test_the_workers_on_uvloop(tmp_path: Path) -> None:
+    """An app that sets uvloop's policy on import: the bus, the peers' datagrams and the
+    hand-off of polling requests work on uvloop's transports as on asyncio's."""
+    server = WorkersServer(2, tmp_path, env={"RTIO_TEST_UVLOOP": "1"})
+    try:
+        owners = await asyncio.gather(*(_raw_session(server.url) for _ in range(8)))
+        assert len({pid for _sid, pid in owners}) == 2, "both workers own sessions"
+        for sid, _pid in owners:  # closed, by requests the kernel spreads over the workers
+            url = f"{server.url}/socket.io/?EIO=4&transport=polling&sid={sid}"
+            assert await _request(url, "POST", "1") == (200, "ok")
+        heard: dict[int, list[Any]] = {}
+        clients: list[tuple[Any, int]] = []
+        while len(clients) < 4 or len({pid for _c, pid in clients}) < 2:
+            assert len(clients) < 40, "every connection landed on one worker"
+            heard[len(clients)] = []
+            clients.append(await _client(server.url, ["polling"], heard[len(clients)]))
+        assert await clients[0][0].call("count", timeout=10) == len(clients)
+        assert await clients[0][0].call("shout", (None, "to all"), timeout=10) is True
+        for _ in range(100):
+            if all(h == ["to all"] for h in heard.values()):
+                break
+            await asyncio.sleep(0.05)
+        assert all(h == ["to all"] for h in heard.values()), heard
+        for client, _pid in clients:
+            await client.disconnect()
+    finally:
+        assert server.stop() == 0
+    assert "Traceback" not in server.log and "Session ID unknown" not in server.log
+
+
 # -- the supervisor ----------------------------------------------------------------------------
 
 

@@ -5,6 +5,8 @@ Events (acknowledged with the handler's return value): ``whoami()`` -> the worke
 None); ``count(room)`` -> how many sockets ``fetch_sockets`` finds (in room, or all);
 ``kick_room(room)``: disconnect the sockets of a room, wherever they are; ``poll(room)``:
 emit_with_ack("question") to the room (all if None) -> {answers: {sid: answer}, timed_out}.
+The environment chooses Redis instead of the local bus (RTIO_TEST_REDIS_URL) and uvloop
+(RTIO_TEST_UVLOOP).
 """
 
 from __future__ import annotations
@@ -15,6 +17,15 @@ from typing import Any
 from aiohttp import web
 
 import rtio
+
+# RTIO_TEST_UVLOOP: the workers run on uvloop, as an app that sets its policy on import does
+# (uvloop's transports are not asyncio.Transport subclasses: the bus once asserted they were)
+if os.environ.get("RTIO_TEST_UVLOOP"):
+    import asyncio
+
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 # RTIO_TEST_REDIS_URL: the workers meet through Redis instead of the local bus (the cluster
 # is made here, before the fork, as an app written for one process would)
