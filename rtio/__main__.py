@@ -10,11 +10,13 @@ aiohttp for the rest). Knows nothing of the protocols.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import inspect
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +30,8 @@ __all__ = ["load_app", "main"]
 log = logging.getLogger("rtio")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+
+LOOPS = ("auto", "asyncio", "uvloop")
 
 DESCRIPTION = """\
 rtio: a Socket.IO v5 server for Python, on aiohttp.
@@ -77,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--workers", default="1", metavar="N",
                              help="worker processes serving the port, no sticky sessions "
                                   "needed (a number, or 'auto': one per CPU; default: 1)")
+        command.add_argument("--loop", choices=LOOPS, default="auto",
+                             help="the event loop: auto is uvloop when it is installed (it is "
+                                  "a dependency on Linux), else asyncio's (default: %(default)s)")
         command.add_argument("--log-level", choices=LOG_LEVELS, default="info",
                              help="info: connections, disconnections, errors; debug: also "
                                   "every HTTP request (default: %(default)s)")
@@ -151,6 +158,27 @@ def load_app(target: str) -> web.Application | Callable[[], Any]:
     return make_app
 
 
+def use_loop(name: str) -> str:
+    """Make ``asyncio.run`` in this process, and in the workers it forks, run on the loop
+    ``--loop`` names; returns the one chosen. ``auto``, the default, is uvloop when it is
+    installed, as uvicorn's ``--loop auto`` is: the loop rtio's benchmarks run on (a
+    broadcast delivery 7.0 -> 6.6 µs, docs/WORKERS.md). Set before the app is imported, so
+    that an app which sets a loop policy itself keeps its own."""
+    if name == "asyncio":
+        return name
+    try:
+        import uvloop
+    except ImportError:
+        if name == "uvloop":
+            raise UsageError("--loop uvloop: uvloop is not installed (pip install uvloop)") \
+                from None
+        return "asyncio"
+    with warnings.catch_warnings():  # the policy API is deprecated in Python 3.14, not gone
+        warnings.simplefilter("ignore", DeprecationWarning)
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
 def _setup_logging(level: str, fmt: str = "text") -> None:
     configure_logging(level, fmt)  # (rtio/logs.py: repeats of a line are rate-limited)
 
@@ -185,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.log_level, args.log_format)
     log.debug("rtio %s: %s", rtio.__version__, speedup())
     try:
+        log.debug("event loop: %s", use_loop(args.loop))
         if args.command == "demo":
             from rtio.demo import BundleNotFound
             from rtio.demo.chat import create_app
