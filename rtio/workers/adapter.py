@@ -5,7 +5,8 @@ One :class:`BusAdapter` per namespace per worker. It keeps this worker's rooms (
 in-memory adapter's bookkeeping) and tells the other workers, in socket.io-adapter's
 ``ClusterAdapter`` messages (rtio.cluster.messages), what must happen on theirs:
 
-- ``broadcast``: delivered here, published (BROADCAST) unless ``local``;
+- ``broadcast``: delivered here, published unless ``local`` (in the bus's short form,
+  plain_broadcast.py; BROADCAST when its data holds bytes);
 - ``add_sockets`` / ``del_sockets`` / ``disconnect_sockets``: applied here at once and
   published (SOCKETS_JOIN / SOCKETS_LEAVE / DISCONNECT_SOCKETS);
 - ``fetch_sockets``: this worker's sockets, then every other live worker's answer
@@ -51,6 +52,7 @@ from rtio.cluster.wire import js_string
 from rtio.ids import new_id
 from rtio.socketio import Adapter, BroadcastOptions, Packet, PacketType
 
+from . import plain_broadcast
 from .acks import AckGather
 from .frames import ALL
 
@@ -157,7 +159,11 @@ class BusAdapter(Adapter):
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         if not opts.local:
-            self._publish(Broadcast(WirePacket(list(packet.data)), wire_options(opts)))
+            payload = plain_broadcast.encode(self.nsp.name, packet.data, opts)
+            if payload is not None:
+                self.bus.publish_payload(payload)
+            else:  # bytes in the data: the ClusterMessage form (msgpack)
+                self._publish(Broadcast(WirePacket(list(packet.data)), wire_options(opts)))
         self.deliver(packet, opts, self.bus.index)
 
     def deliver(self, packet: Packet, opts: BroadcastOptions, origin: int) -> None:
@@ -296,6 +302,11 @@ class BusAdapter(Adapter):
         return out
 
     # -- what the other workers ask -------------------------------------------------------------
+
+    def receive_broadcast(self, source: int, data: list[Any], opts: BroadcastOptions) -> None:
+        """A plain broadcast of worker ``source`` (plain_broadcast.py's form)."""
+        self.received += 1
+        self.deliver(Packet(PacketType.EVENT, self.nsp.name, data), opts, source)
 
     def receive(self, source: int, message: ClusterMessage) -> None:
         """A message of worker ``source`` for this namespace (from the bus)."""

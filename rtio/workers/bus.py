@@ -34,7 +34,9 @@ from typing import Any, Protocol, cast
 
 from rtio.cluster import MessageError
 from rtio.cluster.messages import ClusterMessage
+from rtio.socketio import BroadcastOptions
 
+from . import plain_broadcast
 from .frames import ALL, FrameError, FrameKind, FrameReader, encode_frame
 from .peers import Peers
 
@@ -49,6 +51,7 @@ class BusListener(Protocol):
     """What the bus needs of a namespace's adapter (adapter.py's BusAdapter)."""
 
     def receive(self, source: int, message: ClusterMessage) -> None: ...
+    def receive_broadcast(self, source: int, data: list[Any], opts: BroadcastOptions) -> None: ...
     def members_changed(self, members: frozenset[int]) -> None: ...
 
 
@@ -139,6 +142,10 @@ class WorkerBus(asyncio.Protocol):
 
     def publish(self, message: ClusterMessage, to: int = ALL) -> bool:
         """Send ``message`` to worker ``to`` (every other worker by default)."""
+        return self.publish_payload(message.serialize(), to)
+
+    def publish_payload(self, payload: bytes, to: int = ALL) -> bool:
+        """Send a serialized message (or a plain broadcast, plain_broadcast.py)."""
         transport = self._transport
         if transport is None or self.state is not BusState.OPEN:
             return False
@@ -147,7 +154,7 @@ class WorkerBus(asyncio.Protocol):
         peers = self.peers
         if peers is not None:
             targets = [m for m in self.members if m != self.index] if to == ALL else [to]
-            peers.send(message.serialize(), targets)
+            peers.send(payload, targets)
             return True
         if transport.get_write_buffer_size() > self.max_backlog:
             self.dropped += 1
@@ -157,7 +164,7 @@ class WorkerBus(asyncio.Protocol):
                             self.index, transport.get_write_buffer_size())  # fmt: skip
             return False
         self._dropping = False
-        transport.write(encode_frame(FrameKind.PUBLISH, to, message.serialize()))
+        transport.write(encode_frame(FrameKind.PUBLISH, to, payload))
         return True
 
     async def drained(self, timeout: float) -> None:
@@ -194,6 +201,17 @@ class WorkerBus(asyncio.Protocol):
     # -- receiving ------------------------------------------------------------------------------
 
     def _deliver(self, source: int, payload: bytes) -> None:
+        if payload[:1] == plain_broadcast.MARK:
+            try:
+                nsp, data, opts = plain_broadcast.decode(payload)
+            except MessageError as exc:
+                log.warning("worker %d: dropped a bad bus message from worker %d: %s",
+                            self.index, source, exc)  # fmt: skip
+                return
+            target = self.adapters.get(nsp)
+            if target is not None:
+                target.receive_broadcast(source, data, opts)
+            return
         try:
             message = ClusterMessage.parse(payload)
         except MessageError as exc:

@@ -1,5 +1,6 @@
 """A loopback stand-in for rtio.workers' WorkerBus, for tests of the bus adapters in one
-process: every message is serialized (ClusterMessage bytes, as the real bus sends them)
+process: every message is serialized (ClusterMessage bytes, or a plain broadcast's short form, as
+the real bus sends them)
 and delivered to the other members on a later loop turn, each pair's messages in order."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import asyncio
 from typing import Any
 
 from rtio.cluster.messages import ClusterMessage
+from rtio.workers import plain_broadcast
 from rtio.workers.frames import ALL
 
 
@@ -29,7 +31,9 @@ class LoopBus:
         self.deaf = False
 
     def publish(self, message: ClusterMessage, to: int = ALL) -> bool:
-        payload = message.serialize()
+        return self.publish_payload(message.serialize(), to)
+
+    def publish_payload(self, payload: bytes, to: int = ALL) -> bool:
         loop = asyncio.get_running_loop()
         for bus in self.net:
             if bus is not self and bus.index in self.members and to in (ALL, bus.index):
@@ -38,6 +42,10 @@ class LoopBus:
 
     def deliver(self, source: int, payload: bytes) -> None:
         if self.deaf:
+            return
+        if payload[:1] == plain_broadcast.MARK:  # as WorkerBus._deliver
+            nsp, data, opts = plain_broadcast.decode(payload)
+            self.adapters[nsp].receive_broadcast(source, data, opts)
             return
         message = ClusterMessage.parse(payload)
         self.adapters[message.nsp].receive(source, message)
