@@ -142,6 +142,8 @@ class WorkerBus(asyncio.Protocol):
 
     def publish(self, message: ClusterMessage, to: int = ALL) -> bool:
         """Send ``message`` to worker ``to`` (every other worker by default)."""
+        if len(self.members) == 1 and to == ALL:  # nobody else to tell: not even serialized
+            return self._transport is not None and self.state is BusState.OPEN
         return self.publish_payload(message.serialize(), to)
 
     def publish_payload(self, payload: bytes, to: int = ALL) -> bool:
