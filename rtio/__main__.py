@@ -10,19 +10,18 @@ aiohttp for the rest). Knows nothing of the protocols.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import inspect
 import logging
 import os
 import sys
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
 import rtio
+from rtio import loops
 from rtio.logs import FORMATS, configure_logging
 
 __all__ = ["load_app", "main"]
@@ -30,8 +29,6 @@ __all__ = ["load_app", "main"]
 log = logging.getLogger("rtio")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-
-LOOPS = ("auto", "asyncio", "uvloop")
 
 DESCRIPTION = """\
 rtio: a Socket.IO v5 server for Python, on aiohttp.
@@ -81,9 +78,10 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--workers", default="1", metavar="N",
                              help="worker processes serving the port, no sticky sessions "
                                   "needed (a number, or 'auto': one per CPU; default: 1)")
-        command.add_argument("--loop", choices=LOOPS, default="auto",
+        command.add_argument("--loop", choices=loops.LOOPS, default="auto",
                              help="the event loop: auto is uvloop when it is installed (it is "
-                                  "a dependency on Linux), else asyncio's (default: %(default)s)")
+                                  "a dependency on Linux) and the app set no loop policy, "
+                                  "else asyncio's (default: %(default)s)")
         command.add_argument("--log-level", choices=LOG_LEVELS, default="info",
                              help="info: connections, disconnections, errors; debug: also "
                                   "every HTTP request (default: %(default)s)")
@@ -158,33 +156,12 @@ def load_app(target: str) -> web.Application | Callable[[], Any]:
     return make_app
 
 
-def use_loop(name: str) -> str:
-    """Make ``asyncio.run`` in this process, and in the workers it forks, run on the loop
-    ``--loop`` names; returns the one chosen. ``auto``, the default, is uvloop when it is
-    installed, as uvicorn's ``--loop auto`` is: the loop rtio's benchmarks run on (a
-    broadcast delivery 7.0 -> 6.6 µs, docs/WORKERS.md). Set before the app is imported, so
-    that an app which sets a loop policy itself keeps its own."""
-    if name == "asyncio":
-        return name
-    try:
-        import uvloop
-    except ImportError:
-        if name == "uvloop":
-            raise UsageError("--loop uvloop: uvloop is not installed (pip install uvloop)") \
-                from None
-        return "asyncio"
-    with warnings.catch_warnings():  # the policy API is deprecated in Python 3.14, not gone
-        warnings.simplefilter("ignore", DeprecationWarning)
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return "uvloop"
-
-
 def _setup_logging(level: str, fmt: str = "text") -> None:
     configure_logging(level, fmt)  # (rtio/logs.py: repeats of a line are rate-limited)
 
 
 def _run(app: web.Application | Callable[[], Any], host: str, port: int, level: str,
-         banner: str, workers: int = 1) -> None:
+         banner: str, workers: int = 1, loop: str = "auto") -> None:
     def announce(_front_banner: str) -> None:  # called once the port is open
         where = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}/"
         print(f"{banner} on {where}  (Ctrl+C to stop)", flush=True)
@@ -199,6 +176,7 @@ def _run(app: web.Application | Callable[[], Any], host: str, port: int, level: 
         shutdown_timeout=5.0,
         handle_signals=True,
         workers=workers,
+        loop=loop,
     )
 
 
@@ -213,7 +191,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.log_level, args.log_format)
     log.debug("rtio %s: %s", rtio.__version__, speedup())
     try:
-        log.debug("event loop: %s", use_loop(args.loop))
         if args.command == "demo":
             from rtio.demo import BundleNotFound
             from rtio.demo.chat import create_app
@@ -234,9 +211,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--workers: {exc}") from exc
         if workers > 1:
             banner += f" with {workers} workers"
-        _run(app, args.host, args.port, args.log_level, banner, workers)
+        _run(app, args.host, args.port, args.log_level, banner, workers, args.loop)
     except UsageError as exc:
         print(f"rtio: {exc}", file=sys.stderr)
+        return 2
+    except loops.LoopUnavailable as exc:  # --loop uvloop without uvloop
+        print(f"rtio: --loop: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # rtio.workers.WorkersUnsupported: several workers cannot
         if type(exc).__name__ != "WorkersUnsupported":

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
+from . import loops
 from .engine.aiohttp_front import drain_in_flight
 from .http import FrontOptions, start_server
 
@@ -151,6 +152,7 @@ def run_app(
     handle_signals: bool = True,
     print: Callable[..., None] | None = builtins.print,
     workers: int | str = 1,
+    loop: str = "auto",
     **runner_kwargs: Any,
 ) -> None:
     """Serve until SIGINT or SIGTERM (or ``KeyboardInterrupt``), then shut down gracefully:
@@ -165,7 +167,8 @@ def run_app(
     aiohttp app's ``client_max_size`` is an argument of ``web.Application``). An
     ``rtio.Server`` is served with its ``make_app()``; an awaitable (a coroutine making the
     app, as aiohttp's run_app takes) is awaited in the server's loop. Runs its own event
-    loop (``asyncio.run``): set a loop policy such as uvloop's before calling it.
+    loop: ``loop="auto"`` (the default) is uvloop when it is installed and no loop policy
+    was set, ``"asyncio"`` the policy in force, ``"uvloop"`` insists (rtio/loops.py).
 
     An unknown keyword argument is a ``TypeError`` at once, naming those it takes. When it
     cannot listen (the port in use, an address not this machine's) it prints one line,
@@ -178,6 +181,8 @@ def run_app(
     owning it, and rooms and broadcasts span the workers (docs/WORKERS.md). Linux and
     macOS only, without ``ssl_context``."""
     _check_runner_kwargs(runner_kwargs)
+    if loop not in loops.LOOPS:
+        raise ValueError(f"loop must be one of {', '.join(loops.LOOPS)}, not {loop!r}")
     app: web.Application | Awaitable[web.Application]
     if isinstance(app_or_server, web.Application) or inspect.isawaitable(app_or_server):
         app = app_or_server
@@ -192,10 +197,10 @@ def run_app(
             plugin.run_workers(app, count, host, port, backlog=backlog,
                                ssl_context=ssl_context, keepalive_timeout=keepalive_timeout,
                                front_options=front_options, shutdown_timeout=shutdown_timeout,
-                               print=print, runner_kwargs=runner_kwargs)  # fmt: skip
+                               print=print, runner_kwargs=runner_kwargs, loop=loop)  # fmt: skip
             return
     try:
-        asyncio.run(serve_app(
+        loops.run(serve_app(
             app,
             host,
             port,
@@ -209,7 +214,7 @@ def run_app(
             handle_signals=handle_signals,
             print=print,
             runner_kwargs=runner_kwargs,
-        ))
+        ), loop)
     except _CannotListen as exc:
         builtins.print(f"rtio: cannot serve on {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None

@@ -14,7 +14,6 @@ and exit with status 1, as one process does.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import inspect
 import sys
@@ -24,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from rtio import loops
 from rtio.http import FrontOptions
 from rtio.run import serve_app
 
@@ -47,8 +47,10 @@ def run_workers(
     shutdown_timeout: float,
     print: Callable[..., None] | None,
     runner_kwargs: dict[str, Any],
+    loop: str = "auto",
 ) -> None:
-    """Serve ``app`` with ``count`` worker processes until SIGINT/SIGTERM."""
+    """Serve ``app`` with ``count`` worker processes until SIGINT/SIGTERM, each on the event
+    loop ``loop`` names (rtio/loops.py)."""
     if ssl_context is not None:
         raise WorkersUnsupported(
             "workers > 1 pass connections between processes, which TLS state cannot follow: "
@@ -64,11 +66,12 @@ def run_workers(
         raise SystemExit(1) from None
 
     def serve(worker: Worker) -> None:  # in each worker process
-        asyncio.run(serve_app(app, host, port, backlog=backlog, ssl_context=None,
-                              reuse_address=None, reuse_port=None,
-                              keepalive_timeout=keepalive_timeout, front_options=front_options,
-                              shutdown_timeout=shutdown_timeout, handle_signals=True,
-                              print=None, runner_kwargs=runner_kwargs, worker=worker))  # fmt: skip
+        serving = serve_app(app, host, port, backlog=backlog, ssl_context=None,
+                            reuse_address=None, reuse_port=None,
+                            keepalive_timeout=keepalive_timeout, front_options=front_options,
+                            shutdown_timeout=shutdown_timeout, handle_signals=True,
+                            print=None, runner_kwargs=runner_kwargs, worker=worker)  # fmt: skip
+        loops.run(serving, loop)
 
     def started() -> None:
         if print is not None:

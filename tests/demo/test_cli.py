@@ -18,7 +18,7 @@ import pytest
 import socketio
 from aiohttp import web
 
-from rtio.__main__ import UsageError, load_app, main, use_loop
+from rtio.__main__ import UsageError, load_app, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -222,28 +222,6 @@ async def test_debug_logging_adds_every_http_request(bundle: Path, tmp_path: Pat
         log = demo.stop()
     assert 'INFO    aiohttp.access: 127.0.0.1 [' in log
     assert '"GET / HTTP/1.1" 200' in log
-
-
-def test_the_loop_is_uvloop_when_installed_unless_asked_otherwise(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """``--loop auto`` (the default) sets uvloop's policy when uvloop imports, else keeps
-    asyncio's; ``--loop uvloop`` without uvloop is a usage error naming the fix."""
-    before = asyncio.get_event_loop_policy()
-    try:
-        assert use_loop("asyncio") == "asyncio"
-        assert asyncio.get_event_loop_policy() is before
-        pytest.importorskip("uvloop")
-        assert use_loop("auto") == "uvloop"
-        assert type(asyncio.get_event_loop_policy()).__module__.startswith("uvloop")
-        asyncio.set_event_loop_policy(before)
-        monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
-        assert use_loop("auto") == "asyncio"
-        assert asyncio.get_event_loop_policy() is before
-        with pytest.raises(UsageError, match="uvloop is not installed"):
-            use_loop("uvloop")
-    finally:
-        asyncio.set_event_loop_policy(before)
 
 
 async def test_serve_runs_on_the_loop_asked_for(user_module: str, tmp_path: Path) -> None:
