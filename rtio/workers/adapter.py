@@ -161,7 +161,7 @@ class BusAdapter(Adapter):
         if not opts.local:
             payload = plain_broadcast.encode(self.nsp.name, packet.data, opts)
             if payload is not None:
-                self.bus.publish_payload(payload)
+                self.bus.publish(payload)
             else:  # bytes in the data: the ClusterMessage form (msgpack)
                 self._publish(Broadcast(WirePacket(list(packet.data)), wire_options(opts)))
         self.deliver(packet, opts, self.bus.index)

@@ -140,19 +140,16 @@ class WorkerBus(asyncio.Protocol):
 
     # -- publishing -----------------------------------------------------------------------------
 
-    def publish(self, message: ClusterMessage, to: int = ALL) -> bool:
-        """Send ``message`` to worker ``to`` (every other worker by default)."""
-        if len(self.members) == 1 and to == ALL:  # nobody else to tell: not even serialized
-            return self._transport is not None and self.state is BusState.OPEN
-        return self.publish_payload(message.serialize(), to)
-
-    def publish_payload(self, payload: bytes, to: int = ALL) -> bool:
-        """Send a serialized message (or a plain broadcast, plain_broadcast.py)."""
+    def publish(self, message: ClusterMessage | bytes, to: int = ALL) -> bool:
+        """Send ``message`` to worker ``to`` (every other worker by default): a
+        ClusterMessage (serialized only if someone is there to read it) or a payload made
+        already (a plain broadcast, plain_broadcast.py)."""
         transport = self._transport
         if transport is None or self.state is not BusState.OPEN:
             return False
         if len(self.members) == 1 and to == ALL:
             return True  # nobody else to tell
+        payload = message.serialize() if isinstance(message, ClusterMessage) else message
         peers = self.peers
         if peers is not None:
             targets = [m for m in self.members if m != self.index] if to == ALL else [to]
@@ -203,25 +200,23 @@ class WorkerBus(asyncio.Protocol):
     # -- receiving ------------------------------------------------------------------------------
 
     def _deliver(self, source: int, payload: bytes) -> None:
-        if payload[:1] == plain_broadcast.MARK:
-            try:
-                nsp, data, opts = plain_broadcast.decode(payload)
-            except MessageError as exc:
-                log.warning("worker %d: dropped a bad bus message from worker %d: %s",
-                            self.index, source, exc)  # fmt: skip
-                return
-            target = self.adapters.get(nsp)
-            if target is not None:
-                target.receive_broadcast(source, data, opts)
-            return
+        plain = payload[:1] == plain_broadcast.MARK
         try:
-            message = ClusterMessage.parse(payload)
+            if plain:
+                nsp, data, opts = plain_broadcast.decode(payload)
+            else:
+                message = ClusterMessage.parse(payload)
+                nsp = message.nsp
         except MessageError as exc:
             log.warning("worker %d: dropped a bad bus message from worker %d: %s",
                         self.index, source, exc)  # fmt: skip
             return
-        adapter = self.adapters.get(message.nsp)
-        if adapter is not None:
+        adapter = self.adapters.get(nsp)
+        if adapter is None:
+            return
+        if plain:
+            adapter.receive_broadcast(source, data, opts)
+        else:
             adapter.receive(source, message)
 
     def _set_members(self, members: frozenset[int]) -> None:

@@ -97,8 +97,7 @@ class Splice:
         """Open the connection to the owner, write ``first`` (the bytes read so far) and
         start copying both ways."""
         await asyncio.wait_for(
-            self._loop.create_connection(lambda: self.upstream, host, port), timeout
-        )
+            self._loop.create_connection(lambda: self.upstream, host, port), timeout)
         if self.state is not SpliceState.CONNECTING:  # the client went away meanwhile
             self._close_transports()
             return

@@ -1,6 +1,6 @@
 """A loopback stand-in for rtio.workers' WorkerBus, for tests of the bus adapters in one
-process: every message is serialized (ClusterMessage bytes, or a plain broadcast's short form, as
-the real bus sends them)
+process: every message is serialized (ClusterMessage bytes, or a plain broadcast's short
+form, as the real bus sends them)
 and delivered to the other members on a later loop turn, each pair's messages in order."""
 
 from __future__ import annotations
@@ -30,10 +30,8 @@ class LoopBus:
         self.handlers: dict[str, Any] = {}
         self.deaf = False
 
-    def publish(self, message: ClusterMessage, to: int = ALL) -> bool:
-        return self.publish_payload(message.serialize(), to)
-
-    def publish_payload(self, payload: bytes, to: int = ALL) -> bool:
+    def publish(self, message: ClusterMessage | bytes, to: int = ALL) -> bool:
+        payload = message.serialize() if isinstance(message, ClusterMessage) else message
         loop = asyncio.get_running_loop()
         for bus in self.net:
             if bus is not self and bus.index in self.members and to in (ALL, bus.index):

@@ -66,13 +66,13 @@ async def test_bus_adapters_send_plain_broadcasts_short_and_bytes_as_before() ->
     second = rtio.Server(adapter=BusAdapter.factory(LoopBus(1, net)))  # type: ignore[arg-type]
     join(net)
     sent: list[bytes] = []
-    publish = net[0].publish_payload
+    publish = net[0].publish
 
-    def spy(payload: bytes, to: int = -1) -> bool:
-        sent.append(payload)
-        return publish(payload, to)
+    def spy(message: ClusterMessage | bytes, to: int = -1) -> bool:
+        sent.append(message if isinstance(message, bytes) else message.serialize())
+        return publish(message, to)
 
-    net[0].publish_payload = spy  # type: ignore[method-assign]
+    net[0].publish = spy  # type: ignore[method-assign]
     delivered: list[tuple[Any, BroadcastOptions, int]] = []
     adapter = second.main.adapter
     assert isinstance(adapter, BusAdapter)
