@@ -181,8 +181,7 @@ def run_app(
     owning it, and rooms and broadcasts span the workers (docs/WORKERS.md). Linux and
     macOS only, without ``ssl_context``."""
     _check_runner_kwargs(runner_kwargs)
-    if loop not in loops.LOOPS:
-        raise ValueError(f"loop must be one of {', '.join(loops.LOOPS)}, not {loop!r}")
+    loops.check(loop)
     app: web.Application | Awaitable[web.Application]
     if isinstance(app_or_server, web.Application) or inspect.isawaitable(app_or_server):
         app = app_or_server
