@@ -39,6 +39,7 @@ def publish_short() -> bytes:
     return encode_frame(FrameKind.DELIVER, 1, payload)
 
 
+# what a reader gets: the frame without its 7-byte header (length, kind, peer; frames.py)
 CLUSTER_PAYLOAD = publish_cluster_message()[7:]
 SHORT_PAYLOAD = publish_short()[7:]
 

@@ -7,8 +7,8 @@ the message the bus carries most, once per broadcast that spans the workers, and
 workers of one supervisor are all rtio, forked from one process: it travels as
 ``B`` + a JSON array ``[nsp, data, rooms, except, volatile, compress]`` instead.
 
-Why: a broadcast to a room of 20 spread over 2 workers cost the bus 6.4 µs to publish and
-9.9 µs to read in the ClusterMessage form (benchmarks/workers/bus_codec.py); in this form
+Why: a broadcast to a room of 20 spread over 2 workers cost the bus 6.3 µs to publish and
+9.6 µs to read in the ClusterMessage form (benchmarks/workers/bus_codec.py); in this form
 it is 1.7 and 2.7 µs. The ``B`` cannot begin a ClusterMessage (JSON begins with ``{``,
 msgpack's map with 0x80-0x8f, 0xde or 0xdf). Data that JSON cannot carry (bytes) takes
 the ClusterMessage form, msgpack, as before: :func:`encode` then returns None.
